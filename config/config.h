@@ -1,0 +1,103 @@
+// The proxy's effective configuration: a TOML file, then SENTINEL_PROXY_* environment
+// variables, then command-line flags, each overriding the one before. Every error names
+// the key and where it came from (file and line, variable, or flag); an unknown key or a
+// value of the wrong type is an error, never a silent default.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace sp::config {
+
+struct HostPort {
+    std::string host;
+    std::uint16_t port = 0;
+    std::string str() const;  // "host:port" ("[v6]:port" for IPv6 literals)
+    bool operator==(const HostPort&) const = default;
+};
+
+// Parses "host:port", "[v6]:port"; throws std::invalid_argument with a reason.
+HostPort parse_host_port(const std::string& text);
+
+enum class ReadRouting { master, replica_preferred };  // "master" | "replica-preferred"
+enum class LogFormat { text, json };
+
+struct Config {
+    // [proxy]
+    std::vector<HostPort> listen{{"127.0.0.1", 6379}};
+    std::uint32_t max_clients = 10000;
+    bool close_subscribers_on_failover = false;  // default: re-subscribe on the new master
+
+    // [sentinel]
+    std::vector<HostPort> sentinels;   // required, at least one
+    std::string master_name;           // required
+    std::string sentinel_user;
+    std::string sentinel_password;     // secret
+    std::uint32_t sentinel_poll_interval_ms = 1000;
+
+    // [redis] credentials the proxy uses on behalf of clients
+    std::string redis_user;
+    std::string redis_password;        // secret
+
+    // [client] optional password clients must send (AUTH / HELLO AUTH)
+    std::string client_password;       // secret
+
+    // [timeouts]
+    std::uint32_t connect_timeout_ms = 2000;
+    std::uint32_t command_timeout_ms = 0;   // 0: none (blocking commands may wait forever)
+    std::uint32_t hold_window_ms = 10000;   // how long commands wait for a verified master
+
+    // [routing]
+    ReadRouting read_routing = ReadRouting::master;
+    std::uint32_t max_replica_lag_ms = 1000;
+
+    // [admin]
+    std::optional<HostPort> admin_listen;
+
+    // [log]
+    std::string log_level = "info";    // trace debug info warn error critical off
+    LogFormat log_format = LogFormat::text;
+
+    // [limits]
+    std::uint64_t max_bulk_len = 512ull * 1024 * 1024;
+    std::uint64_t max_inline_len = 64ull * 1024;
+
+    std::optional<std::string> config_file;  // where the TOML came from, if any
+};
+
+// A configuration problem. what() is a complete, user-facing message naming the key and
+// its source, e.g. "sentinel-proxy.toml:12: timeouts.hold_window_ms: expected an integer".
+class ConfigError : public std::runtime_error {
+public:
+    using std::runtime_error::runtime_error;
+};
+
+enum class Action { run, check_config, help, version };
+
+struct Invocation {
+    Action action = Action::run;
+    Config config;
+    std::string text;  // what to print for help/version/check_config
+};
+
+// Environment lookup, injectable for tests.
+using Environment = std::map<std::string, std::string>;
+Environment current_environment();  // the SENTINEL_PROXY_* variables of this process
+
+// Parses argv (with --config FILE), the environment and the file. Throws ConfigError
+// (exit status 2) on any problem, including a missing sentinel list or master name
+// when action == run or check_config.
+Invocation parse_invocation(int argc, const char* const* argv, const Environment& env);
+
+// Loads and validates just a TOML text (used by parse_invocation and SIGHUP reload).
+// `source_name` is used in error messages.
+Config load_toml(const std::string& toml_text, const std::string& source_name, Config base = {});
+
+// The effective configuration as TOML, secrets replaced by "********".
+std::string render_masked(const Config& config);
+
+}  // namespace sp::config

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Installs, with apt-get, whatever the requested profile needs and is missing.
+# One source of truth for the README, CI, the demo and (later) the Dockerfile.
+#   build   compiler toolchain and -dev libraries
+#   test    build + redis-server/sentinel + Debian's python3 clients and pytest
+#   demo    build + redis-server/sentinel + python3-redis
+#   runtime the shared libraries the binary needs
+set -euo pipefail
+profile="${1:-build}"
+
+build_pkgs=(g++ cmake make pkg-config libuv1-dev libhiredis-dev libspdlog-dev libtomlplusplus-dev libcli11-dev catch2)
+redis_pkgs=(redis-server redis-sentinel redis-tools)
+case "$profile" in
+  build)   pkgs=("${build_pkgs[@]}") ;;
+  test)    pkgs=("${build_pkgs[@]}" "${redis_pkgs[@]}" python3 python3-redis python3-pytest) ;;
+  demo)    pkgs=("${build_pkgs[@]}" "${redis_pkgs[@]}" python3 python3-redis) ;;
+  runtime) pkgs=(libuv1 libhiredis0.14 libspdlog1.10 libtomlplusplus3 ca-certificates) ;;
+  *) echo "usage: $0 build|test|demo|runtime" >&2; exit 2 ;;
+esac
+
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  echo "installing: ${missing[*]}"
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update -qq
+  $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
