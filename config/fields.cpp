@@ -1,0 +1,380 @@
+// The table of configuration keys and the typed, bounds-checked setters every source uses.
+#include "config/fields.h"
+
+#include <algorithm>
+#include <array>
+#include <cctype>
+#include <charconv>
+#include <cstdio>
+#include <set>
+#include <stdexcept>
+
+namespace sp::config::detail {
+namespace {
+
+constexpr std::uint64_t kKiB = 1024;
+constexpr std::uint64_t kMiB = 1024 * kKiB;
+constexpr std::uint64_t kGiB = 1024 * kMiB;
+
+const std::array kFields = {
+    Field{"proxy", "listen", Kind::address_list, &Config::listen, 0, 0, true},
+    Field{"proxy", "max_clients", Kind::uint32, &Config::max_clients, 1, 1'000'000},
+    Field{"proxy", "close_subscribers_on_failover", Kind::boolean,
+          &Config::close_subscribers_on_failover},
+    Field{"sentinel", "addresses", Kind::address_list, &Config::sentinels},
+    Field{"sentinel", "master", Kind::name, &Config::master_name},
+    Field{"sentinel", "user", Kind::string, &Config::sentinel_user},
+    Field{"sentinel", "password", Kind::secret, &Config::sentinel_password},
+    Field{"sentinel", "poll_interval_ms", Kind::uint32, &Config::sentinel_poll_interval_ms, 50,
+          60'000},
+    Field{"redis", "user", Kind::string, &Config::redis_user},
+    Field{"redis", "password", Kind::secret, &Config::redis_password},
+    Field{"client", "password", Kind::secret, &Config::client_password},
+    Field{"timeouts", "connect_ms", Kind::uint32, &Config::connect_timeout_ms, 10, 600'000},
+    Field{"timeouts", "command_ms", Kind::uint32, &Config::command_timeout_ms, 0, 86'400'000},
+    Field{"timeouts", "hold_window_ms", Kind::uint32, &Config::hold_window_ms, 0, 600'000},
+    Field{"routing", "read_from", Kind::read_routing, &Config::read_routing},
+    Field{"routing", "max_replica_lag_ms", Kind::uint32, &Config::max_replica_lag_ms, 0, 600'000},
+    Field{"admin", "listen", Kind::optional_address, &Config::admin_listen},
+    Field{"log", "level", Kind::log_level, &Config::log_level},
+    Field{"log", "format", Kind::log_format, &Config::log_format},
+    Field{"limits", "max_bulk_len", Kind::uint64, &Config::max_bulk_len, 1, 4 * kGiB},
+    Field{"limits", "max_inline_len", Kind::uint64, &Config::max_inline_len, 1, 512 * kMiB},
+};
+
+const std::array<std::string_view, 9> kSections = {
+    "proxy", "sentinel", "redis", "client", "timeouts", "routing", "admin", "log", "limits"};
+
+const std::array<std::string_view, 7> kLogLevels = {"trace", "debug",    "info", "warn",
+                                                    "error", "critical", "off"};
+
+template <typename T>
+T& member(Config& config, const Field& field) {
+    return config.*std::get<T Config::*>(field.member);
+}
+
+template <typename T>
+const T& member(const Config& config, const Field& field) {
+    return config.*std::get<T Config::*>(field.member);
+}
+
+std::string quoted(std::string_view text) {
+    return "\"" + std::string(text) + "\"";
+}
+
+std::string trim(std::string_view text) {
+    auto first = text.find_first_not_of(" \t");
+    if (first == std::string_view::npos) return {};
+    auto last = text.find_last_not_of(" \t");
+    return std::string(text.substr(first, last - first + 1));
+}
+
+std::size_t edit_distance(std::string_view a, std::string_view b) {
+    std::vector<std::size_t> row(b.size() + 1);
+    for (std::size_t j = 0; j <= b.size(); ++j) row[j] = j;
+    for (std::size_t i = 1; i <= a.size(); ++i) {
+        std::size_t diagonal = row[0];
+        row[0] = i;
+        for (std::size_t j = 1; j <= b.size(); ++j) {
+            std::size_t above = row[j];
+            row[j] =
+                std::min({row[j] + 1, row[j - 1] + 1,
+                          diagonal + (std::tolower(static_cast<unsigned char>(a[i - 1])) ==
+                                              std::tolower(static_cast<unsigned char>(b[j - 1]))
+                                          ? 0
+                                          : 1)});
+            diagonal = above;
+        }
+    }
+    return row[b.size()];
+}
+
+}  // namespace
+
+std::span<const Field> fields() {
+    return kFields;
+}
+
+std::span<const std::string_view> sections() {
+    return kSections;
+}
+
+const Field* find_field(std::string_view section, std::string_view key) {
+    for (const Field& field : kFields) {
+        if (field.section == section && field.key == key) return &field;
+    }
+    return nullptr;
+}
+
+std::string dotted_name(const Field& field) {
+    return std::string(field.section) + "." + std::string(field.key);
+}
+
+std::string env_name(const Field& field) {
+    std::string name =
+        "SENTINEL_PROXY_" + std::string(field.section) + "_" + std::string(field.key);
+    for (char& c : name) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+    return name;
+}
+
+std::string closest_match(std::string_view word, const std::vector<std::string>& candidates) {
+    std::string best;
+    std::size_t best_distance = std::max<std::size_t>(2, word.size() / 4) + 1;
+    for (const std::string& candidate : candidates) {
+        std::size_t distance = edit_distance(word, candidate);
+        if (distance < best_distance) {
+            best_distance = distance;
+            best = candidate;
+        }
+    }
+    return best;
+}
+
+void assign_integer(Config& config, const Field& field, std::int64_t value) {
+    if (value < 0 || static_cast<std::uint64_t>(value) < field.min ||
+        static_cast<std::uint64_t>(value) > field.max) {
+        throw std::invalid_argument(std::to_string(value) + " is out of range (" +
+                                    std::to_string(field.min) + ".." + std::to_string(field.max) +
+                                    ")");
+    }
+    if (field.kind == Kind::uint32) {
+        member<std::uint32_t>(config, field) = static_cast<std::uint32_t>(value);
+    } else if (field.kind == Kind::uint64) {
+        member<std::uint64_t>(config, field) = static_cast<std::uint64_t>(value);
+    } else {
+        throw std::logic_error("assign_integer: not an integer key");
+    }
+}
+
+void assign_bool(Config& config, const Field& field, bool value) {
+    if (field.kind != Kind::boolean) throw std::logic_error("assign_bool: not a boolean key");
+    member<bool>(config, field) = value;
+}
+
+void assign_string(Config& config, const Field& field, const std::string& value) {
+    switch (field.kind) {
+        case Kind::string:
+        case Kind::secret:
+            member<std::string>(config, field) = value;
+            return;
+        case Kind::name:
+            for (char c : value) {
+                if (std::isspace(static_cast<unsigned char>(c)) ||
+                    std::iscntrl(static_cast<unsigned char>(c))) {
+                    throw std::invalid_argument(quoted(value) +
+                                                " must not contain whitespace or control "
+                                                "characters");
+                }
+            }
+            member<std::string>(config, field) = value;
+            return;
+        case Kind::address_list:
+            assign_addresses(config, field, {parse_host_port(value)});
+            return;
+        case Kind::optional_address:
+            if (value.empty()) {
+                member<std::optional<HostPort>>(config, field).reset();
+            } else {
+                member<std::optional<HostPort>>(config, field) = parse_host_port(value);
+            }
+            return;
+        case Kind::read_routing:
+            if (value == "master") {
+                member<ReadRouting>(config, field) = ReadRouting::master;
+            } else if (value == "replica-preferred") {
+                member<ReadRouting>(config, field) = ReadRouting::replica_preferred;
+            } else {
+                throw std::invalid_argument(quoted(value) +
+                                            " is not one of \"master\", \"replica-preferred\"");
+            }
+            return;
+        case Kind::log_level:
+            if (std::find(kLogLevels.begin(), kLogLevels.end(), value) == kLogLevels.end()) {
+                throw std::invalid_argument(
+                    quoted(value) +
+                    " is not one of trace, debug, info, warn, error, critical, off");
+            }
+            member<std::string>(config, field) = value;
+            return;
+        case Kind::log_format:
+            if (value == "text") {
+                member<LogFormat>(config, field) = LogFormat::text;
+            } else if (value == "json") {
+                member<LogFormat>(config, field) = LogFormat::json;
+            } else {
+                throw std::invalid_argument(quoted(value) + " is not one of \"text\", \"json\"");
+            }
+            return;
+        case Kind::boolean:
+        case Kind::uint32:
+        case Kind::uint64:
+            break;
+    }
+    throw std::logic_error("assign_string: not a string key");
+}
+
+void assign_addresses(Config& config, const Field& field, std::vector<HostPort> value) {
+    if (field.kind != Kind::address_list) {
+        throw std::logic_error("assign_addresses: not a list key");
+    }
+    if (field.non_empty && value.empty()) {
+        throw std::invalid_argument("at least one address is required");
+    }
+    std::set<std::string> seen;
+    for (const HostPort& address : value) {
+        if (!seen.insert(address.str()).second) {
+            throw std::invalid_argument("duplicate address " + quoted(address.str()));
+        }
+    }
+    member<std::vector<HostPort>>(config, field) = std::move(value);
+}
+
+void assign_text(Config& config, const Field& field, const std::string& text) {
+    switch (field.kind) {
+        case Kind::uint32:
+        case Kind::uint64: {
+            std::uint64_t value = 0;
+            const char* end = text.data() + text.size();
+            auto [ptr, error] = std::from_chars(text.data(), end, value);
+            if (text.empty() || ptr != end ||
+                !std::isdigit(static_cast<unsigned char>(text.front()))) {
+                throw std::invalid_argument("expected a non-negative integer, got " + quoted(text));
+            }
+            if (error == std::errc::result_out_of_range ||
+                value > static_cast<std::uint64_t>(INT64_MAX)) {
+                throw std::invalid_argument(text + " is out of range (" +
+                                            std::to_string(field.min) + ".." +
+                                            std::to_string(field.max) + ")");
+            }
+            assign_integer(config, field, static_cast<std::int64_t>(value));
+            return;
+        }
+        case Kind::boolean: {
+            std::string lower;
+            for (char c : text) {
+                lower += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+            }
+            if (lower == "true" || lower == "yes" || lower == "on" || lower == "1") {
+                assign_bool(config, field, true);
+            } else if (lower == "false" || lower == "no" || lower == "off" || lower == "0") {
+                assign_bool(config, field, false);
+            } else {
+                throw std::invalid_argument("expected a boolean (true/false), got " + quoted(text));
+            }
+            return;
+        }
+        case Kind::address_list: {
+            std::vector<HostPort> addresses;
+            if (!trim(text).empty()) {
+                std::string_view rest = text;
+                while (true) {
+                    auto comma = rest.find(',');
+                    addresses.push_back(parse_host_port(trim(rest.substr(0, comma))));
+                    if (comma == std::string_view::npos) break;
+                    rest.remove_prefix(comma + 1);
+                }
+            }
+            assign_addresses(config, field, std::move(addresses));
+            return;
+        }
+        default:
+            assign_string(config, field, text);
+            return;
+    }
+}
+
+std::string_view expected_type(const Field& field) {
+    switch (field.kind) {
+        case Kind::boolean:
+            return "a boolean (true/false)";
+        case Kind::uint32:
+        case Kind::uint64:
+            return "a non-negative integer";
+        case Kind::address_list:
+            return "an array of \"host:port\" strings";
+        case Kind::optional_address:
+            return "a \"host:port\" string";
+        default:
+            return "a string";
+    }
+}
+
+std::string toml_quote(std::string_view text) {
+    std::string out = "\"";
+    for (char c : text) {
+        switch (c) {
+            case '"':
+                out += "\\\"";
+                break;
+            case '\\':
+                out += "\\\\";
+                break;
+            case '\b':
+                out += "\\b";
+                break;
+            case '\t':
+                out += "\\t";
+                break;
+            case '\n':
+                out += "\\n";
+                break;
+            case '\f':
+                out += "\\f";
+                break;
+            case '\r':
+                out += "\\r";
+                break;
+            default:
+                if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) {
+                    char escape[8];
+                    std::snprintf(escape, sizeof escape, "\\u%04x",
+                                  static_cast<unsigned>(static_cast<unsigned char>(c)));
+                    out += escape;
+                } else {
+                    out += c;
+                }
+        }
+    }
+    return out + "\"";
+}
+
+std::string render_value(const Config& config, const Field& field, bool mask_secrets) {
+    switch (field.kind) {
+        case Kind::string:
+        case Kind::name:
+        case Kind::log_level:
+            return toml_quote(member<std::string>(config, field));
+        case Kind::secret: {
+            const std::string& value = member<std::string>(config, field);
+            return toml_quote(mask_secrets && !value.empty() ? "********" : value);
+        }
+        case Kind::boolean:
+            return member<bool>(config, field) ? "true" : "false";
+        case Kind::uint32:
+            return std::to_string(member<std::uint32_t>(config, field));
+        case Kind::uint64:
+            return std::to_string(member<std::uint64_t>(config, field));
+        case Kind::address_list: {
+            std::string out = "[";
+            const auto& addresses = member<std::vector<HostPort>>(config, field);
+            for (std::size_t i = 0; i < addresses.size(); ++i) {
+                if (i > 0) out += ", ";
+                out += toml_quote(addresses[i].str());
+            }
+            return out + "]";
+        }
+        case Kind::optional_address: {
+            const auto& address = member<std::optional<HostPort>>(config, field);
+            return toml_quote(address ? address->str() : "");
+        }
+        case Kind::read_routing:
+            return member<ReadRouting>(config, field) == ReadRouting::master
+                       ? "\"master\""
+                       : "\"replica-preferred\"";
+        case Kind::log_format:
+            return member<LogFormat>(config, field) == LogFormat::text ? "\"text\"" : "\"json\"";
+    }
+    return {};
+}
+
+}  // namespace sp::config::detail
