@@ -1,0 +1,196 @@
+// load_toml: the TOML layer. Every key must be known and of the right type; errors name
+// the source, the line and the key.
+#include <toml++/toml.h>
+
+#include <algorithm>
+#include <string>
+#include <vector>
+
+#include "config/config.h"
+#include "config/fields.h"
+
+namespace sp::config {
+namespace {
+
+using detail::Field;
+using detail::Kind;
+
+std::string_view type_name(const toml::node& node) {
+    switch (node.type()) {
+        case toml::node_type::table:
+            return "table";
+        case toml::node_type::array:
+            return "array";
+        case toml::node_type::string:
+            return "string";
+        case toml::node_type::integer:
+            return "integer";
+        case toml::node_type::floating_point:
+            return "float";
+        case toml::node_type::boolean:
+            return "boolean";
+        case toml::node_type::date:
+            return "date";
+        case toml::node_type::time:
+            return "time";
+        case toml::node_type::date_time:
+            return "date-time";
+        case toml::node_type::none:
+            break;
+    }
+    return "nothing";
+}
+
+class Loader {
+  public:
+    Loader(const std::string& source_name, Config& config)
+        : source_name_(source_name), config_(config) {}
+
+    void load(const toml::table& root) {
+        for (auto&& [key, node] : root) {
+            const std::string name(key.str());
+            if (std::find(detail::sections().begin(), detail::sections().end(), name) ==
+                detail::sections().end()) {
+                if (node.is_table()) {
+                    fail(key.source(), "[" + name + "]",
+                         "unknown section" + suggestion(name, section_names()) +
+                             " (known sections: " + join(section_names()) + ")");
+                }
+                fail(key.source(), name,
+                     "unknown key; keys belong in a section such as [proxy]" +
+                         suggestion_for_top_level(name));
+            }
+            const toml::table* table = node.as_table();
+            if (table == nullptr) {
+                fail(node.source(), name, "expected a table, got " + std::string(type_name(node)));
+            }
+            load_section(name, *table);
+        }
+    }
+
+  private:
+    void load_section(const std::string& section, const toml::table& table) {
+        for (auto&& [key, node] : table) {
+            const std::string name(key.str());
+            const Field* field = detail::find_field(section, name);
+            if (field == nullptr) {
+                std::vector<std::string> keys;
+                for (const Field& known : detail::fields()) {
+                    if (known.section == section) keys.emplace_back(known.key);
+                }
+                fail(key.source(), section + "." + name,
+                     "unknown key" + suggestion(name, keys, section + ".") + " (known keys in [" +
+                         section + "]: " + join(keys) + ")");
+            }
+            load_value(*field, node);
+        }
+    }
+
+    void load_value(const Field& field, const toml::node& node) {
+        const std::string name = detail::dotted_name(field);
+        try {
+            switch (field.kind) {
+                case Kind::boolean:
+                    if (!node.is_boolean()) wrong_type(field, node);
+                    detail::assign_bool(config_, field, node.as_boolean()->get());
+                    return;
+                case Kind::uint32:
+                case Kind::uint64:
+                    if (!node.is_integer()) wrong_type(field, node);
+                    detail::assign_integer(config_, field, node.as_integer()->get());
+                    return;
+                case Kind::address_list:
+                    if (const toml::array* array = node.as_array()) {
+                        load_addresses(field, *array);
+                        return;
+                    }
+                    if (!node.is_string()) wrong_type(field, node);
+                    detail::assign_string(config_, field, node.as_string()->get());
+                    return;
+                default:
+                    if (!node.is_string()) wrong_type(field, node);
+                    detail::assign_string(config_, field, node.as_string()->get());
+                    return;
+            }
+        } catch (const std::invalid_argument& e) {
+            fail(node.source(), name, e.what());
+        }
+    }
+
+    void load_addresses(const Field& field, const toml::array& array) {
+        std::vector<HostPort> addresses;
+        for (std::size_t i = 0; i < array.size(); ++i) {
+            const toml::node& element = *array.get(i);
+            const std::string name = detail::dotted_name(field) + "[" + std::to_string(i) + "]";
+            if (!element.is_string()) {
+                fail(element.source(), name,
+                     "expected a \"host:port\" string, got " + std::string(type_name(element)));
+            }
+            try {
+                addresses.push_back(parse_host_port(element.as_string()->get()));
+            } catch (const std::invalid_argument& e) {
+                fail(element.source(), name, e.what());
+            }
+        }
+        // List-level problems (empty, duplicates) are reported at the array.
+        detail::assign_addresses(config_, field, std::move(addresses));
+    }
+
+    [[noreturn]] void wrong_type(const Field& field, const toml::node& node) {
+        throw std::invalid_argument("expected " + std::string(detail::expected_type(field)) +
+                                    ", got " + std::string(type_name(node)));
+    }
+
+    [[noreturn]] void fail(const toml::source_region& where, const std::string& key,
+                           const std::string& reason) {
+        std::string location = source_name_;
+        if (where.begin.line > 0) location += ":" + std::to_string(where.begin.line);
+        throw ConfigError(location + ": " + key + ": " + reason);
+    }
+
+    static std::vector<std::string> section_names() {
+        return {detail::sections().begin(), detail::sections().end()};
+    }
+
+    static std::string join(const std::vector<std::string>& words) {
+        std::string out;
+        for (const std::string& word : words) out += (out.empty() ? "" : ", ") + word;
+        return out;
+    }
+
+    static std::string suggestion(const std::string& word, const std::vector<std::string>& known,
+                                  const std::string& prefix = "") {
+        std::string match = detail::closest_match(word, known);
+        return match.empty() ? "" : "; did you mean " + prefix + match + "?";
+    }
+
+    // A key written above every section header, e.g. "master = ..." instead of under
+    // [sentinel]: suggest where it belongs.
+    static std::string suggestion_for_top_level(const std::string& word) {
+        for (const Field& field : detail::fields()) {
+            if (field.key == word) return "; did you mean " + detail::dotted_name(field) + "?";
+        }
+        return "";
+    }
+
+    const std::string& source_name_;
+    Config& config_;
+};
+
+}  // namespace
+
+Config load_toml(const std::string& toml_text, const std::string& source_name, Config base) {
+    toml::table root;
+    try {
+        root = toml::parse(toml_text, source_name);
+    } catch (const toml::parse_error& e) {
+        const auto& begin = e.source().begin;
+        throw ConfigError(source_name + ":" + std::to_string(begin.line) + ":" +
+                          std::to_string(begin.column) +
+                          ": TOML syntax error: " + std::string(e.description()));
+    }
+    Loader(source_name, base).load(root);
+    return base;
+}
+
+}  // namespace sp::config
