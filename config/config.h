@@ -97,6 +97,12 @@ Invocation parse_invocation(int argc, const char* const* argv, const Environment
 // `source_name` is used in error messages.
 Config load_toml(const std::string& toml_text, const std::string& source_name, Config base = {});
 
+// The checks that need the whole configuration: at least one sentinel, a master name, at
+// least one listen address, admin.listen not among them. Throws ConfigError.
+// parse_invocation calls it for Action::run and Action::check_config; call it after
+// load_toml when reloading.
+void validate(const Config& config);
+
 // The effective configuration as TOML, secrets replaced by "********".
 std::string render_masked(const Config& config);
 

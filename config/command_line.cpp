@@ -1,0 +1,211 @@
+// parse_invocation: command-line flags (CLI11) on top of the environment on top of the
+// TOML file, then the checks that need the whole configuration.
+#include <CLI/CLI.hpp>
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "config/config.h"
+#include "config/environment.h"
+#include "config/fields.h"
+#include "version.h"
+
+namespace sp::config {
+namespace {
+
+using detail::Field;
+
+// A flag that sets one configuration key. Values are taken as text and converted by the
+// same code as environment variables, so bounds and messages agree across sources.
+struct KeyFlag {
+    const char* name;         // "--hold-window-ms"
+    const char* section;      // "timeouts"
+    const char* key;          // "hold_window_ms"
+    const char* type_name;    // "N"
+    const char* description;  //
+    bool repeatable = false;  // each use adds to the list; the list replaces lower layers
+};
+
+const KeyFlag kKeyFlags[] = {
+    {"--listen", "proxy", "listen", "HOST:PORT",
+     "Address to accept clients on (repeatable; replaces proxy.listen)", true},
+    {"--sentinel", "sentinel", "addresses", "HOST:PORT",
+     "Sentinel address (repeatable; replaces sentinel.addresses)", true},
+    {"--master", "sentinel", "master", "NAME", "Master name monitored by the sentinels"},
+    {"--admin-listen", "admin", "listen", "HOST:PORT",
+     "Address of the admin/metrics endpoint (\"\" disables it)"},
+    {"--log-level", "log", "level", "LEVEL", "trace|debug|info|warn|error|critical|off"},
+    {"--log-format", "log", "format", "FORMAT", "text|json"},
+    {"--sentinel-user", "sentinel", "user", "USER", "User for AUTH to the sentinels"},
+    {"--sentinel-password", "sentinel", "password", "PASSWORD",
+     "Password for AUTH to the sentinels"},
+    {"--redis-user", "redis", "user", "USER", "User for AUTH to Redis"},
+    {"--redis-password", "redis", "password", "PASSWORD", "Password for AUTH to Redis"},
+    {"--client-password", "client", "password", "PASSWORD",
+     "Password clients must send with AUTH/HELLO (empty: none)"},
+    {"--hold-window-ms", "timeouts", "hold_window_ms", "N",
+     "How long commands wait for a verified master during failover"},
+    {"--connect-timeout-ms", "timeouts", "connect_ms", "N", "Connect timeout to Redis/sentinels"},
+    {"--command-timeout-ms", "timeouts", "command_ms", "N",
+     "Command timeout (0: none; blocking commands may wait forever)"},
+    {"--poll-interval-ms", "sentinel", "poll_interval_ms", "N", "Interval between sentinel polls"},
+    {"--read-from", "routing", "read_from", "WHERE", "master|replica-preferred"},
+    {"--max-clients", "proxy", "max_clients", "N", "Maximum number of client connections"},
+};
+
+std::string read_file(const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) {
+        throw ConfigError(path + ": cannot read configuration file: " + std::strerror(errno));
+    }
+    std::ostringstream text;
+    text << in.rdbuf();
+    if (in.bad()) {
+        throw ConfigError(path + ": cannot read configuration file: " + std::strerror(errno));
+    }
+    return text.str();
+}
+
+std::string help_footer() {
+    return "Configuration sources, each overriding the one before:\n"
+           "  1. the TOML file given by --config FILE or SENTINEL_PROXY_CONFIG\n"
+           "  2. environment variables SENTINEL_PROXY_<SECTION>_<KEY>, e.g.\n"
+           "     SENTINEL_PROXY_SENTINEL_ADDRESSES=h1:26379,h2:26379\n"
+           "     SENTINEL_PROXY_TIMEOUTS_HOLD_WINDOW_MS=10000\n"
+           "  3. the flags above\n"
+           "See sentinel-proxy.example.toml for every key and its default.";
+}
+
+}  // namespace
+
+void validate(const Config& config) {
+    if (config.sentinels.empty()) {
+        throw ConfigError(
+            "no sentinel addresses configured (sentinel.addresses / "
+            "SENTINEL_PROXY_SENTINEL_ADDRESSES / --sentinel)");
+    }
+    if (config.master_name.empty()) {
+        throw ConfigError(
+            "no master name configured (sentinel.master / SENTINEL_PROXY_SENTINEL_MASTER / "
+            "--master)");
+    }
+    if (config.listen.empty()) {
+        throw ConfigError(
+            "no listen addresses configured (proxy.listen / SENTINEL_PROXY_PROXY_LISTEN / "
+            "--listen)");
+    }
+    if (config.admin_listen) {
+        for (const HostPort& address : config.listen) {
+            if (address == *config.admin_listen) {
+                throw ConfigError("admin.listen " + address.str() +
+                                  " is also in proxy.listen; use a different port");
+            }
+        }
+    }
+}
+
+Invocation parse_invocation(int argc, const char* const* argv, const Environment& env) {
+    CLI::App app("sentinel-proxy " SENTINEL_PROXY_VERSION
+                 ": a Redis proxy that follows the master Redis Sentinel reports",
+                 "sentinel-proxy");
+    app.footer(help_footer());
+    app.option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
+
+    bool version = false;
+    bool check_config = false;
+    bool close_subscribers = false;
+    std::string config_path;
+    app.add_flag("--version", version, "Print the version and exit");
+    auto* config_option =
+        app.add_option("--config", config_path, "TOML configuration file")->type_name("FILE");
+    app.add_flag("--check-config", check_config,
+                 "Validate the configuration, print it (secrets masked) and exit");
+
+    std::vector<std::string> values(std::size(kKeyFlags));
+    std::vector<std::vector<std::string>> lists(std::size(kKeyFlags));
+    std::vector<CLI::Option*> options;
+    for (std::size_t i = 0; i < std::size(kKeyFlags); ++i) {
+        const KeyFlag& flag = kKeyFlags[i];
+        CLI::Option* option = flag.repeatable
+                                  ? app.add_option(flag.name, lists[i], flag.description)
+                                        ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll)
+                                        ->allow_extra_args(false)
+                                  : app.add_option(flag.name, values[i], flag.description);
+        option->type_name(flag.type_name);
+        options.push_back(option);
+    }
+    auto* close_subscribers_option = app.add_flag(
+        "--close-subscribers-on-failover", close_subscribers,
+        "Disconnect subscribers on failover instead of re-subscribing on the new master");
+
+    std::vector<std::string> args;
+    for (int i = argc - 1; i >= 1; --i) args.emplace_back(argv[i]);  // CLI11 wants them reversed
+    Invocation invocation;
+    try {
+        app.parse(args);
+    } catch (const CLI::CallForHelp&) {
+        invocation.action = Action::help;
+        invocation.text = app.help();
+        return invocation;
+    } catch (const CLI::ParseError& e) {
+        throw ConfigError(std::string("command line: ") + e.what() + " (see --help)");
+    }
+    if (version) {
+        invocation.action = Action::version;
+        invocation.text = "sentinel-proxy " SENTINEL_PROXY_VERSION "\n";
+        return invocation;
+    }
+    invocation.action = check_config ? Action::check_config : Action::run;
+
+    // 1. The file.
+    Config& config = invocation.config;
+    std::optional<std::string> file;
+    if (config_option->count() > 0) {
+        file = config_path;
+    } else if (auto found = env.find(std::string(detail::kConfigFileVariable));
+               found != env.end()) {
+        file = found->second;
+    }
+    if (file) {
+        if (file->empty()) throw ConfigError("the configuration file name is empty");
+        config = load_toml(read_file(*file), *file);
+        config.config_file = *file;
+    }
+
+    // 2. The environment.
+    detail::apply_environment(config, env);
+
+    // 3. The flags.
+    for (std::size_t i = 0; i < std::size(kKeyFlags); ++i) {
+        if (options[i]->count() == 0) continue;
+        const KeyFlag& flag = kKeyFlags[i];
+        const Field* field = detail::find_field(flag.section, flag.key);
+        try {
+            if (flag.repeatable) {
+                std::string joined;
+                for (const std::string& value : lists[i]) {
+                    if (value.empty()) throw std::invalid_argument("empty address");
+                    joined += (joined.empty() ? "" : ",") + value;
+                }
+                detail::assign_text(config, *field, joined);
+            } else {
+                detail::assign_text(config, *field, values[i]);
+            }
+        } catch (const std::invalid_argument& e) {
+            throw ConfigError(std::string(flag.name) + ": " + detail::dotted_name(*field) + ": " +
+                              e.what());
+        }
+    }
+    if (close_subscribers_option->count() > 0) {
+        config.close_subscribers_on_failover = close_subscribers;
+    }
+
+    validate(config);
+    if (invocation.action == Action::check_config) invocation.text = render_masked(config);
+    return invocation;
+}
+
+}  // namespace sp::config
