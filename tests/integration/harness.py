@@ -1,0 +1,893 @@
+"""Real-process harness for sentinel-proxy's integration tests and the local demo.
+
+Starts redis-server, redis-sentinel and the proxy on 127.0.0.1 with free ports, each in its own
+directory, and stops every process it started by PID (fixtures, atexit, and a parent-death signal
+so nothing outlives the test run). Every wait is bounded in time; every loop in count or time.
+Also holds the client-side instruments the tests and the demo share: a pipelined Writer that
+records every acknowledged key, a ROLE watcher and a Sentinel event recorder for timelines.
+
+Uses Debian's redis-py (python3-redis, 4.3): run with /usr/bin/python3.
+"""
+
+from __future__ import annotations
+
+import atexit
+import ctypes
+import os
+import random
+import signal
+import socket
+import subprocess
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import redis
+
+HOST = "127.0.0.1"
+MASTER_NAME = "mymaster"
+REDIS_SERVER = "/usr/bin/redis-server"
+REDIS_SENTINEL = "/usr/bin/redis-sentinel"
+DEFAULT_PROXY_BIN = "/work/main/build/sentinel-proxy"
+
+
+def proxy_bin() -> str:
+    return os.environ.get("SP_PROXY_BIN") or DEFAULT_PROXY_BIN
+
+
+def now() -> float:
+    return time.monotonic()
+
+
+class WaitTimeout(AssertionError):
+    pass
+
+
+def wait_until(predicate, timeout: float, interval: float = 0.1, what: str = "condition"):
+    """Calls predicate until it returns a truthy value (returned) or timeout seconds pass.
+
+    Exceptions from predicate count as 'not yet'; the last one is reported on timeout."""
+    deadline = now() + timeout
+    last_exc = None
+    while True:
+        try:
+            value = predicate()
+            if value:
+                return value
+        except Exception as exc:  # noqa: BLE001 - any failure means "not yet"
+            last_exc = exc
+        if now() >= deadline:
+            detail = f" (last error: {last_exc!r})" if last_exc else ""
+            raise WaitTimeout(f"timed out after {timeout:.1f}s waiting for {what}{detail}")
+        time.sleep(interval)
+
+
+# ---------------------------------------------------------------------------------------------
+# Ports and processes
+
+_handed_out_ports: set[int] = set()
+_port_lock = threading.Lock()
+
+
+def free_port() -> int:
+    """A free TCP port on 127.0.0.1, below the kernel's ephemeral range (so an outgoing
+    connection cannot take it between this check and the server's bind) and never handed
+    out twice by this process."""
+    low, high = 20000, 32000
+    for _ in range(500):
+        port = random.randrange(low, high)
+        with _port_lock:
+            if port in _handed_out_ports:
+                continue
+            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            try:
+                s.bind((HOST, port))
+            except OSError:
+                continue
+            finally:
+                s.close()
+            _handed_out_ports.add(port)
+            return port
+    raise RuntimeError("no free port found in 500 tries")
+
+
+_libc = None
+
+
+def _die_with_parent():
+    """preexec_fn: the child gets SIGKILL if the Python process dies (PR_SET_PDEATHSIG)."""
+    global _libc
+    try:
+        if _libc is None:
+            _libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        _libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except Exception:  # noqa: BLE001
+        pass
+    os.setpgrp()  # Ctrl-C in a terminal goes to us, and we stop the children ourselves
+
+
+_live: dict[int, "ManagedProcess"] = {}
+_live_lock = threading.Lock()
+
+
+class ManagedProcess:
+    """One child process, started with output to a log file and stopped by its PID."""
+
+    def __init__(self, argv: list[str], log_path: Path, cwd: Path | None = None):
+        self.argv = argv
+        self.log_path = log_path
+        self.cwd = cwd
+        self.proc: subprocess.Popen | None = None
+
+    def start(self):
+        log = open(self.log_path, "ab")
+        try:
+            self.proc = subprocess.Popen(
+                self.argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                cwd=self.cwd, preexec_fn=_die_with_parent, close_fds=True)
+        finally:
+            log.close()
+        with _live_lock:
+            _live[self.proc.pid] = self
+        return self
+
+    @property
+    def pid(self) -> int | None:
+        return self.proc.pid if self.proc else None
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 10.0):
+        """Sends sig to our PID and reaps it; escalates to SIGKILL after timeout."""
+        if self.proc is None:
+            return
+        proc = self.proc
+        if proc.poll() is None:
+            try:
+                os.kill(proc.pid, sig)
+            except ProcessLookupError:
+                pass
+            try:
+                proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                try:
+                    os.kill(proc.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+                proc.wait(timeout=10)
+        with _live_lock:
+            _live.pop(proc.pid, None)
+
+    def log_tail(self, lines: int = 60) -> str:
+        try:
+            data = self.log_path.read_bytes()
+        except OSError as exc:
+            return f"<no log at {self.log_path}: {exc}>"
+        text = data.decode("utf-8", "replace").splitlines()
+        return "\n".join(text[-lines:])
+
+
+def stop_all_processes():
+    """Stops every process this harness started and that still runs (atexit, signal handlers)."""
+    with _live_lock:
+        procs = list(_live.values())
+    for p in procs:
+        try:
+            p.stop(signal.SIGKILL, timeout=5)
+        except Exception:  # noqa: BLE001
+            pass
+
+
+atexit.register(stop_all_processes)
+
+
+# ---------------------------------------------------------------------------------------------
+# Redis and Sentinel nodes
+
+def _client(port: int, **kw) -> redis.Redis:
+    kw.setdefault("socket_timeout", 5)
+    kw.setdefault("socket_connect_timeout", 2)
+    kw.setdefault("decode_responses", True)
+    return redis.Redis(host=HOST, port=port, **kw)
+
+
+class RedisNode:
+    """A redis-server on 127.0.0.1 with its own dir and config file (so Sentinel's CONFIG
+    REWRITE works, and a restart comes back with what Sentinel last wrote there)."""
+
+    def __init__(self, root: Path, name: str, port: int | None = None,
+                 replicaof: int | None = None, extra: dict[str, str] | None = None):
+        self.name = name
+        self.port = port or free_port()
+        self.dir = Path(root) / name
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.conf = self.dir / "redis.conf"
+        lines = [
+            f"port {self.port}", f"bind {HOST}", f"dir {self.dir}", 'save ""',
+            "appendonly no", "daemonize no", f"logfile {self.dir / 'redis.log'}",
+        ]
+        if replicaof:
+            lines.append(f"replicaof {HOST} {replicaof}")
+        for k, v in (extra or {}).items():
+            lines.append(f"{k} {v}")
+        self.conf.write_text("\n".join(lines) + "\n")
+        self.process: ManagedProcess | None = None
+
+    @property
+    def addr(self) -> tuple[str, int]:
+        return (HOST, self.port)
+
+    def start(self, timeout: float = 15.0):
+        self.process = ManagedProcess([REDIS_SERVER, str(self.conf)],
+                                      self.dir / "stdout.log", cwd=self.dir).start()
+
+        def up():
+            if not self.process.alive():
+                raise RuntimeError(f"{self.name} exited:\n{self.log_tail()}")
+            return self.client(socket_timeout=1).ping()
+        wait_until(up, timeout, 0.05, f"{self.name} (port {self.port}) to answer PING")
+        return self
+
+    restart = start  # same port, same dir, same (possibly Sentinel-rewritten) config
+
+    def stop(self, sig: int = signal.SIGTERM):
+        if self.process:
+            self.process.stop(sig)
+
+    def alive(self) -> bool:
+        return bool(self.process and self.process.alive())
+
+    def client(self, **kw) -> redis.Redis:
+        return _client(self.port, **kw)
+
+    def role(self) -> str:
+        """'master', 'slave', or 'down'."""
+        try:
+            return self.client(socket_timeout=1).execute_command("ROLE")[0]
+        except redis.RedisError:
+            return "down"
+
+    def log_tail(self, lines: int = 40) -> str:
+        path = self.dir / "redis.log"
+        try:
+            return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return "<no log>"
+
+
+class Sentinel:
+    """A redis-sentinel on 127.0.0.1 with a writable config file monitoring mymaster."""
+
+    def __init__(self, root: Path, name: str, master_port: int, quorum: int = 2,
+                 down_after_ms: int = 1000, failover_timeout_ms: int = 10000):
+        self.name = name
+        self.port = free_port()
+        self.dir = Path(root) / name
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.conf = self.dir / "sentinel.conf"
+        self.conf.write_text("\n".join([
+            f"dir {self.dir}",
+            f"logfile {self.dir / 'sentinel.log'}",
+            f"sentinel monitor {MASTER_NAME} {HOST} {master_port} {quorum}",
+            f"sentinel down-after-milliseconds {MASTER_NAME} {down_after_ms}",
+            f"sentinel failover-timeout {MASTER_NAME} {failover_timeout_ms}",
+            f"sentinel parallel-syncs {MASTER_NAME} 1",
+        ]) + "\n")
+        self.process: ManagedProcess | None = None
+
+    @property
+    def addr(self) -> tuple[str, int]:
+        return (HOST, self.port)
+
+    def start(self, timeout: float = 15.0):
+        self.process = ManagedProcess(
+            [REDIS_SENTINEL, str(self.conf), "--port", str(self.port), "--bind", HOST],
+            self.dir / "stdout.log", cwd=self.dir).start()
+
+        def up():
+            if not self.process.alive():
+                raise RuntimeError(f"{self.name} exited:\n{self.log_tail()}")
+            return self.client(socket_timeout=1).ping()
+        wait_until(up, timeout, 0.05, f"{self.name} (port {self.port}) to answer PING")
+        return self
+
+    def stop(self, sig: int = signal.SIGTERM):
+        if self.process:
+            self.process.stop(sig)
+
+    def alive(self) -> bool:
+        return bool(self.process and self.process.alive())
+
+    def client(self, **kw) -> redis.Redis:
+        return _client(self.port, **kw)
+
+    def master_addr(self) -> tuple[str, int] | None:
+        try:
+            r = self.client(socket_timeout=1).execute_command(
+                "SENTINEL", "GET-MASTER-ADDR-BY-NAME", MASTER_NAME)
+        except redis.RedisError:
+            return None
+        return (r[0], int(r[1])) if r else None
+
+    def master_state(self) -> dict:
+        raw = self.client(socket_timeout=1).execute_command("SENTINEL", "MASTER", MASTER_NAME)
+        return dict(zip(raw[::2], raw[1::2]))
+
+    def replicas_state(self) -> list[dict]:
+        raw = self.client(socket_timeout=1).execute_command("SENTINEL", "REPLICAS", MASTER_NAME)
+        return [dict(zip(r[::2], r[1::2])) for r in raw]
+
+    def log_tail(self, lines: int = 40) -> str:
+        try:
+            return "\n".join((self.dir / "sentinel.log").read_text(errors="replace")
+                             .splitlines()[-lines:])
+        except OSError:
+            return "<no log>"
+
+
+class Topology:
+    """1 master + N replicas (redis-server) + M sentinels on 127.0.0.1.
+
+    A failover changes which node is master: always ask (current_master()), never assume."""
+
+    def __init__(self, root: Path, replicas: int = 2, sentinels: int = 3, quorum: int = 2,
+                 replica_extra: dict[str, str] | None = None):
+        self.root = Path(root)
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.quorum = quorum
+        master = RedisNode(self.root, "redis-0")
+        self.nodes = [master] + [
+            RedisNode(self.root, f"redis-{i + 1}", replicaof=master.port, extra=replica_extra)
+            for i in range(replicas)]
+        self.sentinels = [Sentinel(self.root, f"sentinel-{i}", master.port, quorum)
+                          for i in range(sentinels)]
+        self.initial_master = master
+
+    # -- lifecycle
+    def start(self, timeout: float = 45.0):
+        try:
+            for n in self.nodes:
+                n.start()
+            self.wait_replication(self.initial_master, timeout=20)
+            for s in self.sentinels:
+                s.start()
+            self.wait_sentinels_ready(self.initial_master.addr, timeout=timeout)
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def stop(self):
+        for s in self.sentinels:
+            try:
+                s.stop(signal.SIGKILL)
+            except Exception:  # noqa: BLE001
+                pass
+        for n in self.nodes:
+            try:
+                n.stop(signal.SIGKILL)
+            except Exception:  # noqa: BLE001
+                pass
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+
+    # -- lookups
+    @property
+    def sentinel_ports(self) -> list[int]:
+        return [s.port for s in self.sentinels]
+
+    def node_at(self, addr) -> RedisNode:
+        for n in self.nodes:
+            if n.addr == tuple(addr) or n.port == addr[1]:
+                return n
+        raise KeyError(addr)
+
+    def live_sentinels(self) -> list[Sentinel]:
+        return [s for s in self.sentinels if s.alive()]
+
+    def sentinel_views(self) -> dict[int, tuple[str, int] | None]:
+        return {s.port: s.master_addr() for s in self.live_sentinels()}
+
+    def agreed_master(self) -> tuple[str, int] | None:
+        """The address at least `quorum` live sentinels name, or None."""
+        counts: dict = {}
+        for addr in self.sentinel_views().values():
+            if addr:
+                counts[addr] = counts.get(addr, 0) + 1
+        for addr, c in counts.items():
+            if c >= self.quorum:
+                return addr
+        return None
+
+    def current_master(self, timeout: float = 20.0) -> RedisNode:
+        """The node a sentinel quorum names and that answers ROLE as master."""
+        def check():
+            addr = self.agreed_master()
+            if addr and self.node_at(addr).role() == "master":
+                return self.node_at(addr)
+            return None
+        return wait_until(check, timeout, 0.1, "a sentinel quorum to agree on a live master")
+
+    def replicas_of(self, master: RedisNode) -> list[RedisNode]:
+        return [n for n in self.nodes if n is not master]
+
+    # -- waits
+    def wait_replication(self, master: RedisNode, count: int | None = None, timeout: float = 20.0):
+        """Until master has `count` online replicas whose links are up."""
+        if count is None:
+            count = sum(1 for n in self.nodes if n is not master and n.alive())
+
+        def check():
+            info = master.client(socket_timeout=1).info("replication")
+            if info.get("role") != "master":
+                return False
+            online = [v for k, v in info.items()
+                      if k.startswith("slave") and isinstance(v, dict) and v.get("state") == "online"]
+            return len(online) >= count
+        wait_until(check, timeout, 0.1, f"{master.name} to have {count} online replicas")
+
+    def wait_sentinels_ready(self, master_addr, replicas: int | None = None,
+                             timeout: float = 45.0):
+        """Until every live sentinel names master_addr, sees `replicas` healthy replicas and
+        every other live sentinel."""
+        if replicas is None:
+            replicas = len(self.nodes) - 1
+        others = len(self.live_sentinels()) - 1
+
+        def check():
+            for s in self.live_sentinels():
+                if s.master_addr() != tuple(master_addr):
+                    return False
+                st = s.master_state()
+                if int(st["num-other-sentinels"]) < others:
+                    return False
+                good = [r for r in s.replicas_state()
+                        if not any(f in r["flags"] for f in ("s_down", "o_down", "disconnected"))
+                        and r.get("master-link-status") == "ok"]
+                if len(good) < replicas:
+                    return False
+            return True
+        wait_until(check, timeout, 0.2,
+                   f"every sentinel to see master {master_addr}, {replicas} replicas, "
+                   f"{others} other sentinels")
+
+    def wait_stable(self, timeout: float = 40.0) -> RedisNode:
+        """After a failover or restart: a quorum-agreed master, every other live node its
+        replica with the link up, and every live sentinel seeing all of it."""
+        deadline = now() + timeout
+        master = self.current_master(timeout=max(1.0, deadline - now()))
+        live_replicas = [n for n in self.nodes if n is not master and n.alive()]
+
+        def replicas_attached():
+            for n in live_replicas:
+                info = n.client(socket_timeout=1).info("replication")
+                if info.get("role") != "slave" or info.get("master_port") != master.port \
+                        or info.get("master_link_status") != "up":
+                    return False
+            return True
+        wait_until(replicas_attached, max(1.0, deadline - now()), 0.2,
+                   f"live nodes to replicate from {master.name}")
+        self.wait_sentinels_ready(master.addr, replicas=len(live_replicas),
+                                  timeout=max(1.0, deadline - now()))
+        return master
+
+    def wait_for_switch(self, old_addr, timeout: float = 30.0) -> RedisNode:
+        """Until a sentinel quorum names a master other than old_addr and it answers ROLE
+        master. Returns the new master node."""
+        def check():
+            addr = self.agreed_master()
+            if addr and addr != tuple(old_addr) and self.node_at(addr).role() == "master":
+                return self.node_at(addr)
+            return None
+        return wait_until(check, timeout, 0.05, f"sentinels to switch away from {old_addr}")
+
+    # -- failovers
+    def planned_failover(self, timeout: float = 30.0) -> float:
+        """SENTINEL FAILOVER mymaster on a live sentinel, retried while it answers INPROG or
+        NOGOODSLAVE (replicas still syncing). Returns the monotonic time it was accepted."""
+        deadline = now() + timeout
+        last = None
+        attempt = 0
+        while now() < deadline and attempt < 100:
+            attempt += 1
+            s = self.live_sentinels()[attempt % len(self.live_sentinels())]
+            t = now()
+            try:
+                s.client(socket_timeout=2).execute_command("SENTINEL", "FAILOVER", MASTER_NAME)
+                return t
+            except redis.ResponseError as exc:
+                last = exc
+                if "INPROG" in str(exc) or "NOGOODSLAVE" in str(exc):
+                    time.sleep(0.5)
+                    continue
+                raise
+            except redis.ConnectionError as exc:
+                last = exc
+                time.sleep(0.2)
+        raise WaitTimeout(f"SENTINEL FAILOVER not accepted within {timeout}s: {last!r}")
+
+    def kill_master(self) -> tuple[RedisNode, float]:
+        """SIGKILL of the current master. Returns (node, monotonic time of the kill)."""
+        master = self.current_master()
+        t = now()
+        master.stop(signal.SIGKILL)
+        return master, t
+
+    def restart_node(self, node: RedisNode) -> RedisNode:
+        """Restarts a stopped node on its port/dir; Sentinel later converts it to a replica."""
+        return node.restart()
+
+    def wait_rejoined(self, node: RedisNode, timeout: float = 40.0):
+        """Until node is a replica of the current master with its link up."""
+        def check():
+            master = self.current_master(timeout=2)
+            info = node.client(socket_timeout=1).info("replication")
+            return (info.get("role") == "slave" and info.get("master_port") == master.port
+                    and info.get("master_link_status") == "up")
+        wait_until(check, timeout, 0.2, f"{node.name} to rejoin as a replica")
+
+    def log_tails(self, lines: int = 15) -> str:
+        parts = []
+        for x in self.nodes + self.sentinels:
+            parts.append(f"--- {x.name} (port {x.port}) ---\n{x.log_tail(lines)}")
+        return "\n".join(parts)
+
+
+# ---------------------------------------------------------------------------------------------
+# The proxy
+
+class Proxy:
+    """The sentinel-proxy binary under test, logging to a file in its own dir."""
+
+    def __init__(self, root: Path, sentinel_ports: list[int], extra_args: list[str] = (),
+                 binary: str | None = None, port: int | None = None, name: str = "proxy"):
+        self.binary = binary or proxy_bin()
+        self.port = port or free_port()
+        self.dir = Path(root) / name
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.log_path = self.dir / "proxy.log"
+        argv = [self.binary, "--listen", f"{HOST}:{self.port}"]
+        for p in sentinel_ports:
+            argv += ["--sentinel", f"{HOST}:{p}"]
+        argv += ["--master", MASTER_NAME, "--log-level", "debug", *extra_args]
+        self.argv = argv
+        self.process: ManagedProcess | None = None
+
+    @property
+    def addr(self) -> tuple[str, int]:
+        return (HOST, self.port)
+
+    def start(self, timeout: float = 15.0):
+        if not (os.path.isfile(self.binary) and os.access(self.binary, os.X_OK)):
+            raise FileNotFoundError(f"proxy binary not found or not executable: {self.binary} "
+                                    "(set SP_PROXY_BIN)")
+        self.process = ManagedProcess(self.argv, self.log_path, cwd=self.dir).start()
+        self.wait_ready(timeout)
+        return self
+
+    def wait_ready(self, timeout: float = 15.0):
+        """Until the proxy accepts a connection and answers PING (it does so with no master)."""
+        def check():
+            if not self.process.alive():
+                raise RuntimeError(f"proxy exited with {self.process.proc.returncode}:\n"
+                                   f"{self.log_tail()}")
+            return self.client(socket_timeout=1, socket_connect_timeout=1).ping()
+        try:
+            wait_until(check, timeout, 0.05, "the proxy to answer PING")
+        except WaitTimeout as exc:
+            raise WaitTimeout(f"{exc}\n--- proxy log tail ---\n{self.log_tail()}") from None
+
+    def wait_writable(self, timeout: float = 20.0):
+        """Until a SET through the proxy succeeds (it has verified a master)."""
+        key = f"sp:ready:{uuid.uuid4().hex}"
+        c = self.client(socket_timeout=3)
+        try:
+            wait_until(lambda: c.set(key, "1"), timeout, 0.1, "a SET through the proxy")
+        except WaitTimeout as exc:
+            raise WaitTimeout(f"{exc}\n--- proxy log tail ---\n{self.log_tail()}") from None
+        finally:
+            c.close()
+
+    def stop(self, sig: int = signal.SIGTERM):
+        if self.process:
+            self.process.stop(sig)
+
+    def alive(self) -> bool:
+        return bool(self.process and self.process.alive())
+
+    def client(self, **kw) -> redis.Redis:
+        return _client(self.port, **kw)
+
+    def connection(self, **kw) -> redis.Connection:
+        """One raw connection that never reconnects behind the test's back (redis.Redis does
+        on an idle pooled connection, which would hide a proxy closing it)."""
+        kw.setdefault("socket_timeout", 15)
+        kw.setdefault("socket_connect_timeout", 2)
+        kw.setdefault("decode_responses", True)
+        c = redis.Connection(host=HOST, port=self.port, **kw)
+        c.connect()
+        return c
+
+    def log_tail(self, lines: int = 60) -> str:
+        if self.process:
+            return self.process.log_tail(lines)
+        return "<proxy not started>"
+
+    def log_text(self) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")
+        except OSError:
+            return ""
+
+
+def raw_command(conn: redis.Connection, *args):
+    """Sends one command on a raw connection and returns its reply (errors are returned as
+    exception objects rather than raised, so tests can assert on them)."""
+    conn.send_command(*args)
+    try:
+        return conn.read_response()
+    except redis.ResponseError as exc:
+        return exc
+
+
+# ---------------------------------------------------------------------------------------------
+# Client-side instruments
+
+@dataclass
+class WriterStats:
+    prefix: str
+    started_at: float
+    stopped_at: float
+    batches: list = field(default_factory=list)   # (t_ack, first_seq, n) per acknowledged batch
+    errors: list = field(default_factory=list)    # (t, type name, message)
+    attempts: int = 0
+
+    @property
+    def acked(self) -> int:
+        return sum(n for _, _, n in self.batches)
+
+    def key(self, seq: int) -> str:
+        return f"{self.prefix}:{seq}"
+
+    @staticmethod
+    def value(seq: int) -> str:
+        return f"v{seq}"
+
+    def acked_seqs(self, after: float | None = None, before: float | None = None):
+        for t, first, n in self.batches:
+            if (after is None or t > after) and (before is None or t <= before):
+                yield from range(first, first + n)
+
+    def ack_times(self) -> list[float]:
+        return [t for t, _, _ in self.batches]
+
+    def longest_gap(self, start: float | None = None, end: float | None = None) -> float:
+        """Longest time without an acknowledged write, between start and end (defaults: the
+        writer's own start and stop)."""
+        start = self.started_at if start is None else start
+        end = self.stopped_at if end is None else end
+        points = [start] + [t for t in self.ack_times() if start < t < end] + [end]
+        return max((b - a for a, b in zip(points, points[1:])), default=0.0)
+
+    def first_ack_after(self, t: float) -> float | None:
+        for ta in self.ack_times():
+            if ta > t:
+                return ta
+        return None
+
+    def error_types(self) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for _, name, _ in self.errors:
+            out[name] = out.get(name, 0) + 1
+        return out
+
+    def verify_on(self, client: redis.Redis, seqs, chunk: int = 1000):
+        """Reads the given acknowledged keys straight from a node. Returns (missing, wrong)
+        lists of seqs."""
+        seqs = list(seqs)
+        missing, wrong = [], []
+        for i in range(0, len(seqs), chunk):
+            part = seqs[i:i + chunk]
+            values = client.mget([self.key(s) for s in part])
+            for s, v in zip(part, values):
+                if v is None:
+                    missing.append(s)
+                elif v != self.value(s):
+                    wrong.append(s)
+        return missing, wrong
+
+
+class Writer:
+    """A background thread writing through one host:port with redis-py pipelines of `batch`
+    SETs (keys unique per run), recording every acknowledged key, every error (type + time)
+    and hence the gaps between acknowledged writes. After an error it waits `error_pause`
+    and goes on with fresh keys (the errored batch's outcome is unknown, so it is not counted
+    as acknowledged)."""
+
+    def __init__(self, host: str, port: int, batch: int = 10, interval: float = 0.002,
+                 socket_timeout: float = 15.0, error_pause: float = 0.05, prefix: str | None = None,
+                 max_seconds: float = 300.0):
+        self.host, self.port = host, port
+        self.batch = batch
+        self.interval = interval
+        self.socket_timeout = socket_timeout
+        self.error_pause = error_pause
+        self.max_seconds = max_seconds
+        self.prefix = prefix or f"w:{uuid.uuid4().hex[:10]}"
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.stats = WriterStats(self.prefix, 0.0, 0.0)
+        self._lock = threading.Lock()
+
+    def start(self):
+        self.stats.started_at = now()
+        self._thread = threading.Thread(target=self._run, name="writer", daemon=True)
+        self._thread.start()
+        return self
+
+    def _run(self):
+        r = redis.Redis(host=self.host, port=self.port, socket_timeout=self.socket_timeout,
+                        socket_connect_timeout=5, decode_responses=True)
+        seq = 0
+        deadline = now() + self.max_seconds
+        try:
+            while not self._stop.is_set() and now() < deadline:
+                first = seq
+                seq += self.batch
+                self.stats.attempts += 1
+                try:
+                    with r.pipeline(transaction=False) as p:
+                        for s in range(first, first + self.batch):
+                            p.set(f"{self.prefix}:{s}", f"v{s}")
+                        result = p.execute()
+                    t = now()
+                    if all(x is True for x in result):
+                        with self._lock:
+                            self.stats.batches.append((t, first, self.batch))
+                    else:
+                        with self._lock:
+                            self.stats.errors.append((t, "UnexpectedReply", repr(result)[:200]))
+                except Exception as exc:  # noqa: BLE001 - every failure is recorded
+                    with self._lock:
+                        self.stats.errors.append((now(), type(exc).__name__, str(exc)[:200]))
+                    self._stop.wait(self.error_pause)
+                    continue
+                if self.interval:
+                    self._stop.wait(self.interval)
+        finally:
+            r.close()
+
+    def acked_so_far(self) -> int:
+        with self._lock:
+            return sum(n for _, _, n in self.stats.batches)
+
+    def last_ack(self) -> float | None:
+        with self._lock:
+            return self.stats.batches[-1][0] if self.stats.batches else None
+
+    def wait_acks(self, count: int, timeout: float = 20.0):
+        """Until at least `count` more writes than now are acknowledged."""
+        target = self.acked_so_far() + count
+        wait_until(lambda: self.acked_so_far() >= target, timeout, 0.02,
+                   f"{count} more acknowledged writes")
+
+    def stop(self, timeout: float = 30.0) -> WriterStats:
+        self._stop.set()
+        if self._thread:
+            self._thread.join(timeout)
+            if self._thread.is_alive():
+                raise WaitTimeout("writer thread did not stop")
+        self.stats.stopped_at = now()
+        return self.stats
+
+
+class RoleWatcher:
+    """Polls ROLE of the given nodes every `interval` and records each change as
+    (t, node name, role), role being 'master', 'slave' or 'down'."""
+
+    def __init__(self, nodes: list[RedisNode], interval: float = 0.05, max_seconds: float = 300):
+        self.nodes = nodes
+        self.interval = interval
+        self.max_seconds = max_seconds
+        self.changes: list[tuple[float, str, str]] = []
+        self._last: dict[str, str] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="role-watcher", daemon=True)
+
+    def start(self):
+        self._thread.start()
+        return self
+
+    def _run(self):
+        clients = {n.name: n.client(socket_timeout=0.5, socket_connect_timeout=0.5)
+                   for n in self.nodes}
+        deadline = now() + self.max_seconds
+        while not self._stop.is_set() and now() < deadline:
+            for n in self.nodes:
+                try:
+                    role = clients[n.name].execute_command("ROLE")[0]
+                except redis.RedisError:
+                    role = "down"
+                if self._last.get(n.name) != role:
+                    self._last[n.name] = role
+                    self.changes.append((now(), n.name, role))
+            self._stop.wait(self.interval)
+
+    def first(self, name: str, role: str, after: float = 0.0) -> float | None:
+        for t, n, r in list(self.changes):
+            if n == name and r == role and t > after:
+                return t
+        return None
+
+    def stop(self):
+        self._stop.set()
+        self._thread.join(5)
+
+
+class SentinelEvents:
+    """Records every Sentinel event (PSUBSCRIBE *) of the given sentinels as
+    (t, sentinel port, channel, data)."""
+
+    def __init__(self, sentinels: list[Sentinel], max_seconds: float = 300):
+        self.sentinels = sentinels
+        self.max_seconds = max_seconds
+        self.events: list[tuple[float, int, str, str]] = []
+        self._stop = threading.Event()
+        self._subs = []
+        self._thread = threading.Thread(target=self._run, name="sentinel-events", daemon=True)
+
+    def start(self):
+        for s in self.sentinels:
+            p = s.client(socket_timeout=5).pubsub(ignore_subscribe_messages=True)
+            p.psubscribe("*")
+            self._subs.append((s.port, p))
+        self._thread.start()
+        return self
+
+    def _run(self):
+        deadline = now() + self.max_seconds
+        while not self._stop.is_set() and now() < deadline and self._subs:
+            for port, p in list(self._subs):
+                try:
+                    m = p.get_message(timeout=0.02)
+                except (redis.RedisError, OSError, ValueError):
+                    self._subs.remove((port, p))
+                    continue
+                if m and m.get("type") == "pmessage":
+                    self.events.append((now(), port, m["channel"], m["data"]))
+
+    def first(self, channel: str, after: float = 0.0) -> float | None:
+        for t, _, ch, _ in list(self.events):
+            if ch == channel and t > after:
+                return t
+        return None
+
+    def stop(self):
+        self._stop.set()
+        self._thread.join(5)
+        for _, p in self._subs:
+            try:
+                p.close()
+            except Exception:  # noqa: BLE001
+                pass
+
+
+def proxy_log_lines(proxy: Proxy, needle: str) -> list[str]:
+    return [line for line in proxy.log_text().splitlines() if needle in line]
+
+
+def format_figures(name: str, figures: dict) -> str:
+    """One line per figure, under a marker a reader can grep for."""
+    lines = [f"== sentinel-proxy figures: {name} =="]
+    for k, v in figures.items():
+        if isinstance(v, float):
+            v = f"{v:.3f}"
+        lines.append(f"   {k}: {v}")
+    return "\n".join(lines)
