@@ -1,0 +1,579 @@
+// Frames client requests out of a byte stream. The parser owns the input buffer (libuv
+// reads straight into it); a small resumable pre-scan walks the headers of the command in
+// progress so Redis's limits and error texts apply as bytes arrive, and once a multibulk
+// command is complete hiredis's redisReader parses it with object callbacks that allocate
+// nothing and only record where each argument lies. Inline commands are split like
+// Redis's sdssplitargs into a scratch buffer.
+#include "protocol/request_parser.h"
+
+#include <hiredis/read.h>
+
+#include <algorithm>
+#include <cstring>
+#include <limits>
+#include <new>
+#include <utility>
+
+extern "C" {
+// From hiredis's sds.c (exported by libhiredis); r->buf is an sds string.
+void sdsclear(char* s);
+char* sdsempty(void);
+void sdsfree(char* s);
+size_t sdsAllocSize(char* s);
+}
+
+namespace sp::protocol {
+
+namespace {
+
+constexpr std::size_t kMinBuffer = 4096;
+// Reader buffers and scratch space above this size are released by shrink_if_idle.
+constexpr std::size_t kIdleKeep = 16 * 1024;
+
+char lower_ascii(char c) {
+    return (c >= 'A' && c <= 'Z') ? static_cast<char>(c + 32) : c;
+}
+
+// Redis's string2ll(): optional '-', no '+', no leading zeros, "0" alone, no "-0".
+bool parse_ll(const char* p, std::size_t n, long long& out) {
+    if (n == 0 || n > 20) return false;
+    if (n == 1 && p[0] == '0') {
+        out = 0;
+        return true;
+    }
+    bool negative = false;
+    std::size_t i = 0;
+    if (p[0] == '-') {
+        negative = true;
+        if (++i == n) return false;
+    }
+    if (p[i] < '1' || p[i] > '9') return false;
+    unsigned long long v = static_cast<unsigned long long>(p[i] - '0');
+    for (++i; i < n; ++i) {
+        if (p[i] < '0' || p[i] > '9') return false;
+        unsigned long long d = static_cast<unsigned long long>(p[i] - '0');
+        if (v > (std::numeric_limits<unsigned long long>::max() - d) / 10) return false;
+        v = v * 10 + d;
+    }
+    if (negative) {
+        if (v > static_cast<unsigned long long>(std::numeric_limits<long long>::max()) + 1)
+            return false;
+        out = static_cast<long long>(0 - v);
+    } else {
+        if (v > static_cast<unsigned long long>(std::numeric_limits<long long>::max()))
+            return false;
+        out = static_cast<long long>(v);
+    }
+    return true;
+}
+
+bool is_hex(char c) {
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+}
+int hex_value(char c) {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    return c - 'A' + 10;
+}
+bool is_space(char c) {  // C isspace() in the "C" locale
+    return c == ' ' || c == '\t' || c == '\n' || c == '\v' || c == '\f' || c == '\r';
+}
+
+}  // namespace
+
+std::string Command::lower(std::string_view s) {
+    std::string out(s);
+    for (char& c : out) c = lower_ascii(c);
+    return out;
+}
+
+struct RequestParser::Impl {
+    // What the pre-scan is looking at in the command that starts at `start`.
+    enum class Mode : std::uint8_t { idle, inline_line, mb_count, mb_bulk_header, mb_bulk_body };
+
+    explicit Impl(ParserLimits l) : limits(l) { make_reader(); }
+    ~Impl() {
+        if (reader) redisReaderFree(reader);
+    }
+
+    ParserLimits limits;
+
+    // Input buffer: [start, end) is received and not yet returned as commands.
+    std::unique_ptr<char[]> buf;
+    std::size_t cap = 0;
+    std::size_t start = 0;
+    std::size_t end = 0;
+
+    // Resumable pre-scan of the command starting at `start`.
+    Mode mode = Mode::idle;
+    std::size_t scan = 0;        // absolute offset where scanning resumes
+    std::size_t line_start = 0;  // absolute offset of the header line being read
+    long long elems_left = 0;    // bulks still expected
+    long long body_left = 0;     // bytes of the current bulk (with its CRLF) still expected
+    long long elems_total = 0;
+
+    // hiredis reader for multibulk commands.
+    redisReader* reader = nullptr;
+    const char* fed_base = nullptr;  // start of the current command inside reader->buf
+    bool reader_bad = false;         // a callback saw something that is not a flat bulk array
+    char bad_type = 0;
+    std::vector<std::pair<std::size_t, std::size_t>> spans;  // (offset, len) from start
+
+    // Output storage, reused across commands.
+    std::vector<std::string_view> argv;
+    std::string name;
+    std::string scratch;  // unescaped inline arguments
+
+    void make_reader();
+    void shift(std::size_t by);
+    std::span<char> write_area(std::size_t min_size);
+
+    // One framing step; `error` leaves the text in `err`.
+    enum class Step { command, skipped, incomplete, error };
+    Step step(Command& out, std::string& err);
+    Step step_inline(Command& out, std::string& err);
+    Step step_multibulk(Command& out, std::string& err);
+    // Reads a "<c><number>\r\n" header line starting at line_start. Returns 1 when read,
+    // 0 when more bytes are needed, -1 when the number is malformed.
+    int read_header(long long& value, bool& too_big);
+    bool finish_multibulk(Command& out, std::string& err);
+    void set_name(Command& out);
+
+    static void* on_string(const redisReadTask* task, char* str, std::size_t len);
+    static void* on_array(const redisReadTask* task, int elements);
+    static void* on_integer(const redisReadTask* task, long long value);
+    static void* on_nil(const redisReadTask* task);
+    static void on_free(void*) {}
+};
+
+namespace {
+// Returned for every object: non-NULL so hiredis carries on, never dereferenced.
+char g_dummy_object;
+}  // namespace
+
+void RequestParser::Impl::make_reader() {
+    static redisReplyObjectFunctions functions = {&on_string, &on_array, &on_integer, &on_nil,
+                                                  &on_free};
+    if (reader) redisReaderFree(reader);
+    reader = redisReaderCreateWithFunctions(&functions);
+    if (!reader) throw std::bad_alloc();
+    reader->maxbuf = 0;  // we decide when to release its buffer (shrink_if_idle)
+    reader->privdata = this;
+}
+
+void* RequestParser::Impl::on_string(const redisReadTask* task, char* str, std::size_t len) {
+    auto* self = static_cast<Impl*>(task->privdata);
+    if (task->type != REDIS_REPLY_STRING || task->parent == nullptr) {
+        self->reader_bad = true;
+        self->bad_type = task->type == REDIS_REPLY_STATUS  ? '+'
+                         : task->type == REDIS_REPLY_ERROR ? '-'
+                                                           : '$';
+    } else {
+        self->spans.emplace_back(static_cast<std::size_t>(str - self->fed_base), len);
+    }
+    return &g_dummy_object;
+}
+
+void* RequestParser::Impl::on_array(const redisReadTask* task, int) {
+    auto* self = static_cast<Impl*>(task->privdata);
+    if (task->parent != nullptr) {
+        self->reader_bad = true;
+        self->bad_type = '*';
+    }
+    return &g_dummy_object;
+}
+
+void* RequestParser::Impl::on_integer(const redisReadTask* task, long long) {
+    auto* self = static_cast<Impl*>(task->privdata);
+    self->reader_bad = true;
+    self->bad_type = ':';
+    return &g_dummy_object;
+}
+
+void* RequestParser::Impl::on_nil(const redisReadTask* task) {
+    auto* self = static_cast<Impl*>(task->privdata);
+    self->reader_bad = true;
+    self->bad_type = '$';
+    return &g_dummy_object;
+}
+
+void RequestParser::Impl::shift(std::size_t by) {
+    if (by == 0) return;
+    std::memmove(buf.get(), buf.get() + by, end - by);
+    start -= by;
+    end -= by;
+    scan -= by;
+    line_start = line_start >= by ? line_start - by : 0;
+}
+
+std::span<char> RequestParser::Impl::write_area(std::size_t min_size) {
+    if (min_size == 0) min_size = 1;
+    if (start == end && mode == Mode::idle) {
+        start = end = scan = line_start = 0;
+    }
+    if (cap - end < min_size) {
+        const std::size_t live = end - start;
+        if (start > 0 && live + min_size <= cap && start >= live) {
+            // Moving costs `live` bytes, paid for by the `start` bytes already consumed.
+            shift(start);
+        } else {
+            std::size_t new_cap = std::max({cap * 2, live + min_size, kMinBuffer});
+            std::unique_ptr<char[]> fresh(new char[new_cap]);
+            if (live) std::memcpy(fresh.get(), buf.get() + start, live);
+            const std::size_t by = start;
+            buf = std::move(fresh);
+            cap = new_cap;
+            start -= by;
+            end -= by;
+            scan -= by;
+            line_start = line_start >= by ? line_start - by : 0;
+        }
+    }
+    return {buf.get() + end, cap - end};
+}
+
+int RequestParser::Impl::read_header(long long& value, bool& too_big) {
+    too_big = false;
+    const char* base = buf.get();
+    const void* cr = nullptr;
+    if (scan < end) cr = std::memchr(base + scan, '\r', end - scan);
+    if (cr == nullptr) {
+        scan = end;
+        if (end - line_start > limits.max_inline_len) {
+            too_big = true;
+            return -1;
+        }
+        return 0;
+    }
+    const std::size_t cr_at = static_cast<std::size_t>(static_cast<const char*>(cr) - base);
+    scan = cr_at;
+    if (cr_at - line_start > limits.max_inline_len) {
+        too_big = true;
+        return -1;
+    }
+    if (cr_at + 1 >= end) return 0;  // need the '\n'
+    if (base[cr_at + 1] != '\n') return -1;
+    if (!parse_ll(base + line_start + 1, cr_at - line_start - 1, value)) return -1;
+    scan = cr_at + 2;
+    return 1;
+}
+
+void RequestParser::Impl::set_name(Command& out) {
+    name.assign(argv[0]);
+    for (char& c : name) c = lower_ascii(c);
+    out.name = name;
+    out.argv = std::span<const std::string_view>(argv.data(), argv.size());
+}
+
+RequestParser::Impl::Step RequestParser::Impl::step_inline(Command& out, std::string& err) {
+    const char* base = buf.get();
+    const void* nl = scan < end ? std::memchr(base + scan, '\n', end - scan) : nullptr;
+    if (nl == nullptr) {
+        scan = end;
+        // A line of exactly the maximum may still be waiting for "\n" after its "\r".
+        const std::size_t pending = end - start;
+        if (pending > limits.max_inline_len &&
+            !(pending == limits.max_inline_len + 1 && base[end - 1] == '\r')) {
+            err = "Protocol error: too big inline request";
+            return Step::error;
+        }
+        return Step::incomplete;
+    }
+    const std::size_t nl_at = static_cast<std::size_t>(static_cast<const char*>(nl) - base);
+    std::size_t line_end = nl_at;
+    if (line_end > start && base[line_end - 1] == '\r') --line_end;
+    if (line_end - start > limits.max_inline_len) {
+        err = "Protocol error: too big inline request";
+        return Step::error;
+    }
+
+    // sdssplitargs() semantics; the line is a C string for Redis, so a NUL ends it.
+    const char* line = base + start;
+    std::size_t n = line_end - start;
+    if (const void* nul = std::memchr(line, '\0', n)) {
+        n = static_cast<std::size_t>(static_cast<const char*>(nul) - line);
+    }
+    auto at = [&](std::size_t i) -> char { return i < n ? line[i] : '\0'; };
+
+    scratch.clear();
+    spans.clear();
+    std::size_t p = 0;
+    for (;;) {
+        while (p < n && is_space(line[p])) ++p;
+        if (p >= n) break;
+        const std::size_t token_start = scratch.size();
+        bool inq = false, insq = false, done = false;
+        while (!done) {
+            const char c = at(p);
+            if (inq) {
+                if (c == '\\' && at(p + 1) == 'x' && is_hex(at(p + 2)) && is_hex(at(p + 3))) {
+                    scratch.push_back(
+                        static_cast<char>(hex_value(at(p + 2)) * 16 + hex_value(at(p + 3))));
+                    p += 3;
+                } else if (c == '\\' && at(p + 1)) {
+                    ++p;
+                    char e = at(p);
+                    switch (e) {
+                        case 'n':
+                            e = '\n';
+                            break;
+                        case 'r':
+                            e = '\r';
+                            break;
+                        case 't':
+                            e = '\t';
+                            break;
+                        case 'b':
+                            e = '\b';
+                            break;
+                        case 'a':
+                            e = '\a';
+                            break;
+                        default:
+                            break;
+                    }
+                    scratch.push_back(e);
+                } else if (c == '"') {
+                    if (at(p + 1) && !is_space(at(p + 1))) goto unbalanced;
+                    done = true;
+                } else if (c == '\0') {
+                    goto unbalanced;
+                } else {
+                    scratch.push_back(c);
+                }
+            } else if (insq) {
+                if (c == '\\' && at(p + 1) == '\'') {
+                    ++p;
+                    scratch.push_back('\'');
+                } else if (c == '\'') {
+                    if (at(p + 1) && !is_space(at(p + 1))) goto unbalanced;
+                    done = true;
+                } else if (c == '\0') {
+                    goto unbalanced;
+                } else {
+                    scratch.push_back(c);
+                }
+            } else {
+                switch (c) {
+                    case ' ':
+                    case '\n':
+                    case '\r':
+                    case '\t':
+                    case '\0':
+                        done = true;
+                        break;
+                    case '"':
+                        inq = true;
+                        break;
+                    case '\'':
+                        insq = true;
+                        break;
+                    default:
+                        scratch.push_back(c);
+                        break;
+                }
+            }
+            if (at(p)) ++p;
+        }
+        spans.emplace_back(token_start, scratch.size() - token_start);
+    }
+
+    {
+        const std::size_t raw_start = start;
+        start = scan = nl_at + 1;
+        mode = Mode::idle;
+        if (spans.empty()) return Step::skipped;
+        argv.clear();
+        for (auto [off, len] : spans) argv.emplace_back(scratch.data() + off, len);
+        out.raw = std::string_view(base + raw_start, nl_at + 1 - raw_start);
+        out.is_inline = true;
+        set_name(out);
+        return Step::command;
+    }
+
+unbalanced:
+    err = "Protocol error: unbalanced quotes in request";
+    return Step::error;
+}
+
+RequestParser::Impl::Step RequestParser::Impl::step_multibulk(Command& out, std::string& err) {
+    for (;;) {
+        switch (mode) {
+            case Mode::mb_count: {
+                long long n = 0;
+                bool too_big = false;
+                const int r = read_header(n, too_big);
+                if (r == 0) return Step::incomplete;
+                if (r < 0 || n > static_cast<long long>(limits.max_multibulk_len) ||
+                    n > std::numeric_limits<int>::max()) {
+                    err = too_big ? "Protocol error: too big mbulk count string"
+                                  : "Protocol error: invalid multibulk length";
+                    return Step::error;
+                }
+                if (n <= 0) {  // "*0", "*-1": empty command, skipped like Redis
+                    start = scan;
+                    mode = Mode::idle;
+                    return Step::skipped;
+                }
+                elems_left = elems_total = n;
+                mode = Mode::mb_bulk_header;
+                line_start = scan;
+                break;
+            }
+            case Mode::mb_bulk_header: {
+                if (line_start >= end) return Step::incomplete;
+                const char t = buf[line_start];
+                if (t != '$') {
+                    err = "Protocol error: expected '$', got '";
+                    err.push_back(t);
+                    err.push_back('\'');
+                    return Step::error;
+                }
+                long long n = 0;
+                bool too_big = false;
+                const int r = read_header(n, too_big);
+                if (r == 0) return Step::incomplete;
+                if (r < 0 || n < 0 || static_cast<unsigned long long>(n) > limits.max_bulk_len) {
+                    err = too_big ? "Protocol error: too big bulk count string"
+                                  : "Protocol error: invalid bulk length";
+                    return Step::error;
+                }
+                body_left = n + 2;
+                mode = Mode::mb_bulk_body;
+                break;
+            }
+            case Mode::mb_bulk_body: {
+                const long long avail = static_cast<long long>(end - scan);
+                const long long take = std::min(avail, body_left);
+                scan += static_cast<std::size_t>(take);
+                body_left -= take;
+                if (body_left > 0) return Step::incomplete;
+                if (--elems_left > 0) {
+                    mode = Mode::mb_bulk_header;
+                    line_start = scan;
+                    break;
+                }
+                return finish_multibulk(out, err) ? Step::command : Step::error;
+            }
+            default:
+                return Step::error;
+        }
+    }
+}
+
+bool RequestParser::Impl::finish_multibulk(Command& out, std::string& err) {
+    const std::size_t cmd_len = scan - start;
+    spans.clear();
+    reader_bad = false;
+    if (redisReaderFeed(reader, buf.get() + start, cmd_len) != REDIS_OK) {
+        err = std::string("Protocol error: ") + reader->errstr;
+        return false;
+    }
+    // Everything before this command was consumed, so it starts at the read cursor.
+    fed_base = reader->buf + reader->pos;
+    void* reply = nullptr;
+    const int rc = redisReaderGetReply(reader, &reply);
+    const bool complete = rc == REDIS_OK && reply != nullptr;
+    const bool consumed_all = reader->pos == reader->len;
+    if (rc != REDIS_OK) {
+        err = std::string("Protocol error: ") + reader->errstr;
+        make_reader();
+        return false;
+    }
+    // Drop whatever the reader holds so following bytes (possibly inline) start fresh.
+    reader->pos = 0;
+    reader->len = 0;
+    sdsclear(reader->buf);
+    if (reader_bad) {
+        err = "Protocol error: expected '$', got '";
+        err.push_back(bad_type);
+        err.push_back('\'');
+        return false;
+    }
+    if (!complete || !consumed_all || spans.size() != static_cast<std::size_t>(elems_total)) {
+        // The pre-scan and hiredis disagree on where the command ends: never forward it.
+        err = "Protocol error: invalid multibulk request";
+        make_reader();
+        return false;
+    }
+    const char* base = buf.get() + start;
+    argv.clear();
+    for (auto [off, len] : spans) argv.emplace_back(base + off, len);
+    out.raw = std::string_view(base, cmd_len);
+    out.is_inline = false;
+    set_name(out);
+    start = scan;
+    mode = Mode::idle;
+    return true;
+}
+
+RequestParser::Impl::Step RequestParser::Impl::step(Command& out, std::string& err) {
+    if (mode == Mode::idle) {
+        if (start == end) return Step::incomplete;
+        scan = start;
+        line_start = start;
+        mode = buf[start] == '*' ? Mode::mb_count : Mode::inline_line;
+    }
+    if (mode == Mode::inline_line) return step_inline(out, err);
+    return step_multibulk(out, err);
+}
+
+RequestParser::RequestParser(ParserLimits limits) : impl_(std::make_unique<Impl>(limits)) {}
+RequestParser::~RequestParser() = default;
+
+std::span<char> RequestParser::write_area(std::size_t min_size) {
+    return impl_->write_area(min_size);
+}
+
+void RequestParser::commit(std::size_t n) {
+    Impl& im = *impl_;
+    if (n > im.cap - im.end) n = im.cap - im.end;  // cannot commit past the area
+    im.end += n;
+}
+
+void RequestParser::feed(std::string_view bytes) {
+    if (bytes.empty()) return;
+    auto area = write_area(bytes.size());
+    std::memcpy(area.data(), bytes.data(), bytes.size());
+    commit(bytes.size());
+}
+
+RequestParser::Status RequestParser::next(Command& out) {
+    if (!error_.empty()) return Status::error;
+    for (;;) {
+        switch (impl_->step(out, error_)) {
+            case Impl::Step::command:
+                return Status::command;
+            case Impl::Step::skipped:
+                continue;
+            case Impl::Step::incomplete:
+                return Status::incomplete;
+            case Impl::Step::error:
+                if (error_.empty()) error_ = "Protocol error";
+                return Status::error;
+        }
+    }
+}
+
+std::size_t RequestParser::buffered() const {
+    return impl_->end - impl_->start;
+}
+
+void RequestParser::shrink_if_idle() {
+    Impl& im = *impl_;
+    if (im.start != im.end || im.mode != Impl::Mode::idle) return;
+    im.buf.reset();
+    im.cap = im.start = im.end = im.scan = im.line_start = 0;
+    if (sdsAllocSize(im.reader->buf) > kIdleKeep) {
+        sdsfree(im.reader->buf);
+        im.reader->buf = sdsempty();
+        im.reader->pos = im.reader->len = 0;
+        if (!im.reader->buf) im.make_reader();
+    }
+    if (im.scratch.capacity() > kIdleKeep) std::string().swap(im.scratch);
+    if (im.name.capacity() > kIdleKeep) std::string().swap(im.name);
+    if (im.argv.capacity() > 1024) std::vector<std::string_view>().swap(im.argv);
+    if (im.spans.capacity() > 1024) decltype(im.spans)().swap(im.spans);
+}
+
+}  // namespace sp::protocol
