@@ -19,6 +19,7 @@ struct FrameInfo {
     bool error = false;    // '-' or '!' at top level
     bool null = false;     // '_', '$-1', '*-1' at top level
     std::int64_t aggregate_len = -1;  // element count of a top-level aggregate, else -1
+                                      // (as declared: pairs for a '%' map)
     // Up to kHeadMax bytes of content: for a top-level simple/blob/error, its text; for a
     // top-level aggregate, the text of its first element when that is a string type
     // (e.g. "message", "subscribe", "pong"). Enough to classify without parsing again.
@@ -30,6 +31,8 @@ struct FrameInfo {
     std::string_view head_view() const { return {head, head_len}; }
 };
 
+// A top-level RESP3 attribute ('|') is part of the frame that follows it: `length` covers
+// both, while type/push/error/null/aggregate_len/head describe the value after it.
 class ReplyFramer {
 public:
     enum class Status { complete, incomplete, error };
@@ -40,7 +43,10 @@ public:
         std::int64_t max_aggregate_len = 1LL << 32;
     };
 
-    explicit ReplyFramer(Limits limits = {});
+    // (Two constructors rather than `Limits limits = {}`: a default argument cannot use a
+    // nested struct's member initializers inside the enclosing class.)
+    ReplyFramer();
+    explicit ReplyFramer(Limits limits);
 
     // Consumes bytes from `data`, resuming the frame in progress. Returns how many bytes
     // were consumed into *status*: `complete` stops right after the last byte of a frame
@@ -57,6 +63,8 @@ public:
 private:
     struct Level {
         std::int64_t remaining;  // elements still expected at this depth
+        bool attribute;          // a '|' map: does not count as an element of its parent
+        bool first;              // no element started yet (head capture of the first one)
     };
     enum class State : std::uint8_t { type, line, number, bulk_body, bulk_crlf };
     Limits limits_;
@@ -72,6 +80,12 @@ private:
     bool capturing_head_ = false;
     std::size_t frame_bytes_ = 0;
     std::string error_;
+
+    bool begin_value(char type);
+    int on_number();    // -1 error, 0 value continues, 1 value complete
+    bool value_done();  // true when the top-level frame is complete
+    void capture(const char* p, std::size_t n);
+    bool fail(std::string text);
 };
 
 }  // namespace sp::protocol
