@@ -640,13 +640,24 @@ def raw_command(conn: redis.Connection, *args):
 # ---------------------------------------------------------------------------------------------
 # Client-side instruments
 
+def error_kind(exc: BaseException) -> str:
+    """'connection' for what every client treats as retryable (redis-py's ConnectionError and
+    TimeoutError, including BusyLoadingError), 'response' for an error reply (ResponseError:
+    READONLY, a made-up -ERR...), 'other' for anything else."""
+    if isinstance(exc, (redis.ConnectionError, redis.TimeoutError)):
+        return "connection"
+    if isinstance(exc, redis.ResponseError):
+        return "response"
+    return "other"
+
+
 @dataclass
 class WriterStats:
     prefix: str
     started_at: float
     stopped_at: float
     batches: list = field(default_factory=list)   # (t_ack, first_seq, n) per acknowledged batch
-    errors: list = field(default_factory=list)    # (t, type name, message)
+    errors: list = field(default_factory=list)    # (t, type name, message, error_kind())
     attempts: int = 0
 
     @property
@@ -684,7 +695,7 @@ class WriterStats:
 
     def error_types(self) -> dict[str, int]:
         out: dict[str, int] = {}
-        for _, name, _ in self.errors:
+        for _, name, _, _ in self.errors:
             out[name] = out.get(name, 0) + 1
         return out
 
@@ -753,10 +764,12 @@ class Writer:
                             self.stats.batches.append((t, first, self.batch))
                     else:
                         with self._lock:
-                            self.stats.errors.append((t, "UnexpectedReply", repr(result)[:200]))
+                            self.stats.errors.append((t, "UnexpectedReply", repr(result)[:200],
+                                                      "reply"))
                 except Exception as exc:  # noqa: BLE001 - every failure is recorded
                     with self._lock:
-                        self.stats.errors.append((now(), type(exc).__name__, str(exc)[:200]))
+                        self.stats.errors.append((now(), type(exc).__name__, str(exc)[:200],
+                                                  error_kind(exc)))
                     self._stop.wait(self.error_pause)
                     continue
                 if self.interval:

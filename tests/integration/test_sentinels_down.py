@@ -1,0 +1,88 @@
+"""Sentinels going away: with one down the proxy still follows a planned failover; with all
+down it keeps serving the last verified master."""
+
+from __future__ import annotations
+
+import signal
+import uuid
+
+from harness import now, raw_command, wait_until
+
+
+def _write_lands_on(proxy, node, timeout: float):
+    """Until a SET through the proxy is readable on `node` directly. Returns the seconds it
+    took. Each try uses a new key, so a write that went elsewhere is never counted."""
+    c = proxy.client(socket_timeout=15)
+    direct = node.client()
+    t0 = now()
+    tries = [0]
+
+    def attempt():
+        tries[0] += 1
+        k = f"sd:{uuid.uuid4().hex[:10]}"
+        c.set(k, "x")
+        return direct.get(k) == "x"
+    wait_until(attempt, timeout, 0.1, f"a write through the proxy to land on {node.name}")
+    return now() - t0
+
+
+def test_one_sentinel_down_proxy_works_and_follows_failover(make_topology, make_proxy):
+    topo = make_topology()
+    proxy = make_proxy(topo)
+    old = topo.current_master()
+    topo.sentinels[0].stop(signal.SIGKILL)
+
+    c = proxy.client(socket_timeout=15)
+    k = f"sd:one:{uuid.uuid4().hex[:8]}"
+    for i in range(20):
+        assert c.set(f"{k}:{i}", str(i)) is True
+    assert old.client().get(f"{k}:19") == "19"
+
+    idle = proxy.connection()
+    assert raw_command(idle, "PING") == "PONG"
+
+    topo.planned_failover()
+    new = topo.wait_for_switch(old.addr, timeout=30)
+    _write_lands_on(proxy, new, timeout=30)
+    # and it stays there: several writes in a row, all on the new master
+    for i in range(20):
+        assert c.set(f"{k}:after:{i}", str(i)) is True
+    assert [new.client().get(f"{k}:after:{i}") for i in range(20)] == [str(i) for i in range(20)]
+    # the idle client opened before the failover notices nothing
+    assert raw_command(idle, "SET", f"{k}:idle", "ok") == "OK"
+    assert new.client().get(f"{k}:idle") == "ok"
+    idle.disconnect()
+
+
+def test_all_sentinels_down_keeps_serving_last_verified_master(make_topology, make_proxy):
+    topo = make_topology()
+    proxy = make_proxy(topo)
+    master = topo.current_master()
+    c = proxy.client(socket_timeout=15)
+    idle = proxy.connection()
+    assert raw_command(idle, "PING") == "PONG"
+
+    for s in topo.sentinels:
+        s.stop(signal.SIGKILL)
+
+    # keep using it for a while (longer than a few Sentinel polls), reads and writes
+    k = f"sd:all:{uuid.uuid4().hex[:8]}"
+    t_end = now() + 4.0
+    i = 0
+    while now() < t_end and i < 10000:
+        assert c.set(f"{k}:{i}", str(i)) is True
+        assert c.get(f"{k}:{i}") == str(i)
+        i += 1
+        if i % 10 == 0:
+            # a brand-new connection too (its backend link is opened without any sentinel)
+            fresh = proxy.client(socket_timeout=15)
+            assert fresh.get(f"{k}:{i - 1}") == str(i - 1)
+            fresh.close()
+    assert i > 10
+    direct = master.client()
+    assert direct.get(f"{k}:0") == "0"
+    assert direct.get(f"{k}:{i - 1}") == str(i - 1)
+    assert raw_command(idle, "SET", f"{k}:idle", "ok") == "OK"
+    assert direct.get(f"{k}:idle") == "ok"
+    idle.disconnect()
+    assert proxy.alive()
