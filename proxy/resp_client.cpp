@@ -1,0 +1,218 @@
+#include "proxy/resp_client.h"
+
+#include <hiredis/hiredis.h>
+#include <hiredis/read.h>
+
+#include "protocol/reply_writer.h"
+
+namespace sp::proxy {
+
+namespace {
+struct Resolve {
+    uv_getaddrinfo_t req;
+    std::weak_ptr<bool> alive;
+    RespClient* client;
+    std::function<void(int, addrinfo*)> done;
+};
+}  // namespace
+
+RespClient::RespClient(uv_loop_t* loop, std::string host, std::uint16_t port,
+                       std::uint32_t connect_timeout_ms, std::uint32_t command_timeout_ms)
+    : loop_(loop),
+      host_(std::move(host)),
+      port_(port),
+      connect_timeout_ms_(connect_timeout_ms),
+      command_timeout_ms_(command_timeout_ms),
+      timer_(loop, [this] { check_timeouts(); }) {}
+
+RespClient::~RespClient() {
+    *alive_ = false;
+    if (stream_) stream_->close();
+    stream_ = nullptr;
+    if (reader_) redisReaderFree(reader_);
+}
+
+std::string RespClient::address() const {
+    return host_ + ":" + std::to_string(port_);
+}
+
+void RespClient::connect(ConnectFn on_connect) {
+    connect_fn_ = std::move(on_connect);
+    state_ = State::resolving;
+    if (reader_) redisReaderFree(reader_);
+    reader_ = redisReaderCreate();
+    if (connect_timeout_ms_ == 0) connect_timeout_ms_ = 2000;
+    timer_.start(100, 100);
+    start_ms_ = uv_now(loop_);
+
+    auto* r = new Resolve{{}, alive_, this, {}};
+    r->req.data = r;
+    addrinfo hints{};
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    std::string port = std::to_string(port_);
+    int rc = uv_getaddrinfo(
+        loop_, &r->req,
+        [](uv_getaddrinfo_t* req, int status, addrinfo* res) {
+            auto* r = static_cast<Resolve*>(req->data);
+            if (auto a = r->alive.lock(); a && *a) r->client->resolved(status, res);
+            if (res) uv_freeaddrinfo(res);
+            delete r;
+        },
+        host_.c_str(), port.c_str(), &hints);
+    if (rc != 0) {
+        delete r;
+        fail(std::string("resolve ") + host_ + ": " + uv_strerror(rc));
+    }
+}
+
+void RespClient::resolved(int status, addrinfo* res) {
+    if (state_ != State::resolving) return;
+    if (status != 0 || !res) {
+        fail(std::string("resolve ") + host_ + ": " + uv_strerror(status));
+        return;
+    }
+    char ip[64] = {};
+    if (res->ai_family == AF_INET)
+        uv_ip4_name(reinterpret_cast<sockaddr_in*>(res->ai_addr), ip, sizeof(ip));
+    else
+        uv_ip6_name(reinterpret_cast<sockaddr_in6*>(res->ai_addr), ip, sizeof(ip));
+    resolved_ip_ = ip;
+    state_ = State::connecting;
+    stream_ = TcpStream::connect(loop_, res->ai_addr, this);
+    if (!stream_) fail("connect " + address() + ": cannot start");
+}
+
+void RespClient::on_connected(int status) {
+    if (status != 0) {
+        fail(std::string("connect ") + address() + ": " + uv_strerror(status));
+        return;
+    }
+    state_ = State::connected;
+    stream_->start_reading();
+    auto alive = alive_;
+    for (std::size_t i = 0; i < queued_.size(); ++i) {
+        send(queued_[i]);
+        pending_.push_back({std::move(queued_fns_[i]), uv_now(loop_)});
+    }
+    queued_.clear();
+    queued_fns_.clear();
+    stream_->flush();
+    if (connect_fn_) {
+        auto fn = std::move(connect_fn_);
+        connect_fn_ = nullptr;
+        fn(true, {});
+    }
+}
+
+void RespClient::send(const std::vector<std::string>& argv) {
+    std::string& out = stream_->out();
+    out += '*';
+    out += std::to_string(argv.size());
+    out += "\r\n";
+    for (const auto& a : argv) protocol::reply::bulk(out, a);
+}
+
+void RespClient::command(std::vector<std::string> argv, ReplyFn on_reply) {
+    if (state_ == State::connected) {
+        send(argv);
+        stream_->flush();
+        pending_.push_back({std::move(on_reply), uv_now(loop_)});
+    } else if (state_ == State::resolving || state_ == State::connecting) {
+        queued_.push_back(std::move(argv));
+        queued_fns_.push_back(std::move(on_reply));
+    } else if (on_reply) {
+        on_reply(nullptr);
+    }
+}
+
+void RespClient::enter_push_mode(ReplyFn on_push) {
+    push_fn_ = std::move(on_push);
+}
+
+uv_buf_t RespClient::on_alloc(std::size_t) {
+    return uv_buf_init(read_buf_, sizeof(read_buf_));
+}
+
+void RespClient::on_read(std::size_t n) {
+    if (redisReaderFeed(reader_, read_buf_, n) != REDIS_OK) {
+        fail("protocol error from " + address());
+        return;
+    }
+    auto alive = alive_;
+    for (;;) {
+        void* obj = nullptr;
+        if (redisReaderGetReply(reader_, &obj) != REDIS_OK) {
+            fail(std::string("protocol error from ") + address() + ": " + reader_->errstr);
+            return;
+        }
+        if (!obj) break;
+        auto* reply = static_cast<redisReply*>(obj);
+        if (!pending_.empty()) {
+            ReplyFn fn = std::move(pending_.front().fn);
+            pending_.pop_front();
+            if (fn) fn(reply);
+        } else if (push_fn_) {
+            push_fn_(reply);
+        }
+        freeReplyObject(reply);
+        if (!*alive || state_ != State::connected) return;
+    }
+}
+
+void RespClient::on_closed(int status) {
+    stream_ = nullptr;  // the stream closed itself
+    fail(status == 0 ? std::string("connection closed by ") + address()
+                     : std::string("connection to ") + address() + " lost: " + uv_strerror(status));
+}
+
+void RespClient::check_timeouts() {
+    std::uint64_t now = uv_now(loop_);
+    if (state_ == State::resolving || state_ == State::connecting) {
+        if (now - start_ms_ >= connect_timeout_ms_) fail("connect " + address() + ": timed out");
+        return;
+    }
+    if (state_ == State::connected && command_timeout_ms_ && !pending_.empty() &&
+        now - pending_.front().sent_ms >= command_timeout_ms_)
+        fail("no reply from " + address() + " within " + std::to_string(command_timeout_ms_) +
+             " ms");
+}
+
+void RespClient::close(const std::string& why) {
+    if (state_ == State::closed || state_ == State::idle) {
+        state_ = State::closed;
+        return;
+    }
+    fail(why);
+}
+
+void RespClient::fail(const std::string& why) {
+    if (state_ == State::closed) return;
+    state_ = State::closed;
+    timer_.stop();
+    if (stream_) stream_->close();
+    stream_ = nullptr;
+    auto alive = alive_;
+    auto pending = std::move(pending_);
+    pending_.clear();
+    auto queued_fns = std::move(queued_fns_);
+    queued_.clear();
+    queued_fns_.clear();
+    if (connect_fn_) {
+        auto fn = std::move(connect_fn_);
+        connect_fn_ = nullptr;
+        fn(false, why);
+        if (!*alive) return;
+    }
+    for (auto& p : pending) {
+        if (p.fn) p.fn(nullptr);
+        if (!*alive) return;
+    }
+    for (auto& fn : queued_fns) {
+        if (fn) fn(nullptr);
+        if (!*alive) return;
+    }
+    if (closed_fn_) closed_fn_(why);
+}
+
+}  // namespace sp::proxy

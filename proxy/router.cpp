@@ -1,0 +1,120 @@
+#include "proxy/router.h"
+
+#include <spdlog/spdlog.h>
+
+#include "proxy/client_session.h"
+
+namespace sp::proxy {
+
+namespace {
+// How long held commands may wait for subscribers to re-subscribe on a new master.
+constexpr std::uint64_t kSubscriberHeadStartMs = 500;
+}  // namespace
+
+Router::Router(uv_loop_t* loop, const config::Config& config, Topology& topology)
+    : loop_(loop),
+      config_(config),
+      topology_(topology),
+      main_snap_(topology.current()),
+      sub_snap_(topology.current()),
+      release_timer_(loop, [this] { release_everyone(); }),
+      reap_timer_(loop, [this] { reap(); }) {
+    topology_sub_ = topology_.subscribe([this](const SnapshotPtr& s) { on_snapshot(s); });
+}
+
+Router::~Router() {
+    topology_.unsubscribe(topology_sub_);
+    close_all();
+    reap();
+}
+
+void Router::add(ClientSession* s) {
+    sessions_.insert(s);
+}
+
+void Router::retire(ClientSession* s) {
+    if (sessions_.erase(s) == 0) return;
+    moving_subscribers_.erase(s);
+    retired_.push_back(s);
+    reap_timer_.start(0);
+    if (!moving_subscribers_.empty() || !release_timer_.active()) return;
+}
+
+void Router::reap() {
+    auto dead = std::move(retired_);
+    retired_.clear();
+    for (ClientSession* s : dead) delete s;
+}
+
+void Router::close_all() {
+    auto all = sessions_;
+    for (ClientSession* s : all) s->close("proxy shutting down", true);
+}
+
+void Router::on_snapshot(const SnapshotPtr& snap) {
+    bool new_master =
+        snap->master && (!sub_snap_->master || !(*sub_snap_->master == *snap->master));
+    sub_snap_ = snap;
+    if (!new_master) {
+        // Holds, re-verifications and replica changes reach everyone at once.
+        if (release_timer_.active()) release_timer_.stop();
+        moving_subscribers_.clear();
+        main_snap_ = snap;
+        auto all = sessions_;
+        for (ClientSession* s : all)
+            if (sessions_.count(s)) s->on_topology();
+        return;
+    }
+    if (main_snap_->master || sub_snap_->generation == 1) {
+        // (first master ever, or a switch without a hold in between)
+    }
+    ++stats_.failovers_seen;
+    // Subscribers first: they re-subscribe on the new master before anyone's held
+    // PUBLISH is released there.
+    switch_started_ms_ = uv_now(loop_);
+    moving_subscribers_.clear();
+    auto all = sessions_;
+    for (ClientSession* s : all)
+        if (s->subscribed()) moving_subscribers_.insert(s);
+    for (ClientSession* s : all)
+        if (sessions_.count(s) && s->subscribed()) s->on_topology();
+    // Sessions that did not need to move (no link yet) are not waited for.
+    for (auto it = moving_subscribers_.begin(); it != moving_subscribers_.end();) {
+        if ((*it)->closed())
+            it = moving_subscribers_.erase(it);
+        else
+            ++it;
+    }
+    if (moving_subscribers_.empty()) {
+        release_everyone();
+    } else {
+        spdlog::debug("moving {} subscribers to {} before releasing held commands",
+                      moving_subscribers_.size(), snap->master->str());
+        release_timer_.start(kSubscriberHeadStartMs);
+    }
+}
+
+void Router::subscriber_moved(ClientSession* s) {
+    if (moving_subscribers_.erase(s) && moving_subscribers_.empty() && release_timer_.active()) {
+        spdlog::debug("subscribers re-subscribed after {} ms", uv_now(loop_) - switch_started_ms_);
+        release_timer_.stop();
+        release_everyone();
+    }
+}
+
+void Router::release_everyone() {
+    moving_subscribers_.clear();
+    main_snap_ = sub_snap_;
+    auto all = sessions_;
+    std::size_t n = 0;
+    for (ClientSession* s : all) {
+        if (!sessions_.count(s)) continue;
+        if (!s->subscribed()) ++n;
+        s->on_topology();
+    }
+    spdlog::info("sessions released to master {}: {} sessions, {} ms after the switch",
+                 main_snap_->master ? main_snap_->master->str() : "-", n,
+                 uv_now(loop_) - switch_started_ms_);
+}
+
+}  // namespace sp::proxy

@@ -1,0 +1,82 @@
+// Decides, per loop, which topology snapshot each client session follows, and owns the
+// sessions' lifetimes. On a switch to a new master it moves subscribed sessions first
+// (they re-subscribe on the new master) and releases everyone else's held commands only
+// when those subscriptions are confirmed (or after a short bound), so that messages
+// published through the proxy during the switch reach the subscribers.
+#pragma once
+
+#include <uv.h>
+
+#include <cstdint>
+#include <memory>
+#include <unordered_set>
+#include <vector>
+
+#include "config/config.h"
+#include "protocol/command_table.h"
+#include "proxy/tcp_stream.h"
+#include "proxy/topology.h"
+
+namespace sp::proxy {
+
+class ClientSession;
+
+struct ProxyStats {
+    std::uint64_t connections_total = 0;
+    std::uint64_t connections_rejected = 0;
+    std::uint64_t commands_forwarded = 0;
+    std::uint64_t commands_held = 0;
+    std::uint64_t commands_resent = 0;
+    std::uint64_t clients_closed_unknown_outcome = 0;
+    std::uint64_t clients_closed_hold_timeout = 0;
+    std::uint64_t failovers_seen = 0;
+};
+
+class Router {
+  public:
+    Router(uv_loop_t* loop, const config::Config& config, Topology& topology);
+    ~Router();
+
+    uv_loop_t* loop() const { return loop_; }
+    const config::Config& config() const { return config_; }
+    void set_config(const config::Config& config) { config_ = config; }
+    const protocol::CommandTable& commands() const { return commands_; }
+    ProxyStats& stats() { return stats_; }
+    Topology& topology() { return topology_; }
+
+    // The snapshot a session should act on now.
+    const SnapshotPtr& snapshot(bool subscribed) const {
+        return subscribed ? sub_snap_ : main_snap_;
+    }
+
+    void add(ClientSession* s);
+    // Called by a session that closed itself; it is deleted on the next loop turn, never
+    // inside the callback that closed it.
+    void retire(ClientSession* s);
+    // A subscribed session finished re-subscribing on the new master.
+    void subscriber_moved(ClientSession* s);
+    std::size_t sessions() const { return sessions_.size(); }
+    void close_all();
+
+  private:
+    void on_snapshot(const SnapshotPtr& snap);
+    void release_everyone();
+    void reap();
+
+    uv_loop_t* loop_;
+    config::Config config_;
+    Topology& topology_;
+    protocol::CommandTable commands_;
+    ProxyStats stats_;
+    std::size_t topology_sub_ = 0;
+    SnapshotPtr main_snap_;
+    SnapshotPtr sub_snap_;
+    std::unordered_set<ClientSession*> sessions_;
+    std::unordered_set<ClientSession*> moving_subscribers_;
+    std::vector<ClientSession*> retired_;
+    std::uint64_t switch_started_ms_ = 0;
+    Timer release_timer_;
+    Timer reap_timer_;
+};
+
+}  // namespace sp::proxy

@@ -1,0 +1,514 @@
+#include "proxy/sentinel_watcher.h"
+
+#include <hiredis/hiredis.h>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <sstream>
+#include <vector>
+
+namespace sp::proxy {
+
+namespace {
+
+constexpr std::uint64_t kFastPollMs = 100;
+constexpr std::uint64_t kRoundTimeoutMs = 1000;
+constexpr std::uint64_t kForgetLearnedAfterMs = 60'000;
+// A failover that neither finishes nor aborts within this time is treated as over: if the
+// majority still names the old master and it answers ROLE master, it is trusted again.
+constexpr std::uint64_t kFailoverGiveUpMs = 30'000;
+
+std::vector<std::string> split(const std::string& s) {
+    std::vector<std::string> out;
+    std::istringstream in(s);
+    std::string tok;
+    while (in >> tok) out.push_back(tok);
+    return out;
+}
+
+std::string str(const redisReply* r) {
+    if (!r) return {};
+    if (r->type == REDIS_REPLY_STRING || r->type == REDIS_REPLY_STATUS ||
+        r->type == REDIS_REPLY_ERROR)
+        return std::string(r->str, r->len);
+    if (r->type == REDIS_REPLY_INTEGER) return std::to_string(r->integer);
+    return {};
+}
+
+bool is_failover_progress(const std::string& ch) {
+    static const std::set<std::string> kEvents = {"+odown",
+                                                  "+try-failover",
+                                                  "+elected-leader",
+                                                  "+failover-state-select-slave",
+                                                  "+selected-slave",
+                                                  "+failover-state-send-slaveof-noone",
+                                                  "+failover-state-wait-promotion",
+                                                  "+promoted-slave",
+                                                  "+failover-state-reconf-slaves",
+                                                  "+switch-master"};
+    return kEvents.count(ch) != 0;
+}
+
+}  // namespace
+
+SentinelWatcher::SentinelWatcher(uv_loop_t* loop, const config::Config& config, Topology& topology)
+    : loop_(loop), config_(config), topology_(topology), tick_timer_(loop, [this] { tick(); }) {
+    topology_.on_master_trouble([this](const NodeAddress& addr, const std::string& why) {
+        if (verified_ && *verified_ == addr) start_round("session reported: " + why);
+    });
+}
+
+SentinelWatcher::~SentinelWatcher() {
+    *alive_ = false;
+}
+
+std::size_t SentinelWatcher::sentinels_up() const {
+    return static_cast<std::size_t>(std::count_if(sentinels_.begin(), sentinels_.end(),
+                                                  [](auto& kv) { return kv.second->cmd_up; }));
+}
+
+void SentinelWatcher::start() {
+    for (const auto& hp : config_.sentinels) {
+        auto link = std::make_unique<SentinelLink>();
+        link->addr = {hp.host, hp.port};
+        link->configured = true;
+        sentinels_.emplace(link->addr.str(), std::move(link));
+    }
+    TopologySnapshot snap;
+    snap.hold_reason = "no master verified yet";
+    topology_.publish(snap);
+    hold_since_ms_ = uv_now(loop_);
+    for (auto& [key, link] : sentinels_) connect_link(*link);
+    schedule_fast(true);
+}
+
+void SentinelWatcher::reconfigure(const config::Config& config) {
+    config_ = config;
+    std::set<std::string> wanted;
+    for (const auto& hp : config.sentinels) {
+        NodeAddress a{hp.host, hp.port};
+        wanted.insert(a.str());
+        auto it = sentinels_.find(a.str());
+        if (it == sentinels_.end()) {
+            auto link = std::make_unique<SentinelLink>();
+            link->addr = a;
+            link->configured = true;
+            auto& ref = *link;
+            sentinels_.emplace(a.str(), std::move(link));
+            connect_link(ref);
+        } else {
+            it->second->configured = true;
+        }
+    }
+    for (auto it = sentinels_.begin(); it != sentinels_.end();) {
+        if (it->second->configured && !wanted.count(it->first)) {
+            spdlog::info("sentinel {} removed by reload", it->first);
+            it = sentinels_.erase(it);
+        } else {
+            ++it;
+        }
+    }
+    schedule_fast(fast_);
+}
+
+void SentinelWatcher::schedule_fast(bool fast) {
+    fast_ = fast;
+    std::uint64_t interval = fast ? kFastPollMs : config_.sentinel_poll_interval_ms;
+    tick_timer_.start(interval, interval);
+}
+
+std::vector<std::string> SentinelWatcher::auth_command(bool sentinel) const {
+    const std::string& user = sentinel ? config_.sentinel_user : config_.redis_user;
+    const std::string& pass = sentinel ? config_.sentinel_password : config_.redis_password;
+    if (pass.empty()) return {};
+    if (user.empty()) return {"AUTH", pass};
+    return {"AUTH", user, pass};
+}
+
+void SentinelWatcher::connect_link(SentinelLink& link) {
+    std::string key = link.addr.str();
+    std::uint32_t ct = config_.connect_timeout_ms;
+    link.cmd = std::make_unique<RespClient>(loop_, link.addr.host, link.addr.port, ct, 2000);
+    link.sub = std::make_unique<RespClient>(loop_, link.addr.host, link.addr.port, ct, 2000);
+    auto alive = alive_;
+    auto find = [this, key, alive]() -> SentinelLink* {
+        if (!*alive) return nullptr;
+        auto it = sentinels_.find(key);
+        return it == sentinels_.end() ? nullptr : it->second.get();
+    };
+    auto auth = auth_command(true);
+
+    if (!auth.empty()) link.cmd->command(auth, nullptr);
+    link.cmd->connect([this, find](bool ok, const std::string& err) {
+        SentinelLink* l = find();
+        if (!l) return;
+        if (!ok) {
+            link_down(*l, err);
+            return;
+        }
+        bool was_down = l->down_since_ms != 0;
+        l->cmd_up = true;
+        l->backoff_ms = 100;
+        l->down_since_ms = 0;
+        spdlog::log(was_down ? spdlog::level::info : spdlog::level::debug, "sentinel {} connected",
+                    l->addr.str());
+        start_round("sentinel connected");
+    });
+    link.cmd->on_closed([this, find](const std::string& why) {
+        if (SentinelLink* l = find()) link_down(*l, why);
+    });
+
+    if (!auth.empty()) link.sub->command(auth, nullptr);
+    link.sub->command({"PSUBSCRIBE", "*"}, nullptr);
+    link.sub->connect([this, find](bool ok, const std::string& err) {
+        SentinelLink* l = find();
+        if (!l) return;
+        if (!ok) {
+            link_down(*l, err);
+            return;
+        }
+        l->sub_up = true;
+    });
+    link.sub->enter_push_mode([this, find](const redisReply* r) {
+        if (!find() || !r || r->type != REDIS_REPLY_ARRAY || r->elements < 4) return;
+        if (str(r->element[0]) != "pmessage") return;
+        on_event(str(r->element[2]), str(r->element[3]));
+    });
+    link.sub->on_closed([this, find](const std::string& why) {
+        if (SentinelLink* l = find()) link_down(*l, why);
+    });
+}
+
+void SentinelWatcher::link_down(SentinelLink& link, const std::string& why) {
+    std::uint64_t now = uv_now(loop_);
+    if (link.down_since_ms == 0) {
+        link.down_since_ms = now;
+        spdlog::warn("sentinel {} unreachable: {}", link.addr.str(), why);
+    }
+    link.cmd_up = false;
+    link.sub_up = false;
+    link.answer.reset();
+    // Drop both connections; the tick reconnects them after a backoff (100 ms .. 5 s).
+    if (link.cmd) link.cmd->close("sentinel link reset");
+    if (link.sub) link.sub->close("sentinel link reset");
+    link.next_attempt_ms = now + link.backoff_ms;
+    link.backoff_ms = std::min<std::uint32_t>(link.backoff_ms * 2, 5000);
+    finish_round_if_done();
+}
+
+void SentinelWatcher::tick() {
+    std::uint64_t now = uv_now(loop_);
+    for (auto it = sentinels_.begin(); it != sentinels_.end();) {
+        SentinelLink& l = *it->second;
+        if (l.down_since_ms && !l.configured && now - l.down_since_ms > kForgetLearnedAfterMs) {
+            spdlog::info("forgetting sentinel {}: unreachable for {} s", it->first,
+                         (now - l.down_since_ms) / 1000);
+            it = sentinels_.erase(it);
+            continue;
+        }
+        if (l.down_since_ms && now >= l.next_attempt_ms) {
+            l.next_attempt_ms = now + 1'000'000;  // until this attempt resolves
+            // Deferred: connect_link replaces the RespClients that may be mid-callback.
+            connect_link(l);
+        }
+        ++it;
+    }
+    if (round_open_ && now - round_started_ms_ > kRoundTimeoutMs) {
+        round_open_ = false;
+        evaluate();
+    }
+    start_round("poll");
+}
+
+void SentinelWatcher::start_round(const std::string& why) {
+    if (round_open_) {
+        round_again_ = true;
+        return;
+    }
+    last_trigger_ = why;
+    ++round_;
+    round_open_ = true;
+    round_started_ms_ = uv_now(loop_);
+    std::uint64_t round = round_;
+    bool learn = (rounds_done_ % 10) == 0;
+    auto alive = alive_;
+    for (auto& [key, link] : sentinels_) {
+        if (!link->cmd_up) continue;
+        std::string k = key;
+        link->cmd->command({"SENTINEL", "GET-MASTER-ADDR-BY-NAME", config_.master_name},
+                           [this, alive, k, round](const redisReply* r) {
+                               if (!*alive) return;
+                               auto it = sentinels_.find(k);
+                               if (it == sentinels_.end()) return;
+                               SentinelLink& l = *it->second;
+                               if (r) {
+                                   l.answered_round = round;
+                                   l.answer.reset();
+                                   if (r->type == REDIS_REPLY_ARRAY && r->elements == 2) {
+                                       int port = std::atoi(str(r->element[1]).c_str());
+                                       if (port > 0 && port < 65536)
+                                           l.answer = NodeAddress{str(r->element[0]),
+                                                                  static_cast<std::uint16_t>(port)};
+                                   }
+                               }
+                               if (round == round_) finish_round_if_done();
+                           });
+        if (learn) {
+            link->cmd->command({"SENTINEL", "SENTINELS", config_.master_name},
+                               [this, alive](const redisReply* r) {
+                                   if (*alive) learn_sentinels(r);
+                               });
+            link->cmd->command({"SENTINEL", "REPLICAS", config_.master_name},
+                               [this, alive](const redisReply* r) {
+                                   if (*alive) learn_replicas(r);
+                               });
+        }
+    }
+    finish_round_if_done();
+}
+
+void SentinelWatcher::finish_round_if_done() {
+    if (!round_open_) return;
+    for (auto& [key, link] : sentinels_)
+        if (link->cmd_up && link->answered_round != round_) return;
+    round_open_ = false;
+    ++rounds_done_;
+    evaluate();
+    if (round_again_) {
+        round_again_ = false;
+        start_round("event during round");
+    }
+}
+
+void SentinelWatcher::evaluate() {
+    std::map<std::string, std::pair<NodeAddress, std::size_t>> votes;
+    std::size_t answering = 0;
+    for (auto& [key, link] : sentinels_) {
+        if (!link->cmd_up || link->answered_round != round_) continue;
+        ++answering;
+        if (link->answer) {
+            auto& v = votes[link->answer->str()];
+            v.first = *link->answer;
+            ++v.second;
+        }
+    }
+    std::uint64_t now = uv_now(loop_);
+    if (answering == 0) {
+        // Every sentinel is unreachable: keep the last verified master while it still
+        // answers ROLE as master.
+        if (verified_)
+            probe(*verified_, 0, 0);
+        else
+            unverify("no sentinel reachable");
+        return;
+    }
+    std::optional<NodeAddress> candidate;
+    std::size_t best = 0;
+    for (auto& [k, v] : votes) {
+        if (v.second * 2 > answering) {
+            candidate = v.first;
+            best = v.second;
+        }
+    }
+    if (!candidate) {
+        unverify("sentinels disagree on the master (" + std::to_string(answering) + " answering)");
+        return;
+    }
+    if (failover_from_ && *failover_from_ == *candidate) {
+        if (now - failover_since_ms_ < kFailoverGiveUpMs) {
+            unverify("failover of " + candidate->str() + " in progress");
+            return;
+        }
+        spdlog::warn(
+            "failover of {} did not complete within {} s; trusting it again if it is still master",
+            candidate->str(), kFailoverGiveUpMs / 1000);
+        failover_from_.reset();
+    }
+    probe(*candidate, best, answering);
+}
+
+void SentinelWatcher::probe(const NodeAddress& candidate, std::size_t votes,
+                            std::size_t answering) {
+    if (probe_busy_) return;  // the next round probes again
+    if (!probe_ || !(probe_addr_ == candidate) || !(probe_->connected())) {
+        probe_ = std::make_unique<RespClient>(loop_, candidate.host, candidate.port,
+                                              config_.connect_timeout_ms, 1000);
+        probe_addr_ = candidate;
+        auto auth = auth_command(false);
+        if (!auth.empty()) probe_->command(auth, nullptr);
+        auto alive = alive_;
+        probe_->on_closed([this, alive, candidate](const std::string& why) {
+            if (!*alive) return;
+            // The verified master's connection died: re-check at once (kill -9 shows here
+            // long before Sentinel notices).
+            if (verified_ && *verified_ == candidate) {
+                unverify("master " + candidate.str() + " unreachable: " + why);
+                start_round("master connection lost");
+            }
+        });
+        probe_->connect(nullptr);
+    }
+    probe_busy_ = true;
+    auto alive = alive_;
+    probe_->command({"ROLE"}, [this, alive, candidate, votes, answering](const redisReply* r) {
+        if (!*alive) return;
+        probe_busy_ = false;
+        if (!r) {
+            unverify("master candidate " + candidate.str() + " does not answer ROLE");
+            return;
+        }
+        std::string role;
+        if (r->type == REDIS_REPLY_ARRAY && r->elements > 0) role = str(r->element[0]);
+        if (role != "master") {
+            unverify("candidate " + candidate.str() + " answers ROLE " +
+                     (role.empty() ? str(r) : role));
+            return;
+        }
+        if (failover_from_ && *failover_from_ == candidate) return;  // event arrived meanwhile
+        verified(candidate, votes, answering);
+    });
+}
+
+void SentinelWatcher::verified(const NodeAddress& addr, std::size_t votes, std::size_t answering) {
+    const SnapshotPtr& cur = topology_.current();
+    if (cur->master && *cur->master == addr && cur->replicas == replicas_) return;
+    std::uint64_t now = uv_now(loop_);
+    bool switched = !verified_ || !(*verified_ == addr);
+    if (!cur->master || switched) {
+        spdlog::info(
+            "master verified {} ({} of {} answering sentinels, ROLE master){}{}", addr.str(), votes,
+            answering, switched && verified_ ? "; switched from " + verified_->str() : "",
+            hold_since_ms_ ? "; commands held for " + std::to_string(now - hold_since_ms_) + " ms"
+                           : "");
+    }
+    verified_ = addr;
+    failover_from_.reset();
+    hold_since_ms_ = 0;
+    TopologySnapshot snap;
+    snap.master = addr;
+    snap.verified_at_ms = now;
+    snap.replicas = replicas_;
+    topology_.publish(snap);
+    schedule_fast(false);
+}
+
+void SentinelWatcher::unverify(const std::string& reason) {
+    const SnapshotPtr& cur = topology_.current();
+    if (!cur->master && cur->hold_reason == reason) return;
+    if (cur->master) {
+        spdlog::warn("holding commands: {}", reason);
+        hold_since_ms_ = uv_now(loop_);
+    } else {
+        spdlog::debug("still holding: {}", reason);
+    }
+    TopologySnapshot snap;
+    snap.hold_reason = reason;
+    snap.replicas = replicas_;
+    topology_.publish(snap);
+    schedule_fast(true);
+}
+
+void SentinelWatcher::on_event(const std::string& channel, const std::string& payload) {
+    auto t = split(payload);
+    // Does this event concern our master name? Base payload: "<type> <name> <ip> <port>
+    // [@ <master> <mip> <mport>]"; +switch-master: "<name> <oldip> <oldport> <newip> <newport>".
+    bool ours = false;
+    std::optional<NodeAddress> master_in_event;
+    if (channel == "+switch-master") {
+        ours = !t.empty() && t[0] == config_.master_name;
+        if (ours && t.size() >= 3)
+            master_in_event =
+                NodeAddress{t[1], static_cast<std::uint16_t>(std::atoi(t[2].c_str()))};
+    } else if (t.size() >= 4 && t[0] == "master" && t[1] == config_.master_name) {
+        ours = true;
+        master_in_event = NodeAddress{t[2], static_cast<std::uint16_t>(std::atoi(t[3].c_str()))};
+    } else if (t.size() >= 8 && t[4] == "@" && t[5] == config_.master_name) {
+        ours = true;
+        master_in_event = NodeAddress{t[6], static_cast<std::uint16_t>(std::atoi(t[7].c_str()))};
+    }
+    if (!ours) return;
+    spdlog::debug("sentinel event {} {}", channel, payload);
+
+    if (is_failover_progress(channel)) {
+        // The master named in the event is the one being failed over (+switch-master names
+        // the old one first). Stop sending it anything from now on.
+        NodeAddress from =
+            master_in_event ? *master_in_event : (verified_ ? *verified_ : NodeAddress{});
+        if (!failover_from_ || !(*failover_from_ == from)) {
+            if (verified_ && *verified_ == from) {
+                spdlog::info("failover of {} under way ({}): holding commands", from.str(),
+                             channel);
+                failover_from_ = from;
+                failover_since_ms_ = uv_now(loop_);
+                unverify("failover of " + from.str() + " in progress (" + channel + ")");
+            }
+        }
+        start_round(channel);
+    } else if (channel.rfind("-failover-abort", 0) == 0 || channel == "+failover-end-for-timeout") {
+        if (failover_from_)
+            spdlog::info("failover of {} aborted ({})", failover_from_->str(), channel);
+        failover_from_.reset();
+        start_round(channel);
+    } else if (channel == "+failover-end" || channel == "+sdown" || channel == "-odown" ||
+               channel == "+convert-to-slave" || channel == "+reboot" || channel == "+slave" ||
+               channel == "-sdown" || channel == "+config-update-from") {
+        start_round(channel);
+    } else if (channel == "+sentinel") {
+        rounds_done_ = 0;  // learn on the next round
+        start_round(channel);
+    }
+}
+
+void SentinelWatcher::learn_sentinels(const redisReply* r) {
+    if (!r || r->type != REDIS_REPLY_ARRAY) return;
+    for (std::size_t i = 0; i < r->elements; ++i) {
+        const redisReply* e = r->element[i];
+        if (!e || e->type != REDIS_REPLY_ARRAY) continue;
+        std::string ip, port;
+        for (std::size_t j = 0; j + 1 < e->elements; j += 2) {
+            std::string k = str(e->element[j]);
+            if (k == "ip") ip = str(e->element[j + 1]);
+            if (k == "port") port = str(e->element[j + 1]);
+        }
+        int p = std::atoi(port.c_str());
+        if (ip.empty() || p <= 0 || p > 65535) continue;
+        NodeAddress a{ip, static_cast<std::uint16_t>(p)};
+        if (sentinels_.count(a.str())) continue;
+        // The same sentinel may be configured under another name (localhost vs 127.0.0.1).
+        bool known = false;
+        for (auto& [k, l] : sentinels_)
+            if (l->addr.port == a.port && l->cmd && l->cmd->resolved_ip() == a.host) known = true;
+        if (known) continue;
+        spdlog::info("learned sentinel {} from SENTINEL SENTINELS", a.str());
+        auto link = std::make_unique<SentinelLink>();
+        link->addr = a;
+        auto& ref = *link;
+        sentinels_.emplace(a.str(), std::move(link));
+        connect_link(ref);
+    }
+}
+
+void SentinelWatcher::learn_replicas(const redisReply* r) {
+    if (!r || r->type != REDIS_REPLY_ARRAY) return;
+    std::vector<NodeAddress> reps;
+    for (std::size_t i = 0; i < r->elements; ++i) {
+        const redisReply* e = r->element[i];
+        if (!e || e->type != REDIS_REPLY_ARRAY) continue;
+        std::string ip, port, flags;
+        for (std::size_t j = 0; j + 1 < e->elements; j += 2) {
+            std::string k = str(e->element[j]);
+            if (k == "ip") ip = str(e->element[j + 1]);
+            if (k == "port") port = str(e->element[j + 1]);
+            if (k == "flags") flags = str(e->element[j + 1]);
+        }
+        int p = std::atoi(port.c_str());
+        if (ip.empty() || p <= 0 || p > 65535) continue;
+        if (flags.find("down") != std::string::npos ||
+            flags.find("disconnected") != std::string::npos)
+            continue;
+        reps.push_back({ip, static_cast<std::uint16_t>(p)});
+    }
+    replicas_ = std::move(reps);
+}
+
+}  // namespace sp::proxy

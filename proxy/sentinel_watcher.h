@@ -1,0 +1,97 @@
+// Follows Sentinel for one master name and publishes what it verified to the Topology.
+// Events are triggers, not truth: every event, every lost link and every poll tick
+// (about 1 s) leads to a round that asks each reachable sentinel for the master's
+// address; a master is verified only when a majority of the sentinels that answered
+// name it AND the node itself answers ROLE with "master". From the first sign that the
+// current master is being failed over (+odown, +try-failover, +selected-slave, ...) no
+// master is published, so sessions hold their commands instead of writing into the old
+// master's lost-write window; they are released once the new master is verified (or the
+// old one again if the failover aborts).
+#pragma once
+
+#include <uv.h>
+
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+
+#include "config/config.h"
+#include "proxy/resp_client.h"
+#include "proxy/tcp_stream.h"
+#include "proxy/topology.h"
+
+struct redisReply;
+
+namespace sp::proxy {
+
+class SentinelWatcher {
+  public:
+    SentinelWatcher(uv_loop_t* loop, const config::Config& config, Topology& topology);
+    ~SentinelWatcher();
+    void start();
+    // Applies a reloaded configuration (sentinel list, credentials, poll interval).
+    void reconfigure(const config::Config& config);
+
+    std::size_t sentinels_up() const;
+    std::size_t sentinels_known() const { return sentinels_.size(); }
+
+  private:
+    struct SentinelLink {
+        NodeAddress addr;
+        bool configured = false;          // from the config (never forgotten) or learned
+        std::unique_ptr<RespClient> cmd;  // queries
+        std::unique_ptr<RespClient> sub;  // PSUBSCRIBE * for events
+        bool cmd_up = false;
+        bool sub_up = false;
+        std::uint64_t next_attempt_ms = 0;
+        std::uint32_t backoff_ms = 100;
+        std::uint64_t down_since_ms = 0;    // 0 while reachable
+        std::optional<NodeAddress> answer;  // last GET-MASTER-ADDR-BY-NAME answer
+        std::uint64_t answered_round = 0;
+    };
+
+    void tick();
+    void connect_link(SentinelLink& link);
+    void link_down(SentinelLink& link, const std::string& why);
+    void start_round(const std::string& why);
+    void finish_round_if_done();
+    void evaluate();
+    void probe(const NodeAddress& candidate, std::size_t votes, std::size_t answering);
+    void verified(const NodeAddress& addr, std::size_t votes, std::size_t answering);
+    void unverify(const std::string& reason);
+    void on_event(const std::string& channel, const std::string& payload);
+    void learn_sentinels(const redisReply* reply);
+    void learn_replicas(const redisReply* reply);
+    std::vector<std::string> auth_command(bool sentinel) const;
+    void schedule_fast(bool fast);
+
+    uv_loop_t* loop_;
+    config::Config config_;
+    Topology& topology_;
+    std::map<std::string, std::unique_ptr<SentinelLink>> sentinels_;
+    Timer tick_timer_;
+    bool fast_ = false;
+
+    std::uint64_t round_ = 0;
+    bool round_open_ = false;
+    std::uint64_t round_started_ms_ = 0;
+    std::uint64_t rounds_done_ = 0;
+    bool round_again_ = false;
+
+    std::optional<NodeAddress> verified_;
+    // Master being failed over: not trusted again until the failover aborts or times out.
+    std::optional<NodeAddress> failover_from_;
+    std::uint64_t failover_since_ms_ = 0;
+    std::uint64_t hold_since_ms_ = 0;
+    std::string last_trigger_;
+
+    std::unique_ptr<RespClient> probe_;
+    NodeAddress probe_addr_;
+    bool probe_busy_ = false;
+    std::vector<NodeAddress> replicas_;
+    std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
+};
+
+}  // namespace sp::proxy
