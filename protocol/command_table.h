@@ -4,7 +4,9 @@
 // still classified. Unknown commands are never refused: routing sends them to the master.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -62,7 +64,15 @@ public:
     std::size_t size() const { return table_.size(); }
 
 private:
-    std::unordered_map<std::string, CommandInfo> table_;  // "name" or "name|sub"
+    // Transparent hashing: classify() looks names up without building a std::string.
+    struct NameHash {
+        using is_transparent = void;
+        std::size_t operator()(std::string_view s) const noexcept {
+            return std::hash<std::string_view>{}(s);
+        }
+    };
+    std::unordered_map<std::string, CommandInfo, NameHash, std::equal_to<>>
+        table_;  // "name" or "name|sub"
 };
 
 }  // namespace sp::protocol
