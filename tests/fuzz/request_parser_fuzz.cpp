@@ -1,0 +1,132 @@
+// Fuzz target for RequestParser. The first byte picks limits; the rest is the client
+// stream. The stream is framed whole and byte by byte (through write_area/commit), and
+// both runs must agree exactly. Invariants (abort() on violation): every raw is the exact
+// input bytes ending at the consumed offset, bytes skipped between commands frame to
+// nothing, multibulk argv re-encodes to raw, name is argv[0] lower-cased.
+#include <cstddef>
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "protocol/request_parser.h"
+
+using sp::protocol::Command;
+using sp::protocol::ParserLimits;
+using sp::protocol::RequestParser;
+
+namespace {
+
+void check(bool ok) {
+    if (!ok) std::abort();
+}
+
+struct Framed {
+    std::vector<std::string> argv;
+    std::string raw;
+    bool is_inline;
+    std::size_t end;  // stream offset just after the command
+};
+
+struct Run {
+    std::vector<Framed> commands;
+    RequestParser::Status last = RequestParser::Status::incomplete;
+    std::string error;
+};
+
+std::string multibulk(const std::vector<std::string>& argv) {
+    std::string out = "*" + std::to_string(argv.size()) + "\r\n";
+    for (const auto& a : argv) out += "$" + std::to_string(a.size()) + "\r\n" + a + "\r\n";
+    return out;
+}
+
+// Bytes the parser skipped must frame to no command at all.
+void check_skippable(std::string_view gap) {
+    if (gap.empty()) return;
+    RequestParser p;
+    p.feed(gap);
+    Command cmd;
+    check(p.next(cmd) == RequestParser::Status::incomplete);
+    check(p.buffered() == 0);
+}
+
+void drain(RequestParser& p, std::string_view input, std::size_t fed, Run& run) {
+    Command cmd;
+    for (;;) {
+        run.last = p.next(cmd);
+        if (run.last != RequestParser::Status::command) break;
+        Framed f;
+        f.end = fed - p.buffered();
+        check(cmd.raw.size() <= f.end);
+        check(input.substr(f.end - cmd.raw.size(), cmd.raw.size()) == cmd.raw);
+        check(cmd.argc() > 0);
+        check(cmd.name.size() == cmd.argv[0].size());
+        for (std::size_t i = 0; i < cmd.name.size(); ++i) {
+            char c = cmd.argv[0][i];
+            if (c >= 'A' && c <= 'Z') c = static_cast<char>(c + 32);
+            check(cmd.name[i] == c);
+        }
+        for (auto a : cmd.argv) f.argv.emplace_back(a);
+        if (cmd.is_inline) {
+            check(cmd.raw.back() == '\n');
+        } else {
+            check(multibulk(f.argv) == cmd.raw);
+        }
+        f.raw = std::string(cmd.raw);
+        f.is_inline = cmd.is_inline;
+        const std::size_t prev_end = run.commands.empty() ? 0 : run.commands.back().end;
+        check(f.end - f.raw.size() >= prev_end);
+        check_skippable(input.substr(prev_end, f.end - f.raw.size() - prev_end));
+        run.commands.push_back(std::move(f));
+    }
+    if (run.last == RequestParser::Status::error) run.error = p.error();
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+    if (size == 0) return 0;
+    ParserLimits limits;
+    const uint8_t mode = data[0];
+    if (mode & 1) {
+        limits.max_bulk_len = 64;
+        limits.max_inline_len = 32;
+        limits.max_multibulk_len = 8;
+    }
+    const std::string_view input(reinterpret_cast<const char*>(data + 1), size - 1);
+
+    Run whole;
+    {
+        RequestParser p(limits);
+        p.feed(input);
+        drain(p, input, input.size(), whole);
+    }
+
+    Run bytewise;
+    {
+        RequestParser p(limits);
+        for (std::size_t i = 0; i < input.size(); ++i) {
+            if (bytewise.last == RequestParser::Status::error) break;
+            auto area = p.write_area(1);
+            check(area.size() >= 1);
+            area[0] = input[i];
+            p.commit(1);
+            drain(p, input, i + 1, bytewise);
+            if ((mode & 2) && p.buffered() == 0) p.shrink_if_idle();
+        }
+    }
+
+    check(whole.last == bytewise.last);
+    check(whole.error == bytewise.error);
+    check(whole.commands.size() == bytewise.commands.size());
+    for (std::size_t i = 0; i < whole.commands.size(); ++i) {
+        check(whole.commands[i].argv == bytewise.commands[i].argv);
+        check(whole.commands[i].raw == bytewise.commands[i].raw);
+        check(whole.commands[i].is_inline == bytewise.commands[i].is_inline);
+        check(whole.commands[i].end == bytewise.commands[i].end);
+    }
+    if (whole.last == RequestParser::Status::error) check(!whole.error.empty());
+    return 0;
+}
