@@ -165,12 +165,15 @@ Invocation parse_invocation(int argc, const char* const* argv, const Environment
     std::optional<std::string> file;
     if (config_option->count() > 0) {
         file = config_path;
+        if (file->empty()) throw ConfigError("--config: the file name is empty");
     } else if (auto found = env.find(std::string(detail::kConfigFileVariable));
                found != env.end()) {
         file = found->second;
+        if (file->empty()) {
+            throw ConfigError("environment variable " + found->first + ": the file name is empty");
+        }
     }
     if (file) {
-        if (file->empty()) throw ConfigError("the configuration file name is empty");
         config = load_toml(read_file(*file), *file);
         config.config_file = *file;
     }

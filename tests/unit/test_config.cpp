@@ -542,6 +542,11 @@ TEST_CASE("config: errors through parse_invocation", "[config]") {
         CHECK_THAT(invoke_error(kRequiredFlags, {{"SENTINEL_PROXY_CONFIG", "/nonexistent/e.toml"}}),
                    Contains("/nonexistent/e.toml"));
     }
+    SECTION("empty file name") {
+        CHECK_THAT(invoke_error(with_required({"--config", ""})), Contains("--config"));
+        CHECK_THAT(invoke_error(kRequiredFlags, {{"SENTINEL_PROXY_CONFIG", ""}}),
+                   Contains("SENTINEL_PROXY_CONFIG"));
+    }
     SECTION("unknown environment variable") {
         std::string error =
             invoke_error(kRequiredFlags, {{"SENTINEL_PROXY_SENTINEL_ADRESSES", "a:1"}});
