@@ -904,3 +904,48 @@ def format_figures(name: str, figures: dict) -> str:
             v = f"{v:.3f}"
         lines.append(f"   {k}: {v}")
     return "\n".join(lines)
+
+
+class LogWatcher:
+    """Tails a log file in a thread and timestamps (monotonic) each new line as it appears, so
+    a process's log lines can be put on the same timeline as client-side events whatever the
+    log's own time format."""
+
+    def __init__(self, path: Path, interval: float = 0.05, max_seconds: float = 300):
+        self.path = Path(path)
+        self.interval = interval
+        self.max_seconds = max_seconds
+        self.lines: list[tuple[float, str]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="log-watcher", daemon=True)
+
+    def start(self):
+        self._thread.start()
+        return self
+
+    def _run(self):
+        offset = 0
+        partial = b""
+        deadline = now() + self.max_seconds
+        while not self._stop.is_set() and now() < deadline:
+            try:
+                with open(self.path, "rb") as f:
+                    f.seek(offset)
+                    data = f.read(1 << 20)
+                    offset += len(data)
+            except OSError:
+                data = b""
+            if data:
+                t = now()
+                chunks = (partial + data).split(b"\n")
+                partial = chunks.pop()
+                for c in chunks:
+                    self.lines.append((t, c.decode("utf-8", "replace")))
+            self._stop.wait(self.interval)
+
+    def matching(self, needle: str, after: float = 0.0) -> list[tuple[float, str]]:
+        return [(t, s) for t, s in list(self.lines) if needle in s and t > after]
+
+    def stop(self):
+        self._stop.set()
+        self._thread.join(5)
