@@ -448,6 +448,12 @@ RequestParser::Impl::Step RequestParser::Impl::step_multibulk(Command& out, std:
                 scan += static_cast<std::size_t>(take);
                 body_left -= take;
                 if (body_left > 0) return Step::incomplete;
+                // Stricter than Redis (which skips the two bytes unchecked): a wrong bulk
+                // length would make the proxy and the server disagree on the stream.
+                if (buf[scan - 2] != '\r' || buf[scan - 1] != '\n') {
+                    err = "Protocol error: expected CRLF after bulk string";
+                    return Step::error;
+                }
                 if (--elems_left > 0) {
                     mode = Mode::mb_bulk_header;
                     line_start = scan;

@@ -209,6 +209,11 @@ TEST_CASE("request parser refuses malformed lengths", "[request_parser]") {
     CHECK(parse_error("*1\r\n$\r\n") == "Protocol error: invalid bulk length");
     CHECK(parse_error("*1\r\n$+3\r\nabc\r\n") == "Protocol error: invalid bulk length");
     CHECK(parse_error("*1\rx") == "Protocol error: invalid multibulk length");
+    // A bulk whose declared length does not end at a CRLF (Redis would silently skip
+    // two bytes; the proxy refuses rather than risk disagreeing with the server).
+    CHECK(parse_error("*2\r\n$4\r\nECHO\r\n$1\r\nhi\r\n") ==
+          "Protocol error: expected CRLF after bulk string");
+    CHECK(parse_error("*1\r\n$4\r\nPINGxy") == "Protocol error: expected CRLF after bulk string");
 }
 
 TEST_CASE("request parser enforces limits before buffering", "[request_parser]") {
