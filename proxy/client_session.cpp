@@ -280,9 +280,9 @@ void ClientSession::handle_command(const protocol::Command& cmd) {
         p.kind = Kind::ping;
     else if (n == "subscribe" || n == "psubscribe" || n == "ssubscribe") {
         p.kind = Kind::subscribe;
-        p.family = n[0] == 'p'   ? SubFamily::pattern
-                   : n[0] == 's' ? SubFamily::shard
-                                 : SubFamily::channel;
+        p.family = n[0] == 'p'         ? SubFamily::pattern
+                   : n == "ssubscribe" ? SubFamily::shard
+                                       : SubFamily::channel;
         p.expect = cmd.argc() > 1 ? static_cast<std::int32_t>(cmd.argc() - 1) : 1;
     } else if (n == "unsubscribe" || n == "punsubscribe" || n == "sunsubscribe") {
         p.kind = Kind::unsubscribe;
@@ -884,6 +884,9 @@ void ClientSession::relink(const std::string& why, bool, bool avoid_until_new_sn
     bool had_link = link_ != nullptr;
     link_.reset();
     link_ready_ = false;
+    // WATCH state lives in the old connection: a later EXEC must fail (nil), as it would
+    // had a watched key changed.
+    if (watching_) watch_broken_ = true;
     if (had_link) {
         avoid_ = old;
         avoid_generation_ = snap_->generation;

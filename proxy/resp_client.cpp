@@ -118,7 +118,7 @@ void RespClient::command(std::vector<std::string> argv, ReplyFn on_reply) {
         send(argv);
         stream_->flush();
         pending_.push_back({std::move(on_reply), uv_now(loop_)});
-    } else if (state_ == State::resolving || state_ == State::connecting) {
+    } else if (state_ != State::closed) {
         queued_.push_back(std::move(argv));
         queued_fns_.push_back(std::move(on_reply));
     } else if (on_reply) {

@@ -234,6 +234,7 @@ void SentinelWatcher::start_round(const std::string& why) {
     auto alive = alive_;
     for (auto& [key, link] : sentinels_) {
         if (!link->cmd_up) continue;
+        link->asked_round = round;
         std::string k = key;
         link->cmd->command({"SENTINEL", "GET-MASTER-ADDR-BY-NAME", config_.master_name},
                            [this, alive, k, round](const redisReply* r) {
@@ -270,7 +271,7 @@ void SentinelWatcher::start_round(const std::string& why) {
 void SentinelWatcher::finish_round_if_done() {
     if (!round_open_) return;
     for (auto& [key, link] : sentinels_)
-        if (link->cmd_up && link->answered_round != round_) return;
+        if (link->cmd_up && link->asked_round == round_ && link->answered_round != round_) return;
     round_open_ = false;
     ++rounds_done_;
     evaluate();

@@ -50,6 +50,7 @@ class SentinelWatcher {
         std::uint64_t down_since_ms = 0;    // 0 while reachable
         std::optional<NodeAddress> answer;  // last GET-MASTER-ADDR-BY-NAME answer
         std::uint64_t answered_round = 0;
+        std::uint64_t asked_round = 0;
     };
 
     void tick();
