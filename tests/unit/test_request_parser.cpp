@@ -2,7 +2,9 @@
 // and error texts.
 #include <catch2/catch.hpp>
 #include <chrono>
+#include <cstdlib>
 #include <cstring>
+#include <new>
 #include <random>
 #include <string>
 #include <vector>
@@ -12,6 +14,46 @@
 using sp::protocol::Command;
 using sp::protocol::ParserLimits;
 using sp::protocol::RequestParser;
+
+// Counts operator new calls while `g_count_allocations` is set (steady-state check).
+namespace {
+thread_local bool g_count_allocations = false;
+thread_local std::size_t g_allocations = 0;
+}  // namespace
+
+void* operator new(std::size_t n) {
+    if (g_count_allocations) ++g_allocations;
+    if (void* p = std::malloc(n ? n : 1)) return p;
+    throw std::bad_alloc();
+}
+void* operator new[](std::size_t n) {
+    return ::operator new(n);
+}
+void* operator new(std::size_t n, const std::nothrow_t&) noexcept {
+    if (g_count_allocations) ++g_allocations;
+    return std::malloc(n ? n : 1);
+}
+void* operator new[](std::size_t n, const std::nothrow_t& t) noexcept {
+    return ::operator new(n, t);
+}
+void operator delete(void* p, const std::nothrow_t&) noexcept {
+    std::free(p);
+}
+void operator delete[](void* p, const std::nothrow_t&) noexcept {
+    std::free(p);
+}
+void operator delete(void* p) noexcept {
+    std::free(p);
+}
+void operator delete[](void* p) noexcept {
+    std::free(p);
+}
+void operator delete(void* p, std::size_t) noexcept {
+    std::free(p);
+}
+void operator delete[](void* p, std::size_t) noexcept {
+    std::free(p);
+}
 
 namespace {
 
@@ -366,4 +408,38 @@ TEST_CASE("write_area gives at least the requested room", "[request_parser]") {
 TEST_CASE("Command::lower lower-cases ASCII only", "[request_parser]") {
     CHECK(Command::lower("CLIENT SetName") == "client setname");
     CHECK(Command::lower("\xC3\x89") == "\xC3\x89");
+}
+
+TEST_CASE("inline lines end at a NUL like Redis's C-string split", "[request_parser]") {
+    auto out = frame_all(std::string("GET a\0b c\r\nx\ry\n", 15), nullptr, 1);
+    REQUIRE(out.size() == 2);
+    CHECK(out[0].argv == std::vector<std::string>{"GET", "a"});
+    CHECK(out[0].raw == std::string("GET a\0b c\r\n", 11));
+    CHECK(out[1].argv == std::vector<std::string>{"x", "y"});
+}
+
+TEST_CASE("no heap allocation per command in steady state", "[request_parser]") {
+    std::string pipeline;
+    for (int i = 0; i < 50; ++i) {
+        pipeline += multibulk({"SET", "key:" + std::to_string(i), std::string(100, 'v')});
+        pipeline += "get \"key\" 'x'\r\n";
+        pipeline += multibulk({"CLIENT", "SETNAME", "n"});
+    }
+    RequestParser p;
+    Command cmd;
+    auto run = [&] {
+        std::size_t commands = 0;
+        for (std::size_t pos = 0; pos < pipeline.size(); pos += 333) {
+            p.feed(std::string_view(pipeline).substr(pos, 333));
+            while (p.next(cmd) == RequestParser::Status::command) ++commands;
+        }
+        return commands;
+    };
+    REQUIRE(run() == 150);  // warm-up: buffers reach their working size
+    g_allocations = 0;
+    g_count_allocations = true;
+    const std::size_t commands = run();
+    g_count_allocations = false;
+    CHECK(commands == 150);
+    CHECK(g_allocations == 0);
 }
