@@ -4,6 +4,7 @@
 #   build   compiler toolchain and -dev libraries
 #   test    build + redis-server/sentinel + Debian's python3 clients and pytest
 #   demo    build + redis-server/sentinel + python3-redis
+#   bench   build + redis + haproxy + nutcracker + matplotlib
 #   runtime the shared libraries the binary needs
 set -euo pipefail
 profile="${1:-build}"
@@ -12,13 +13,18 @@ build_pkgs=(g++ cmake make pkg-config libuv1-dev libhiredis-dev libspdlog-dev li
 redis_pkgs=(redis-server redis-sentinel redis-tools)
 case "$profile" in
   build)   pkgs=("${build_pkgs[@]}") ;;
-  test)    pkgs=("${build_pkgs[@]}" "${redis_pkgs[@]}" python3 python3-redis python3-pytest) ;;
+  test)    pkgs=("${build_pkgs[@]}" "${redis_pkgs[@]}" python3 python3-redis python3-pytest
+                 python3-celery python3-kombu python3-django python3-django-redis) ;;
+  bench)   pkgs=("${build_pkgs[@]}" "${redis_pkgs[@]}" python3 python3-redis python3-matplotlib haproxy nutcracker) ;;
   demo)    pkgs=("${build_pkgs[@]}" "${redis_pkgs[@]}" python3 python3-redis) ;;
   runtime) pkgs=(libuv1 libhiredis0.14 libspdlog1.10 libtomlplusplus3 ca-certificates) ;;
-  *) echo "usage: $0 build|test|demo|runtime" >&2; exit 2 ;;
+  *) echo "usage: $0 build|test|demo|bench|runtime" >&2; exit 2 ;;
 esac
 
 missing=()
+# Node.js may come from another packager (the image's nodejs bundles npm): only ask
+# apt for it when npm is absent.
+if [ "$profile" = test ] && ! command -v npm >/dev/null 2>&1; then pkgs+=(nodejs npm); fi
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done

@@ -10,6 +10,7 @@
 #include <iostream>
 #include <memory>
 #include <sstream>
+#include <vector>
 
 #include "config/config.h"
 #include "proxy/listener.h"
@@ -31,6 +32,7 @@ struct App {
     std::unique_ptr<proxy::Router> router;
     std::unique_ptr<proxy::Listener> listener;
     std::unique_ptr<proxy::Timer> drain_timer;
+    std::vector<const char*> argv;
     bool stopping = false;
     std::uint64_t stop_started_ms = 0;
 };
@@ -60,23 +62,20 @@ void begin_shutdown(App& app, const char* why) {
 }
 
 void reload(App& app) {
-    if (!app.config.config_file) {
-        spdlog::warn("SIGHUP: no configuration file to reload");
-        return;
-    }
+    // Re-run the whole invocation (file, then environment, then flags) so a reload sees
+    // exactly what a restart would.
     try {
-        std::ifstream in(*app.config.config_file);
-        if (!in) throw config::ConfigError(*app.config.config_file + ": cannot read");
-        std::stringstream ss;
-        ss << in.rdbuf();
-        config::Config next = config::load_toml(ss.str(), *app.config.config_file);
-        next.config_file = app.config.config_file;
-        next.listen = app.config.listen;  // listeners are not rebound by a reload
+        config::Invocation inv = config::parse_invocation(static_cast<int>(app.argv.size()), app.argv.data(),
+                                                          config::current_environment());
+        config::Config next = inv.config;
+        if (next.listen != app.config.listen)
+            spdlog::warn("reload: listen addresses changed; they take effect on restart only");
+        next.listen = app.config.listen;
         app.config = next;
         app.watcher->reconfigure(next);
         app.router->set_config(next);
         spdlog::set_level(spdlog::level::from_str(next.log_level));
-        spdlog::info("configuration reloaded from {}", *next.config_file);
+        spdlog::info("configuration reloaded{}", next.config_file ? " from " + *next.config_file : std::string());
     } catch (const std::exception& e) {
         spdlog::error("reload failed, keeping the running configuration: {}", e.what());
     }
@@ -103,6 +102,7 @@ int main(int argc, char** argv) {
     g_app = &app;
     app.loop = uv_default_loop();
     app.config = inv.config;
+    app.argv.assign(argv, argv + argc);
     proxy::setup_logging(app.config);
 
     app.topology = std::make_unique<proxy::Topology>();
