@@ -28,7 +28,7 @@ from harness import (HOST, LogWatcher, Proxy, SentinelEvents, Topology, Writer, 
 TIME_LIMIT_S = 85
 
 
-class Interrupted(Exception):
+class Interrupted(BaseException):  # not Exception: bounded waits swallow those
     pass
 
 
@@ -114,8 +114,8 @@ def main() -> int:
                 print(f"    Sentinel +switch-master at t={t_sw - t0:.2f}s", flush=True)
             if verified:
                 tv, line = verified[0]
-                print(f"    proxy: master verified at t={tv - t0:.2f}s  ({line.strip()[-90:]})",
-                      flush=True)
+                detail = line[line.find("master verified"):].strip()[:100]
+                print(f"    proxy: master verified at t={tv - t0:.2f}s  ({detail})", flush=True)
             else:
                 print("    proxy: no 'master verified' line in its log", flush=True)
             first_ack = stats.first_ack_after(t_sw) if t_sw else None

@@ -30,7 +30,8 @@ HOST = "127.0.0.1"
 MASTER_NAME = "mymaster"
 REDIS_SERVER = "/usr/bin/redis-server"
 REDIS_SENTINEL = "/usr/bin/redis-sentinel"
-DEFAULT_PROXY_BIN = "/work/main/build/sentinel-proxy"
+# build/sentinel-proxy of this checkout (/work/main/build/sentinel-proxy on a developer machine)
+DEFAULT_PROXY_BIN = str(Path(__file__).resolve().parents[2] / "build" / "sentinel-proxy")
 
 
 def proxy_bin() -> str:
