@@ -193,6 +193,10 @@ def scenario(module_topology, module_proxy):
         pipe.set(keys["watch"], "from-watch")
         clients["watch_pipe"] = pipe
         clients["watch_client"] = watch_client
+        # the same, by hand, with MULTI / SET / EXEC later sent one at a time
+        watch_raw = proxy.connection()
+        clients["watch_raw"] = watch_raw
+        assert raw_command(watch_raw, "WATCH", keys["watch"] + ":raw") == "OK"
 
         sub = proxy.client(socket_timeout=15).pubsub(ignore_subscribe_messages=True)
         sub.subscribe(keys["channel"])
@@ -250,7 +254,7 @@ def scenario(module_topology, module_proxy):
                 x.stop()
             except Exception:  # noqa: BLE001
                 pass
-        for name in ("idle", "db5", "multi"):
+        for name in ("idle", "db5", "multi", "watch_raw"):
             if name in clients:
                 clients[name].disconnect()
         if "sub" in clients:
@@ -370,12 +374,25 @@ def test_multi_before_failover_exec_after(scenario):
 def test_watch_before_failover_exec_after_is_nil_then_retry_succeeds(scenario):
     pipe = scenario.clients["watch_pipe"]
     key = scenario.keys["watch"]
-    with pytest.raises(redis.WatchError) as exc:
-        pipe.execute()
-    # a nil EXEC, not a connection that was cut (redis-py also raises WatchError then)
-    assert "Watched variable changed" in str(exc.value), repr(exc.value)
-    assert exc.value.__cause__ is None, repr(exc.value.__cause__)
+    raw = scenario.clients["watch_raw"]
+    # one command at a time: MULTI, SET, EXEC -> nil
+    raw_replies = [raw_command(raw, "MULTI"), raw_command(raw, "SET", key + ":raw", "x"),
+                   raw_command(raw, "EXEC")]
+    # redis-py: MULTI, SET, EXEC in one write -> nil -> WatchError("Watched variable changed.")
+    try:
+        pipe_result = pipe.execute()
+    except redis.WatchError as exc:
+        pipe_result = exc
     pipe.reset()
+    assert raw_replies == ["OK", "QUEUED", None], (
+        f"WATCH before the failover, MULTI/SET/EXEC sent one at a time after it: {raw_replies}")
+    assert isinstance(pipe_result, redis.WatchError), (
+        "WATCH before the failover, MULTI+SET+EXEC sent in one write after it (redis-py's "
+        f"pipeline): EXEC ran the transaction ({pipe_result!r}) instead of answering nil; the "
+        "WATCH died with the old master's link")
+    # a nil EXEC, not a connection that was cut (redis-py also raises WatchError then)
+    assert "Watched variable changed" in str(pipe_result), repr(pipe_result)
+    assert pipe_result.__cause__ is None, repr(pipe_result.__cause__)
     client = scenario.clients["watch_client"]
     for _ in range(5):
         with client.pipeline() as p:
