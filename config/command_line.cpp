@@ -4,6 +4,8 @@
 #include <cerrno>
 #include <cstring>
 #include <fstream>
+#include <map>
+#include <set>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -54,6 +56,8 @@ const KeyFlag kKeyFlags[] = {
     {"--poll-interval-ms", "sentinel", "poll_interval_ms", "N", "Interval between sentinel polls"},
     {"--read-from", "routing", "read_from", "WHERE", "master|replica-preferred"},
     {"--max-clients", "proxy", "max_clients", "N", "Maximum number of client connections"},
+    {"--drain-timeout-ms", "proxy", "drain_timeout_ms", "N",
+     "On SIGTERM/SIGINT, how long in-flight commands may finish before connections close"},
 };
 
 std::string read_file(const std::string& path) {
@@ -81,27 +85,67 @@ std::string help_footer() {
 
 }  // namespace
 
+std::vector<ResolvedPool> resolve_pools(const Config& config) {
+    std::vector<ResolvedPool> pools;
+    if (!config.master_name.empty()) pools.push_back({"default", config});
+    for (const PoolConfig& pool : config.pools) {
+        Config c = config;
+        c.master_name = pool.master_name;
+        c.listen = pool.listen;
+        if (pool.read_routing) c.read_routing = *pool.read_routing;
+        if (!pool.sentinels.empty()) c.sentinels = pool.sentinels;
+        c.pools.clear();
+        pools.push_back({pool.name, std::move(c)});
+    }
+    for (ResolvedPool& pool : pools) pool.config.pools.clear();
+    return pools;
+}
+
 void validate(const Config& config) {
-    if (config.sentinels.empty()) {
+    if (config.pools.empty() && config.sentinels.empty()) {
         throw ConfigError(
             "no sentinel addresses configured (sentinel.addresses / "
             "SENTINEL_PROXY_SENTINEL_ADDRESSES / --sentinel)");
     }
-    if (config.master_name.empty()) {
+    if (config.master_name.empty() && config.pools.empty()) {
         throw ConfigError(
             "no master name configured (sentinel.master / SENTINEL_PROXY_SENTINEL_MASTER / "
-            "--master)");
+            "--master, or a [[pool]] table)");
     }
-    if (config.listen.empty()) {
-        throw ConfigError(
-            "no listen addresses configured (proxy.listen / SENTINEL_PROXY_PROXY_LISTEN / "
-            "--listen)");
-    }
-    if (config.admin_listen) {
-        for (const HostPort& address : config.listen) {
-            if (address == *config.admin_listen) {
-                throw ConfigError("admin.listen " + address.str() +
-                                  " is also in proxy.listen; use a different port");
+    std::set<std::string> names;
+    std::map<std::string, std::string> listen_owner;  // "host:port" -> pool name
+    for (const ResolvedPool& pool : resolve_pools(config)) {
+        // The default pool's problems are named by the top-level keys alone.
+        const bool is_default = names.empty() && !config.master_name.empty();
+        const std::string where = is_default ? std::string() : "pool \"" + pool.name + "\": ";
+        if (!names.insert(pool.name).second) {
+            throw ConfigError(
+                "pool name \"" + pool.name + "\" is used twice" +
+                (pool.name == "default" ? " (\"default\" is the pool of sentinel.master)" : ""));
+        }
+        if (pool.config.sentinels.empty()) {
+            throw ConfigError(where +
+                              "no sentinel addresses configured (sentinel.addresses / "
+                              "SENTINEL_PROXY_SENTINEL_ADDRESSES / --sentinel" +
+                              (where.empty() ? ")" : ", or the pool's sentinels)"));
+        }
+        if (pool.config.listen.empty()) {
+            throw ConfigError(where +
+                              "no listen addresses configured (proxy.listen / "
+                              "SENTINEL_PROXY_PROXY_LISTEN / --listen)");
+        }
+        for (const HostPort& address : pool.config.listen) {
+            auto [it, fresh] = listen_owner.emplace(address.str(), pool.name);
+            if (!fresh) {
+                throw ConfigError("listen address " + address.str() + " is used by pool \"" +
+                                  it->second + "\" and pool \"" + pool.name + "\"");
+            }
+            if (config.admin_listen && address == *config.admin_listen) {
+                throw ConfigError("admin.listen " + address.str() + " is also in " +
+                                  (where.empty()
+                                       ? std::string("proxy.listen")
+                                       : "the listen addresses of pool \"" + pool.name + "\"") +
+                                  "; use a different port");
             }
         }
     }

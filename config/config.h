@@ -26,11 +26,24 @@ HostPort parse_host_port(const std::string& text);
 enum class ReadRouting { master, replica_preferred };  // "master" | "replica-preferred"
 enum class LogFormat { text, json };
 
+// One [[pool]] table: a master name served on its own listen addresses. Routing and the
+// sentinel list default to the top-level [routing] and [sentinel] sections.
+struct PoolConfig {
+    std::string name;                         // required, unique; a metrics/status label
+    std::string master_name;                  // required
+    std::vector<HostPort> listen;             // required, at least one
+    std::optional<ReadRouting> read_routing;  // default: routing.read_from
+    std::vector<HostPort> sentinels;          // default (empty): sentinel.addresses
+    bool operator==(const PoolConfig&) const = default;
+};
+
 struct Config {
     // [proxy]
     std::vector<HostPort> listen{{"127.0.0.1", 6379}};
     std::uint32_t max_clients = 10000;
     bool close_subscribers_on_failover = false;  // default: re-subscribe on the new master
+    std::uint32_t drain_timeout_ms =
+        5000;  // SIGTERM/SIGINT: how long in-flight commands may finish
 
     // [sentinel]
     std::vector<HostPort> sentinels;   // required, at least one
@@ -66,8 +79,23 @@ struct Config {
     std::uint64_t max_bulk_len = 512ull * 1024 * 1024;
     std::uint64_t max_inline_len = 64ull * 1024;
 
+    // [[pool]] tables (file only). The top-level sentinel.master, proxy.listen and
+    // routing.read_from form the pool named "default" when sentinel.master is set.
+    std::vector<PoolConfig> pools;
+
     std::optional<std::string> config_file;  // where the TOML came from, if any
 };
+
+// A pool with every default filled in: a whole Config whose master_name, listen,
+// sentinels and read_routing are that pool's, the rest shared.
+struct ResolvedPool {
+    std::string name;
+    Config config;
+};
+
+// The pools this configuration runs, in order: "default" (when sentinel.master is set),
+// then each [[pool]].
+std::vector<ResolvedPool> resolve_pools(const Config& config);
 
 // A configuration problem. what() is a complete, user-facing message naming the key and
 // its source, e.g. "sentinel-proxy.toml:12: timeouts.hold_window_ms: expected an integer".
@@ -97,8 +125,9 @@ Invocation parse_invocation(int argc, const char* const* argv, const Environment
 // `source_name` is used in error messages.
 Config load_toml(const std::string& toml_text, const std::string& source_name, Config base = {});
 
-// The checks that need the whole configuration: at least one sentinel, a master name, at
-// least one listen address, admin.listen not among them. Throws ConfigError.
+// The checks that need the whole configuration: at least one pool (sentinel.master or a
+// [[pool]]), each with sentinels, a master name and listen addresses; pool names unique;
+// no listen address used twice, admin.listen not among them. Throws ConfigError.
 // parse_invocation calls it for Action::run and Action::check_config; call it after
 // load_toml when reloading.
 void validate(const Config& config);

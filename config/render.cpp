@@ -22,6 +22,27 @@ std::string render_masked(const Config& config) {
             out += "\n";
         }
     }
+    for (const PoolConfig& pool : config.pools) {
+        out += "\n[[pool]]\n";
+        out += "name = " + detail::toml_quote(pool.name) + "\n";
+        out += "master = " + detail::toml_quote(pool.master_name) + "\n";
+        std::string listen;
+        for (const HostPort& address : pool.listen)
+            listen += (listen.empty() ? "" : ", ") + detail::toml_quote(address.str());
+        out += "listen = [" + listen + "]\n";
+        if (pool.read_routing) {
+            out += std::string("read_from = ") +
+                   (*pool.read_routing == ReadRouting::master ? "\"master\""
+                                                              : "\"replica-preferred\"") +
+                   "\n";
+        }
+        if (!pool.sentinels.empty()) {
+            std::string sentinels;
+            for (const HostPort& address : pool.sentinels)
+                sentinels += (sentinels.empty() ? "" : ", ") + detail::toml_quote(address.str());
+            out += "sentinels = [" + sentinels + "]\n";
+        }
+    }
     return out;
 }
 

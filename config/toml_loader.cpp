@@ -49,6 +49,10 @@ class Loader {
     void load(const toml::table& root) {
         for (auto&& [key, node] : root) {
             const std::string name(key.str());
+            if (name == "pool") {
+                load_pools(key, node);
+                continue;
+            }
             if (std::find(detail::sections().begin(), detail::sections().end(), name) ==
                 detail::sections().end()) {
                 if (node.is_table()) {
@@ -69,6 +73,72 @@ class Loader {
     }
 
   private:
+    // [[pool]] tables: name, master, listen, and optionally read_from and sentinels.
+    // Values are checked by the same setters as the top-level keys they mirror.
+    void load_pools(const toml::key& key, const toml::node& node) {
+        const toml::array* array = node.as_array();
+        if (array == nullptr || !array->is_array_of_tables()) {
+            fail(key.source(), "pool",
+                 "expected an array of tables ([[pool]]), got " + std::string(type_name(node)));
+        }
+        config_.pools.clear();
+        for (std::size_t i = 0; i < array->size(); ++i) {
+            const toml::table& table = *array->get(i)->as_table();
+            const std::string prefix = "pool[" + std::to_string(i) + "].";
+            Config scratch;
+            scratch.listen.clear();
+            PoolConfig pool;
+            bool has_name = false, has_master = false, has_listen = false;
+            for (auto&& [pool_key, value] : table) {
+                const std::string name(pool_key.str());
+                const Field* field = pool_field(name);
+                if (field == nullptr) {
+                    fail(pool_key.source(), prefix + name,
+                         "unknown key" + suggestion(name, kPoolKeys) +
+                             " (known keys in [[pool]]: " + join(kPoolKeys) + ")");
+                }
+                load_value(*field, value, scratch, prefix + name);
+                if (name == "name") {
+                    pool.name = scratch.master_name;
+                    has_name = true;
+                } else if (name == "master") {
+                    pool.master_name = scratch.master_name;
+                    has_master = true;
+                } else if (name == "listen") {
+                    pool.listen = scratch.listen;
+                    has_listen = true;
+                } else if (name == "read_from") {
+                    pool.read_routing = scratch.read_routing;
+                } else if (name == "sentinels") {
+                    pool.sentinels = scratch.sentinels;
+                }
+            }
+            const char* missing = !has_name     ? "name"
+                                  : !has_master ? "master"
+                                  : !has_listen ? "listen"
+                                                : nullptr;
+            if (missing != nullptr || pool.name.empty() || pool.master_name.empty()) {
+                fail(table.source(),
+                     prefix + (missing             ? missing
+                               : pool.name.empty() ? "name"
+                                                   : "master"),
+                     "required in every [[pool]] and must not be empty");
+            }
+            config_.pools.push_back(std::move(pool));
+        }
+    }
+
+    static const Field* pool_field(const std::string& key) {
+        if (key == "name" || key == "master") return detail::find_field("sentinel", "master");
+        if (key == "listen") return detail::find_field("proxy", "listen");
+        if (key == "read_from") return detail::find_field("routing", "read_from");
+        if (key == "sentinels") return detail::find_field("sentinel", "addresses");
+        return nullptr;
+    }
+
+    inline static const std::vector<std::string> kPoolKeys = {"name", "master", "listen",
+                                                              "read_from", "sentinels"};
+
     void load_section(const std::string& section, const toml::table& table) {
         for (auto&& [key, node] : table) {
             const std::string name(key.str());
@@ -82,34 +152,34 @@ class Loader {
                      "unknown key" + suggestion(name, keys, section + ".") + " (known keys in [" +
                          section + "]: " + join(keys) + ")");
             }
-            load_value(*field, node);
+            load_value(*field, node, config_, detail::dotted_name(*field));
         }
     }
 
-    void load_value(const Field& field, const toml::node& node) {
-        const std::string name = detail::dotted_name(field);
+    void load_value(const Field& field, const toml::node& node, Config& target,
+                    const std::string& name) {
         try {
             switch (field.kind) {
                 case Kind::boolean:
                     if (!node.is_boolean()) wrong_type(field, node);
-                    detail::assign_bool(config_, field, node.as_boolean()->get());
+                    detail::assign_bool(target, field, node.as_boolean()->get());
                     return;
                 case Kind::uint32:
                 case Kind::uint64:
                     if (!node.is_integer()) wrong_type(field, node);
-                    detail::assign_integer(config_, field, node.as_integer()->get());
+                    detail::assign_integer(target, field, node.as_integer()->get());
                     return;
                 case Kind::address_list:
                     if (const toml::array* array = node.as_array()) {
-                        load_addresses(field, *array);
+                        load_addresses(field, *array, target, name);
                         return;
                     }
                     if (!node.is_string()) wrong_type(field, node);
-                    detail::assign_string(config_, field, node.as_string()->get());
+                    detail::assign_string(target, field, node.as_string()->get());
                     return;
                 default:
                     if (!node.is_string()) wrong_type(field, node);
-                    detail::assign_string(config_, field, node.as_string()->get());
+                    detail::assign_string(target, field, node.as_string()->get());
                     return;
             }
         } catch (const std::invalid_argument& e) {
@@ -117,11 +187,12 @@ class Loader {
         }
     }
 
-    void load_addresses(const Field& field, const toml::array& array) {
+    void load_addresses(const Field& field, const toml::array& array, Config& target,
+                        const std::string& list_name) {
         std::vector<HostPort> addresses;
         for (std::size_t i = 0; i < array.size(); ++i) {
             const toml::node& element = *array.get(i);
-            const std::string name = detail::dotted_name(field) + "[" + std::to_string(i) + "]";
+            const std::string name = list_name + "[" + std::to_string(i) + "]";
             if (!element.is_string()) {
                 fail(element.source(), name,
                      "expected a \"host:port\" string, got " + std::string(type_name(element)));
@@ -133,7 +204,7 @@ class Loader {
             }
         }
         // List-level problems (empty, duplicates) are reported at the array.
-        detail::assign_addresses(config_, field, std::move(addresses));
+        detail::assign_addresses(target, field, std::move(addresses));
     }
 
     [[noreturn]] void wrong_type(const Field& field, const toml::node& node) {
