@@ -9,7 +9,7 @@
 set -euo pipefail
 profile="${1:-build}"
 
-build_pkgs=(g++ cmake make pkg-config libuv1-dev libhiredis-dev libspdlog-dev libtomlplusplus-dev libcli11-dev catch2)
+build_pkgs=(g++ cmake make pkg-config libuv1-dev libhiredis-dev libspdlog-dev libtomlplusplus-dev libcli11-dev catch2 prometheus-cpp-dev)
 redis_pkgs=(redis-server redis-sentinel redis-tools)
 case "$profile" in
   build)   pkgs=("${build_pkgs[@]}") ;;

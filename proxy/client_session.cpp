@@ -75,6 +75,7 @@ ClientSession::ClientSession(Router& router, TcpStream* stream)
                   [this] {
                       if (closed_ || !waiting_for_master()) return;
                       router_.stats().clients_closed_hold_timeout++;
+                      router_.stats().commands_failed += unanswered();
                       close("no verified master within the hold window (" +
                             std::to_string(router_.config().hold_window_ms) + " ms)");
                   }),
@@ -100,6 +101,7 @@ uv_buf_t ClientSession::on_alloc(std::size_t) {
 }
 
 void ClientSession::on_read(std::size_t n) {
+    router_.stats().bytes_in += n;
     parser_.commit(n);
     protocol::Command cmd;
     for (;;) {
@@ -134,7 +136,9 @@ void ClientSession::on_drained() {
 }
 
 void ClientSession::reply_to_client(std::string_view bytes) {
-    if (client_) client_->append(bytes);
+    if (!client_) return;
+    client_->append(bytes);
+    router_.stats().bytes_out += bytes.size();
 }
 
 void ClientSession::close(const std::string& why, bool graceful) {
@@ -276,6 +280,10 @@ void ClientSession::handle_command(const protocol::Command& cmd) {
         enqueue_local(std::move(r));
         return;
     }
+    if (n == "hello" && !subscribed() && pending_.empty() && !snap_->master) {
+        answer_hello_locally(cmd);
+        return;
+    }
     if (n == "ping" || n == "echo")
         p.kind = Kind::ping;
     else if (n == "subscribe" || n == "psubscribe" || n == "ssubscribe") {
@@ -336,6 +344,50 @@ void ClientSession::handle_command(const protocol::Command& cmd) {
         return;
     }
     enqueue(cmd.raw, p);
+}
+
+// HELLO with no master to ask: answer what Redis 7 would and remember the protocol (and
+// SETNAME/AUTH), so the backend link opened later replays them.
+void ClientSession::answer_hello_locally(const protocol::Command& cmd) {
+    std::string r;
+    RespVersion version = proto_;
+    if (cmd.argc() > 1) {
+        const std::string_view v = cmd.argv[1];
+        if (v != "2" && v != "3") {
+            reply::error(r, "NOPROTO unsupported protocol version");
+            enqueue_local(std::move(r));
+            return;
+        }
+        version = v == "3" ? RespVersion::resp3 : RespVersion::resp2;
+    }
+    Pending p;
+    p.kind = Kind::hello;
+    apply_state(p, cmd.raw);
+    proto_ = version;
+    static std::uint64_t next_id = 1;
+    reply::map_header(r, 7, proto_);
+    reply::bulk(r, "server");
+    reply::bulk(r, "redis");
+    reply::bulk(r, "version");
+    reply::bulk(r, "7.0.0");
+    reply::bulk(r, "proto");
+    reply::integer(r, proto_ == RespVersion::resp3 ? 3 : 2);
+    reply::bulk(r, "id");
+    reply::integer(r, static_cast<std::int64_t>(next_id++));
+    reply::bulk(r, "mode");
+    reply::bulk(r, "standalone");
+    reply::bulk(r, "role");
+    reply::bulk(r, "master");
+    reply::bulk(r, "modules");
+    reply::array_header(r, 0);
+    enqueue_local(std::move(r));
+}
+
+std::size_t ClientSession::unanswered() const {
+    std::size_t n = 0;
+    for (const Pending& p : pending_)
+        if (!p.silent && p.len > 0) ++n;
+    return n;
 }
 
 void ClientSession::enqueue(std::string_view raw, Pending p) {
@@ -444,6 +496,7 @@ void ClientSession::update_hold_timer() {
     } else if (hold_timer_.active()) {
         hold_timer_.stop();
         std::uint64_t held = uv_now(router_.loop()) - hold_started_ms_;
+        router_.held_for(held);
         if (held > 50)
             spdlog::debug("session {}: released after holding {} ms",
                           client_ ? client_->peer() : "?", held);
@@ -706,6 +759,9 @@ void ClientSession::on_backend_frame(BackendLink& link, const protocol::FrameInf
 
 void ClientSession::complete_front(bool success) {
     Pending p = pending_.front();
+    if (!p.silent && p.issued_ms != 0 && !(p.flags & protocol::kBlocking))
+        router_.stats().backend_latency.observe_ms(
+            static_cast<double>(uv_now(router_.loop()) - p.issued_ms));
     std::string_view raw = front_raw();
     if (!p.silent) {
         if (p.in_tx && in_multi_) {
@@ -851,6 +907,7 @@ void ClientSession::on_backend_closed(BackendLink& link, const std::string& why)
     if (!in_flight_resendable()) {
         // A write whose outcome is unknown: close, exactly what a direct client would see.
         router_.stats().clients_closed_unknown_outcome++;
+        router_.stats().commands_failed += unanswered();
         spdlog::info("session {}: {} with a write in flight; closing the client",
                      client_ ? client_->peer() : "?", why);
         close(why);
@@ -944,6 +1001,7 @@ void ClientSession::on_topology() {
         // provably harmless, otherwise the outcome is unknown and the client is closed.
         if (!in_flight_resendable()) {
             router_.stats().clients_closed_unknown_outcome++;
+            router_.stats().commands_failed += unanswered();
             close("master switched with a write in flight to the old master");
             return;
         }

@@ -41,6 +41,10 @@ class ClientSession : private TcpStream::Handler, private BackendLink::Owner {
     void close(const std::string& why, bool graceful = false);
     bool subscribed() const;
     bool closed() const { return closed_; }
+    // Nothing owed to the client (shutdown drain closes such sessions at once).
+    bool idle() const { return pending_.empty(); }
+    // Client commands not yet answered (counted as failed when the proxy closes).
+    std::size_t unanswered() const;
 
   private:
     enum class Kind : std::uint8_t {
@@ -96,6 +100,7 @@ class ClientSession : private TcpStream::Handler, private BackendLink::Owner {
     void handle_command(const protocol::Command& cmd);
     bool handle_auth_gate(const protocol::Command& cmd);
     void enqueue(std::string_view raw, Pending p);
+    void answer_hello_locally(const protocol::Command& cmd);
     void enqueue_local(std::string reply, Kind kind = Kind::local);
     void pump();
     bool can_send() const;

@@ -1,84 +1,162 @@
 // Entry point: parse the invocation (file, environment, flags), then run the event loop:
-// the Sentinel watcher feeds the topology, the listener hands connections to client
-// sessions, signals stop (SIGTERM/SIGINT, with a bounded drain) or reload (SIGHUP).
+// one Pool per configured pool (Sentinel watcher -> topology -> router and client
+// sessions, and a listener), the admin HTTP endpoint (/livez /readyz /metrics /status),
+// and signals: SIGTERM/SIGINT drain and stop, SIGHUP reloads the configuration.
 #include <spdlog/spdlog.h>
 #include <uv.h>
 
+#include <algorithm>
 #include <csignal>
 #include <cstdio>
-#include <fstream>
 #include <iostream>
 #include <memory>
-#include <sstream>
 #include <vector>
 
 #include "config/config.h"
-#include "proxy/listener.h"
+#include "proxy/admin_server.h"
 #include "proxy/logging.h"
-#include "proxy/router.h"
-#include "proxy/sentinel_watcher.h"
+#include "proxy/metrics.h"
+#include "proxy/pool.h"
+#include "proxy/status_report.h"
 #include "proxy/tcp_stream.h"
-#include "proxy/topology.h"
 
 using namespace sp;
 
 namespace {
 
+// How often a draining proxy looks for sessions that fell idle.
+constexpr std::uint64_t kDrainPollMs = 20;
+// After the last session is closed, how long writes already queued may take to go out.
+constexpr std::uint64_t kFinalFlushMs = 100;
+
 struct App {
     uv_loop_t* loop = nullptr;
     config::Config config;
-    std::unique_ptr<proxy::Topology> topology;
-    std::unique_ptr<proxy::SentinelWatcher> watcher;
-    std::unique_ptr<proxy::Router> router;
-    std::unique_ptr<proxy::Listener> listener;
+    std::vector<std::unique_ptr<proxy::Pool>> pools;
+    std::unique_ptr<proxy::AdminServer> admin;
+    proxy::Metrics metrics;
     std::unique_ptr<proxy::Timer> drain_timer;
     std::vector<const char*> argv;
     bool stopping = false;
-    std::uint64_t stop_started_ms = 0;
+    std::uint64_t drain_deadline_ms = 0;
+
+    std::vector<const proxy::Pool*> pool_views() const {
+        std::vector<const proxy::Pool*> v;
+        for (const auto& p : pools) v.push_back(p.get());
+        return v;
+    }
 };
 
 App* g_app = nullptr;
 
 void finish(App& app) {
-    app.router->close_all();
-    uv_stop(app.loop);
+    if (app.admin) app.admin->stop();
+    // Queued replies get a moment to go out (graceful closes flush first).
+    app.drain_timer = std::make_unique<proxy::Timer>(app.loop, [&app] { uv_stop(app.loop); });
+    app.drain_timer->start(kFinalFlushMs);
+}
+
+void drain_step(App& app) {
+    std::size_t left = 0;
+    for (auto& pool : app.pools) left += pool->router().drain();
+    if (left == 0) {
+        spdlog::info("drain complete: every client connection closed");
+        finish(app);
+        return;
+    }
+    if (uv_now(app.loop) >= app.drain_deadline_ms) {
+        spdlog::warn("drain timeout ({} ms): closing {} connection(s) with commands in flight",
+                     app.config.drain_timeout_ms, left);
+        for (auto& pool : app.pools) pool->router().close_all();
+        finish(app);
+    }
 }
 
 void begin_shutdown(App& app, const char* why) {
     if (app.stopping) {
         spdlog::warn("second {}: exiting now", why);
-        finish(app);
+        for (auto& pool : app.pools) pool->router().close_all();
+        uv_stop(app.loop);
         return;
     }
     app.stopping = true;
-    app.stop_started_ms = uv_now(app.loop);
-    spdlog::info("{}: no longer accepting; closing {} client connections", why,
-                 app.router->sessions());
-    app.listener->stop();
-    // Let replies owed to clients go out, then stop.
-    app.router->close_all();
-    app.drain_timer = std::make_unique<proxy::Timer>(app.loop, [&app] { uv_stop(app.loop); });
-    app.drain_timer->start(200);
+    app.drain_deadline_ms = uv_now(app.loop) + app.config.drain_timeout_ms;
+    std::size_t left = 0;
+    for (auto& pool : app.pools) left += pool->drain();
+    spdlog::info(
+        "{}: no longer accepting; draining {} client connection(s) for up to {} ms (idle ones "
+        "closed now)",
+        why, left, app.config.drain_timeout_ms);
+    app.drain_timer = std::make_unique<proxy::Timer>(app.loop, [&app] { drain_step(app); });
+    app.drain_timer->start(0, kDrainPollMs);
 }
 
 void reload(App& app) {
     // Re-run the whole invocation (file, then environment, then flags) so a reload sees
-    // exactly what a restart would.
+    // exactly what a restart would. Anything wrong: keep the running configuration.
+    if (app.stopping) return;
     try {
-        config::Invocation inv = config::parse_invocation(static_cast<int>(app.argv.size()), app.argv.data(),
-                                                          config::current_environment());
-        config::Config next = inv.config;
-        if (next.listen != app.config.listen)
-            spdlog::warn("reload: listen addresses changed; they take effect on restart only");
-        next.listen = app.config.listen;
-        app.config = next;
-        app.watcher->reconfigure(next);
-        app.router->set_config(next);
+        config::Invocation inv = config::parse_invocation(
+            static_cast<int>(app.argv.size()), app.argv.data(), config::current_environment());
+        const config::Config& next = inv.config;
+        std::vector<config::ResolvedPool> resolved = config::resolve_pools(next);
+        for (const auto& r : resolved) {
+            auto it = std::find_if(app.pools.begin(), app.pools.end(),
+                                   [&r](const auto& p) { return p->name() == r.name; });
+            if (it == app.pools.end())
+                spdlog::warn("reload: new pool {} takes effect on restart only", r.name);
+            else
+                (*it)->reconfigure(r.config);
+        }
+        for (const auto& pool : app.pools) {
+            if (std::none_of(resolved.begin(), resolved.end(),
+                             [&pool](const auto& r) { return r.name == pool->name(); }))
+                spdlog::warn("reload: pool {} was removed; it keeps running until restart",
+                             pool->name());
+        }
+        if (next.admin_listen != app.config.admin_listen)
+            spdlog::warn("reload: admin.listen changed; it takes effect on restart only");
+        if (next.log_format != app.config.log_format)
+            spdlog::warn("reload: log.format changed; it takes effect on restart only");
+        config::Config kept = next;
+        kept.admin_listen = app.config.admin_listen;
+        app.config = kept;
         spdlog::set_level(spdlog::level::from_str(next.log_level));
-        spdlog::info("configuration reloaded{}", next.config_file ? " from " + *next.config_file : std::string());
+        spdlog::info("configuration reloaded{}",
+                     next.config_file ? " from " + *next.config_file : std::string());
     } catch (const std::exception& e) {
         spdlog::error("reload failed, keeping the running configuration: {}", e.what());
     }
+}
+
+proxy::HttpResponse admin_page(App& app, std::string_view path) {
+    proxy::HttpResponse r;
+    if (path == "/livez") {
+        // The loop answered: that is all liveness means. Never depends on Redis.
+        r.body = "ok\n";
+    } else if (path == "/readyz") {
+        std::string reason;
+        bool ready = !app.stopping;
+        if (!ready) reason = "draining: shutting down";
+        for (const auto& pool : app.pools)
+            if (ready && !pool->ready(reason)) ready = false;
+        for (char& c : reason)
+            if (c == '\n' || c == '\r') c = ' ';
+        r.status = ready ? 200 : 503;
+        r.body = ready ? "ready\n" : reason + "\n";
+    } else if (path == "/metrics") {
+        r.content_type = "text/plain; version=0.0.4; charset=utf-8";
+        r.body = app.metrics.scrape(app.pool_views(), uv_now(app.loop));
+    } else if (path == "/status") {
+        r.content_type = "application/json";
+        r.body = proxy::status_json(app.pool_views(), uv_now(app.loop), app.stopping);
+    } else if (path == "/") {
+        r.body = "sentinel-proxy admin: /livez /readyz /metrics /status\n";
+    } else {
+        r.status = 404;
+        r.body = "not found; try /livez /readyz /metrics /status\n";
+    }
+    return r;
 }
 
 }  // namespace
@@ -105,19 +183,19 @@ int main(int argc, char** argv) {
     app.argv.assign(argv, argv + argc);
     proxy::setup_logging(app.config);
 
-    app.topology = std::make_unique<proxy::Topology>();
-    app.router = std::make_unique<proxy::Router>(app.loop, app.config, *app.topology);
-    app.watcher = std::make_unique<proxy::SentinelWatcher>(app.loop, app.config, *app.topology);
-    app.listener = std::make_unique<proxy::Listener>(app.loop, *app.router);
     try {
-        app.listener->start(app.config.listen);
+        for (auto& r : config::resolve_pools(app.config))
+            app.pools.push_back(std::make_unique<proxy::Pool>(app.loop, r.name, r.config));
+        for (auto& pool : app.pools) pool->start();
+        if (app.config.admin_listen) {
+            app.admin = std::make_unique<proxy::AdminServer>(
+                app.loop, [&app](std::string_view path) { return admin_page(app, path); });
+            app.admin->start(*app.config.admin_listen);
+        }
     } catch (const std::exception& e) {
         spdlog::critical("{}", e.what());
         return 1;
     }
-    spdlog::info("sentinel-proxy following master '{}' via {} sentinel(s)", app.config.master_name,
-                 app.config.sentinels.size());
-    app.watcher->start();
 
     uv_signal_t sigterm, sigint, sighup;
     uv_signal_init(app.loop, &sigterm);

@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+
 #include "proxy/client_session.h"
 
 namespace sp::proxy {
@@ -18,7 +20,8 @@ Router::Router(uv_loop_t* loop, const config::Config& config, Topology& topology
       main_snap_(topology.current()),
       sub_snap_(topology.current()),
       release_timer_(loop, [this] { release_everyone(); }),
-      reap_timer_(loop, [this] { reap(); }) {
+      reap_timer_(loop, [this] { reap(); }),
+      timeline_timer_(loop, [this] { log_failover_timeline(); }) {
     topology_sub_ = topology_.subscribe([this](const SnapshotPtr& s) { on_snapshot(s); });
 }
 
@@ -46,6 +49,19 @@ void Router::reap() {
     for (ClientSession* s : dead) delete s;
 }
 
+std::size_t Router::drain() {
+    draining_ = true;
+    auto all = sessions_;
+    for (ClientSession* s : all)
+        if (!s->closed() && s->idle()) s->close("proxy shutting down", true);
+    return sessions_.size();
+}
+
+void Router::held_for(std::uint64_t ms) {
+    stats_.hold_wait.observe_ms(static_cast<double>(ms));
+    timeline_.longest_hold_ms = std::max(timeline_.longest_hold_ms, ms);
+}
+
 void Router::close_all() {
     auto all = sessions_;
     for (ClientSession* s : all) s->close("proxy shutting down", true);
@@ -55,6 +71,13 @@ void Router::on_snapshot(const SnapshotPtr& snap) {
     bool new_master =
         snap->master && (!sub_snap_->master || !(*sub_snap_->master == *snap->master));
     sub_snap_ = snap;
+    if (!snap->master && main_snap_->master && timeline_.hold_ms == 0) {
+        // A failover (or a lost master) begins: the timeline starts here.
+        timeline_ = Timeline{};
+        timeline_.hold_ms = uv_now(loop_);
+        timeline_.hold_reason = snap->hold_reason;
+        timeline_.from = main_snap_->master;
+    }
     if (!new_master) {
         // Holds, re-verifications and replica changes reach everyone at once.
         if (release_timer_.active()) release_timer_.stop();
@@ -68,7 +91,19 @@ void Router::on_snapshot(const SnapshotPtr& snap) {
     if (main_snap_->master || sub_snap_->generation == 1) {
         // (first master ever, or a switch without a hold in between)
     }
-    ++stats_.failovers_seen;
+    if (last_master_ && !(*last_master_ == *snap->master)) {
+        ++stats_.failovers_seen;
+        if (timeline_.hold_ms == 0) {
+            timeline_ = Timeline{};
+            timeline_.from = last_master_;
+        }
+    } else {
+        timeline_ = Timeline{};  // first verification, or the same master again
+    }
+    last_master_ = snap->master;
+    last_switch_ms_ = uv_now(loop_);
+    timeline_.verified_ms = uv_now(loop_);
+    timeline_.longest_hold_ms = 0;
     // Subscribers first: they re-subscribe on the new master before anyone's held
     // PUBLISH is released there.
     switch_started_ms_ = uv_now(loop_);
@@ -76,6 +111,7 @@ void Router::on_snapshot(const SnapshotPtr& snap) {
     auto all = sessions_;
     for (ClientSession* s : all)
         if (s->subscribed()) moving_subscribers_.insert(s);
+    timeline_.subscribers = moving_subscribers_.size();
     for (ClientSession* s : all)
         if (sessions_.count(s) && s->subscribed()) s->on_topology();
     // Sessions that did not need to move (no link yet) are not waited for.
@@ -97,6 +133,7 @@ void Router::on_snapshot(const SnapshotPtr& snap) {
 void Router::subscriber_moved(ClientSession* s) {
     if (moving_subscribers_.erase(s) && moving_subscribers_.empty() && release_timer_.active()) {
         spdlog::debug("subscribers re-subscribed after {} ms", uv_now(loop_) - switch_started_ms_);
+        timeline_.subscribers_moved_ms = uv_now(loop_);
         release_timer_.stop();
         release_everyone();
     }
@@ -115,6 +152,31 @@ void Router::release_everyone() {
     spdlog::info("sessions released to master {}: {} sessions, {} ms after the switch",
                  main_snap_->master ? main_snap_->master->str() : "-", n,
                  uv_now(loop_) - switch_started_ms_);
+    if (timeline_.from) {
+        timeline_.released_ms = uv_now(loop_);
+        timeline_.released_sessions = n;
+        // Held commands go out now; their sessions report how long they held once the new
+        // links answer. Log the timeline when that has settled.
+        timeline_timer_.start(1000);
+    }
+}
+
+void Router::log_failover_timeline() {
+    const Timeline& t = timeline_;
+    if (!t.from || !main_snap_->master) return;
+    const std::uint64_t t0 = t.hold_ms ? t.hold_ms : t.verified_ms;
+    auto at = [t0](std::uint64_t ms) {
+        return "+" + std::to_string(ms >= t0 ? ms - t0 : 0) + " ms";
+    };
+    spdlog::info(
+        "failover timeline [{}]: {} -> {}; event seen{}{}; master verified {}; subscribers "
+        "moved {} ({}); held commands released {} ({} sessions); longest hold {} ms",
+        config_.master_name, t.from->str(), main_snap_->master->str(),
+        t.hold_ms ? " +0 ms" : " (none: switch seen without a hold)",
+        t.hold_reason.empty() ? "" : " (" + t.hold_reason + ")", at(t.verified_ms),
+        t.subscribers_moved_ms ? at(t.subscribers_moved_ms) : std::string("-"), t.subscribers,
+        at(t.released_ms), t.released_sessions, t.longest_hold_ms);
+    timeline_ = Timeline{};
 }
 
 }  // namespace sp::proxy

@@ -9,28 +9,20 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
+#include <string>
 #include <unordered_set>
 #include <vector>
 
 #include "config/config.h"
 #include "protocol/command_table.h"
+#include "proxy/proxy_stats.h"
 #include "proxy/tcp_stream.h"
 #include "proxy/topology.h"
 
 namespace sp::proxy {
 
 class ClientSession;
-
-struct ProxyStats {
-    std::uint64_t connections_total = 0;
-    std::uint64_t connections_rejected = 0;
-    std::uint64_t commands_forwarded = 0;
-    std::uint64_t commands_held = 0;
-    std::uint64_t commands_resent = 0;
-    std::uint64_t clients_closed_unknown_outcome = 0;
-    std::uint64_t clients_closed_hold_timeout = 0;
-    std::uint64_t failovers_seen = 0;
-};
 
 class Router {
   public:
@@ -42,6 +34,7 @@ class Router {
     void set_config(const config::Config& config) { config_ = config; }
     const protocol::CommandTable& commands() const { return commands_; }
     ProxyStats& stats() { return stats_; }
+    const ProxyStats& stats() const { return stats_; }
     Topology& topology() { return topology_; }
 
     // The snapshot a session should act on now.
@@ -58,10 +51,22 @@ class Router {
     std::size_t sessions() const { return sessions_.size(); }
     void close_all();
 
+    // Shutdown drain: from now on every session closes as soon as it owes the client
+    // nothing. Returns how many sessions are still open.
+    std::size_t drain();
+    bool draining() const { return draining_; }
+
+    // A session stopped holding after `ms`: feeds the hold histogram and the failover
+    // timeline's longest hold.
+    void held_for(std::uint64_t ms);
+    // Loop time the verified master last changed identity (0: never verified).
+    std::uint64_t last_switch_ms() const { return last_switch_ms_; }
+
   private:
     void on_snapshot(const SnapshotPtr& snap);
     void release_everyone();
     void reap();
+    void log_failover_timeline();
 
     uv_loop_t* loop_;
     config::Config config_;
@@ -75,8 +80,24 @@ class Router {
     std::unordered_set<ClientSession*> moving_subscribers_;
     std::vector<ClientSession*> retired_;
     std::uint64_t switch_started_ms_ = 0;
+    std::uint64_t last_switch_ms_ = 0;
+    std::optional<NodeAddress> last_master_;  // last verified master, kept through holds
+    bool draining_ = false;
+    // The failover timeline, logged once the switch has settled.
+    struct Timeline {
+        std::uint64_t hold_ms = 0;  // first snapshot without a master (0: no hold seen)
+        std::string hold_reason;
+        std::optional<NodeAddress> from;
+        std::uint64_t verified_ms = 0;
+        std::uint64_t subscribers_moved_ms = 0;
+        std::size_t subscribers = 0;
+        std::uint64_t released_ms = 0;
+        std::size_t released_sessions = 0;
+        std::uint64_t longest_hold_ms = 0;
+    } timeline_;
     Timer release_timer_;
     Timer reap_timer_;
+    Timer timeline_timer_;
 };
 
 }  // namespace sp::proxy

@@ -67,6 +67,14 @@ std::size_t SentinelWatcher::sentinels_up() const {
                                                   [](auto& kv) { return kv.second->cmd_up; }));
 }
 
+std::vector<SentinelWatcher::SentinelStatus> SentinelWatcher::sentinel_status() const {
+    std::vector<SentinelStatus> out;
+    for (const auto& [key, link] : sentinels_)
+        out.push_back({link->addr, link->configured, link->cmd_up, link->sub_up,
+                       link->down_since_ms, link->answer});
+    return out;
+}
+
 void SentinelWatcher::start() {
     for (const auto& hp : config_.sentinels) {
         auto link = std::make_unique<SentinelLink>();

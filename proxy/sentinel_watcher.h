@@ -16,6 +16,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <vector>
 
 #include "config/config.h"
 #include "proxy/resp_client.h"
@@ -36,6 +37,18 @@ class SentinelWatcher {
 
     std::size_t sentinels_up() const;
     std::size_t sentinels_known() const { return sentinels_.size(); }
+
+    // One sentinel as the admin endpoint shows it (/metrics, /status).
+    struct SentinelStatus {
+        NodeAddress addr;
+        bool configured = false;  // from the configuration, or learned from the sentinels
+        bool up = false;          // query link connected
+        bool events_up = false;   // event subscription connected
+        std::uint64_t down_since_ms = 0;
+        std::optional<NodeAddress> answer;  // what it last named as master
+    };
+    std::vector<SentinelStatus> sentinel_status() const;
+    std::uint64_t rounds_done() const { return rounds_done_; }
 
   private:
     struct SentinelLink {

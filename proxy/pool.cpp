@@ -1,0 +1,63 @@
+#include "proxy/pool.h"
+
+#include <spdlog/spdlog.h>
+
+namespace sp::proxy {
+
+Pool::Pool(uv_loop_t* loop, std::string name, const config::Config& config)
+    : name_(std::move(name)),
+      config_(config),
+      topology_(std::make_unique<Topology>()),
+      router_(std::make_unique<Router>(loop, config_, *topology_)),
+      watcher_(std::make_unique<SentinelWatcher>(loop, config_, *topology_)),
+      listener_(std::make_unique<Listener>(loop, *router_)) {}
+
+// Members go in reverse order: the listener first, the topology last.
+Pool::~Pool() = default;
+
+void Pool::start() {
+    listener_->start(config_.listen);
+    spdlog::info(
+        "pool {}: following master '{}' via {} sentinel(s), read_from {}", name_,
+        config_.master_name, config_.sentinels.size(),
+        config_.read_routing == config::ReadRouting::master ? "master" : "replica-preferred");
+    watcher_->start();
+}
+
+void Pool::reconfigure(const config::Config& config) {
+    config::Config next = config;
+    if (next.listen != config_.listen) {
+        spdlog::warn("reload: pool {}: listen addresses changed; they take effect on restart only",
+                     name_);
+        next.listen = config_.listen;
+    }
+    if (next.master_name != config_.master_name) {
+        spdlog::warn("reload: pool {}: master name changed; it takes effect on restart only",
+                     name_);
+        next.master_name = config_.master_name;
+    }
+    config_ = next;
+    watcher_->reconfigure(config_);
+    router_->set_config(config_);
+}
+
+std::size_t Pool::drain() {
+    listener_->stop();
+    return router_->drain();
+}
+
+bool Pool::ready(std::string& reason) const {
+    if (!listener_->listening()) {
+        reason = "pool " + name_ + ": not accepting connections";
+        return false;
+    }
+    const SnapshotPtr& snap = topology_->current();
+    if (!snap->master) {
+        reason = "pool " + name_ + ": no verified master for '" + config_.master_name + "'" +
+                 (snap->hold_reason.empty() ? std::string() : " (" + snap->hold_reason + ")");
+        return false;
+    }
+    return true;
+}
+
+}  // namespace sp::proxy

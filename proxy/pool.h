@@ -1,0 +1,57 @@
+// One served master name: the Sentinel watcher that verifies it, the Topology it
+// publishes to, the Router and client sessions that follow it, and the Listener that
+// accepts clients for it. A process runs one Pool per configured pool ("default" from
+// the top-level keys, plus each [[pool]]); pools share the loop and nothing else.
+#pragma once
+
+#include <uv.h>
+
+#include <memory>
+#include <string>
+
+#include "config/config.h"
+#include "proxy/listener.h"
+#include "proxy/router.h"
+#include "proxy/sentinel_watcher.h"
+#include "proxy/topology.h"
+
+namespace sp::proxy {
+
+class Pool {
+  public:
+    Pool(uv_loop_t* loop, std::string name, const config::Config& config);
+    ~Pool();
+    Pool(const Pool&) = delete;
+    Pool& operator=(const Pool&) = delete;
+
+    // Listens on the pool's addresses (throws std::runtime_error naming the address),
+    // then starts following Sentinel.
+    void start();
+    // SIGHUP: sentinel list, credentials, timeouts and routing change in place; connected
+    // clients stay. Listen addresses are kept (they change on restart only).
+    void reconfigure(const config::Config& config);
+    // SIGTERM/SIGINT: stop accepting and close sessions as they fall idle. Returns how
+    // many sessions are still open.
+    std::size_t drain();
+
+    // Ready when the listener accepts and a master is verified; else `reason` says why.
+    bool ready(std::string& reason) const;
+
+    const std::string& name() const { return name_; }
+    const config::Config& config() const { return config_; }
+    const Topology& topology() const { return *topology_; }
+    const SentinelWatcher& watcher() const { return *watcher_; }
+    Router& router() { return *router_; }
+    const Router& router() const { return *router_; }
+    const Listener& listener() const { return *listener_; }
+
+  private:
+    std::string name_;
+    config::Config config_;
+    std::unique_ptr<Topology> topology_;
+    std::unique_ptr<Router> router_;
+    std::unique_ptr<SentinelWatcher> watcher_;
+    std::unique_ptr<Listener> listener_;
+};
+
+}  // namespace sp::proxy

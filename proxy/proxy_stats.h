@@ -1,0 +1,46 @@
+// What one pool's loop counts: plain integers and fixed-bucket histograms bumped on the
+// data path without locks or allocation. The metrics exporter reads them at scrape time
+// and hands the increase since the previous scrape to the Prometheus registry, so no
+// Prometheus call (its histograms take a mutex) ever runs per command or per byte.
+#pragma once
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+
+namespace sp::proxy {
+
+// Milliseconds, cumulative buckets as Prometheus wants them (le = upper bound).
+struct LoopHistogram {
+    static constexpr std::array<double, 14> kBoundsMs = {0.1, 0.25, 0.5, 1,   2.5,  5,    10,
+                                                         25,  50,   100, 250, 1000, 5000, 10000};
+    std::array<std::uint64_t, kBoundsMs.size() + 1> counts{};  // last: +Inf
+    double sum_ms = 0;
+
+    void observe_ms(double ms) {
+        std::size_t i = 0;
+        while (i < kBoundsMs.size() && ms > kBoundsMs[i]) ++i;
+        ++counts[i];
+        sum_ms += ms;
+    }
+};
+
+struct ProxyStats {
+    std::uint64_t connections_total = 0;
+    std::uint64_t connections_rejected = 0;
+    std::uint64_t commands_forwarded = 0;
+    std::uint64_t commands_forwarded_replica = 0;  // part of commands_forwarded
+    std::uint64_t commands_held = 0;
+    std::uint64_t commands_resent = 0;
+    std::uint64_t commands_failed =
+        0;  // lost with their connection (hold timeout, unknown outcome)
+    std::uint64_t clients_closed_unknown_outcome = 0;
+    std::uint64_t clients_closed_hold_timeout = 0;
+    std::uint64_t failovers_seen = 0;  // the verified master changed to another node
+    std::uint64_t bytes_in = 0;        // from clients
+    std::uint64_t bytes_out = 0;       // to clients
+    LoopHistogram hold_wait;           // how long sessions held commands for a master
+    LoopHistogram backend_latency;     // command sent -> reply (non-blocking commands)
+};
+
+}  // namespace sp::proxy
