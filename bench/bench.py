@@ -606,11 +606,15 @@ def write_charts(outdir: Path, stem: str, summary, fsum) -> list[str]:
             med = statistics.median(d["gap"])
             ax.bar(x, med, width, color=colors[target], label=target if k == 0 else None)
             ax.scatter([x] * len(d["gap"]), d["gap"], color="black", s=10, zorder=3)
-            ax.text(x, med, f"{med:.2f}", ha="center", va="bottom", fontsize=7)
+            lost = statistics.median(d["lost"])
+            label = f"{med:.2f}" + (f"\nlost {lost:.0f}" if lost else "")
+            ax.text(x, med, label, ha="center", va="bottom", fontsize=7,
+                    color="red" if lost else "black")
     ax.set_xticks(range(len(kinds)))
     ax.set_xticklabels(["SENTINEL FAILOVER", "kill -9 of the master"])
     ax.set_ylabel("longest gap between acknowledged writes (s)")
-    ax.set_title("Failover: longest write gap per target (bar: median, dots: trials)")
+    ax.set_title("Failover: longest write gap per target (bar: median, dots: trials;\n"
+                 "red: median acknowledged writes lost per trial)", fontsize=10)
     ax.legend()
     fig.tight_layout()
     path = outdir / f"{stem}-failover-gap.png"
@@ -714,8 +718,9 @@ def write_report(outdir: Path, stem: str, info, params, summary, cpu, conn, frow
              "and with redis-py's Sentinel client (`Sentinel(...).master_for('mymaster')`, the "
              "reference). twemproxy is left out: it has no Sentinel support and keeps sending "
              "to the master it was configured with. Each trial: 1.5 s of writes, the trigger, "
-             "until the sentinels agree on a new master and every writer has written again "
-             "(bounded at 15 s), then 2 s more; the topology is healed between trials (killed "
+             "until the sentinels agree on a new master, the old master is no longer a master "
+             "and every writer has written again after that (bounded at 25 s), then 2 s more; "
+             "the topology is healed between trials (killed "
              "master restarted, replicas in sync, sentinels agreeing, HAProxy checks settled).")
     L.append("")
     L.append("Per target and trigger, values of the individual trials (min / median / max where "
@@ -788,7 +793,14 @@ def main() -> int:
     ap.add_argument("--skip", default="", help="comma list of: throughput,connections,failover")
     ap.add_argument("--time-limit", type=int, default=600, help="seconds for the whole driver")
     ap.add_argument("--keep-dir", action="store_true")
+    ap.add_argument("--replot", metavar="JSON", help="only redraw the charts of a results .json")
     args = ap.parse_args()
+    if args.replot:
+        raw = json.loads(Path(args.replot).read_text())
+        stem = Path(args.replot).name[:-len(".json")]
+        print(write_charts(Path(args.replot).parent, stem, raw["summary"],
+                           summarize_failover(raw["failover_rows"])))
+        return 0
     skip = set(filter(None, args.skip.split(",")))
 
     t_start = now()
