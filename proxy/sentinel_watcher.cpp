@@ -86,6 +86,7 @@ void SentinelWatcher::start() {
     snap.hold_reason = "no master verified yet";
     topology_.publish(snap);
     hold_since_ms_ = uv_now(loop_);
+    started_ms_ = uv_now(loop_);
     for (auto& [key, link] : sentinels_) connect_link(*link);
     schedule_fast(true);
 }
@@ -232,6 +233,12 @@ void SentinelWatcher::start_round(const std::string& why) {
     if (round_open_) {
         round_again_ = true;
         return;
+    }
+    // At start-up, wait (up to the connect timeout) until every configured sentinel has
+    // connected or failed, so the first verification is not one sentinel's word.
+    if (!verified_ && uv_now(loop_) - started_ms_ < config_.connect_timeout_ms) {
+        for (auto& [key, link] : sentinels_)
+            if (!link->cmd_up && link->down_since_ms == 0) return;  // the tick retries
     }
     last_trigger_ = why;
     ++round_;

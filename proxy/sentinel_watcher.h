@@ -91,6 +91,7 @@ class SentinelWatcher {
     std::uint64_t round_ = 0;
     bool round_open_ = false;
     std::uint64_t round_started_ms_ = 0;
+    std::uint64_t started_ms_ = 0;
     std::uint64_t rounds_done_ = 0;
     bool round_again_ = false;
 
