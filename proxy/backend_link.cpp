@@ -6,6 +6,14 @@ namespace sp::proxy {
 
 namespace {
 constexpr std::size_t kReadChunk = 16 * 1024;
+constexpr std::size_t kSharedReadSize = 64 * 1024;
+
+// One read buffer per loop thread, shared by every link: reads are handled to the end
+// before the next one starts.
+char* shared_read_buffer() {
+    thread_local std::unique_ptr<char[]> buf(new char[kSharedReadSize]);
+    return buf.get();
+}
 
 struct Resolve {
     uv_getaddrinfo_t req;
@@ -113,40 +121,55 @@ void BackendLink::resume_reading() {
 }
 
 uv_buf_t BackendLink::on_alloc(std::size_t) {
+    // Between frames, read into the loop's shared buffer: an idle link then owns no read
+    // memory at all. Only a partial frame is copied into the link's own buffer.
+    if (rlen_ == 0) {
+        reading_shared_ = true;
+        return uv_buf_init(shared_read_buffer(), kSharedReadSize);
+    }
+    reading_shared_ = false;
     if (rbuf_.size() < rlen_ + kReadChunk) rbuf_.resize(rlen_ + kReadChunk);
     return uv_buf_init(rbuf_.data() + rlen_, kReadChunk);
 }
 
 void BackendLink::on_read(std::size_t n) {
-    rlen_ += n;
+    char* base = reading_shared_ ? shared_read_buffer() : rbuf_.data();
+    std::size_t len = reading_shared_ ? n : rlen_ + n;
     auto alive = alive_;
-    while (scan_pos_ < rlen_) {
+    while (scan_pos_ < len) {
         std::size_t consumed = 0;
         protocol::FrameInfo info;
-        auto st = framer_.feed(rbuf_.data() + scan_pos_, rlen_ - scan_pos_, consumed, info);
+        auto st = framer_.feed(base + scan_pos_, len - scan_pos_, consumed, info);
         scan_pos_ += consumed;
         if (st == protocol::ReplyFramer::Status::error) {
             die("protocol error from " + address_.str() + ": " + framer_.error_text());
             return;
         }
         if (st == protocol::ReplyFramer::Status::incomplete) break;
-        std::string_view frame(rbuf_.data() + frame_start_, scan_pos_ - frame_start_);
+        std::string_view frame(base + frame_start_, scan_pos_ - frame_start_);
         frame_start_ = scan_pos_;
         owner_.on_backend_frame(*this, info, frame);
         if (!*alive || state_ == State::dead) return;
     }
-    owner_.on_backend_read_done(*this);
-    if (!*alive || state_ == State::dead) return;
-    // Keep only the partial frame; give back memory after a big reply.
-    if (frame_start_ == rlen_) {
+    // Keep only the partial frame, in the link's own buffer.
+    std::size_t partial = len - frame_start_;
+    if (partial == 0) {
         rlen_ = frame_start_ = scan_pos_ = 0;
-        if (rbuf_.capacity() > 4 * kReadChunk) std::string().swap(rbuf_);
-    } else if (frame_start_ > 0) {
-        std::memmove(rbuf_.data(), rbuf_.data() + frame_start_, rlen_ - frame_start_);
-        rlen_ -= frame_start_;
+        if (!rbuf_.empty()) std::string().swap(rbuf_);
+    } else if (reading_shared_) {
+        rbuf_.assign(base + frame_start_, partial);
+        rlen_ = partial;
         scan_pos_ -= frame_start_;
         frame_start_ = 0;
+    } else if (frame_start_ > 0) {
+        std::memmove(rbuf_.data(), rbuf_.data() + frame_start_, partial);
+        rlen_ = partial;
+        scan_pos_ -= frame_start_;
+        frame_start_ = 0;
+    } else {
+        rlen_ = len;
     }
+    owner_.on_backend_read_done(*this);
 }
 
 void BackendLink::on_closed(int status) {

@@ -74,6 +74,7 @@ class BackendLink : private TcpStream::Handler {
     std::size_t scan_pos_ = 0;     // next byte to give the framer
     protocol::ReplyFramer framer_;
     bool paused_ = false;
+    bool reading_shared_ = false;
     Timer connect_timer_;
     std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };

@@ -99,7 +99,7 @@ void TcpStream::write_cb(uv_write_t* req, int status) {
     s->writing_ = false;
     s->in_flight_.clear();
     // Keep big buffers from lingering on idle connections.
-    if (s->in_flight_.capacity() > (256u << 10)) std::string().swap(s->in_flight_);
+    if (s->in_flight_.capacity() > (16u << 10)) std::string().swap(s->in_flight_);
     if (s->closing_) return;
     if (status != 0) {
         s->fail(status);
