@@ -71,6 +71,8 @@ class Failover:
             "failover": f"{self.kind}: {self.old.name} -> {self.new.name}",
             "failover start -> sentinels switched (s)": self.t_switch - self.t_start,
             "failover start -> proxy verified new master (s)": self.t_verified - self.t_start,
+            "proxy log lines from failover start to verification": sum(
+                1 for t, _ in self.proxy_lines if t <= self.t_verified),
         }
 
 

@@ -110,6 +110,12 @@ def _scenario(kind, celery_env, failovers, record_figures):
         errors_client.append(repr(exc))
         c2 = None
     t_end = now()
+    # Remote control (kombu fanout: PSUBSCRIBE/PUBLISH on the broker) still reaches the worker.
+    try:
+        pong = app.control.ping(timeout=3)
+    except Exception as exc:  # noqa: BLE001
+        pong = []
+        errors_client.append(f"control.ping: {exc!r}")
 
     log_lines = [s for _, s in wlog.lines]
     text = "\n".join(log_lines)
@@ -127,6 +133,7 @@ def _scenario(kind, celery_env, failovers, record_figures):
             (t2 - fo.t_start) if c1 else "n/a",
         "chord 2 (after failover) took (s)": (t_end - t2) if c2 else "n/a",
         "client-side errors": errors_client or "none",
+        "worker answered control.ping after the failover": bool(pong),
         "worker WARNING/ERROR lines": len(worker_problems),
         "worker WARNING/ERROR samples": worker_problems[:6] or "none",
         "proxy warnings during failover": proxy_errors(fo)[:6] or "none",
@@ -138,6 +145,7 @@ def _scenario(kind, celery_env, failovers, record_figures):
     assert not errors_client, f"client-side errors: {errors_client}\n--- worker log ---\n" + \
         "\n".join(log_lines[-60:])
     assert c1 and c2
+    assert pong, "the worker did not answer app.control.ping() after the failover"
     assert during > 0, "the chord finished before the failover started: nothing was tested"
 
 
