@@ -17,7 +17,7 @@ case "$profile" in
                  python3-celery python3-kombu python3-django python3-django-redis python3-yaml docker-compose) ;;
   bench)   pkgs=("${build_pkgs[@]}" "${redis_pkgs[@]}" python3 python3-redis python3-matplotlib haproxy nutcracker) ;;
   demo)    pkgs=("${build_pkgs[@]}" "${redis_pkgs[@]}" python3 python3-redis) ;;
-  runtime) pkgs=(libuv1 libhiredis0.14 libspdlog1.10 libfmt9 libtomlplusplus3) ;;
+  runtime) pkgs=(libuv1 libhiredis0.14 libspdlog1.10 libfmt9 libtomlplusplus3 libprometheus-cpp-core1.0) ;;
   *) echo "usage: $0 build|test|demo|bench|runtime" >&2; exit 2 ;;
 esac
 

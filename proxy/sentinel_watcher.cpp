@@ -12,6 +12,7 @@ namespace sp::proxy {
 namespace {
 
 constexpr std::uint64_t kFastPollMs = 100;
+constexpr std::uint64_t kProbeRetryMs = 100;
 constexpr std::uint64_t kRoundTimeoutMs = 1000;
 constexpr std::uint64_t kForgetLearnedAfterMs = 60'000;
 // A failover that neither finishes nor aborts within this time is treated as over: if the
@@ -346,6 +347,10 @@ void SentinelWatcher::evaluate() {
 void SentinelWatcher::probe(const NodeAddress& candidate, std::size_t votes,
                             std::size_t answering) {
     if (probe_busy_) return;  // the next round probes again
+    // A candidate that just failed its probe is retried by the next tick (100 ms while
+    // holding), not by the round its own failure triggered: no reconnect storm at a dead
+    // master while Sentinel has not noticed yet.
+    if (probe_failed_addr_ == candidate && uv_now(loop_) - probe_failed_ms_ < kProbeRetryMs) return;
     if (!probe_ || !(probe_addr_ == candidate) || !(probe_->connected())) {
         probe_ = std::make_unique<RespClient>(loop_, candidate.host, candidate.port,
                                               config_.connect_timeout_ms, 1000);
@@ -353,16 +358,21 @@ void SentinelWatcher::probe(const NodeAddress& candidate, std::size_t votes,
         auto auth = auth_command(false);
         if (!auth.empty()) probe_->command(auth, nullptr);
         auto alive = alive_;
-        probe_->on_closed([this, alive, candidate](const std::string& why) {
+        auto was_up = std::make_shared<bool>(false);
+        probe_->on_closed([this, alive, candidate, was_up](const std::string& why) {
             if (!*alive) return;
+            if (!*was_up) {
+                probe_failed_addr_ = candidate;
+                probe_failed_ms_ = uv_now(loop_);
+            }
             // The verified master's connection died: re-check at once (kill -9 shows here
             // long before Sentinel notices).
-            if (verified_ && *verified_ == candidate) {
+            if (*was_up && verified_ && *verified_ == candidate) {
                 unverify("master " + candidate.str() + " unreachable: " + why);
                 start_round("master connection lost");
             }
         });
-        probe_->connect(nullptr);
+        probe_->connect([was_up](bool ok, const std::string&) { *was_up = ok; });
     }
     probe_busy_ = true;
     auto alive = alive_;
@@ -370,6 +380,8 @@ void SentinelWatcher::probe(const NodeAddress& candidate, std::size_t votes,
         if (!*alive) return;
         probe_busy_ = false;
         if (!r) {
+            probe_failed_addr_ = candidate;
+            probe_failed_ms_ = uv_now(loop_);
             unverify("master candidate " + candidate.str() + " does not answer ROLE");
             return;
         }

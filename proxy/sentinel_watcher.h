@@ -105,6 +105,8 @@ class SentinelWatcher {
     std::unique_ptr<RespClient> probe_;
     NodeAddress probe_addr_;
     bool probe_busy_ = false;
+    NodeAddress probe_failed_addr_;
+    std::uint64_t probe_failed_ms_ = 0;
     std::vector<NodeAddress> replicas_;
     std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };

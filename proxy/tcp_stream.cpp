@@ -82,6 +82,21 @@ void TcpStream::fail(int status) {
 
 void TcpStream::flush() {
     if (writing_ || closing_ || next_.empty()) return;
+    // Fast path: most writes complete at once. uv_try_write needs no request and no
+    // completion callback, and spares libuv's per-write epoll_ctl (uv__drain re-arms the
+    // watcher after every uv_write). Errors are left to uv_write below, which reports them
+    // from the loop, never from inside the caller.
+    uv_buf_t first = uv_buf_init(next_.data(), static_cast<unsigned>(next_.size()));
+    int n = uv_try_write(reinterpret_cast<uv_stream_t*>(&tcp_), &first, 1);
+    if (n > 0) {
+        if (static_cast<std::size_t>(n) == next_.size()) {
+            next_.clear();
+            if (next_.capacity() > (16u << 10)) std::string().swap(next_);
+            if (close_when_drained_) close();
+            return;
+        }
+        next_.erase(0, static_cast<std::size_t>(n));
+    }
     in_flight_.swap(next_);
     next_.clear();
     uv_buf_t buf = uv_buf_init(in_flight_.data(), static_cast<unsigned>(in_flight_.size()));
