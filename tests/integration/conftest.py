@@ -65,12 +65,14 @@ def _stop_topology(topo: harness.Topology):
             _active_topologies.remove(topo)
 
 
-def _start_proxy(root: Path, topo: harness.Topology, extra_args=(), name="proxy") -> harness.Proxy:
-    proxy = harness.Proxy(root, topo.sentinel_ports, list(extra_args), name=name)
+def _start_proxy(root: Path, topo: harness.Topology, extra_args=(), name="proxy",
+                 writable: bool = True, **proxy_kw) -> harness.Proxy:
+    proxy = harness.Proxy(root, topo.sentinel_ports, list(extra_args), name=name, **proxy_kw)
     _active_proxies.append(proxy)
     try:
         proxy.start()  # raises with the log tail if it does not come up
-        proxy.wait_writable(timeout=30)
+        if writable:
+            proxy.wait_writable(timeout=30)
     except BaseException:
         _stop_proxy(proxy)
         raise
@@ -116,11 +118,13 @@ def make_topology(tmp_path):
 
 @pytest.fixture
 def make_proxy(tmp_path):
-    """make_proxy(topology, extra_args=()): a proxy following that topology, stopped afterwards."""
+    """make_proxy(topology, extra_args=(), writable=True, **Proxy kwargs): a proxy following
+    that topology (by default waited for until a SET through it succeeds), stopped afterwards."""
     made = []
 
-    def make(topo, extra_args=()):
-        proxy = _start_proxy(tmp_path, topo, extra_args, name=f"proxy{len(made)}")
+    def make(topo, extra_args=(), writable=True, **proxy_kw):
+        proxy = _start_proxy(tmp_path, topo, extra_args, name=f"proxy{len(made)}",
+                             writable=writable, **proxy_kw)
         made.append(proxy)
         return proxy
     yield make

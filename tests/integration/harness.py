@@ -200,8 +200,12 @@ class RedisNode:
     REWRITE works, and a restart comes back with what Sentinel last wrote there)."""
 
     def __init__(self, root: Path, name: str, port: int | None = None,
-                 replicaof: int | None = None, extra: dict[str, str] | None = None):
+                 replicaof: int | None = None, extra: dict[str, str] | None = None,
+                 password: str | None = None):
+        """password: optional `requirepass` and `masterauth` of this node; client() then
+        authenticates with it (default None: no password, as before)."""
         self.name = name
+        self.password = password
         self.port = port or free_port()
         self.dir = Path(root) / name
         self.dir.mkdir(parents=True, exist_ok=True)
@@ -212,6 +216,8 @@ class RedisNode:
         ]
         if replicaof:
             lines.append(f"replicaof {HOST} {replicaof}")
+        if password:
+            lines += [f"requirepass {password}", f"masterauth {password}"]
         for k, v in (extra or {}).items():
             lines.append(f"{k} {v}")
         self.conf.write_text("\n".join(lines) + "\n")
@@ -242,6 +248,8 @@ class RedisNode:
         return bool(self.process and self.process.alive())
 
     def client(self, **kw) -> redis.Redis:
+        if self.password:
+            kw.setdefault("password", self.password)
         return _client(self.port, **kw)
 
     def role(self) -> str:
@@ -263,8 +271,13 @@ class Sentinel:
     """A redis-sentinel on 127.0.0.1 with a writable config file monitoring mymaster."""
 
     def __init__(self, root: Path, name: str, master_port: int, quorum: int = 2,
-                 down_after_ms: int = 1000, failover_timeout_ms: int = 10000):
+                 down_after_ms: int = 1000, failover_timeout_ms: int = 10000,
+                 auth_pass: str | None = None, requirepass: str | None = None):
+        """auth_pass: optional `sentinel auth-pass` (the Redis nodes' password); requirepass:
+        optional password of the sentinel itself (client() then authenticates with it; the
+        sentinels use it with each other too). Both default to None: as before."""
         self.name = name
+        self.requirepass = requirepass
         self.port = free_port()
         self.dir = Path(root) / name
         self.dir.mkdir(parents=True, exist_ok=True)
@@ -276,6 +289,8 @@ class Sentinel:
             f"sentinel down-after-milliseconds {MASTER_NAME} {down_after_ms}",
             f"sentinel failover-timeout {MASTER_NAME} {failover_timeout_ms}",
             f"sentinel parallel-syncs {MASTER_NAME} 1",
+            *([f"sentinel auth-pass {MASTER_NAME} {auth_pass}"] if auth_pass else []),
+            *([f"requirepass {requirepass}"] if requirepass else []),
         ]) + "\n")
         self.process: ManagedProcess | None = None
 
@@ -303,6 +318,8 @@ class Sentinel:
         return bool(self.process and self.process.alive())
 
     def client(self, **kw) -> redis.Redis:
+        if self.requirepass:
+            kw.setdefault("password", self.requirepass)
         return _client(self.port, **kw)
 
     def master_addr(self) -> tuple[str, int] | None:
@@ -335,15 +352,21 @@ class Topology:
     A failover changes which node is master: always ask (current_master()), never assume."""
 
     def __init__(self, root: Path, replicas: int = 2, sentinels: int = 3, quorum: int = 2,
-                 replica_extra: dict[str, str] | None = None):
+                 replica_extra: dict[str, str] | None = None, redis_password: str | None = None,
+                 sentinel_password: str | None = None):
+        """redis_password: requirepass + masterauth on every node and `sentinel auth-pass` on
+        every sentinel; sentinel_password: requirepass of the sentinels themselves. Both
+        default to None (no passwords anywhere, as before)."""
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
         self.quorum = quorum
-        master = RedisNode(self.root, "redis-0")
+        master = RedisNode(self.root, "redis-0", password=redis_password)
         self.nodes = [master] + [
-            RedisNode(self.root, f"redis-{i + 1}", replicaof=master.port, extra=replica_extra)
+            RedisNode(self.root, f"redis-{i + 1}", replicaof=master.port, extra=replica_extra,
+                      password=redis_password)
             for i in range(replicas)]
-        self.sentinels = [Sentinel(self.root, f"sentinel-{i}", master.port, quorum)
+        self.sentinels = [Sentinel(self.root, f"sentinel-{i}", master.port, quorum,
+                                   auth_pass=redis_password, requirepass=sentinel_password)
                           for i in range(sentinels)]
         self.initial_master = master
 
@@ -548,7 +571,13 @@ class Proxy:
     """The sentinel-proxy binary under test, logging to a file in its own dir."""
 
     def __init__(self, root: Path, sentinel_ports: list[int], extra_args: list[str] = (),
-                 binary: str | None = None, port: int | None = None, name: str = "proxy"):
+                 binary: str | None = None, port: int | None = None, name: str = "proxy",
+                 sentinel_host: str = HOST, client_password: str | None = None):
+        """sentinel_host: how the proxy is told the sentinels' host (default 127.0.0.1; e.g.
+        "localhost" to make it resolve a host name). client_password: the proxy's
+        --client-password, if the test passes one in extra_args; client() and connection()
+        then authenticate with it by default (default None: no AUTH, as before)."""
+        self.client_password = client_password
         self.binary = binary or proxy_bin()
         self.port = port or free_port()
         self.dir = Path(root) / name
@@ -556,7 +585,7 @@ class Proxy:
         self.log_path = self.dir / "proxy.log"
         argv = [self.binary, "--listen", f"{HOST}:{self.port}"]
         for p in sentinel_ports:
-            argv += ["--sentinel", f"{HOST}:{p}"]
+            argv += ["--sentinel", f"{sentinel_host}:{p}"]
         argv += ["--master", MASTER_NAME, "--log-level", "debug", *extra_args]
         self.argv = argv
         self.process: ManagedProcess | None = None
@@ -604,6 +633,8 @@ class Proxy:
         return bool(self.process and self.process.alive())
 
     def client(self, **kw) -> redis.Redis:
+        if self.client_password:
+            kw.setdefault("password", self.client_password)
         return _client(self.port, **kw)
 
     def connection(self, **kw) -> redis.Connection:
@@ -612,6 +643,8 @@ class Proxy:
         kw.setdefault("socket_timeout", 15)
         kw.setdefault("socket_connect_timeout", 2)
         kw.setdefault("decode_responses", True)
+        if self.client_password:
+            kw.setdefault("password", self.client_password)
         c = redis.Connection(host=HOST, port=self.port, **kw)
         c.connect()
         return c
@@ -725,8 +758,9 @@ class Writer:
 
     def __init__(self, host: str, port: int, batch: int = 10, interval: float = 0.002,
                  socket_timeout: float = 15.0, error_pause: float = 0.05, prefix: str | None = None,
-                 max_seconds: float = 300.0):
+                 max_seconds: float = 300.0, password: str | None = None):
         self.host, self.port = host, port
+        self.password = password  # optional AUTH on connect (default None: none, as before)
         self.batch = batch
         self.interval = interval
         self.socket_timeout = socket_timeout
@@ -746,7 +780,7 @@ class Writer:
 
     def _run(self):
         r = redis.Redis(host=self.host, port=self.port, socket_timeout=self.socket_timeout,
-                        socket_connect_timeout=5, decode_responses=True)
+                        socket_connect_timeout=5, decode_responses=True, password=self.password)
         seq = 0
         deadline = now() + self.max_seconds
         try:
@@ -950,3 +984,119 @@ class LogWatcher:
     def stop(self):
         self._stop.set()
         self._thread.join(5)
+
+
+# ---------------------------------------------------------------------------------------------
+# A raw RESP socket (exact bytes in, parsed replies out: RESP3 types, protocol errors)
+
+class RespError(str):
+    """An error reply read by RawResp (its text without the leading '-')."""
+
+
+class RawResp:
+    """One plain TCP connection to host:port: sends exact bytes and parses replies (RESP2 and
+    RESP3) itself, so a test sees precisely what the server wrote and when it closed. Every
+    read is bounded by `timeout` seconds."""
+
+    def __init__(self, port: int, host: str = HOST, timeout: float = 10.0):
+        self.sock = socket.create_connection((host, port), timeout=timeout)
+        self.sock.settimeout(timeout)
+        self.buf = b""
+
+    def send(self, data: bytes):
+        self.sock.sendall(data)
+
+    def command(self, *args) -> bytes:
+        out = [b"*%d\r\n" % len(args)]
+        for a in args:
+            a = a if isinstance(a, bytes) else str(a).encode()
+            out.append(b"$%d\r\n%s\r\n" % (len(a), a))
+        return b"".join(out)
+
+    def call(self, *args):
+        self.send(self.command(*args))
+        return self.read_reply()
+
+    def _fill(self):
+        data = self.sock.recv(1 << 16)
+        if not data:
+            raise ConnectionError("connection closed by peer")
+        self.buf += data
+
+    def _line(self) -> bytes:
+        while True:
+            i = self.buf.find(b"\r\n")
+            if i >= 0:
+                line, self.buf = self.buf[:i], self.buf[i + 2:]
+                return line
+            self._fill()
+
+    def _exact(self, n: int) -> bytes:
+        while len(self.buf) < n + 2:
+            self._fill()
+        data, self.buf = self.buf[:n], self.buf[n + 2:]
+        return data
+
+    def first_byte(self) -> bytes:
+        """The type byte of the next reply, without consuming it."""
+        while not self.buf:
+            self._fill()
+        return self.buf[:1]
+
+    def read_reply(self):
+        line = self._line()
+        t, rest = line[:1], line[1:]
+        if t in (b"+",):
+            return rest.decode()
+        if t == b"-":
+            return RespError(rest.decode())
+        if t == b":":
+            return int(rest)
+        if t in (b"$", b"=", b"!"):
+            n = int(rest)
+            if n < 0:
+                return None
+            data = self._exact(n)
+            return RespError(data.decode()) if t == b"!" else data.decode("utf-8", "replace")
+        if t in (b"*", b"~", b">"):
+            n = int(rest)
+            return None if n < 0 else [self.read_reply() for _ in range(n)]
+        if t in (b"%", b"|"):
+            n = int(rest)
+            return {self._key(self.read_reply()): self.read_reply() for _ in range(n)}
+        if t == b"_":
+            return None
+        if t == b",":
+            return float(rest)
+        if t == b"#":
+            return rest == b"t"
+        if t == b"(":
+            return int(rest)
+        raise ValueError(f"unknown reply type in {line!r}")
+
+    @staticmethod
+    def _key(k):
+        return tuple(k) if isinstance(k, list) else k
+
+    def wait_closed(self, timeout: float = 10.0) -> bool:
+        """True if the peer closes the connection within timeout (EOF or reset), once every
+        byte still buffered has been read; False if it stays open that long."""
+        deadline = now() + timeout
+        while now() < deadline:
+            self.sock.settimeout(max(0.05, min(1.0, deadline - now())))
+            try:
+                data = self.sock.recv(1 << 16)
+            except socket.timeout:
+                continue
+            except (ConnectionResetError, BrokenPipeError):
+                return True
+            if not data:
+                return True
+            self.buf += data
+        return False
+
+    def close(self):
+        try:
+            self.sock.close()
+        except OSError:
+            pass
