@@ -1,0 +1,288 @@
+"""Bad and hostile client input, no failover: a malformed request gets Redis's own
+"-ERR Protocol error..." and that one connection is closed; every other client, and the proxy
+process, go on as if nothing happened. Unknown commands are Redis's business (forwarded).
+Connection churn, half commands and a very deep pipeline leave the proxy healthy."""
+
+from __future__ import annotations
+
+import os
+import socket
+import struct
+import uuid
+
+import pytest
+
+from harness import HOST, RawResp, RespError, now, raw_command, wait_until
+
+
+@pytest.fixture
+def proxy(module_proxy):
+    return module_proxy
+
+
+@pytest.fixture
+def master(module_topology):
+    return module_topology.current_master()
+
+
+def uniq(name: str) -> str:
+    return f"bad:{name}:{uuid.uuid4().hex[:8]}"
+
+
+def err_count(node) -> int:
+    """errorstat_ERR count of a Redis node (redis-py 4.3 returns "count=N" or a dict)."""
+    v = node.client().info("errorstats").get("errorstat_ERR", 0)
+    if isinstance(v, dict):
+        return int(v.get("count", 0))
+    if isinstance(v, str) and v.startswith("count="):
+        return int(v.split("=", 1)[1].split(",")[0])
+    return int(v)
+
+
+def open_fds(pid: int) -> int:
+    return len(os.listdir(f"/proc/{pid}/fd"))
+
+
+def assert_healthy(proxy, bystander: RawResp, label: str):
+    """The proxy process is alive, a connection opened earlier still works, and so does a
+    new one."""
+    assert proxy.alive(), f"{label}: the proxy exited\n{proxy.log_tail()}"
+    k = uniq("bystander")
+    assert bystander.call("SET", k, label) == "OK", label
+    assert bystander.call("GET", k) == label, label
+    fresh = RawResp(proxy.port, timeout=5)
+    try:
+        assert fresh.call("PING") == "PONG"
+        assert fresh.call("GET", k) == label
+    finally:
+        fresh.close()
+
+
+MALFORMED = {
+    "bulk length not a number": b"*1\r\n$abc\r\n",
+    "integer instead of bulk": b"*2\r\n$3\r\nGET\r\n:1\r\n",
+    "multibulk count not a number": b"*x\r\n",
+    "multibulk count 2000000": b"*2000000\r\n",
+    "unbalanced quotes inline": b'SET "abc\r\n',
+    "unbalanced single quote inline": b"GET 'abc\r\n",
+    "bulk body longer than declared": b"*1\r\n$3\r\nPINGX\r\n",
+}
+
+
+@pytest.mark.parametrize("name", list(MALFORMED))
+def test_malformed_request_gets_protocol_error_and_is_closed(proxy, name):
+    bystander = RawResp(proxy.port)
+    s = RawResp(proxy.port)
+    try:
+        assert bystander.call("PING") == "PONG"
+        # a good command first on the same connection: it is answered normally
+        assert s.call("PING") == "PONG"
+        s.send(MALFORMED[name])
+        r = s.read_reply()
+        assert isinstance(r, RespError) and r.startswith("ERR Protocol error"), (name, r)
+        assert s.wait_closed(5), f"{name}: the connection was left open after {r!r}"
+        assert s.buf == b"", f"{name}: bytes after the protocol error: {s.buf[:100]!r}"
+        assert_healthy(proxy, bystander, name)
+    finally:
+        s.close()
+        bystander.close()
+
+
+def test_huge_declared_bulk_is_refused_before_the_body(proxy):
+    bystander = RawResp(proxy.port)
+    s = RawResp(proxy.port)
+    try:
+        t0 = now()
+        # 600,000,000 > proto-max-bulk-len (512 MiB); no body is ever sent
+        s.send(b"*2\r\n$3\r\nSET\r\n$600000000\r\n")
+        r = s.read_reply()
+        elapsed = now() - t0
+        assert isinstance(r, RespError) and r.startswith("ERR Protocol error"), r
+        assert "bulk" in r.lower(), r
+        assert elapsed < 2.0, f"refused only after {elapsed:.2f}s"
+        assert s.wait_closed(5)
+        assert_healthy(proxy, bystander, "huge bulk")
+    finally:
+        s.close()
+        bystander.close()
+
+
+def test_huge_inline_line_without_newline(proxy):
+    bystander = RawResp(proxy.port)
+    s = RawResp(proxy.port)
+    try:
+        # inline requests are limited to 64 KiB; this one never ends
+        s.send(b"SET k " + b"a" * (64 * 1024 + 1000))
+        r = s.read_reply()
+        assert isinstance(r, RespError) and r.startswith("ERR Protocol error"), r
+        assert "inline" in r, r
+        assert s.wait_closed(5)
+        assert_healthy(proxy, bystander, "huge inline")
+    finally:
+        s.close()
+        bystander.close()
+
+
+def test_pipeline_before_protocol_error_is_answered_in_order(proxy, master):
+    """Good commands ahead of the bad bytes in the same write are answered first (as Redis
+    does), then the protocol error, then the close."""
+    k = uniq("before-error")
+    s = RawResp(proxy.port)
+    try:
+        s.send(s.command("SET", k, "1") + s.command("INCR", k) + b"*1\r\n$abc\r\n"
+               + s.command("INCR", k))
+        assert s.read_reply() == "OK"
+        assert s.read_reply() == 2
+        r = s.read_reply()
+        assert isinstance(r, RespError) and r.startswith("ERR Protocol error"), r
+        assert s.wait_closed(5)
+        assert s.buf == b"", s.buf[:100]
+    finally:
+        s.close()
+    # the INCR after the bad bytes never ran
+    assert master.client().get(k) == "2"
+
+
+def test_protocol_error_waits_for_a_blocked_command_reply(proxy):
+    """BLPOP (1 s, nothing to pop) then bad bytes in the same write: the BLPOP's own reply
+    (nil, after about a second) comes first, then the protocol error, then the close."""
+    q = uniq("q")
+    s = RawResp(proxy.port)
+    try:
+        t0 = now()
+        s.send(s.command("BLPOP", q, "1") + b"*2\r\n$3\r\nGET\r\n:1\r\n")
+        assert s.read_reply() is None
+        elapsed = now() - t0
+        r = s.read_reply()
+        assert isinstance(r, RespError) and r.startswith("ERR Protocol error"), r
+        assert elapsed >= 0.8, f"BLPOP answered after {elapsed:.2f}s"
+        assert s.wait_closed(5)
+    finally:
+        s.close()
+
+
+def test_large_valid_bulk_is_not_refused(proxy, master):
+    """Limits must not misfire: a 20 MiB value, sent in one write, goes through."""
+    k = uniq("big")
+    value = os.urandom(10 * 1024 * 1024).hex().encode()  # 20 MiB of hex
+    s = RawResp(proxy.port, timeout=30)
+    try:
+        s.send(b"*3\r\n$3\r\nSET\r\n$%d\r\n%s\r\n$%d\r\n%s\r\n"
+               % (len(k), k.encode(), len(value), value))
+        assert s.read_reply() == "OK"
+        assert s.call("STRLEN", k) == len(value)
+    finally:
+        s.close()
+    assert master.client(decode_responses=False).get(k) == value
+    master.client().delete(k)
+
+
+def test_unknown_command_is_forwarded_to_redis(proxy, master):
+    errs_before = err_count(master)
+    s = RawResp(proxy.port)
+    try:
+        r = s.call("FOOBAR")
+        assert isinstance(r, RespError) and r.startswith("ERR unknown command"), r
+        assert "FOOBAR" in r, r
+        r = s.call("FOOBAR", "arg1", "arg2")
+        assert isinstance(r, RespError) and r.startswith("ERR unknown command"), r
+        assert "'arg1' 'arg2'" in r, r  # Redis 7 lists the arguments it got
+        # inline form too
+        s.send(b"FOOBAR inline\r\n")
+        r = s.read_reply()
+        assert isinstance(r, RespError) and r.startswith("ERR unknown command"), r
+        # the connection is fine afterwards
+        assert s.call("PING") == "PONG"
+    finally:
+        s.close()
+    # the errors were Redis's: the master counted them
+    errs_after = err_count(master)
+    assert errs_after - errs_before >= 3, (errs_before, errs_after)
+
+
+def test_half_command_then_disconnect_does_not_disturb_others(proxy, master):
+    bystander = RawResp(proxy.port)
+    try:
+        k = uniq("half")
+        halves = [
+            b"*3\r\n$3\r\nSET\r\n$%d\r\n%s\r\n$5\r\nval" % (len(k), k.encode()),  # mid-bulk
+            b"*3\r\n$3\r\nSET\r\n$",                                              # mid-header
+            b"*3\r\n",                                                            # count only
+            b"SET " + k.encode() + b" inline-half",                               # inline
+        ]
+        for i, data in enumerate(halves):
+            s = RawResp(proxy.port)
+            s.send(data)
+            if i % 2:
+                # abortive close (RST) for every other one
+                s.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            s.close()
+            assert_healthy(proxy, bystander, f"half command {i}")
+        # nothing of the half commands ran
+        assert master.client().get(k) is None
+    finally:
+        bystander.close()
+
+
+def test_connection_churn_leaves_the_proxy_healthy(proxy):
+    bystander = RawResp(proxy.port)
+    try:
+        assert bystander.call("PING") == "PONG"
+        pid = proxy.process.pid
+        fds_before = open_fds(pid)
+        t0 = now()
+        for i in range(200):
+            s = socket.create_connection((HOST, proxy.port), timeout=5)
+            kind = i % 4
+            if kind == 1:
+                s.sendall(b"*1\r\n$4\r\nPING\r\n")
+            elif kind == 2:
+                # a command that opens a link to Redis, not waiting for its reply
+                s.sendall(b"*2\r\n$3\r\nGET\r\n$%d\r\n%s\r\n" % (len(f"churn{i}"),
+                                                                  f"churn{i}".encode()))
+            elif kind == 3:
+                s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                s.sendall(b"*2\r\n$3\r\nGET\r\n$1\r\nx\r\n")
+            s.close()
+        churn_s = now() - t0
+        assert_healthy(proxy, bystander, "after churn")
+        # every churned connection (and its Redis link) is released: no fd leak
+        wait_until(lambda: open_fds(pid) <= fds_before + 5, 15, 0.2,
+                   f"the proxy's open fds to return to ~{fds_before} (now {open_fds(pid)})")
+        assert churn_s < 60
+    finally:
+        bystander.close()
+
+
+def test_pipeline_of_10000_commands_in_one_write(proxy, master):
+    counter = uniq("counter")
+    n = 10_000
+    parts = []
+    for i in range(n):
+        if i % 2 == 0:
+            parts.append(b"*2\r\n$4\r\nINCR\r\n$%d\r\n%s\r\n" % (len(counter), counter.encode()))
+        else:
+            e = f"e{i}".encode()
+            parts.append(b"*2\r\n$4\r\nECHO\r\n$%d\r\n%s\r\n" % (len(e), e))
+    payload = b"".join(parts)
+    s = RawResp(proxy.port, timeout=30)
+    try:
+        s.send(payload)  # one sendall of the whole pipeline
+        replies = [s.read_reply() for _ in range(n)]
+        expected = [(i // 2 + 1) if i % 2 == 0 else f"e{i}" for i in range(n)]
+        assert len(replies) == n
+        first_bad = next((i for i, (a, b) in enumerate(zip(replies, expected)) if a != b), None)
+        assert first_bad is None, (first_bad, replies[first_bad], expected[first_bad])
+        assert s.call("PING") == "PONG"
+    finally:
+        s.close()
+    assert master.client().get(counter) == str(n // 2)
+
+
+def test_proxy_still_alive_at_the_end(proxy):
+    assert proxy.alive()
+    conn = proxy.connection(socket_timeout=5)
+    try:
+        assert raw_command(conn, "PING") == "PONG"
+    finally:
+        conn.disconnect()
