@@ -1023,4 +1023,17 @@ void ClientSession::on_topology() {
     }
 }
 
+void ClientSession::check_command_timeout(std::uint64_t now_ms, std::uint32_t timeout_ms) {
+    if (closed_ || sent_ == 0 || pending_.empty() || !link_ready_) return;
+    const Pending& p = pending_.front();
+    if (p.len == 0 || p.issued_ms == 0 || (p.flags & protocol::kBlocking) ||
+        p.kind == Kind::subscribe || p.kind == Kind::unsubscribe)
+        return;
+    if (now_ms - p.issued_ms < timeout_ms) return;
+    NodeAddress addr = link_ ? link_->address() : NodeAddress{};
+    router_.topology().report_master_trouble(addr, "command timeout");
+    close("no reply from " + addr.str() + " within the command timeout (" +
+          std::to_string(timeout_ms) + " ms)");
+}
+
 }  // namespace sp::proxy

@@ -35,6 +35,9 @@ class ClientSession : private TcpStream::Handler, private BackendLink::Owner {
 
     void start();
     TcpStream::Handler* as_handler() { return this; }
+    // Closes the client when the oldest unanswered non-blocking command has waited longer
+    // than `timeout_ms` (timeouts.command_ms): its master hangs; the outcome is unknown.
+    void check_command_timeout(std::uint64_t now_ms, std::uint32_t timeout_ms);
     // The router publishes a snapshot this session should follow.
     void on_topology();
     // Closes the client connection (after writing what is queued, if `graceful`).

@@ -21,8 +21,29 @@ Router::Router(uv_loop_t* loop, const config::Config& config, Topology& topology
       sub_snap_(topology.current()),
       release_timer_(loop, [this] { release_everyone(); }),
       reap_timer_(loop, [this] { reap(); }),
-      timeline_timer_(loop, [this] { log_failover_timeline(); }) {
+      timeline_timer_(loop, [this] { log_failover_timeline(); }),
+      sweep_timer_(loop, [this] { sweep_command_timeouts(); }) {
     topology_sub_ = topology_.subscribe([this](const SnapshotPtr& s) { on_snapshot(s); });
+    schedule_sweep();
+}
+
+void Router::schedule_sweep() {
+    // One sweep for all sessions, not a timer per command: the check is coarse (a quarter
+    // of the timeout, at least 50 ms) and costs nothing while no command timeout is set.
+    std::uint64_t t = config_.command_timeout_ms;
+    if (t == 0) {
+        sweep_timer_.stop();
+        return;
+    }
+    std::uint64_t every = std::max<std::uint64_t>(50, t / 4);
+    sweep_timer_.start(every, every);
+}
+
+void Router::sweep_command_timeouts() {
+    std::uint64_t now = uv_now(loop_);
+    auto all = sessions_;
+    for (ClientSession* s : all)
+        if (sessions_.count(s)) s->check_command_timeout(now, config_.command_timeout_ms);
 }
 
 Router::~Router() {

@@ -31,7 +31,10 @@ class Router {
 
     uv_loop_t* loop() const { return loop_; }
     const config::Config& config() const { return config_; }
-    void set_config(const config::Config& config) { config_ = config; }
+    void set_config(const config::Config& config) {
+        config_ = config;
+        schedule_sweep();
+    }
     const protocol::CommandTable& commands() const { return commands_; }
     ProxyStats& stats() { return stats_; }
     const ProxyStats& stats() const { return stats_; }
@@ -98,6 +101,9 @@ class Router {
     Timer release_timer_;
     Timer reap_timer_;
     Timer timeline_timer_;
+    Timer sweep_timer_;  // command timeout checks (timeouts.command_ms)
+    void sweep_command_timeouts();
+    void schedule_sweep();
 };
 
 }  // namespace sp::proxy
