@@ -10,7 +10,9 @@ Pool::Pool(uv_loop_t* loop, std::string name, const config::Config& config)
       topology_(std::make_unique<Topology>()),
       router_(std::make_unique<Router>(loop, config_, *topology_)),
       watcher_(std::make_unique<SentinelWatcher>(loop, config_, *topology_)),
-      listener_(std::make_unique<Listener>(loop, *router_)) {}
+      listener_(std::make_unique<Listener>(loop, *router_)) {
+    watcher_->on_command_table([this](const std::string& raw) { router_->refresh_commands(raw); });
+}
 
 // Members go in reverse order: the listener first, the topology last.
 Pool::~Pool() = default;

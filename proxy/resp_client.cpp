@@ -16,6 +16,31 @@ struct Resolve {
 };
 }  // namespace
 
+void encode_reply(std::string& out, const redisReply* r) {
+    if (!r) return;
+    switch (r->type) {
+        case REDIS_REPLY_STRING:
+            protocol::reply::bulk(out, std::string_view(r->str, r->len));
+            break;
+        case REDIS_REPLY_STATUS:
+            protocol::reply::status(out, std::string_view(r->str, r->len));
+            break;
+        case REDIS_REPLY_ERROR:
+            protocol::reply::error(out, std::string_view(r->str, r->len));
+            break;
+        case REDIS_REPLY_INTEGER:
+            protocol::reply::integer(out, r->integer);
+            break;
+        case REDIS_REPLY_ARRAY:
+            protocol::reply::array_header(out, r->elements);
+            for (std::size_t i = 0; i < r->elements; ++i) encode_reply(out, r->element[i]);
+            break;
+        default:  // REDIS_REPLY_NIL
+            protocol::reply::null(out, protocol::RespVersion::resp2);
+            break;
+    }
+}
+
 RespClient::RespClient(uv_loop_t* loop, std::string host, std::uint16_t port,
                        std::uint32_t connect_timeout_ms, std::uint32_t command_timeout_ms)
     : loop_(loop),

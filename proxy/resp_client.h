@@ -20,6 +20,9 @@ struct redisReader;
 
 namespace sp::proxy {
 
+// Writes a parsed reply back out as RESP2 bytes (for consumers that take raw replies).
+void encode_reply(std::string& out, const redisReply* reply);
+
 class RespClient : private TcpStream::Handler {
   public:
     // nullptr reply: the connection failed, closed or timed out before the reply came.

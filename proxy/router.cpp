@@ -27,6 +27,14 @@ Router::Router(uv_loop_t* loop, const config::Config& config, Topology& topology
     schedule_sweep();
 }
 
+void Router::refresh_commands(const std::string& raw_command_reply) {
+    std::size_t before = commands_.size();
+    std::size_t learned = commands_.refresh_from_command_reply(raw_command_reply);
+    spdlog::info(
+        "command table refreshed from the master's COMMAND: {} entries learned, {} known ({} new)",
+        learned, commands_.size(), commands_.size() - before);
+}
+
 void Router::schedule_sweep() {
     // One sweep for all sessions, not a timer per command: the check is coarse (a quarter
     // of the timeout, at least 50 ms) and costs nothing while no command timeout is set.

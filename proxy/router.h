@@ -36,6 +36,8 @@ class Router {
         schedule_sweep();
     }
     const protocol::CommandTable& commands() const { return commands_; }
+    // Teaches the command table the master's own COMMAND reply (raw RESP2).
+    void refresh_commands(const std::string& raw_command_reply);
     ProxyStats& stats() { return stats_; }
     const ProxyStats& stats() const { return stats_; }
     Topology& topology() { return topology_; }

@@ -418,6 +418,24 @@ void SentinelWatcher::verified(const NodeAddress& addr, std::size_t votes, std::
     snap.replicas = replicas_;
     topology_.publish(snap);
     schedule_fast(false);
+    fetch_command_table(addr);
+}
+
+void SentinelWatcher::fetch_command_table(const NodeAddress& addr) {
+    if (!command_table_fn_ || (command_table_from_ && *command_table_from_ == addr)) return;
+    if (!probe_ || !(probe_addr_ == addr)) return;
+    command_table_from_ = addr;
+    auto alive = alive_;
+    probe_->command({"COMMAND"}, [this, alive, addr](const redisReply* r) {
+        if (!*alive) return;
+        if (!r || r->type != REDIS_REPLY_ARRAY) {
+            command_table_from_.reset();  // try again with the next verification
+            return;
+        }
+        std::string raw;
+        encode_reply(raw, r);
+        command_table_fn_(raw);
+    });
 }
 
 void SentinelWatcher::unverify(const std::string& reason) {

@@ -11,6 +11,7 @@
 
 #include <uv.h>
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -34,6 +35,12 @@ class SentinelWatcher {
     void start();
     // Applies a reloaded configuration (sentinel list, credentials, poll interval).
     void reconfigure(const config::Config& config);
+
+    // Receives the raw RESP2 bytes of the verified master's COMMAND reply, once per newly
+    // verified master, so the command table learns commands it was not built with.
+    void on_command_table(std::function<void(const std::string& raw)> fn) {
+        command_table_fn_ = std::move(fn);
+    }
 
     std::size_t sentinels_up() const;
     std::size_t sentinels_known() const { return sentinels_.size(); }
@@ -78,6 +85,7 @@ class SentinelWatcher {
     void on_event(const std::string& channel, const std::string& payload);
     void learn_sentinels(const redisReply* reply);
     void learn_replicas(const redisReply* reply);
+    void fetch_command_table(const NodeAddress& addr);
     std::vector<std::string> auth_command(bool sentinel) const;
     void schedule_fast(bool fast);
 
@@ -108,6 +116,8 @@ class SentinelWatcher {
     NodeAddress probe_failed_addr_;
     std::uint64_t probe_failed_ms_ = 0;
     std::vector<NodeAddress> replicas_;
+    std::function<void(const std::string&)> command_table_fn_;
+    std::optional<NodeAddress> command_table_from_;
     std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };
 
