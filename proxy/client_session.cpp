@@ -490,13 +490,19 @@ void ClientSession::update_hold_timer() {
     if (waiting_for_master()) {
         if (!hold_timer_.active()) {
             hold_started_ms_ = uv_now(router_.loop());
-            router_.stats().commands_held++;
             hold_timer_.start(router_.config().hold_window_ms);
+            hold_counted_ = false;
+        }
+        // Only a wait for a master counts as a hold in the metrics, not a new backend link
+        // still connecting to a verified one.
+        if (!hold_counted_ && !can_send()) {
+            hold_counted_ = true;
+            router_.stats().commands_held++;
         }
     } else if (hold_timer_.active()) {
         hold_timer_.stop();
         std::uint64_t held = uv_now(router_.loop()) - hold_started_ms_;
-        router_.held_for(held);
+        if (hold_counted_) router_.held_for(held);
         if (held > 50)
             spdlog::debug("session {}: released after holding {} ms",
                           client_ ? client_->peer() : "?", held);

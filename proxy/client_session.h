@@ -159,6 +159,7 @@ class ClientSession : private TcpStream::Handler, private BackendLink::Owner {
     std::uint64_t avoid_until_ms_ = 0;
     std::uint64_t hold_started_ms_ = 0;
     Timer hold_timer_;
+    bool hold_counted_ = false;  // this hold waited for a master (metrics)
     Timer retry_timer_;
     bool moving_subscriber_ = false;
     bool closed_ = false;
