@@ -114,7 +114,7 @@ def main() -> int:
                 print(f"    Sentinel +switch-master at t={t_sw - t0:.2f}s", flush=True)
             if verified:
                 tv, line = verified[0]
-                detail = line[line.find("master verified"):].strip()[:100]
+                detail = line[line.find("master verified"):].strip().split(";")[0]
                 print(f"    proxy: master verified at t={tv - t0:.2f}s  ({detail})", flush=True)
             else:
                 print("    proxy: no 'master verified' line in its log", flush=True)
