@@ -46,23 +46,23 @@ struct Config {
         5000;  // SIGTERM/SIGINT: how long in-flight commands may finish
 
     // [sentinel]
-    std::vector<HostPort> sentinels;   // required, at least one
-    std::string master_name;           // required
+    std::vector<HostPort> sentinels;  // required, at least one
+    std::string master_name;          // required
     std::string sentinel_user;
-    std::string sentinel_password;     // secret
+    std::string sentinel_password;  // secret
     std::uint32_t sentinel_poll_interval_ms = 1000;
 
     // [redis] credentials the proxy uses on behalf of clients
     std::string redis_user;
-    std::string redis_password;        // secret
+    std::string redis_password;  // secret
 
     // [client] optional password clients must send (AUTH / HELLO AUTH)
-    std::string client_password;       // secret
+    std::string client_password;  // secret
 
     // [timeouts]
     std::uint32_t connect_timeout_ms = 2000;
-    std::uint32_t command_timeout_ms = 0;   // 0: none (blocking commands may wait forever)
-    std::uint32_t hold_window_ms = 10000;   // how long commands wait for a verified master
+    std::uint32_t command_timeout_ms = 0;  // 0: none (blocking commands may wait forever)
+    std::uint32_t hold_window_ms = 10000;  // how long commands wait for a verified master
 
     // [routing]
     ReadRouting read_routing = ReadRouting::master;
@@ -72,7 +72,7 @@ struct Config {
     std::optional<HostPort> admin_listen;
 
     // [log]
-    std::string log_level = "info";    // trace debug info warn error critical off
+    std::string log_level = "info";  // trace debug info warn error critical off
     LogFormat log_format = LogFormat::text;
 
     // [limits]
@@ -100,7 +100,7 @@ std::vector<ResolvedPool> resolve_pools(const Config& config);
 // A configuration problem. what() is a complete, user-facing message naming the key and
 // its source, e.g. "sentinel-proxy.toml:12: timeouts.hold_window_ms: expected an integer".
 class ConfigError : public std::runtime_error {
-public:
+  public:
     using std::runtime_error::runtime_error;
 };
 

@@ -17,24 +17,24 @@ namespace sp::protocol {
 enum CommandFlag : std::uint32_t {
     kWrite = 1u << 0,
     kReadOnly = 1u << 1,
-    kBlocking = 1u << 2,       // may block the connection (BLPOP, XREAD BLOCK, WAIT...)
-    kPubSub = 1u << 3,         // SUBSCRIBE family and PUBLISH
-    kSubscribe = 1u << 4,      // enters/changes subscribed state: (P|S)(UN)SUBSCRIBE
-    kTransaction = 1u << 5,    // MULTI EXEC DISCARD WATCH UNWATCH
+    kBlocking = 1u << 2,         // may block the connection (BLPOP, XREAD BLOCK, WAIT...)
+    kPubSub = 1u << 3,           // SUBSCRIBE family and PUBLISH
+    kSubscribe = 1u << 4,        // enters/changes subscribed state: (P|S)(UN)SUBSCRIBE
+    kTransaction = 1u << 5,      // MULTI EXEC DISCARD WATCH UNWATCH
     kConnectionState = 1u << 6,  // SELECT HELLO AUTH CLIENT SETNAME/SETINFO RESET QUIT
-    kScripting = 1u << 7,      // EVAL EVALSHA FCALL SCRIPT FUNCTION
-    kAdmin = 1u << 8,          // CONFIG, SHUTDOWN, DEBUG, REPLICAOF, ...
-    kNoScript = 1u << 9,       // server flag "noscript"
-    kUnknown = 1u << 31,       // nobody knows it: goes to the master
+    kScripting = 1u << 7,        // EVAL EVALSHA FCALL SCRIPT FUNCTION
+    kAdmin = 1u << 8,            // CONFIG, SHUTDOWN, DEBUG, REPLICAOF, ...
+    kNoScript = 1u << 9,         // server flag "noscript"
+    kUnknown = 1u << 31,         // nobody knows it: goes to the master
 };
 
 // Where a blocking command keeps its timeout, so the proxy can re-issue it with the
 // remaining time after a failover.
 enum class TimeoutArg : std::uint8_t {
     none,
-    last_seconds,         // BLPOP k1 k2 timeout, BRPOPLPUSH, BLMOVE, BZPOPMIN...
-    first_seconds,        // BLMPOP timeout numkeys ..., BZMPOP timeout numkeys ...
-    block_option_ms,      // XREAD/XREADGROUP ... BLOCK ms ...
+    last_seconds,     // BLPOP k1 k2 timeout, BRPOPLPUSH, BLMOVE, BZPOPMIN...
+    first_seconds,    // BLMPOP timeout numkeys ..., BZMPOP timeout numkeys ...
+    block_option_ms,  // XREAD/XREADGROUP ... BLOCK ms ...
 };
 
 struct CommandInfo {
@@ -46,7 +46,7 @@ struct CommandInfo {
 };
 
 class CommandTable {
-public:
+  public:
     // The built-in Redis 7 table.
     CommandTable();
 
@@ -63,7 +63,7 @@ public:
 
     std::size_t size() const { return table_.size(); }
 
-private:
+  private:
     // Transparent hashing: classify() looks names up without building a std::string.
     struct NameHash {
         using is_transparent = void;

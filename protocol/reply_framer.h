@@ -14,10 +14,10 @@
 namespace sp::protocol {
 
 struct FrameInfo {
-    char type = 0;         // first byte of the top-level frame: '+', '-', '$', '*', '>', ...
-    bool push = false;     // RESP3 push ('>'): out of band, not a reply to a command
-    bool error = false;    // '-' or '!' at top level
-    bool null = false;     // '_', '$-1', '*-1' at top level
+    char type = 0;       // first byte of the top-level frame: '+', '-', '$', '*', '>', ...
+    bool push = false;   // RESP3 push ('>'): out of band, not a reply to a command
+    bool error = false;  // '-' or '!' at top level
+    bool null = false;   // '_', '$-1', '*-1' at top level
     std::int64_t aggregate_len = -1;  // element count of a top-level aggregate, else -1
                                       // (as declared: pairs for a '%' map)
     // Up to kHeadMax bytes of content: for a top-level simple/blob/error, its text; for a
@@ -34,11 +34,11 @@ struct FrameInfo {
 // A top-level RESP3 attribute ('|') is part of the frame that follows it: `length` covers
 // both, while type/push/error/null/aggregate_len/head describe the value after it.
 class ReplyFramer {
-public:
+  public:
     enum class Status { complete, incomplete, error };
 
     struct Limits {
-        std::size_t max_depth = 128;                       // nesting
+        std::size_t max_depth = 128;                           // nesting
         std::int64_t max_bulk_len = 4LL * 1024 * 1024 * 1024;  // refuse absurd lengths
         std::int64_t max_aggregate_len = 1LL << 32;
     };
@@ -60,7 +60,7 @@ public:
     // True when between frames (no partial frame buffered).
     bool at_boundary() const;
 
-private:
+  private:
     struct Level {
         std::int64_t remaining;  // elements still expected at this depth
         bool attribute;          // a '|' map: does not count as an element of its parent

@@ -18,17 +18,17 @@ struct redisReader;
 namespace sp::protocol {
 
 struct ParserLimits {
-    std::size_t max_bulk_len = 512u * 1024 * 1024;    // proto-max-bulk-len
-    std::size_t max_inline_len = 64u * 1024;          // PROTO_INLINE_MAX_SIZE
-    std::size_t max_multibulk_len = 1024u * 1024;     // arguments per command
+    std::size_t max_bulk_len = 512u * 1024 * 1024;  // proto-max-bulk-len
+    std::size_t max_inline_len = 64u * 1024;        // PROTO_INLINE_MAX_SIZE
+    std::size_t max_multibulk_len = 1024u * 1024;   // arguments per command
 };
 
 // One framed command. Every view stays valid until the next call to next(),
 // write_area() or feed() on the parser that produced it.
 struct Command {
-    std::string_view name;                 // argv[0], lower-cased (ASCII)
+    std::string_view name;                   // argv[0], lower-cased (ASCII)
     std::span<const std::string_view> argv;  // all arguments as sent, argv[0] is the name
-    std::string_view raw;                  // the exact bytes of this command in the stream
+    std::string_view raw;                    // the exact bytes of this command in the stream
     bool is_inline = false;
 
     std::size_t argc() const { return argv.size(); }
@@ -37,7 +37,7 @@ struct Command {
 };
 
 class RequestParser {
-public:
+  public:
     enum class Status { command, incomplete, error };
 
     explicit RequestParser(ParserLimits limits = {});
@@ -64,7 +64,7 @@ public:
     // Releases buffer memory when nothing is buffered (idle sessions cost little).
     void shrink_if_idle();
 
-private:
+  private:
     // Implementation detail; see request_parser.cpp.
     struct Impl;
     std::unique_ptr<Impl> impl_;
