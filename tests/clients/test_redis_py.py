@@ -16,7 +16,6 @@ no error reply (READONLY/UNBLOCKED would make kombu's worker exit)."""
 
 from __future__ import annotations
 
-import threading
 import time
 import uuid
 from dataclasses import dataclass
@@ -25,13 +24,18 @@ import pytest
 import redis
 
 from conftest import longest_gap, proxy_errors
-from harness import HOST, error_kind, now, wait_until
+from harness import HOST, BackgroundLoop, error_kind, now, stop_all, wait_until
 
 MAX_SECONDS = 150
 
 
-class Subscriber:
+class Subscriber(BackgroundLoop):
+    name = "subscriber"
+    error_chars = 160
+    error_pause = 0.05   # recorded; the loop just goes on
+
     def __init__(self, port: int, channel: str, pattern: str):
+        super().__init__(0.0, MAX_SECONDS)
         self.client = redis.Redis(host=HOST, port=port, socket_timeout=10,
                                   socket_connect_timeout=2, health_check_interval=1,
                                   decode_responses=True)
@@ -41,165 +45,111 @@ class Subscriber:
         self.received: list[tuple[float, str, str]] = []  # (t, type, data)
         self.other: list[tuple[float, object]] = []        # anything unexpected
         self.pongs: list[tuple[float, str]] = []
-        self.errors: list[tuple[float, str, str]] = []
         self.health_checks_sent = 0
         self._ping_requests: list[str] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True, name="subscriber")
-
-    def start(self):
-        self._thread.start()
-        return self
 
     def ping(self, token: str):
         self._ping_requests.append(token)
 
-    def _run(self):
-        deadline = now() + MAX_SECONDS
-        while not self._stop.is_set() and now() < deadline:
-            try:
-                while self._ping_requests:
-                    self.p.ping(self._ping_requests.pop(0))
-                conn = self.p.connection
-                if conn is not None and conn.health_check_interval \
-                        and time.time() > conn.next_health_check:
-                    self.health_checks_sent += 1   # get_message() sends one now
-                m = self.p.get_message(timeout=0.2)
-            except Exception as exc:  # noqa: BLE001 - recorded; the loop just goes on
-                self.errors.append((now(), type(exc).__name__, str(exc)[:160]))
-                self._stop.wait(0.05)
-                continue
-            if m is None:
-                continue
-            t = now()
-            if m["type"] in ("message", "pmessage"):
-                self.received.append((t, m["type"], m["data"]))
-            elif m["type"] == "pong":
-                self.pongs.append((t, m["data"]))
-            elif m["type"] in ("subscribe", "psubscribe"):
-                self.other.append((t, (m["type"], m["channel"])))
-            else:
-                self.other.append((t, m))
+    def step(self, i: int):
+        while self._ping_requests:
+            self.p.ping(self._ping_requests.pop(0))
+        conn = self.p.connection
+        if conn is not None and conn.health_check_interval \
+                and time.time() > conn.next_health_check:
+            self.health_checks_sent += 1   # get_message() sends one now
+        m = self.p.get_message(timeout=0.2)
+        if m is None:
+            return
+        t = now()
+        if m["type"] in ("message", "pmessage"):
+            self.received.append((t, m["type"], m["data"]))
+        elif m["type"] == "pong":
+            self.pongs.append((t, m["data"]))
+        elif m["type"] in ("subscribe", "psubscribe"):
+            self.other.append((t, (m["type"], m["channel"])))
+        else:
+            self.other.append((t, m))
 
-    def stop(self):
-        self._stop.set()
-        self._thread.join(20)
+    def close(self):
         try:
             self.p.close()
         finally:
             self.client.close()
 
 
-class Publisher:
+class Publisher(BackgroundLoop):
+    name = "publisher"
+    error_chars = 160
+
     def __init__(self, port: int, channel: str, pattern_channel: str):
+        super().__init__(0.02, MAX_SECONDS)
         self.client = redis.Redis(host=HOST, port=port, socket_timeout=10,
                                   socket_connect_timeout=2, decode_responses=True)
         self.channels = [channel, pattern_channel]
         self.published: list[tuple[float, str, int]] = []  # (t, data, receivers)
-        self.errors: list[tuple[float, str, str]] = []
-        self.paused = threading.Event()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True, name="publisher")
 
-    def start(self):
-        self._thread.start()
-        return self
+    def step(self, i: int):
+        ch = self.channels[i % 2]
+        data = f"{ch}#{i}"
+        n = self.client.publish(ch, data)
+        self.published.append((now(), data, n))
 
-    def _run(self):
-        deadline = now() + MAX_SECONDS
-        i = 0
-        while not self._stop.is_set() and now() < deadline:
-            if self.paused.is_set():
-                self._stop.wait(0.05)
-                continue
-            ch = self.channels[i % 2]
-            data = f"{ch}#{i}"
-            i += 1
-            try:
-                n = self.client.publish(ch, data)
-                self.published.append((now(), data, n))
-            except Exception as exc:  # noqa: BLE001
-                self.errors.append((now(), type(exc).__name__, str(exc)[:160]))
-            self._stop.wait(0.02)
-
-    def stop(self):
-        self._stop.set()
-        self._thread.join(20)
+    def close(self):
         self.client.close()
 
 
-class Producer:
+class Producer(BackgroundLoop):
+    name = "producer"
+    error_chars = 160
+    error_pause = 0.05
+
     def __init__(self, port: int, queues: list[str]):
+        super().__init__(0.01, MAX_SECONDS)
         self.client = redis.Redis(host=HOST, port=port, socket_timeout=10,
                                   socket_connect_timeout=2, decode_responses=True)
         self.queues = queues
         self.pushed: list[tuple[float, str]] = []
-        self.errors: list[tuple[float, str, str]] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True, name="producer")
 
-    def start(self):
-        self._thread.start()
-        return self
+    def step(self, i: int):
+        item = f"item-{i}"
+        self.client.lpush(self.queues[i % len(self.queues)], item)
+        self.pushed.append((now(), item))
 
-    def _run(self):
-        deadline = now() + MAX_SECONDS
-        i = 0
-        while not self._stop.is_set() and now() < deadline:
-            item = f"item-{i}"
-            q = self.queues[i % len(self.queues)]
-            i += 1
-            try:
-                self.client.lpush(q, item)
-                self.pushed.append((now(), item))
-            except Exception as exc:  # noqa: BLE001
-                self.errors.append((now(), type(exc).__name__, str(exc)[:160]))
-                self._stop.wait(0.05)
-            self._stop.wait(0.01)
-
-    def stop(self):
-        self._stop.set()
-        self._thread.join(20)
+    def close(self):
         self.client.close()
 
 
-class Consumer:
+class Consumer(BackgroundLoop):
     """kombu's _brpop_start/_brpop_read: send BRPOP on the one connection, read its reply."""
 
+    name = "brpop-consumer"
+    error_chars = 160
+    error_pause = 0.1
+
     def __init__(self, port: int, queues: list[str]):
+        super().__init__(0.0, MAX_SECONDS)
         self.client = redis.Redis(host=HOST, port=port, socket_connect_timeout=2,
                                   decode_responses=True)
         self.conn = self.client.connection_pool.get_connection("BRPOP")
         self.queues = queues
         self.consumed: list[tuple[float, str]] = []
         self.nils = 0
-        self.errors: list[tuple[float, str, str, str]] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True, name="brpop-consumer")
 
-    def start(self):
-        self._thread.start()
-        return self
+    def error_record(self, exc: BaseException) -> tuple:
+        record = (*super().error_record(exc), error_kind(exc))
+        self.conn.disconnect()   # kombu resets the connection; the next send reconnects
+        return record
 
-    def _run(self):
-        deadline = now() + MAX_SECONDS
-        while not self._stop.is_set() and now() < deadline:
-            try:
-                self.conn.send_command("BRPOP", *self.queues, 1)
-                reply = self.client.parse_response(self.conn, "BRPOP")
-            except Exception as exc:  # noqa: BLE001
-                self.errors.append((now(), type(exc).__name__, str(exc)[:160], error_kind(exc)))
-                self.conn.disconnect()   # kombu resets the connection; the next send reconnects
-                self._stop.wait(0.1)
-                continue
-            if reply is None:
-                self.nils += 1
-            else:
-                self.consumed.append((now(), reply[1]))
+    def step(self, i: int):
+        self.conn.send_command("BRPOP", *self.queues, 1)
+        reply = self.client.parse_response(self.conn, "BRPOP")
+        if reply is None:
+            self.nils += 1
+        else:
+            self.consumed.append((now(), reply[1]))
 
-    def stop(self):
-        self._stop.set()
-        self._thread.join(20)
+    def close(self):
         self.client.connection_pool.release(self.conn)
         self.client.close()
 
@@ -272,11 +222,7 @@ def _run(kind, proxy, failovers) -> Run:
         t_end = now()
         return Run(fo, sub, pub, prod, cons, t_begin, t_end, quiet_from, quiet_to, token)
     finally:
-        for x in reversed(started):
-            try:
-                x.stop()
-            except Exception:  # noqa: BLE001
-                pass
+        stop_all(started)
 
 
 @pytest.fixture(scope="module")

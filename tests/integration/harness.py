@@ -195,7 +195,49 @@ def _client(port: int, **kw) -> redis.Redis:
     return redis.Redis(host=HOST, port=port, **kw)
 
 
-class RedisNode:
+class _ServerProcess:
+    """What RedisNode and Sentinel share: a process in its own dir answering PING on
+    HOST:self.port, its log file `dir / log_name`, and clients that authenticate with
+    `self.auth_password` when it is set."""
+
+    log_name = "server.log"
+    auth_password: str | None = None
+
+    @property
+    def addr(self) -> tuple[str, int]:
+        return (HOST, self.port)
+
+    def _launch(self, argv: list[str], timeout: float):
+        self.process = ManagedProcess(argv, self.dir / "stdout.log", cwd=self.dir).start()
+
+        def up():
+            if not self.process.alive():
+                raise RuntimeError(f"{self.name} exited:\n{self.log_tail()}")
+            return self.client(socket_timeout=1).ping()
+        wait_until(up, timeout, 0.05, f"{self.name} (port {self.port}) to answer PING")
+        return self
+
+    def stop(self, sig: int = signal.SIGTERM):
+        if self.process:
+            self.process.stop(sig)
+
+    def alive(self) -> bool:
+        return bool(self.process and self.process.alive())
+
+    def client(self, **kw) -> redis.Redis:
+        if self.auth_password:
+            kw.setdefault("password", self.auth_password)
+        return _client(self.port, **kw)
+
+    def log_tail(self, lines: int = 40) -> str:
+        try:
+            return "\n".join((self.dir / self.log_name).read_text(errors="replace")
+                             .splitlines()[-lines:])
+        except OSError:
+            return "<no log>"
+
+
+class RedisNode(_ServerProcess):
     """A redis-server on 127.0.0.1 with its own dir and config file (so Sentinel's CONFIG
     REWRITE works, and a restart comes back with what Sentinel last wrote there)."""
 
@@ -205,7 +247,7 @@ class RedisNode:
         """password: optional `requirepass` and `masterauth` of this node; client() then
         authenticates with it (default None: no password, as before)."""
         self.name = name
-        self.password = password
+        self.password = self.auth_password = password
         self.port = port or free_port()
         self.dir = Path(root) / name
         self.dir.mkdir(parents=True, exist_ok=True)
@@ -223,34 +265,12 @@ class RedisNode:
         self.conf.write_text("\n".join(lines) + "\n")
         self.process: ManagedProcess | None = None
 
-    @property
-    def addr(self) -> tuple[str, int]:
-        return (HOST, self.port)
+    log_name = "redis.log"
 
     def start(self, timeout: float = 15.0):
-        self.process = ManagedProcess([REDIS_SERVER, str(self.conf)],
-                                      self.dir / "stdout.log", cwd=self.dir).start()
-
-        def up():
-            if not self.process.alive():
-                raise RuntimeError(f"{self.name} exited:\n{self.log_tail()}")
-            return self.client(socket_timeout=1).ping()
-        wait_until(up, timeout, 0.05, f"{self.name} (port {self.port}) to answer PING")
-        return self
+        return self._launch([REDIS_SERVER, str(self.conf)], timeout)
 
     restart = start  # same port, same dir, same (possibly Sentinel-rewritten) config
-
-    def stop(self, sig: int = signal.SIGTERM):
-        if self.process:
-            self.process.stop(sig)
-
-    def alive(self) -> bool:
-        return bool(self.process and self.process.alive())
-
-    def client(self, **kw) -> redis.Redis:
-        if self.password:
-            kw.setdefault("password", self.password)
-        return _client(self.port, **kw)
 
     def role(self) -> str:
         """'master', 'slave', or 'down'."""
@@ -259,15 +279,8 @@ class RedisNode:
         except redis.RedisError:
             return "down"
 
-    def log_tail(self, lines: int = 40) -> str:
-        path = self.dir / "redis.log"
-        try:
-            return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return "<no log>"
 
-
-class Sentinel:
+class Sentinel(_ServerProcess):
     """A redis-sentinel on 127.0.0.1 with a writable config file monitoring mymaster."""
 
     def __init__(self, root: Path, name: str, master_port: int, quorum: int = 2,
@@ -277,7 +290,7 @@ class Sentinel:
         optional password of the sentinel itself (client() then authenticates with it; the
         sentinels use it with each other too). Both default to None: as before."""
         self.name = name
-        self.requirepass = requirepass
+        self.requirepass = self.auth_password = requirepass
         self.port = free_port()
         self.dir = Path(root) / name
         self.dir.mkdir(parents=True, exist_ok=True)
@@ -294,33 +307,11 @@ class Sentinel:
         ]) + "\n")
         self.process: ManagedProcess | None = None
 
-    @property
-    def addr(self) -> tuple[str, int]:
-        return (HOST, self.port)
+    log_name = "sentinel.log"
 
     def start(self, timeout: float = 15.0):
-        self.process = ManagedProcess(
-            [REDIS_SENTINEL, str(self.conf), "--port", str(self.port), "--bind", HOST],
-            self.dir / "stdout.log", cwd=self.dir).start()
-
-        def up():
-            if not self.process.alive():
-                raise RuntimeError(f"{self.name} exited:\n{self.log_tail()}")
-            return self.client(socket_timeout=1).ping()
-        wait_until(up, timeout, 0.05, f"{self.name} (port {self.port}) to answer PING")
-        return self
-
-    def stop(self, sig: int = signal.SIGTERM):
-        if self.process:
-            self.process.stop(sig)
-
-    def alive(self) -> bool:
-        return bool(self.process and self.process.alive())
-
-    def client(self, **kw) -> redis.Redis:
-        if self.requirepass:
-            kw.setdefault("password", self.requirepass)
-        return _client(self.port, **kw)
+        return self._launch(
+            [REDIS_SENTINEL, str(self.conf), "--port", str(self.port), "--bind", HOST], timeout)
 
     def master_addr(self) -> tuple[str, int] | None:
         try:
@@ -337,13 +328,6 @@ class Sentinel:
     def replicas_state(self) -> list[dict]:
         raw = self.client(socket_timeout=1).execute_command("SENTINEL", "REPLICAS", MASTER_NAME)
         return [dict(zip(r[::2], r[1::2])) for r in raw]
-
-    def log_tail(self, lines: int = 40) -> str:
-        try:
-            return "\n".join((self.dir / "sentinel.log").read_text(errors="replace")
-                             .splitlines()[-lines:])
-        except OSError:
-            return "<no log>"
 
 
 class Topology:
@@ -749,6 +733,90 @@ class WriterStats:
         return missing, wrong
 
 
+class BackgroundLoop:
+    """A daemon thread calling `step(i)` (i = 0, 1, 2, ...) every `interval` s until stop() or
+    `max_seconds`. An exception from step() is recorded in `self.errors` as (t, type name,
+    message) (the message cut to `error_chars` if set; `error_record()` may add more), then the
+    loop waits `error_pause` (if set) and goes on, or ends if `stop_on_error`. While `paused` is
+    set, step() is not called and the loop polls every `pause_poll` s. Subclasses set `name`,
+    may prepare per-thread state in `setup()`, narrow the loop with `running()` and release
+    resources in `close()` (called by stop() after the join)."""
+
+    name = "background-loop"
+    error_chars: int | None = None
+    error_pause: float = 0.0
+    stop_on_error = False
+    pause_poll = 0.05
+
+    def __init__(self, interval: float = 0.0, max_seconds: float = 300.0,
+                 join_timeout: float = 20.0):
+        self.interval = interval
+        self.max_seconds = max_seconds
+        self.join_timeout = join_timeout
+        self.errors: list[tuple] = []
+        self.paused = threading.Event()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True, name=self.name)
+
+    def start(self):
+        self._thread.start()
+        return self
+
+    def setup(self):
+        """Runs in the thread before the first step."""
+
+    def running(self) -> bool:
+        return True
+
+    def step(self, i: int):
+        raise NotImplementedError
+
+    def error_record(self, exc: BaseException) -> tuple:
+        msg = str(exc)
+        if self.error_chars is not None:
+            msg = msg[:self.error_chars]
+        return (now(), type(exc).__name__, msg)
+
+    def _run(self):
+        self.setup()
+        deadline = now() + self.max_seconds
+        i = 0
+        while not self._stop.is_set() and now() < deadline and self.running():
+            if self.paused.is_set():
+                self._stop.wait(self.pause_poll)
+                continue
+            try:
+                self.step(i)
+            except Exception as exc:  # noqa: BLE001 - every failure is recorded
+                self.errors.append(self.error_record(exc))
+                if self.stop_on_error:
+                    return
+                if self.error_pause:
+                    self._stop.wait(self.error_pause)
+            finally:
+                i += 1
+            if self.interval:
+                self._stop.wait(self.interval)
+
+    def close(self):
+        """Runs in stop() after the thread has been joined."""
+
+    def stop(self):
+        self._stop.set()
+        self._thread.join(self.join_timeout)
+        self.close()
+        return self
+
+
+def stop_all(started: list):
+    """Stops what a fixture started, last first, ignoring failures (fixture cleanup)."""
+    for x in reversed(started):
+        try:
+            x.stop()
+        except Exception:  # noqa: BLE001
+            pass
+
+
 class Writer:
     """A background thread writing through one host:port with redis-py pipelines of `batch`
     SETs (keys unique per run), recording every acknowledged key, every error (type + time)
@@ -836,37 +904,31 @@ class Writer:
         return self.stats
 
 
-class RoleWatcher:
+class RoleWatcher(BackgroundLoop):
     """Polls ROLE of the given nodes every `interval` and records each change as
     (t, node name, role), role being 'master', 'slave' or 'down'."""
 
+    name = "role-watcher"
+
     def __init__(self, nodes: list[RedisNode], interval: float = 0.05, max_seconds: float = 300):
+        super().__init__(interval, max_seconds, join_timeout=5)
         self.nodes = nodes
-        self.interval = interval
-        self.max_seconds = max_seconds
         self.changes: list[tuple[float, str, str]] = []
         self._last: dict[str, str] = {}
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="role-watcher", daemon=True)
 
-    def start(self):
-        self._thread.start()
-        return self
+    def setup(self):
+        self._clients = {n.name: n.client(socket_timeout=0.5, socket_connect_timeout=0.5)
+                         for n in self.nodes}
 
-    def _run(self):
-        clients = {n.name: n.client(socket_timeout=0.5, socket_connect_timeout=0.5)
-                   for n in self.nodes}
-        deadline = now() + self.max_seconds
-        while not self._stop.is_set() and now() < deadline:
-            for n in self.nodes:
-                try:
-                    role = clients[n.name].execute_command("ROLE")[0]
-                except redis.RedisError:
-                    role = "down"
-                if self._last.get(n.name) != role:
-                    self._last[n.name] = role
-                    self.changes.append((now(), n.name, role))
-            self._stop.wait(self.interval)
+    def step(self, i: int):
+        for n in self.nodes:
+            try:
+                role = self._clients[n.name].execute_command("ROLE")[0]
+            except redis.RedisError:
+                role = "down"
+            if self._last.get(n.name) != role:
+                self._last[n.name] = role
+                self.changes.append((now(), n.name, role))
 
     def first(self, name: str, role: str, after: float = 0.0) -> float | None:
         for t, n, r in list(self.changes):
@@ -874,42 +936,38 @@ class RoleWatcher:
                 return t
         return None
 
-    def stop(self):
-        self._stop.set()
-        self._thread.join(5)
 
-
-class SentinelEvents:
+class SentinelEvents(BackgroundLoop):
     """Records every Sentinel event (PSUBSCRIBE *) of the given sentinels as
     (t, sentinel port, channel, data)."""
 
+    name = "sentinel-events"
+
     def __init__(self, sentinels: list[Sentinel], max_seconds: float = 300):
+        super().__init__(0.0, max_seconds, join_timeout=5)
         self.sentinels = sentinels
-        self.max_seconds = max_seconds
         self.events: list[tuple[float, int, str, str]] = []
-        self._stop = threading.Event()
         self._subs = []
-        self._thread = threading.Thread(target=self._run, name="sentinel-events", daemon=True)
 
     def start(self):
         for s in self.sentinels:
             p = s.client(socket_timeout=5).pubsub(ignore_subscribe_messages=True)
             p.psubscribe("*")
             self._subs.append((s.port, p))
-        self._thread.start()
-        return self
+        return super().start()
 
-    def _run(self):
-        deadline = now() + self.max_seconds
-        while not self._stop.is_set() and now() < deadline and self._subs:
-            for port, p in list(self._subs):
-                try:
-                    m = p.get_message(timeout=0.02)
-                except (redis.RedisError, OSError, ValueError):
-                    self._subs.remove((port, p))
-                    continue
-                if m and m.get("type") == "pmessage":
-                    self.events.append((now(), port, m["channel"], m["data"]))
+    def running(self) -> bool:
+        return bool(self._subs)
+
+    def step(self, i: int):
+        for port, p in list(self._subs):
+            try:
+                m = p.get_message(timeout=0.02)
+            except (redis.RedisError, OSError, ValueError):
+                self._subs.remove((port, p))
+                continue
+            if m and m.get("type") == "pmessage":
+                self.events.append((now(), port, m["channel"], m["data"]))
 
     def first(self, channel: str, after: float = 0.0) -> float | None:
         for t, _, ch, _ in list(self.events):
@@ -917,9 +975,7 @@ class SentinelEvents:
                 return t
         return None
 
-    def stop(self):
-        self._stop.set()
-        self._thread.join(5)
+    def close(self):
         for _, p in self._subs:
             try:
                 p.close()
@@ -941,49 +997,37 @@ def format_figures(name: str, figures: dict) -> str:
     return "\n".join(lines)
 
 
-class LogWatcher:
+class LogWatcher(BackgroundLoop):
     """Tails a log file in a thread and timestamps (monotonic) each new line as it appears, so
     a process's log lines can be put on the same timeline as client-side events whatever the
     log's own time format."""
 
+    name = "log-watcher"
+
     def __init__(self, path: Path, interval: float = 0.05, max_seconds: float = 300):
+        super().__init__(interval, max_seconds, join_timeout=5)
         self.path = Path(path)
-        self.interval = interval
-        self.max_seconds = max_seconds
         self.lines: list[tuple[float, str]] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="log-watcher", daemon=True)
+        self._offset = 0
+        self._partial = b""
 
-    def start(self):
-        self._thread.start()
-        return self
-
-    def _run(self):
-        offset = 0
-        partial = b""
-        deadline = now() + self.max_seconds
-        while not self._stop.is_set() and now() < deadline:
-            try:
-                with open(self.path, "rb") as f:
-                    f.seek(offset)
-                    data = f.read(1 << 20)
-                    offset += len(data)
-            except OSError:
-                data = b""
-            if data:
-                t = now()
-                chunks = (partial + data).split(b"\n")
-                partial = chunks.pop()
-                for c in chunks:
-                    self.lines.append((t, c.decode("utf-8", "replace")))
-            self._stop.wait(self.interval)
+    def step(self, i: int):
+        try:
+            with open(self.path, "rb") as f:
+                f.seek(self._offset)
+                data = f.read(1 << 20)
+                self._offset += len(data)
+        except OSError:
+            data = b""
+        if data:
+            t = now()
+            chunks = (self._partial + data).split(b"\n")
+            self._partial = chunks.pop()
+            for c in chunks:
+                self.lines.append((t, c.decode("utf-8", "replace")))
 
     def matching(self, needle: str, after: float = 0.0) -> list[tuple[float, str]]:
         return [(t, s) for t, s in list(self.lines) if needle in s and t > after]
-
-    def stop(self):
-        self._stop.set()
-        self._thread.join(5)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -8,7 +8,6 @@ A failover changes the master: every check reads the current master from Sentine
 
 from __future__ import annotations
 
-import threading
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -16,114 +15,66 @@ from dataclasses import dataclass, field
 import pytest
 import redis
 
-from harness import (RoleWatcher, SentinelEvents, Writer, HOST, now, raw_command, wait_until)
+from harness import (BackgroundLoop, RoleWatcher, SentinelEvents, Writer, HOST, now, raw_command,
+                     stop_all, wait_until)
 
 
-class Publisher:
+class Publisher(BackgroundLoop):
     """Publishes numbered messages through the proxy every `interval` s, in a thread."""
 
+    name = "publisher"
+
     def __init__(self, proxy, channel: str, interval: float = 0.02, max_seconds: float = 120):
+        super().__init__(interval, max_seconds)
         self.client = proxy.client(socket_timeout=15)
         self.channel = channel
-        self.interval = interval
-        self.max_seconds = max_seconds
         self.published: list[str] = []
-        self.errors: list[tuple[float, str, str]] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True, name="publisher")
 
-    def start(self):
-        self._thread.start()
-        return self
-
-    def _run(self):
-        deadline = now() + self.max_seconds
-        i = 0
-        while not self._stop.is_set() and now() < deadline:
-            msg = f"during-{i}"
-            i += 1
-            try:
-                self.client.publish(self.channel, msg)
-                self.published.append(msg)
-            except Exception as exc:  # noqa: BLE001
-                self.errors.append((now(), type(exc).__name__, str(exc)))
-            self._stop.wait(self.interval)
-
-    def stop(self):
-        self._stop.set()
-        self._thread.join(20)
+    def step(self, i: int):
+        msg = f"during-{i}"
+        self.client.publish(self.channel, msg)
+        self.published.append(msg)
 
 
-class QueueProducer:
+class QueueProducer(BackgroundLoop):
     """LPUSHes numbered items round-robin onto several lists through the proxy."""
 
+    name = "producer"
+
     def __init__(self, proxy, queues: list[str], interval: float = 0.01, max_seconds: float = 120):
+        super().__init__(interval, max_seconds)
         self.client = proxy.client(socket_timeout=15)
         self.queues = queues
-        self.interval = interval
-        self.max_seconds = max_seconds
         self.pushed: list[str] = []
-        self.errors: list[tuple[float, str, str]] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True, name="producer")
 
-    def start(self):
-        self._thread.start()
-        return self
-
-    def _run(self):
-        deadline = now() + self.max_seconds
-        i = 0
-        while not self._stop.is_set() and now() < deadline:
-            item = f"item-{i}"
-            q = self.queues[i % len(self.queues)]
-            i += 1
-            try:
-                self.client.lpush(q, item)
-                self.pushed.append(item)
-            except Exception as exc:  # noqa: BLE001
-                self.errors.append((now(), type(exc).__name__, str(exc)))
-            self._stop.wait(self.interval)
-
-    def stop(self):
-        self._stop.set()
-        self._thread.join(20)
+    def step(self, i: int):
+        item = f"item-{i}"
+        self.client.lpush(self.queues[i % len(self.queues)], item)
+        self.pushed.append(item)
 
 
-class BrpopConsumer:
+class BrpopConsumer(BackgroundLoop):
     """kombu's pattern: BRPOP q1 q2 q3 1 in a loop on one long-lived connection. Any error
     ends it (a real worker would have seen it)."""
 
+    name = "brpop"
+    stop_on_error = True
+
     def __init__(self, proxy, queues: list[str], max_seconds: float = 120):
+        super().__init__(0.0, max_seconds)
         # one connection, used only by this thread
         self.client = proxy.client(socket_timeout=20, single_connection_client=True)
         self.queues = queues
-        self.max_seconds = max_seconds
         self.consumed: list[str] = []
-        self.errors: list[tuple[float, str, str]] = []
         self.last_pop = now()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True, name="brpop")
 
-    def start(self):
-        self._thread.start()
-        return self
+    def step(self, i: int):
+        r = self.client.brpop(self.queues, timeout=1)
+        if r is not None:
+            self.consumed.append(r[1])
+            self.last_pop = now()
 
-    def _run(self):
-        deadline = now() + self.max_seconds
-        while not self._stop.is_set() and now() < deadline:
-            try:
-                r = self.client.brpop(self.queues, timeout=1)
-            except Exception as exc:  # noqa: BLE001
-                self.errors.append((now(), type(exc).__name__, str(exc)))
-                return
-            if r is not None:
-                self.consumed.append(r[1])
-                self.last_pop = now()
-
-    def stop(self):
-        self._stop.set()
-        self._thread.join(20)
+    def close(self):
         self.client.close()
 
 
@@ -249,11 +200,7 @@ def scenario(module_topology, module_proxy):
         yield Scenario(topo, proxy, old, new, t_trigger, t_switch_seen, stats, events, roles,
                        keys, clients)
     finally:
-        for x in reversed(started):
-            try:
-                x.stop()
-            except Exception:  # noqa: BLE001
-                pass
+        stop_all(started)
         for name in ("idle", "db5", "multi", "watch_raw"):
             if name in clients:
                 clients[name].disconnect()

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from harness import RoleWatcher, SentinelEvents, Writer, HOST, now
+from harness import RoleWatcher, SentinelEvents, Writer, HOST, now, stop_all
 
 
 @dataclass
@@ -89,11 +89,7 @@ def unplanned(module_topology, module_proxy):
         yield Unplanned(topo, proxy, killed, new, t_kill, t_switch_seen, t_restart, stats,
                         events, roles, duration, samples, violations)
     finally:
-        for x in reversed(started):
-            try:
-                x.stop()
-            except Exception:  # noqa: BLE001
-                pass
+        stop_all(started)
 
 
 def test_only_connection_errors(unplanned, record_figures):
