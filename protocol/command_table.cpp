@@ -7,6 +7,7 @@
 #include <hiredis/hiredis.h>
 #include <hiredis/read.h>
 
+#include <cctype>
 #include <cstring>
 #include <iterator>
 #include <memory>
@@ -233,23 +234,34 @@ CommandTable::CommandTable() {
     for (const Row& row : kBuiltin) {
         table_.emplace(row.name, CommandInfo{row.flags, row.arity, row.timeout});
     }
+    mark_containers();
 }
 
-CommandInfo CommandTable::classify(std::string_view lower_name, std::string_view lower_sub) const {
-    if (!lower_sub.empty()) {
-        char key[128];
-        const std::size_t n = lower_name.size() + 1 + lower_sub.size();
-        if (n <= sizeof(key)) {
-            std::memcpy(key, lower_name.data(), lower_name.size());
-            key[lower_name.size()] = '|';
-            std::memcpy(key + lower_name.size() + 1, lower_sub.data(), lower_sub.size());
-            auto it = table_.find(std::string_view(key, n));
-            if (it != table_.end()) return it->second;
-        }
-    }
+CommandInfo CommandTable::classify(std::string_view lower_name, std::string_view sub) const {
     auto it = table_.find(lower_name);
-    if (it != table_.end()) return it->second;
-    return CommandInfo{};
+    if (it == table_.end()) return CommandInfo{};
+    if (!it->second.container || sub.empty()) return it->second;
+    char key[128];
+    const std::size_t n = lower_name.size() + 1 + sub.size();
+    if (n > sizeof(key)) return it->second;
+    std::memcpy(key, lower_name.data(), lower_name.size());
+    key[lower_name.size()] = '|';
+    for (std::size_t i = 0; i < sub.size(); ++i)
+        key[lower_name.size() + 1 + i] =
+            static_cast<char>(std::tolower(static_cast<unsigned char>(sub[i])));
+    auto sub_it = table_.find(std::string_view(key, n));
+    return sub_it != table_.end() ? sub_it->second : it->second;
+}
+
+// A name with "name|sub" entries is a container: classify() then looks at its first
+// argument. A sub-command learned without its parent gets a parent entry (unknown flags).
+void CommandTable::mark_containers() {
+    std::vector<std::string> parents;
+    for (const auto& [name, info] : table_) {
+        auto bar = name.find('|');
+        if (bar != std::string::npos) parents.push_back(name.substr(0, bar));
+    }
+    for (std::string& parent : parents) table_[std::move(parent)].container = true;
 }
 
 std::size_t CommandTable::refresh_from_command_reply(std::string_view raw_reply) {
@@ -278,6 +290,7 @@ std::size_t CommandTable::refresh_from_command_reply(std::string_view raw_reply)
             table_.emplace(std::move(l.name), CommandInfo{l.flags, l.arity, TimeoutArg::none});
         }
     }
+    mark_containers();
     return learned.size();
 }
 

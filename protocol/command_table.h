@@ -41,6 +41,7 @@ struct CommandInfo {
     std::uint32_t flags = kUnknown;
     int arity = 0;  // Redis convention: negative means "at least -arity"
     TimeoutArg timeout = TimeoutArg::none;
+    bool container = false;  // has "name|sub" entries (CLIENT, CONFIG, ACL, XINFO...)
 
     bool is(std::uint32_t f) const { return (flags & f) != 0; }
 };
@@ -50,9 +51,10 @@ class CommandTable {
     // The built-in Redis 7 table.
     CommandTable();
 
-    // Classifies a command by lower-cased name and (for container commands such as
-    // CLIENT, CONFIG, SCRIPT, OBJECT, XINFO) its lower-cased first argument.
-    // Never fails: an unknown command gets {kUnknown}.
+    // Classifies a command by lower-cased name and, for container commands (CLIENT,
+    // CONFIG, ACL, XINFO... : those with "name|sub" entries), its first argument in any
+    // case. Other commands cost one lookup whatever `sub` is, so callers may always pass
+    // argv[1]. Never fails: an unknown command gets {kUnknown}.
     CommandInfo classify(std::string_view lower_name, std::string_view lower_sub = {}) const;
 
     // Learns from the raw RESP2 bytes of a `COMMAND` (or `COMMAND INFO ...`) reply: each
@@ -64,6 +66,8 @@ class CommandTable {
     std::size_t size() const { return table_.size(); }
 
   private:
+    void mark_containers();
+
     // Transparent hashing: classify() looks names up without building a std::string.
     struct NameHash {
         using is_transparent = void;

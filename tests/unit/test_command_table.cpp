@@ -253,3 +253,15 @@ TEST_CASE("refresh ignores malformed replies", "[command_table]") {
     CHECK(t.classify("get").flags == before);
     CHECK(t.classify("newcmd").is(kUnknown));
 }
+
+TEST_CASE("container commands read their sub-command in any case; others ignore argv[1]",
+          "[command_table]") {
+    CommandTable t;
+    CHECK(t.classify("client", "SetName").is(kConnectionState));
+    CHECK(t.classify("memory", "USAGE").is(kReadOnly));
+    CHECK(t.classify("acl", "whoami").flags == t.classify("acl|whoami").flags);
+    // A key that happens to look like a sub-command changes nothing for a plain command.
+    CHECK(t.classify("get", "setname").flags == t.classify("get").flags);
+    // An unknown sub-command falls back to the container's own entry.
+    CHECK(t.classify("client", "no-such-sub").flags == t.classify("client").flags);
+}
