@@ -89,6 +89,20 @@ void ClientSession::start() {
     client_->start_reading();
 }
 
+// psubscribe/punsubscribe: patterns; ssubscribe/sunsubscribe: shard channels; the rest:
+// channels.
+ClientSession::SubFamily ClientSession::family_of(std::string_view name) {
+    if (name[0] == 'p') return SubFamily::pattern;
+    if (name.starts_with("ss") || name.starts_with("sun")) return SubFamily::shard;
+    return SubFamily::channel;
+}
+
+std::set<std::string>& ClientSession::subscriptions(SubFamily family) {
+    return family == SubFamily::pattern ? patterns_
+           : family == SubFamily::shard ? shard_channels_
+                                        : channels_;
+}
+
 bool ClientSession::subscribed() const {
     return !channels_.empty() || !patterns_.empty() || !shard_channels_.empty();
 }
@@ -254,10 +268,8 @@ bool ClientSession::handle_auth_gate(const protocol::Command& cmd) {
 void ClientSession::handle_command(const protocol::Command& cmd) {
     if (!router_.config().client_password.empty() && handle_auth_gate(cmd)) return;
 
-    std::string sub;
-    if (cmd.argc() > 1 && (cmd.name == "client" || cmd.name == "config" || cmd.name == "script" ||
-                           cmd.name == "object" || cmd.name == "xinfo" || cmd.name == "function"))
-        sub = protocol::Command::lower(cmd.argv[1]);
+    // The table knows which commands have sub-commands; it reads argv[1] only for those.
+    const std::string_view sub = cmd.argc() > 1 ? cmd.argv[1] : std::string_view{};
     protocol::CommandInfo info = router_.commands().classify(cmd.name, sub);
 
     Pending p;
@@ -288,15 +300,11 @@ void ClientSession::handle_command(const protocol::Command& cmd) {
         p.kind = Kind::ping;
     else if (n == "subscribe" || n == "psubscribe" || n == "ssubscribe") {
         p.kind = Kind::subscribe;
-        p.family = n[0] == 'p'         ? SubFamily::pattern
-                   : n == "ssubscribe" ? SubFamily::shard
-                                       : SubFamily::channel;
+        p.family = family_of(n);
         p.expect = cmd.argc() > 1 ? static_cast<std::int32_t>(cmd.argc() - 1) : 1;
     } else if (n == "unsubscribe" || n == "punsubscribe" || n == "sunsubscribe") {
         p.kind = Kind::unsubscribe;
-        p.family = n[0] == 'p'   ? SubFamily::pattern
-                   : n[0] == 's' ? SubFamily::shard
-                                 : SubFamily::channel;
+        p.family = family_of(n);
         p.expect = cmd.argc() > 1 ? static_cast<std::int32_t>(cmd.argc() - 1) : -1;
     } else if (n == "select")
         p.kind = Kind::select;
@@ -304,9 +312,9 @@ void ClientSession::handle_command(const protocol::Command& cmd) {
         p.kind = Kind::hello;
     else if (n == "auth")
         p.kind = Kind::auth;
-    else if (n == "client" && sub == "setname")
+    else if (n == "client" && ieq(sub, "setname"))
         p.kind = Kind::client_setname;
-    else if (n == "client" && sub == "setinfo")
+    else if (n == "client" && ieq(sub, "setinfo"))
         p.kind = Kind::client_setinfo;
     else if (n == "multi")
         p.kind = Kind::multi;
@@ -612,7 +620,6 @@ void ClientSession::build_preamble(std::string& log, std::deque<Pending>& pendin
     resub("SUBSCRIBE", channels_, SubFamily::channel);
     resub("PSUBSCRIBE", patterns_, SubFamily::pattern);
     resub("SSUBSCRIBE", shard_channels_, SubFamily::shard);
-    if (watching_) watch_broken_ = true;  // WATCH state does not survive a new connection
     if (in_multi_) {
         std::size_t off = 0;
         for (std::uint32_t len : tx_lens_) {
@@ -718,16 +725,14 @@ void ClientSession::on_backend_frame(BackendLink& link, const protocol::FrameInf
                      client_ ? client_->peer() : "?", std::string(head.substr(0, head.find(' '))),
                      link.address().str());
         router_.topology().report_master_trouble(link.address(), std::string(head.substr(0, 9)));
-        relink(std::string(head.substr(0, 9)), true, true);
+        relink(std::string(head.substr(0, 9)), true);
         return;
     }
     bool confirmation = (info.push || sub_mode_resp2) && is_sub_confirmation(head);
     if (p.kind == Kind::subscribe || p.kind == Kind::unsubscribe) {
         if (confirmation) {
             if (p.expect < 0) {
-                const auto& set = p.family == SubFamily::pattern ? patterns_
-                                  : p.family == SubFamily::shard ? shard_channels_
-                                                                 : channels_;
+                const auto& set = subscriptions(p.family);
                 p.expect = std::max<std::int32_t>(1, static_cast<std::int32_t>(set.size()));
             }
             if (!p.silent) reply_to_client(bytes);
@@ -787,11 +792,9 @@ void ClientSession::complete_front(bool success) {
     head_ += p.len;
     pending_.pop_front();
     if (sent_ > 0) --sent_;
-    if (pending_.empty() || head_ == log_.size()) {
-        if (head_ == log_.size()) {
-            log_.clear();
-            head_ = unsent_ = 0;
-        }
+    if (head_ == log_.size()) {
+        log_.clear();
+        head_ = unsent_ = 0;
     } else if (head_ > (64u << 10) && head_ * 2 > log_.size()) {
         log_.erase(0, head_);
         unsent_ -= head_;
@@ -878,16 +881,12 @@ void ClientSession::apply_state(const Pending& p, std::string_view raw) {
             watching_ = watch_broken_ = false;
             break;
         case Kind::subscribe: {
-            auto& set = p.family == SubFamily::pattern ? patterns_
-                        : p.family == SubFamily::shard ? shard_channels_
-                                                       : channels_;
+            auto& set = subscriptions(p.family);
             for (std::size_t i = 1; i < argv.size(); ++i) set.insert(argv[i]);
             break;
         }
         case Kind::unsubscribe: {
-            auto& set = p.family == SubFamily::pattern ? patterns_
-                        : p.family == SubFamily::shard ? shard_channels_
-                                                       : channels_;
+            auto& set = subscriptions(p.family);
             if (argv.size() == 1) set.clear();
             for (std::size_t i = 1; i < argv.size(); ++i) set.erase(argv[i]);
             break;
@@ -919,7 +918,7 @@ void ClientSession::on_backend_closed(BackendLink& link, const std::string& why)
         close(why);
         return;
     }
-    relink(why, true, false);
+    relink(why, false);
 }
 
 bool ClientSession::in_flight_resendable() const {
@@ -942,7 +941,7 @@ bool ClientSession::in_flight_resendable() const {
     return true;
 }
 
-void ClientSession::relink(const std::string& why, bool, bool avoid_until_new_snapshot) {
+void ClientSession::relink(const std::string& why, bool avoid_until_new_snapshot) {
     NodeAddress old = link_ ? link_->address() : NodeAddress{};
     bool had_link = link_ != nullptr;
     link_.reset();
@@ -1012,7 +1011,7 @@ void ClientSession::on_topology() {
             return;
         }
         if (subscribed()) moving_subscriber_ = true;
-        relink("master switched to " + snap_->master->str(), true, false);
+        relink("master switched to " + snap_->master->str(), false);
         avoid_.reset();
     } else if (subscribed() && !link_) {
         moving_subscriber_ = true;

@@ -108,8 +108,10 @@ class ClientSession : private TcpStream::Handler, private BackendLink::Owner {
     void pump();
     bool can_send() const;
     void open_link();
-    void relink(const std::string& why, bool all_resendable, bool avoid_until_new_snapshot);
+    void relink(const std::string& why, bool avoid_until_new_snapshot);
     bool in_flight_resendable() const;
+    static SubFamily family_of(std::string_view subscribe_command);
+    std::set<std::string>& subscriptions(SubFamily family);
     void complete_front(bool success);
     void deliver_locals();
     void apply_state(const Pending& p, std::string_view raw);
