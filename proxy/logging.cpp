@@ -1,18 +1,40 @@
 #include "proxy/logging.h"
 
+#include <spdlog/pattern_formatter.h>
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include "proxy/status_report.h"
+
 namespace sp::proxy {
+
+namespace {
+// %j: the message as a quoted JSON string. Messages can carry quotes and control
+// characters (configuration errors quote their values, peers send error texts), so the
+// JSON-lines format must escape them; json_quote is the same escaping /status uses.
+class JsonMessageFlag : public spdlog::custom_flag_formatter {
+  public:
+    void format(const spdlog::details::log_msg& msg, const std::tm&,
+                spdlog::memory_buf_t& dest) override {
+        std::string quoted = json_quote(std::string(msg.payload.data(), msg.payload.size()));
+        dest.append(quoted.data(), quoted.data() + quoted.size());
+    }
+    std::unique_ptr<custom_flag_formatter> clone() const override {
+        return std::make_unique<JsonMessageFlag>();
+    }
+};
+}  // namespace
 
 void setup_logging(const config::Config& config) {
     auto logger = spdlog::stderr_logger_mt("sentinel-proxy");
     spdlog::set_default_logger(logger);
     spdlog::set_level(spdlog::level::from_str(config.log_level));
     if (config.log_format == config::LogFormat::json) {
-        // One JSON object per line. Messages are ours and never carry secrets or quotes
-        // from user data unescaped: client input is never logged verbatim.
-        spdlog::set_pattern(R"({"time":"%Y-%m-%dT%H:%M:%S.%e%z","level":"%l","msg":"%v"})");
+        // One JSON object per line.
+        auto formatter = std::make_unique<spdlog::pattern_formatter>();
+        formatter->add_flag<JsonMessageFlag>('j').set_pattern(
+            R"({"time":"%Y-%m-%dT%H:%M:%S.%e%z","level":"%l","msg":%j})");
+        spdlog::set_formatter(std::move(formatter));
     } else {
         spdlog::set_pattern("%Y-%m-%d %H:%M:%S.%e %^%l%$ %v");
     }
