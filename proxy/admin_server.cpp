@@ -5,6 +5,7 @@
 #include <memory>
 #include <stdexcept>
 
+#include "proxy/tcp_listen.h"
 #include "proxy/tcp_stream.h"
 
 namespace sp::proxy {
@@ -100,30 +101,14 @@ AdminServer::~AdminServer() {
 }
 
 void AdminServer::start(const config::HostPort& hp) {
-    sockaddr_storage ss{};
-    if (uv_ip4_addr(hp.host.c_str(), hp.port, reinterpret_cast<sockaddr_in*>(&ss)) != 0 &&
-        uv_ip6_addr(hp.host.c_str(), hp.port, reinterpret_cast<sockaddr_in6*>(&ss)) != 0) {
-        throw std::runtime_error("admin listen address " + hp.str() + ": not an IP address");
-    }
-    auto* tcp = new uv_tcp_t;
-    uv_tcp_init(loop_, tcp);
-    tcp->data = this;
-    int rc = uv_tcp_bind(tcp, reinterpret_cast<sockaddr*>(&ss), 0);
-    if (rc == 0) rc = uv_listen(reinterpret_cast<uv_stream_t*>(tcp), 64, on_connection);
-    if (rc != 0) {
-        uv_close(reinterpret_cast<uv_handle_t*>(tcp),
-                 [](uv_handle_t* h) { delete reinterpret_cast<uv_tcp_t*>(h); });
-        throw std::runtime_error("cannot listen on admin address " + hp.str() + ": " +
-                                 uv_strerror(rc));
-    }
+    uv_tcp_t* tcp = listen_tcp(loop_, hp, 64, this, on_connection, "admin ");
     socket_ = tcp;
     spdlog::info("admin endpoint on http://{}/ (livez, readyz, metrics, status)", hp.str());
 }
 
 void AdminServer::stop() {
     if (!socket_) return;
-    uv_close(reinterpret_cast<uv_handle_t*>(socket_),
-             [](uv_handle_t* h) { delete reinterpret_cast<uv_tcp_t*>(h); });
+    close_listener(socket_);
     socket_ = nullptr;
 }
 

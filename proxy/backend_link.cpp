@@ -2,6 +2,9 @@
 
 #include <cstring>
 
+#include "proxy/resolver.h"
+#include "proxy/tcp_listen.h"
+
 namespace sp::proxy {
 
 namespace {
@@ -14,12 +17,6 @@ char* shared_read_buffer() {
     thread_local std::unique_ptr<char[]> buf(new char[kSharedReadSize]);
     return buf.get();
 }
-
-struct Resolve {
-    uv_getaddrinfo_t req;
-    std::weak_ptr<bool> alive;
-    std::function<void(int, addrinfo*)> done;
-};
 }  // namespace
 
 BackendLink::BackendLink(uv_loop_t* loop, Owner& owner, NodeAddress address,
@@ -38,39 +35,20 @@ BackendLink::~BackendLink() {
 void BackendLink::connect() {
     connect_timer_.start(connect_timeout_ms_);
     // IP literals skip the resolver (it runs on libuv's thread pool).
-    sockaddr_in a4{};
-    sockaddr_in6 a6{};
-    if (uv_ip4_addr(address_.host.c_str(), address_.port, &a4) == 0) {
-        connect_to(reinterpret_cast<const sockaddr*>(&a4));
+    sockaddr_storage literal;
+    if (ip_literal(address_.host, address_.port, literal)) {
+        connect_to(reinterpret_cast<const sockaddr*>(&literal));
         return;
     }
-    if (uv_ip6_addr(address_.host.c_str(), address_.port, &a6) == 0) {
-        connect_to(reinterpret_cast<const sockaddr*>(&a6));
-        return;
-    }
-    auto* r = new Resolve{{}, alive_, [this](int status, addrinfo* res) {
+    int rc = resolve_host(loop_, address_.host, address_.port, alive_,
+                          [this](int status, const addrinfo* res) {
                               if (status != 0 || !res) {
                                   die("resolve " + address_.host + ": " + uv_strerror(status));
                                   return;
                               }
                               connect_to(res->ai_addr);
-                          }};
-    r->req.data = r;
-    addrinfo hints{};
-    hints.ai_family = AF_UNSPEC;
-    hints.ai_socktype = SOCK_STREAM;
-    std::string port = std::to_string(address_.port);
-    int rc = uv_getaddrinfo(
-        loop_, &r->req,
-        [](uv_getaddrinfo_t* req, int status, addrinfo* res) {
-            auto* r = static_cast<Resolve*>(req->data);
-            if (auto a = r->alive.lock(); a && *a) r->done(status, res);
-            if (res) uv_freeaddrinfo(res);
-            delete r;
-        },
-        address_.host.c_str(), port.c_str(), &hints);
+                          });
     if (rc != 0) {
-        delete r;
         // Report from the loop, never from inside connect(): the owner may be mid-setup.
         connect_timer_.start(0);
     }

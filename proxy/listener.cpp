@@ -5,6 +5,7 @@
 #include <stdexcept>
 
 #include "proxy/client_session.h"
+#include "proxy/tcp_listen.h"
 
 namespace sp::proxy {
 
@@ -28,30 +29,14 @@ Listener::~Listener() {
 
 void Listener::start(const std::vector<config::HostPort>& addresses) {
     for (const auto& hp : addresses) {
-        sockaddr_storage ss{};
-        if (uv_ip4_addr(hp.host.c_str(), hp.port, reinterpret_cast<sockaddr_in*>(&ss)) != 0 &&
-            uv_ip6_addr(hp.host.c_str(), hp.port, reinterpret_cast<sockaddr_in6*>(&ss)) != 0) {
-            throw std::runtime_error("listen address " + hp.str() + ": not an IP address");
-        }
-        auto* tcp = new uv_tcp_t;
-        uv_tcp_init(loop_, tcp);
-        tcp->data = this;
-        int rc = uv_tcp_bind(tcp, reinterpret_cast<sockaddr*>(&ss), 0);
-        if (rc == 0) rc = uv_listen(reinterpret_cast<uv_stream_t*>(tcp), 511, on_connection);
-        if (rc != 0) {
-            uv_close(reinterpret_cast<uv_handle_t*>(tcp),
-                     [](uv_handle_t* h) { delete reinterpret_cast<uv_tcp_t*>(h); });
-            throw std::runtime_error("cannot listen on " + hp.str() + ": " + uv_strerror(rc));
-        }
+        uv_tcp_t* tcp = listen_tcp(loop_, hp, 511, this, on_connection, "");
         sockets_.push_back(tcp);
         spdlog::info("listening on {}", hp.str());
     }
 }
 
 void Listener::stop() {
-    for (uv_tcp_t* tcp : sockets_)
-        uv_close(reinterpret_cast<uv_handle_t*>(tcp),
-                 [](uv_handle_t* h) { delete reinterpret_cast<uv_tcp_t*>(h); });
+    for (uv_tcp_t* tcp : sockets_) close_listener(tcp);
     sockets_.clear();
 }
 

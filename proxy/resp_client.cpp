@@ -4,17 +4,9 @@
 #include <hiredis/read.h>
 
 #include "protocol/reply_writer.h"
+#include "proxy/resolver.h"
 
 namespace sp::proxy {
-
-namespace {
-struct Resolve {
-    uv_getaddrinfo_t req;
-    std::weak_ptr<bool> alive;
-    RespClient* client;
-    std::function<void(int, addrinfo*)> done;
-};
-}  // namespace
 
 void encode_reply(std::string& out, const redisReply* r) {
     if (!r) return;
@@ -70,28 +62,12 @@ void RespClient::connect(ConnectFn on_connect) {
     timer_.start(100, 100);
     start_ms_ = uv_now(loop_);
 
-    auto* r = new Resolve{{}, alive_, this, {}};
-    r->req.data = r;
-    addrinfo hints{};
-    hints.ai_family = AF_UNSPEC;
-    hints.ai_socktype = SOCK_STREAM;
-    std::string port = std::to_string(port_);
-    int rc = uv_getaddrinfo(
-        loop_, &r->req,
-        [](uv_getaddrinfo_t* req, int status, addrinfo* res) {
-            auto* r = static_cast<Resolve*>(req->data);
-            if (auto a = r->alive.lock(); a && *a) r->client->resolved(status, res);
-            if (res) uv_freeaddrinfo(res);
-            delete r;
-        },
-        host_.c_str(), port.c_str(), &hints);
-    if (rc != 0) {
-        delete r;
-        fail(std::string("resolve ") + host_ + ": " + uv_strerror(rc));
-    }
+    int rc = resolve_host(loop_, host_, port_, alive_,
+                          [this](int status, const addrinfo* res) { resolved(status, res); });
+    if (rc != 0) fail(std::string("resolve ") + host_ + ": " + uv_strerror(rc));
 }
 
-void RespClient::resolved(int status, addrinfo* res) {
+void RespClient::resolved(int status, const addrinfo* res) {
     if (state_ != State::resolving) return;
     if (status != 0 || !res) {
         fail(std::string("resolve ") + host_ + ": " + uv_strerror(status));

@@ -62,7 +62,7 @@ class RespClient : private TcpStream::Handler {
     void on_read(std::size_t n) override;
     void on_closed(int status) override;
     void on_connected(int status) override;
-    void resolved(int status, addrinfo* res);
+    void resolved(int status, const addrinfo* res);
     void fail(const std::string& why);
     void send(const std::vector<std::string>& argv);
     void check_timeouts();
