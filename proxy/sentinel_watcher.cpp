@@ -36,6 +36,30 @@ std::string str(const redisReply* r) {
     return {};
 }
 
+// A Sentinel-reported address, or nothing when the host is empty or the port invalid.
+std::optional<NodeAddress> node_address(std::string host, const std::string& port) {
+    int p = std::atoi(port.c_str());
+    if (host.empty() || p <= 0 || p > 65535) return std::nullopt;
+    return NodeAddress{std::move(host), static_cast<std::uint16_t>(p)};
+}
+
+// One entry of SENTINEL SENTINELS / SENTINEL REPLICAS: a flat field/value array.
+struct InstanceEntry {
+    std::optional<NodeAddress> addr;
+    std::string flags;
+};
+
+InstanceEntry instance_entry(const redisReply* e) {
+    std::string ip, port, flags;
+    for (std::size_t j = 0; j + 1 < e->elements; j += 2) {
+        std::string k = str(e->element[j]);
+        if (k == "ip") ip = str(e->element[j + 1]);
+        if (k == "port") port = str(e->element[j + 1]);
+        if (k == "flags") flags = str(e->element[j + 1]);
+    }
+    return {node_address(std::move(ip), port), std::move(flags)};
+}
+
 bool is_failover_progress(const std::string& ch) {
     static const std::set<std::string> kEvents = {"+odown",
                                                   "+try-failover",
@@ -261,12 +285,9 @@ void SentinelWatcher::start_round(const std::string& why) {
                                if (r) {
                                    l.answered_round = round;
                                    l.answer.reset();
-                                   if (r->type == REDIS_REPLY_ARRAY && r->elements == 2) {
-                                       int port = std::atoi(str(r->element[1]).c_str());
-                                       if (port > 0 && port < 65536)
-                                           l.answer = NodeAddress{str(r->element[0]),
-                                                                  static_cast<std::uint16_t>(port)};
-                                   }
+                                   if (r->type == REDIS_REPLY_ARRAY && r->elements == 2)
+                                       l.answer =
+                                           node_address(str(r->element[0]), str(r->element[1]));
                                }
                                if (round == round_) finish_round_if_done();
                            });
@@ -510,15 +531,9 @@ void SentinelWatcher::learn_sentinels(const redisReply* r) {
     for (std::size_t i = 0; i < r->elements; ++i) {
         const redisReply* e = r->element[i];
         if (!e || e->type != REDIS_REPLY_ARRAY) continue;
-        std::string ip, port;
-        for (std::size_t j = 0; j + 1 < e->elements; j += 2) {
-            std::string k = str(e->element[j]);
-            if (k == "ip") ip = str(e->element[j + 1]);
-            if (k == "port") port = str(e->element[j + 1]);
-        }
-        int p = std::atoi(port.c_str());
-        if (ip.empty() || p <= 0 || p > 65535) continue;
-        NodeAddress a{ip, static_cast<std::uint16_t>(p)};
+        std::optional<NodeAddress> found = instance_entry(e).addr;
+        if (!found) continue;
+        const NodeAddress& a = *found;
         if (sentinels_.count(a.str())) continue;
         // The same sentinel may be configured under another name (localhost vs 127.0.0.1).
         bool known = false;
@@ -540,19 +555,12 @@ void SentinelWatcher::learn_replicas(const redisReply* r) {
     for (std::size_t i = 0; i < r->elements; ++i) {
         const redisReply* e = r->element[i];
         if (!e || e->type != REDIS_REPLY_ARRAY) continue;
-        std::string ip, port, flags;
-        for (std::size_t j = 0; j + 1 < e->elements; j += 2) {
-            std::string k = str(e->element[j]);
-            if (k == "ip") ip = str(e->element[j + 1]);
-            if (k == "port") port = str(e->element[j + 1]);
-            if (k == "flags") flags = str(e->element[j + 1]);
-        }
-        int p = std::atoi(port.c_str());
-        if (ip.empty() || p <= 0 || p > 65535) continue;
-        if (flags.find("down") != std::string::npos ||
-            flags.find("disconnected") != std::string::npos)
+        InstanceEntry entry = instance_entry(e);
+        if (!entry.addr) continue;
+        if (entry.flags.find("down") != std::string::npos ||
+            entry.flags.find("disconnected") != std::string::npos)
             continue;
-        reps.push_back({ip, static_cast<std::uint16_t>(p)});
+        reps.push_back(std::move(*entry.addr));
     }
     replicas_ = std::move(reps);
 }
