@@ -69,7 +69,6 @@ void Router::retire(ClientSession* s) {
     moving_subscribers_.erase(s);
     retired_.push_back(s);
     reap_timer_.start(0);
-    if (!moving_subscribers_.empty() || !release_timer_.active()) return;
 }
 
 void Router::reap() {
@@ -116,9 +115,6 @@ void Router::on_snapshot(const SnapshotPtr& snap) {
         for (ClientSession* s : all)
             if (sessions_.count(s)) s->on_topology();
         return;
-    }
-    if (main_snap_->master || sub_snap_->generation == 1) {
-        // (first master ever, or a switch without a hold in between)
     }
     if (last_master_ && !(*last_master_ == *snap->master)) {
         ++stats_.failovers_seen;
