@@ -91,13 +91,11 @@ void RespClient::on_connected(int status) {
     }
     state_ = State::connected;
     stream_->start_reading();
-    auto alive = alive_;
-    for (std::size_t i = 0; i < queued_.size(); ++i) {
-        send(queued_[i]);
-        pending_.push_back({std::move(queued_fns_[i]), uv_now(loop_)});
-    }
-    queued_.clear();
-    queued_fns_.clear();
+    // Commands given before the connection was up go out first, in order; their
+    // timeouts count from now.
+    stream_->out().append(unsent_);
+    std::string().swap(unsent_);
+    for (Pending& p : pending_) p.sent_ms = uv_now(loop_);
     stream_->flush();
     if (connect_fn_) {
         auto fn = std::move(connect_fn_);
@@ -106,25 +104,17 @@ void RespClient::on_connected(int status) {
     }
 }
 
-void RespClient::send(const std::vector<std::string>& argv) {
-    std::string& out = stream_->out();
-    out += '*';
-    out += std::to_string(argv.size());
-    out += "\r\n";
-    for (const auto& a : argv) protocol::reply::bulk(out, a);
-}
-
-void RespClient::command(std::vector<std::string> argv, ReplyFn on_reply) {
-    if (state_ == State::connected) {
-        send(argv);
-        stream_->flush();
-        pending_.push_back({std::move(on_reply), uv_now(loop_)});
-    } else if (state_ != State::closed) {
-        queued_.push_back(std::move(argv));
-        queued_fns_.push_back(std::move(on_reply));
-    } else if (on_reply) {
-        on_reply(nullptr);
+void RespClient::command(const std::vector<std::string>& argv, ReplyFn on_reply) {
+    if (state_ == State::closed) {
+        if (on_reply) on_reply(nullptr);
+        return;
     }
+    // Before the connection is up, bytes wait in unsent_; replies still match pending_.
+    std::string& out = state_ == State::connected ? stream_->out() : unsent_;
+    protocol::reply::array_header(out, argv.size());
+    for (const auto& a : argv) protocol::reply::bulk(out, a);
+    pending_.push_back({std::move(on_reply), uv_now(loop_)});
+    if (state_ == State::connected) stream_->flush();
 }
 
 void RespClient::enter_push_mode(ReplyFn on_push) {
@@ -196,9 +186,7 @@ void RespClient::fail(const std::string& why) {
     auto alive = alive_;
     auto pending = std::move(pending_);
     pending_.clear();
-    auto queued_fns = std::move(queued_fns_);
-    queued_.clear();
-    queued_fns_.clear();
+    unsent_.clear();
     if (connect_fn_) {
         auto fn = std::move(connect_fn_);
         connect_fn_ = nullptr;
@@ -207,10 +195,6 @@ void RespClient::fail(const std::string& why) {
     }
     for (auto& p : pending) {
         if (p.fn) p.fn(nullptr);
-        if (!*alive) return;
-    }
-    for (auto& fn : queued_fns) {
-        if (fn) fn(nullptr);
         if (!*alive) return;
     }
     if (closed_fn_) closed_fn_(why);

@@ -39,7 +39,7 @@ class RespClient : private TcpStream::Handler {
     void connect(ConnectFn on_connect);
     // Sends a command; replies come back in order. Safe to call before connected: the
     // command is queued until the connection is up (or failed with nullptr).
-    void command(std::vector<std::string> argv, ReplyFn on_reply);
+    void command(const std::vector<std::string>& argv, ReplyFn on_reply);
     // After a SUBSCRIBE, every frame (confirmations and messages) goes here instead of
     // being matched to commands. Command timeouts stop applying.
     void enter_push_mode(ReplyFn on_push);
@@ -64,7 +64,6 @@ class RespClient : private TcpStream::Handler {
     void on_connected(int status) override;
     void resolved(int status, const addrinfo* res);
     void fail(const std::string& why);
-    void send(const std::vector<std::string>& argv);
     void check_timeouts();
 
     uv_loop_t* loop_;
@@ -77,8 +76,7 @@ class RespClient : private TcpStream::Handler {
     redisReader* reader_ = nullptr;
     char read_buf_[16384];
     std::deque<Pending> pending_;
-    std::vector<std::vector<std::string>> queued_;  // before connected
-    std::deque<ReplyFn> queued_fns_;
+    std::string unsent_;  // commands given before the connection was up
     ReplyFn push_fn_;
     ConnectFn connect_fn_;
     ClosedFn closed_fn_;
