@@ -522,7 +522,6 @@ void ClientSession::open_link() {
     link_ = std::make_unique<BackendLink>(router_.loop(), owner, *snap_->master,
                                           router_.config().connect_timeout_ms);
     link_ready_ = false;
-    link_generation_ = snap_->generation;
     link_paused_ = false;
     // Everything pending goes out on this link, preceded by the connection state; the
     // previous link's set-up entries are dropped and blocking commands get the time they

@@ -130,7 +130,6 @@ class ClientSession : private TcpStream::Handler, private BackendLink::Owner {
     std::unique_ptr<BackendLink> link_;
     bool link_ready_ = false;
     SnapshotPtr snap_;
-    std::uint64_t link_generation_ = 0;
 
     // Commands in client order. Entries [0, sent_) were written to link_.
     std::deque<Pending> pending_;
