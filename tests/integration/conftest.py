@@ -103,6 +103,18 @@ def module_proxy(module_topology, tmp_path_factory):
 
 
 @pytest.fixture
+def proxy(module_proxy):
+    """The module's proxy, under the short name most tests use."""
+    return module_proxy
+
+
+@pytest.fixture
+def master(module_topology):
+    """The node that is master now (read from the sentinels, not assumed)."""
+    return module_topology.current_master()
+
+
+@pytest.fixture
 def make_topology(tmp_path):
     """make_topology(**Topology kwargs): a fresh topology for this test, stopped afterwards."""
     made = []

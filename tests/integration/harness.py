@@ -72,6 +72,13 @@ _handed_out_ports: set[int] = set()
 _port_lock = threading.Lock()
 
 
+def key_maker(prefix: str):
+    """key_maker("basic")("k") -> "basic:k:<8 random hex>": keys unique per test run."""
+    def make(name: str) -> str:
+        return f"{prefix}:{name}:{uuid.uuid4().hex[:8]}"
+    return make
+
+
 def free_port() -> int:
     """A free TCP port on 127.0.0.1, below the kernel's ephemeral range (so an outgoing
     connection cannot take it between this check and the server's bind) and never handed

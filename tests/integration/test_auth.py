@@ -6,11 +6,10 @@ Every topology here is fresh (each test fails one over or needs its own password
 
 from __future__ import annotations
 
-import uuid
-
 import pytest
 import redis
 
+import harness
 from harness import HOST, RawResp, RespError, Writer, now, raw_command, wait_until
 
 REDIS_PW = "redis-secret-pw"
@@ -18,8 +17,7 @@ SENTINEL_PW = "sentinel-secret-pw"
 CLIENT_PW = "client-secret-pw"
 
 
-def uniq(name: str) -> str:
-    return f"auth:{name}:{uuid.uuid4().hex[:8]}"
+uniq = harness.key_maker("auth")
 
 
 def failover_under_load(topo, proxy, writes_after: int = 1000):

@@ -8,25 +8,14 @@ from __future__ import annotations
 import os
 import socket
 import struct
-import uuid
 
 import pytest
 
+import harness
 from harness import HOST, RawResp, RespError, now, raw_command, wait_until
 
 
-@pytest.fixture
-def proxy(module_proxy):
-    return module_proxy
-
-
-@pytest.fixture
-def master(module_topology):
-    return module_topology.current_master()
-
-
-def uniq(name: str) -> str:
-    return f"bad:{name}:{uuid.uuid4().hex[:8]}"
+uniq = harness.key_maker("bad")
 
 
 def err_count(node) -> int:

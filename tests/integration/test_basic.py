@@ -8,21 +8,11 @@ import uuid
 import pytest
 import redis
 
+import harness
 from harness import HOST, raw_command
 
 
-@pytest.fixture
-def proxy(module_proxy):
-    return module_proxy
-
-
-@pytest.fixture
-def master(module_topology):
-    return module_topology.current_master()
-
-
-def uniq(name: str) -> str:
-    return f"basic:{name}:{uuid.uuid4().hex[:8]}"
+uniq = harness.key_maker("basic")
 
 
 def test_set_get(proxy, master):

@@ -5,16 +5,15 @@ from __future__ import annotations
 
 import socket
 import time
-import uuid
 
 import pytest
 import redis
 
+import harness
 from harness import HOST, Writer, raw_command, wait_until
 
 
-def uniq(name: str) -> str:
-    return f"host:{name}:{uuid.uuid4().hex[:8]}"
+uniq = harness.key_maker("host")
 
 
 @pytest.fixture
