@@ -7,72 +7,20 @@
 #include <sstream>
 #include <vector>
 
+#include "proxy/sentinel_replies.h"
+
 namespace sp::proxy {
+
+using namespace sentinel_reply;
 
 namespace {
 
 constexpr std::uint64_t kFastPollMs = 100;
 constexpr std::uint64_t kProbeRetryMs = 100;
 constexpr std::uint64_t kRoundTimeoutMs = 1000;
-constexpr std::uint64_t kForgetLearnedAfterMs = 60'000;
 // A failover that neither finishes nor aborts within this time is treated as over: if the
 // majority still names the old master and it answers ROLE master, it is trusted again.
 constexpr std::uint64_t kFailoverGiveUpMs = 30'000;
-
-std::vector<std::string> split(const std::string& s) {
-    std::vector<std::string> out;
-    std::istringstream in(s);
-    std::string tok;
-    while (in >> tok) out.push_back(tok);
-    return out;
-}
-
-std::string str(const redisReply* r) {
-    if (!r) return {};
-    if (r->type == REDIS_REPLY_STRING || r->type == REDIS_REPLY_STATUS ||
-        r->type == REDIS_REPLY_ERROR)
-        return std::string(r->str, r->len);
-    if (r->type == REDIS_REPLY_INTEGER) return std::to_string(r->integer);
-    return {};
-}
-
-// A Sentinel-reported address, or nothing when the host is empty or the port invalid.
-std::optional<NodeAddress> node_address(std::string host, const std::string& port) {
-    int p = std::atoi(port.c_str());
-    if (host.empty() || p <= 0 || p > 65535) return std::nullopt;
-    return NodeAddress{std::move(host), static_cast<std::uint16_t>(p)};
-}
-
-// One entry of SENTINEL SENTINELS / SENTINEL REPLICAS: a flat field/value array.
-struct InstanceEntry {
-    std::optional<NodeAddress> addr;
-    std::string flags;
-};
-
-InstanceEntry instance_entry(const redisReply* e) {
-    std::string ip, port, flags;
-    for (std::size_t j = 0; j + 1 < e->elements; j += 2) {
-        std::string k = str(e->element[j]);
-        if (k == "ip") ip = str(e->element[j + 1]);
-        if (k == "port") port = str(e->element[j + 1]);
-        if (k == "flags") flags = str(e->element[j + 1]);
-    }
-    return {node_address(std::move(ip), port), std::move(flags)};
-}
-
-bool is_failover_progress(const std::string& ch) {
-    static const std::set<std::string> kEvents = {"+odown",
-                                                  "+try-failover",
-                                                  "+elected-leader",
-                                                  "+failover-state-select-slave",
-                                                  "+selected-slave",
-                                                  "+failover-state-send-slaveof-noone",
-                                                  "+failover-state-wait-promotion",
-                                                  "+promoted-slave",
-                                                  "+failover-state-reconf-slaves",
-                                                  "+switch-master"};
-    return kEvents.count(ch) != 0;
-}
 
 }  // namespace
 
@@ -96,7 +44,7 @@ std::vector<SentinelWatcher::SentinelStatus> SentinelWatcher::sentinel_status() 
     std::vector<SentinelStatus> out;
     for (const auto& [key, link] : sentinels_)
         out.push_back({link->addr, link->configured, link->cmd_up, link->sub_up,
-                       link->down_since_ms, link->answer});
+                       link->down_since_ms, link->answer, link->run_id, link->problem});
     return out;
 }
 
@@ -137,6 +85,7 @@ void SentinelWatcher::reconfigure(const config::Config& config) {
     for (auto it = sentinels_.begin(); it != sentinels_.end();) {
         if (it->second->configured && !wanted.count(it->first)) {
             spdlog::info("sentinel {} removed by reload", it->first);
+            known_ids_.erase(it->second->run_id);
             it = sentinels_.erase(it);
         } else {
             ++it;
@@ -172,21 +121,36 @@ void SentinelWatcher::connect_link(SentinelLink& link) {
     };
     auto auth = auth_command(true);
 
-    if (!auth.empty()) link.cmd->command(auth, nullptr);
-    link.cmd->connect([this, find](bool ok, const std::string& err) {
+    if (!auth.empty())
+        link.cmd->command(auth, [this, find](const redisReply* r) {
+            SentinelLink* l = find();
+            if (l && r && r->type == REDIS_REPLY_ERROR)
+                report_problem(*l, "AUTH refused: " + str(r) + " (check sentinel_password)");
+        });
+    // The link counts as up once the sentinel said who it is: its run id is how one
+    // sentinel reached under two names (or behind one Service address) is counted once.
+    link.cmd->command({"SENTINEL", "MYID"}, [this, find](const redisReply* r) {
         SentinelLink* l = find();
-        if (!l) return;
-        if (!ok) {
-            link_down(*l, err);
-            return;
+        if (!l || !r) return;  // a lost connection reaches link_down through on_closed
+        if (r->type == REDIS_REPLY_STRING) {
+            l->run_id = str(r);
+            known_ids_.insert(l->run_id);
+        } else if (r->type == REDIS_REPLY_ERROR) {
+            report_problem(*l, str(r));
+            l->run_id.clear();
         }
         bool was_down = l->down_since_ms != 0;
         l->cmd_up = true;
         l->backoff_ms = 100;
         l->down_since_ms = 0;
-        spdlog::log(was_down ? spdlog::level::info : spdlog::level::debug, "sentinel {} connected",
-                    l->addr.str());
+        spdlog::log(was_down ? spdlog::level::info : spdlog::level::debug,
+                    "sentinel {} connected (run id {})", l->addr.str(),
+                    l->run_id.empty() ? "unknown" : l->run_id);
         start_round("sentinel connected");
+    });
+    link.cmd->connect([this, find](bool ok, const std::string& err) {
+        SentinelLink* l = find();
+        if (l && !ok) link_down(*l, err);
     });
     link.cmd->on_closed([this, find](const std::string& why) {
         if (SentinelLink* l = find()) link_down(*l, why);
@@ -234,9 +198,9 @@ void SentinelWatcher::tick() {
     std::uint64_t now = uv_now(loop_);
     for (auto it = sentinels_.begin(); it != sentinels_.end();) {
         SentinelLink& l = *it->second;
-        if (l.down_since_ms && !l.configured && now - l.down_since_ms > kForgetLearnedAfterMs) {
-            spdlog::info("forgetting sentinel {}: unreachable for {} s", it->first,
-                         (now - l.down_since_ms) / 1000);
+        if (l.forget) {
+            spdlog::info("forgetting sentinel {}: a majority of the sentinels no longer list it",
+                         it->first);
             it = sentinels_.erase(it);
             continue;
         }
@@ -276,6 +240,18 @@ void SentinelWatcher::start_round(const std::string& why) {
         if (!link->cmd_up) continue;
         link->asked_round = round;
         std::string k = key;
+        // Learning goes first, so that the sentinels it finds count as known before this
+        // round's answers are counted (the first verification needs a majority of them).
+        if (learn) {
+            link->cmd->command({"SENTINEL", "SENTINELS", config_.master_name},
+                               [this, alive, k](const redisReply* r) {
+                                   if (*alive) learn_sentinels(k, r);
+                               });
+            link->cmd->command({"SENTINEL", "REPLICAS", config_.master_name},
+                               [this, alive](const redisReply* r) {
+                                   if (*alive) learn_replicas(r);
+                               });
+        }
         link->cmd->command({"SENTINEL", "GET-MASTER-ADDR-BY-NAME", config_.master_name},
                            [this, alive, k, round](const redisReply* r) {
                                if (!*alive) return;
@@ -285,22 +261,18 @@ void SentinelWatcher::start_round(const std::string& why) {
                                if (r) {
                                    l.answered_round = round;
                                    l.answer.reset();
-                                   if (r->type == REDIS_REPLY_ARRAY && r->elements == 2)
+                                   if (r->type == REDIS_REPLY_ARRAY && r->elements == 2) {
                                        l.answer =
                                            node_address(str(r->element[0]), str(r->element[1]));
+                                       l.problem.clear();
+                                   } else if (r->type == REDIS_REPLY_ERROR) {
+                                       report_problem(l, str(r));
+                                   } else {
+                                       explain_unknown_master(k);
+                                   }
                                }
                                if (round == round_) finish_round_if_done();
                            });
-        if (learn) {
-            link->cmd->command({"SENTINEL", "SENTINELS", config_.master_name},
-                               [this, alive](const redisReply* r) {
-                                   if (*alive) learn_sentinels(r);
-                               });
-            link->cmd->command({"SENTINEL", "REPLICAS", config_.master_name},
-                               [this, alive](const redisReply* r) {
-                                   if (*alive) learn_replicas(r);
-                               });
-        }
     }
     finish_round_if_done();
 }
@@ -319,54 +291,51 @@ void SentinelWatcher::finish_round_if_done() {
 }
 
 void SentinelWatcher::evaluate() {
-    std::map<std::string, std::pair<NodeAddress, std::size_t>> votes;
-    std::size_t answering = 0;
-    for (auto& [key, link] : sentinels_) {
-        if (!link->cmd_up || link->answered_round != round_) continue;
-        ++answering;
-        if (link->answer) {
-            auto& v = votes[link->answer->str()];
-            v.first = *link->answer;
-            ++v.second;
-        }
-    }
+    VoteOutcome vote = count_votes(ballots());
+    last_vote_ = vote;
     std::uint64_t now = uv_now(loop_);
-    if (answering == 0) {
-        // Every sentinel is unreachable: keep the last verified master while it still
-        // answers ROLE as master.
-        if (verified_)
-            probe(*verified_, 0, 0);
-        else
-            unverify("no sentinel reachable");
-        return;
-    }
-    std::optional<NodeAddress> candidate;
-    std::size_t best = 0;
-    for (auto& [k, v] : votes) {
-        if (v.second * 2 > answering) {
-            candidate = v.first;
-            best = v.second;
+    using Kind = VoteOutcome::Kind;
+    if (vote.kind == Kind::minority || vote.kind == Kind::none_answering) {
+        // Too few sentinels to decide anything: keep the last verified master while it
+        // still answers ROLE master (unless it is being failed over), switch nothing.
+        if (verified_ && !(failover_from_ && *failover_from_ == *verified_)) {
+            if (!kept_without_majority_)
+                spdlog::warn(
+                    "no sentinel majority ({}): keeping master {} while it answers ROLE master; "
+                    "no switch until a majority of the known sentinels agrees",
+                    vote.describe(), verified_->str());
+            kept_without_majority_ = true;
+            probe(*verified_, vote, true);
+        } else if (vote.kind == Kind::none_answering) {
+            unverify("no sentinel reachable (" + std::to_string(vote.known) + " known)");
+        } else {
+            unverify("no sentinel majority to verify a master (" + vote.describe() + ")");
         }
-    }
-    if (!candidate) {
-        unverify("sentinels disagree on the master (" + std::to_string(answering) + " answering)");
         return;
     }
-    if (failover_from_ && *failover_from_ == *candidate) {
+    if (kept_without_majority_) {
+        spdlog::info("sentinel majority back ({})", vote.describe());
+        kept_without_majority_ = false;
+    }
+    if (vote.kind == Kind::disagree) {
+        unverify("sentinels disagree on the master (" + vote.describe() + ")");
+        return;
+    }
+    const NodeAddress candidate = *vote.master;
+    if (failover_from_ && *failover_from_ == candidate) {
         if (now - failover_since_ms_ < kFailoverGiveUpMs) {
-            unverify("failover of " + candidate->str() + " in progress");
+            unverify("failover of " + candidate.str() + " in progress");
             return;
         }
         spdlog::warn(
             "failover of {} did not complete within {} s; trusting it again if it is still master",
-            candidate->str(), kFailoverGiveUpMs / 1000);
+            candidate.str(), kFailoverGiveUpMs / 1000);
         failover_from_.reset();
     }
-    probe(*candidate, best, answering);
+    probe(candidate, vote, false);
 }
 
-void SentinelWatcher::probe(const NodeAddress& candidate, std::size_t votes,
-                            std::size_t answering) {
+void SentinelWatcher::probe(const NodeAddress& candidate, const VoteOutcome& vote, bool kept) {
     if (probe_busy_) return;  // the next round probes again
     // A candidate that just failed its probe is retried by the next tick (100 ms while
     // holding), not by the round its own failure triggered: no reconnect storm at a dead
@@ -397,7 +366,7 @@ void SentinelWatcher::probe(const NodeAddress& candidate, std::size_t votes,
     }
     probe_busy_ = true;
     auto alive = alive_;
-    probe_->command({"ROLE"}, [this, alive, candidate, votes, answering](const redisReply* r) {
+    probe_->command({"ROLE"}, [this, alive, candidate, vote, kept](const redisReply* r) {
         if (!*alive) return;
         probe_busy_ = false;
         if (!r) {
@@ -414,19 +383,22 @@ void SentinelWatcher::probe(const NodeAddress& candidate, std::size_t votes,
             return;
         }
         if (failover_from_ && *failover_from_ == candidate) return;  // event arrived meanwhile
-        verified(candidate, votes, answering);
+        verified(candidate, vote, kept);
     });
 }
 
-void SentinelWatcher::verified(const NodeAddress& addr, std::size_t votes, std::size_t answering) {
+void SentinelWatcher::verified(const NodeAddress& addr, const VoteOutcome& vote, bool kept) {
     const SnapshotPtr& cur = topology_.current();
-    if (cur->master && *cur->master == addr && cur->replicas == replicas_) return;
+    std::string note = kept ? "kept without a sentinel majority (" + vote.describe() + ")" : "";
+    if (cur->master && *cur->master == addr && cur->replicas == replicas_ &&
+        cur->sentinel_note == note)
+        return;
     std::uint64_t now = uv_now(loop_);
     bool switched = !verified_ || !(*verified_ == addr);
     if (!cur->master || switched) {
         spdlog::info(
-            "master verified {} ({} of {} answering sentinels, ROLE master){}{}", addr.str(), votes,
-            answering, switched && verified_ ? "; switched from " + verified_->str() : "",
+            "master verified {} ({}, ROLE master){}{}", addr.str(), kept ? note : vote.describe(),
+            switched && verified_ ? "; switched from " + verified_->str() : "",
             hold_since_ms_ ? "; commands held for " + std::to_string(now - hold_since_ms_) + " ms"
                            : "");
     }
@@ -435,7 +407,8 @@ void SentinelWatcher::verified(const NodeAddress& addr, std::size_t votes, std::
     hold_since_ms_ = 0;
     TopologySnapshot snap;
     snap.master = addr;
-    snap.verified_at_ms = now;
+    snap.verified_at_ms = kept && cur->master && *cur->master == addr ? cur->verified_at_ms : now;
+    snap.sentinel_note = note;
     snap.replicas = replicas_;
     topology_.publish(snap);
     schedule_fast(false);
@@ -524,45 +497,6 @@ void SentinelWatcher::on_event(const std::string& channel, const std::string& pa
         rounds_done_ = 0;  // learn on the next round
         start_round(channel);
     }
-}
-
-void SentinelWatcher::learn_sentinels(const redisReply* r) {
-    if (!r || r->type != REDIS_REPLY_ARRAY) return;
-    for (std::size_t i = 0; i < r->elements; ++i) {
-        const redisReply* e = r->element[i];
-        if (!e || e->type != REDIS_REPLY_ARRAY) continue;
-        std::optional<NodeAddress> found = instance_entry(e).addr;
-        if (!found) continue;
-        const NodeAddress& a = *found;
-        if (sentinels_.count(a.str())) continue;
-        // The same sentinel may be configured under another name (localhost vs 127.0.0.1).
-        bool known = false;
-        for (auto& [k, l] : sentinels_)
-            if (l->addr.port == a.port && l->cmd && l->cmd->resolved_ip() == a.host) known = true;
-        if (known) continue;
-        spdlog::info("learned sentinel {} from SENTINEL SENTINELS", a.str());
-        auto link = std::make_unique<SentinelLink>();
-        link->addr = a;
-        auto& ref = *link;
-        sentinels_.emplace(a.str(), std::move(link));
-        connect_link(ref);
-    }
-}
-
-void SentinelWatcher::learn_replicas(const redisReply* r) {
-    if (!r || r->type != REDIS_REPLY_ARRAY) return;
-    std::vector<NodeAddress> reps;
-    for (std::size_t i = 0; i < r->elements; ++i) {
-        const redisReply* e = r->element[i];
-        if (!e || e->type != REDIS_REPLY_ARRAY) continue;
-        InstanceEntry entry = instance_entry(e);
-        if (!entry.addr) continue;
-        if (entry.flags.find("down") != std::string::npos ||
-            entry.flags.find("disconnected") != std::string::npos)
-            continue;
-        reps.push_back(std::move(*entry.addr));
-    }
-    replicas_ = std::move(reps);
 }
 
 }  // namespace sp::proxy

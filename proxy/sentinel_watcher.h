@@ -1,12 +1,14 @@
 // Follows Sentinel for one master name and publishes what it verified to the Topology.
 // Events are triggers, not truth: every event, every lost link and every poll tick
 // (about 1 s) leads to a round that asks each reachable sentinel for the master's
-// address; a master is verified only when a majority of the sentinels that answered
-// name it AND the node itself answers ROLE with "master". From the first sign that the
-// current master is being failed over (+odown, +try-failover, +selected-slave, ...) no
-// master is published, so sessions hold their commands instead of writing into the old
-// master's lost-write window; they are released once the new master is verified (or the
-// old one again if the failover aborts).
+// address; a master is verified only when a majority of ALL known sentinels (configured
+// plus learned, one sentinel counted once by its run id) name it AND the node itself
+// answers ROLE with "master" (sentinel_vote.h). With fewer answering, the last verified
+// master is kept while it answers ROLE master, and nothing is switched. From the first sign that
+// the current master is being failed over (+odown, +try-failover, +selected-slave, ...) no master
+// is published, so sessions hold their commands instead of writing into the old master's lost-write
+// window; they are released once the new master is verified (or the old one again if the failover
+// aborts).
 #pragma once
 
 #include <uv.h>
@@ -21,6 +23,7 @@
 
 #include "config/config.h"
 #include "proxy/resp_client.h"
+#include "proxy/sentinel_vote.h"
 #include "proxy/tcp_stream.h"
 #include "proxy/topology.h"
 
@@ -44,6 +47,8 @@ class SentinelWatcher {
 
     std::size_t sentinels_up() const;
     std::size_t sentinels_known() const { return sentinels_.size(); }
+    // The last round's count (known = distinct sentinels, by run id).
+    const VoteOutcome& last_vote() const { return last_vote_; }
 
     // One sentinel as the admin endpoint shows it (/metrics, /status).
     struct SentinelStatus {
@@ -53,6 +58,8 @@ class SentinelWatcher {
         bool events_up = false;   // event subscription connected
         std::uint64_t down_since_ms = 0;
         std::optional<NodeAddress> answer;  // what it last named as master
+        std::string run_id;                 // SENTINEL MYID (empty until known)
+        std::string problem;                // why it cannot help (NOAUTH, unknown master)
     };
     std::vector<SentinelStatus> sentinel_status() const;
     std::uint64_t rounds_done() const { return rounds_done_; }
@@ -71,7 +78,15 @@ class SentinelWatcher {
         std::optional<NodeAddress> answer;  // last GET-MASTER-ADDR-BY-NAME answer
         std::uint64_t answered_round = 0;
         std::uint64_t asked_round = 0;
+        std::string run_id;  // Sentinel's own id: one sentinel behind two addresses is one
+        // What its last SENTINEL SENTINELS listed (run ids and addresses), for forgetting.
+        bool listed_valid = false;
+        std::set<std::string> listed;
+        bool forget = false;  // a majority stopped listing it: erased by the next tick
+        std::string problem;  // last misconfiguration seen (NOAUTH, unknown master name)
+        std::uint64_t problem_logged_ms = 0;
     };
+    static std::string identity(const SentinelLink& link);
 
     void tick();
     void connect_link(SentinelLink& link);
@@ -79,11 +94,15 @@ class SentinelWatcher {
     void start_round(const std::string& why);
     void finish_round_if_done();
     void evaluate();
-    void probe(const NodeAddress& candidate, std::size_t votes, std::size_t answering);
-    void verified(const NodeAddress& addr, std::size_t votes, std::size_t answering);
+    void probe(const NodeAddress& candidate, const VoteOutcome& vote, bool kept);
+    void verified(const NodeAddress& addr, const VoteOutcome& vote, bool kept);
+    void report_problem(SentinelLink& link, const std::string& problem);
+    void explain_unknown_master(const std::string& key);
     void unverify(const std::string& reason);
     void on_event(const std::string& channel, const std::string& payload);
-    void learn_sentinels(const redisReply* reply);
+    void learn_sentinels(const std::string& from_key, const redisReply* reply);
+    void forget_unlisted();
+    std::vector<SentinelBallot> ballots() const;
     void learn_replicas(const redisReply* reply);
     void fetch_command_table(const NodeAddress& addr);
     std::vector<std::string> auth_command(bool sentinel) const;
@@ -109,6 +128,12 @@ class SentinelWatcher {
     std::uint64_t failover_since_ms_ = 0;
     std::uint64_t hold_since_ms_ = 0;
     std::string last_trigger_;
+    VoteOutcome last_vote_;
+    // Every sentinel run id seen (MYID, SENTINEL SENTINELS), so a sentinel still counts as
+    // known while no link of ours currently reaches it (a Service address that now lands
+    // on another one). Left only by the majority rule in forget_unlisted().
+    std::set<std::string> known_ids_;
+    bool kept_without_majority_ = false;  // logged once per episode
 
     std::unique_ptr<RespClient> probe_;
     NodeAddress probe_addr_;

@@ -109,18 +109,29 @@ std::string status_json(const std::vector<const Pool*>& pools, std::uint64_t now
             out += "null";
         }
         out += ",\"failovers_seen\":" + std::to_string(router.stats().failovers_seen);
+        const VoteOutcome& vote = pool->watcher().last_vote();
+        out +=
+            ",\"sentinel_majority\":{\"known\":" + std::to_string(vote.known) +
+            ",\"answering\":" + std::to_string(vote.answering) +
+            ",\"needed\":" + std::to_string(vote.needed) + ",\"note\":" +
+            (snap->sentinel_note.empty() ? std::string("null") : json_quote(snap->sentinel_note)) +
+            "}";
         out += ",\"clients\":" + std::to_string(router.sessions());
         out += ",\"sentinels\":[";
         bool first = true;
         for (const auto& s : pool->watcher().sentinel_status()) {
             out += first ? "" : ",";
             first = false;
-            out += "{\"address\":" + json_quote(s.addr.str()) +
-                   ",\"configured\":" + (s.configured ? "true" : "false") +
-                   ",\"up\":" + (s.up ? "true" : "false") +
-                   ",\"events_up\":" + (s.events_up ? "true" : "false") + ",\"down_seconds\":" +
-                   (s.down_since_ms ? seconds(s.down_since_ms, now_ms) : std::string("null")) +
-                   ",\"names_master\":" + (s.answer ? node(*s.answer) : std::string("null")) + "}";
+            out +=
+                "{\"address\":" + json_quote(s.addr.str()) +
+                ",\"configured\":" + (s.configured ? "true" : "false") +
+                ",\"up\":" + (s.up ? "true" : "false") +
+                ",\"events_up\":" + (s.events_up ? "true" : "false") + ",\"down_seconds\":" +
+                (s.down_since_ms ? seconds(s.down_since_ms, now_ms) : std::string("null")) +
+                ",\"names_master\":" + (s.answer ? node(*s.answer) : std::string("null")) +
+                ",\"run_id\":" + (s.run_id.empty() ? std::string("null") : json_quote(s.run_id)) +
+                ",\"problem\":" +
+                (s.problem.empty() ? std::string("null") : json_quote(s.problem)) + "}";
         }
         out += "]}";
     }

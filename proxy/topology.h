@@ -1,6 +1,6 @@
 // What the Sentinel side knows, published as immutable snapshots. The sentinel watcher
 // is the only writer; client sessions only read. A snapshot names the verified master
-// (majority of answering sentinels + ROLE master), or none while a failover is under way
+// (majority of all known sentinels + ROLE master), or none while a failover is under way
 // or nothing is verified: sessions then hold their commands. Snapshots are shared_ptr to
 // const so that, with one loop per core later, each loop can pick up the newest one
 // without locks on the hot path.
@@ -29,6 +29,8 @@ struct TopologySnapshot {
     std::string hold_reason;            // why there is no master (for logs and /readyz)
     std::uint64_t verified_at_ms = 0;   // loop time of the verification
     std::vector<NodeAddress> replicas;  // as last reported by Sentinel
+    // Non-empty while the master is kept without a sentinel majority (too few answering).
+    std::string sentinel_note;
 };
 
 using SnapshotPtr = std::shared_ptr<const TopologySnapshot>;
