@@ -1,0 +1,150 @@
+#include "protocol/command_policy.h"
+
+#include <cctype>
+#include <string_view>
+
+namespace sp::protocol {
+
+namespace {
+
+bool ieq(std::string_view a, std::string_view b) {
+    if (a.size() != b.size()) return false;
+    for (std::size_t i = 0; i < a.size(); ++i)
+        if (std::tolower(static_cast<unsigned char>(a[i])) !=
+            std::tolower(static_cast<unsigned char>(b[i])))
+            return false;
+    return true;
+}
+
+// psubscribe/punsubscribe: patterns; ssubscribe/sunsubscribe: shard channels.
+SubFamily family_of(std::string_view name) {
+    if (name[0] == 'p') return SubFamily::pattern;
+    if (name.starts_with("ss") || name.starts_with("sun")) return SubFamily::shard;
+    return SubFamily::channel;
+}
+
+struct NamedKind {
+    std::string_view name;
+    CommandKind kind;
+};
+
+constexpr NamedKind kKinds[] = {
+    {"ping", CommandKind::ping},
+    {"echo", CommandKind::ping},
+    {"subscribe", CommandKind::subscribe},
+    {"psubscribe", CommandKind::subscribe},
+    {"ssubscribe", CommandKind::subscribe},
+    {"unsubscribe", CommandKind::unsubscribe},
+    {"punsubscribe", CommandKind::unsubscribe},
+    {"sunsubscribe", CommandKind::unsubscribe},
+    {"select", CommandKind::select},
+    {"hello", CommandKind::hello},
+    {"auth", CommandKind::auth},
+    {"multi", CommandKind::multi},
+    {"exec", CommandKind::exec},
+    {"discard", CommandKind::discard},
+    {"watch", CommandKind::watch},
+    {"unwatch", CommandKind::unwatch},
+    {"reset", CommandKind::reset},
+    {"quit", CommandKind::quit},
+};
+
+CommandKind kind_of(const Command& cmd) {
+    const std::string_view n = cmd.name;
+    if (n == "client" && cmd.argc() > 1) {
+        if (ieq(cmd.argv[1], "setname")) return CommandKind::client_setname;
+        if (ieq(cmd.argv[1], "setinfo")) return CommandKind::client_setinfo;
+        return CommandKind::normal;
+    }
+    // Only connection-level commands have a kind: one table lookup decides it for them.
+    for (const NamedKind& k : kKinds)
+        if (k.name == n) return k.kind;
+    return CommandKind::normal;
+}
+
+bool has_word(const Command& cmd, std::string_view word, std::size_t from = 1) {
+    for (std::size_t i = from; i < cmd.argc(); ++i)
+        if (ieq(cmd.argv[i], word)) return true;
+    return false;
+}
+
+// HELLO [protover [AUTH user pass] [SETNAME name]]: options read positionally, as Redis
+// does, so a SETNAME value "auth" is not taken for the AUTH keyword.
+bool hello_has_auth(const Command& cmd) {
+    for (std::size_t i = 2; i < cmd.argc();) {
+        if (ieq(cmd.argv[i], "auth") && i + 2 < cmd.argc()) return true;
+        if (ieq(cmd.argv[i], "setname") && i + 1 < cmd.argc()) {
+            i += 2;
+            continue;
+        }
+        return false;  // a syntax error: Redis refuses it, no AUTH happens
+    }
+    return false;
+}
+
+PinReason pin_of(const Command& cmd, const CommandPolicy& p) {
+    switch (p.kind) {
+        case CommandKind::multi:
+        case CommandKind::watch:
+            return PinReason::transaction;
+        case CommandKind::subscribe:
+            return PinReason::subscribed;
+        case CommandKind::select:
+            return cmd.argc() == 2 && cmd.argv[1] == "0" ? PinReason::none : PinReason::select;
+        case CommandKind::auth:
+            return PinReason::identity;
+        case CommandKind::hello:
+            return hello_has_auth(cmd) ? PinReason::identity : PinReason::none;
+        default:
+            break;
+    }
+    if (p.is(kBlocking)) return PinReason::blocking;
+    if (cmd.name == "monitor") return PinReason::monitor;
+    if (cmd.name == "client" && cmd.argc() > 2) {
+        if (ieq(cmd.argv[1], "reply") && !ieq(cmd.argv[2], "on")) return PinReason::client_reply;
+        if (ieq(cmd.argv[1], "tracking") && ieq(cmd.argv[2], "on")) return PinReason::tracking;
+    }
+    return PinReason::none;
+}
+
+bool resendable(const CommandPolicy& p) {
+    switch (p.kind) {
+        case CommandKind::normal:
+            break;
+        case CommandKind::exec:
+            return false;  // the transaction may have run
+        default:
+            return true;  // connection state, subscriptions, MULTI, WATCH, PING: harmless
+    }
+    if (p.is(kBlocking)) return true;  // the session re-issues it with the time left
+    if (p.is(kReadOnly) && !p.is(kWrite)) return true;
+    if (p.is(kConnectionState)) return true;
+    return false;
+}
+
+}  // namespace
+
+CommandPolicy decide(const CommandTable& table, const Command& cmd) {
+    CommandPolicy p;
+    // The table knows which commands have sub-commands; it reads argv[1] only for those.
+    const std::string_view sub = cmd.argc() > 1 ? cmd.argv[1] : std::string_view{};
+    CommandInfo info = table.classify(cmd.name, sub);
+    p.flags = info.flags;
+    p.timeout = info.timeout;
+    p.kind = kind_of(cmd);
+    if (p.kind == CommandKind::subscribe) {
+        p.family = family_of(cmd.name);
+        p.expect = cmd.argc() > 1 ? static_cast<std::int32_t>(cmd.argc() - 1) : 1;
+    } else if (p.kind == CommandKind::unsubscribe) {
+        p.family = family_of(cmd.name);
+        p.expect = cmd.argc() > 1 ? static_cast<std::int32_t>(cmd.argc() - 1) : -1;
+    }
+    // XREAD / XREADGROUP block only with a BLOCK option.
+    if ((cmd.name == "xread" || cmd.name == "xreadgroup") && !has_word(cmd, "block"))
+        p.flags &= ~static_cast<std::uint32_t>(kBlocking);
+    p.pins = pin_of(cmd, p);
+    p.resendable = resendable(p);
+    return p;
+}
+
+}  // namespace sp::protocol
