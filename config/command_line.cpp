@@ -56,6 +56,8 @@ const KeyFlag kKeyFlags[] = {
     {"--poll-interval-ms", "sentinel", "poll_interval_ms", "N", "Interval between sentinel polls"},
     {"--read-from", "routing", "read_from", "WHERE", "master|replica-preferred"},
     {"--max-clients", "proxy", "max_clients", "N", "Maximum number of client connections"},
+    {"--shared-links", "proxy", "shared_links", "N",
+     "Shared pipelined backend connections per master and protocol (0: one per client)"},
     {"--drain-timeout-ms", "proxy", "drain_timeout_ms", "N",
      "On SIGTERM/SIGINT, how long in-flight commands may finish before connections close"},
 };

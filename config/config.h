@@ -44,6 +44,9 @@ struct Config {
     bool close_subscribers_on_failover = false;  // default: re-subscribe on the new master
     std::uint32_t drain_timeout_ms =
         5000;  // SIGTERM/SIGINT: how long in-flight commands may finish
+    // Pipelined backend connections per master and protocol shared by every client in the
+    // default connection state (0: every client gets its own, as before 0.2).
+    std::uint32_t shared_links = 1;
 
     // [sentinel]
     std::vector<HostPort> sentinels;  // required, at least one
