@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "protocol/hello_options.h"
 #include "proxy/router.h"
 
 namespace sp::proxy {
@@ -218,27 +219,24 @@ bool ClientSession::handle_auth_gate(const protocol::Command& cmd) {
         return true;
     }
     if (cmd.name == "hello") {
-        // Check HELLO's AUTH here and forward HELLO without it.
-        std::vector<std::string> rest;
-        bool had_auth = false, ok = false;
-        for (std::size_t i = 0; i < cmd.argc(); ++i) {
-            if (i >= 2 && ieq(cmd.argv[i], "auth") && i + 2 < cmd.argc()) {
-                had_auth = true;
-                ok = check(cmd.argv[i + 1], cmd.argv[i + 2]);
-                i += 2;
-                continue;
-            }
-            rest.emplace_back(cmd.argv[i]);
-        }
-        if (had_auth && !ok) {
-            std::string r;
-            reply::error(r, "WRONGPASS invalid username-password pair or user is disabled.");
+        // Check HELLO's AUTH here and forward HELLO without it. Options are read
+        // positionally and a bad one fails the whole command before any password check.
+        const protocol::HelloOptions o = protocol::parse_hello(cmd.argv);
+        std::string r;
+        if (!o.error.empty()) {
+            reply::error(r, o.error);
             enqueue_local(std::move(r));
             return true;
         }
-        if (had_auth) authenticated_ = true;
+        if (o.password) {
+            if (*o.user != "default" || *o.password != pw) {
+                reply::error(r, "WRONGPASS invalid username-password pair or user is disabled.");
+                enqueue_local(std::move(r));
+                return true;
+            }
+            authenticated_ = true;
+        }
         if (!authenticated_) {
-            std::string r;
             reply::error(
                 r,
                 "NOAUTH HELLO must be called with the client already authenticated, otherwise the "
@@ -247,7 +245,12 @@ bool ClientSession::handle_auth_gate(const protocol::Command& cmd) {
             enqueue_local(std::move(r));
             return true;
         }
-        if (had_auth) {
+        if (o.password) {
+            std::vector<std::string> rest{"HELLO", std::string(cmd.argv[1])};
+            if (o.client_name) {
+                rest.emplace_back("SETNAME");
+                rest.emplace_back(*o.client_name);
+            }
             Pending p;
             p.kind = Kind::hello;
             p.flags = protocol::kConnectionState;
@@ -358,20 +361,15 @@ void ClientSession::handle_command(const protocol::Command& cmd) {
 // SETNAME/AUTH), so the backend link opened later replays them.
 void ClientSession::answer_hello_locally(const protocol::Command& cmd) {
     std::string r;
-    RespVersion version = proto_;
-    if (cmd.argc() > 1) {
-        const std::string_view v = cmd.argv[1];
-        if (v != "2" && v != "3") {
-            reply::error(r, "NOPROTO unsupported protocol version");
-            enqueue_local(std::move(r));
-            return;
-        }
-        version = v == "3" ? RespVersion::resp3 : RespVersion::resp2;
+    const protocol::HelloOptions o = protocol::parse_hello(cmd.argv);
+    if (!o.error.empty()) {
+        reply::error(r, o.error);
+        enqueue_local(std::move(r));
+        return;
     }
     Pending p;
     p.kind = Kind::hello;
     apply_state(p, cmd.raw);
-    proto_ = version;
     static std::uint64_t next_id = 1;
     reply::map_header(r, 7, proto_);
     reply::bulk(r, "server");
@@ -818,19 +816,15 @@ void ClientSession::apply_state(const Pending& p, std::string_view raw) {
         case Kind::select:
             if (argv.size() == 2) db_ = std::atoll(argv[1].c_str());
             break;
-        case Kind::hello:
-            if (argv.size() >= 2) {
-                proto_ = argv[1] == "3" ? RespVersion::resp3 : RespVersion::resp2;
-                for (std::size_t i = 2; i < argv.size(); ++i) {
-                    if (ieq(argv[i], "auth") && i + 2 < argv.size()) {
-                        client_auth_ = {argv[i + 1], argv[i + 2]};
-                        i += 2;
-                    } else if (ieq(argv[i], "setname") && i + 1 < argv.size()) {
-                        client_name_ = argv[++i];
-                    }
-                }
-            }
+        case Kind::hello: {
+            std::vector<std::string_view> views(argv.begin(), argv.end());
+            const protocol::HelloOptions o = protocol::parse_hello(views);
+            if (!o.error.empty()) break;
+            if (o.version) proto_ = o.version == 3 ? RespVersion::resp3 : RespVersion::resp2;
+            if (o.password) client_auth_ = {std::string(*o.user), std::string(*o.password)};
+            if (o.client_name) client_name_ = *o.client_name;
             break;
+        }
         case Kind::auth:
             if (argv.size() == 2)
                 client_auth_ = {std::string(), argv[1]};

@@ -1,0 +1,90 @@
+"""A client's connection state through the proxy, against Redis with requirepass: what RESET
+clears (the proxy's own client authentication, and on Redis the link's AUTH, which the proxy
+restores), HELLO's options read positionally, and Redis 7's limits on a client that has not
+authenticated yet (10 arguments, 16 KiB per bulk). Replies are compared with what Redis itself
+answers on a direct connection.
+
+Two topologies for the module (no failover here), one with requirepass and one without;
+proxies with --client-password, --redis-password or both."""
+
+from __future__ import annotations
+
+import pytest
+
+import conftest
+import harness
+from harness import RawResp, RespError, now, wait_until
+
+REDIS_PW = "state-redis-pw"
+CLIENT_PW = "state-client-pw"
+
+uniq = harness.key_maker("state")
+
+
+@pytest.fixture(scope="module")
+def topo(tmp_path_factory):
+    t = conftest._start_topology(tmp_path_factory.mktemp("topo"), replicas=1,
+                                 redis_password=REDIS_PW)
+    yield t
+    conftest._stop_topology(t)
+
+
+@pytest.fixture(scope="module")
+def gated(topo, tmp_path_factory):
+    """A proxy that checks a client password itself and AUTHs to Redis with its own."""
+    p = conftest._start_proxy(tmp_path_factory.mktemp("gated"), topo,
+                              ["--client-password", CLIENT_PW, "--redis-password", REDIS_PW],
+                              client_password=CLIENT_PW)
+    yield p
+    conftest._stop_proxy(p)
+
+
+def is_error(r, prefix: str) -> bool:
+    return isinstance(r, RespError) and r.startswith(prefix)
+
+
+# ---------------------------------------------------------------------------------------------
+# Defect 6 of issue 10: HELLO's options are read positionally (a SETNAME value "auth" is not
+# the AUTH keyword).
+
+def test_hello_options_are_read_positionally(gated, topo):
+    s = RawResp(gated.port)
+    try:
+        s.send(s.command("HELLO", "3", "SETNAME", "auth", "AUTH", "default", CLIENT_PW))
+        assert s.first_byte() == b"%", f"not a RESP3 map: {s.buf[:100]!r}"
+        hello = s.read_reply()
+        assert hello.get("proto") == 3, hello
+        assert s.call("CLIENT", "GETNAME") == "auth"
+    finally:
+        s.close()
+
+    s = RawResp(gated.port)
+    try:
+        s.send(s.command("HELLO", "2", "AUTH", "default", CLIENT_PW, "SETNAME", "AUTH"))
+        assert s.first_byte() == b"*", s.buf[:100]
+        assert s.read_reply()[:2] == ["server", "redis"]
+        assert s.call("CLIENT", "GETNAME") == "AUTH"
+    finally:
+        s.close()
+
+    # errors exactly as Redis gives them, checked before the password
+    master = topo.current_master()
+    cases = [
+        ("HELLO", "3", "SETNAME"),
+        ("HELLO", "3", "AUTH", "default"),
+        ("HELLO", "3", "FOO", "bar", "AUTH", "default", "{pw}"),
+        ("HELLO", "x", "AUTH", "default", "{pw}"),
+        ("HELLO", "4", "AUTH", "default", "{pw}"),
+        ("HELLO", "3", "AUTH", "default", "wrong", "SETNAME", "n"),
+    ]
+    for case in cases:
+        got = []
+        for port, pw in ((gated.port, CLIENT_PW), (master.port, REDIS_PW)):
+            c = RawResp(port)
+            try:
+                got.append(c.call(*[a.replace("{pw}", pw) for a in case]))
+                # and the connection is still unauthenticated
+                assert is_error(c.call("GET", "x"), "NOAUTH"), case
+            finally:
+                c.close()
+        assert isinstance(got[0], RespError) and got[0] == got[1], (case, got)
