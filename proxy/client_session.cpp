@@ -259,6 +259,12 @@ bool ClientSession::handle_auth_gate(const protocol::Command& cmd) {
         }
         return false;
     }
+    if (cmd.name == "reset") {
+        // Allowed before AUTH, as in Redis; it leaves the client unauthenticated, from the
+        // next command of the same pipeline on.
+        authenticated_ = false;
+        return false;
+    }
     if (!authenticated_ && cmd.name != "quit") {
         std::string r;
         reply::error(r, "NOAUTH Authentication required.");

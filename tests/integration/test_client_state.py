@@ -44,6 +44,46 @@ def is_error(r, prefix: str) -> bool:
 
 
 # ---------------------------------------------------------------------------------------------
+# Defect 2 of issue 10: RESET must drop the proxy-side client authentication.
+
+@pytest.fixture(scope="module")
+def gated_no_redis_pw(module_topology, tmp_path_factory):
+    """A proxy that checks a client password, in front of Redis without requirepass: a GET
+    after RESET that got through would be answered with the value."""
+    p = conftest._start_proxy(tmp_path_factory.mktemp("gated-nopw"), module_topology,
+                              ["--client-password", CLIENT_PW], client_password=CLIENT_PW)
+    yield p
+    conftest._stop_proxy(p)
+
+
+@pytest.mark.parametrize("which", ["redis without password"])
+def test_reset_drops_the_client_password_authentication(which, gated_no_redis_pw, gated):
+    proxy = gated_no_redis_pw if which == "redis without password" else gated
+    k = uniq("reset-auth")
+    s = RawResp(proxy.port)
+    try:
+        # RESET is allowed before AUTH, as in Redis 7
+        assert s.call("RESET") == "RESET"
+        assert is_error(s.call("GET", k), "NOAUTH")
+        assert s.call("AUTH", CLIENT_PW) == "OK"
+        assert s.call("SET", k, "v") == "OK"
+        assert s.call("RESET") == "RESET"
+        r = s.call("GET", k)
+        assert is_error(r, "NOAUTH"), f"GET after RESET was answered: {r!r}"
+        # the same in one pipeline: Redis answers +OK +RESET -NOAUTH
+        s.send(s.command("AUTH", CLIENT_PW) + s.command("RESET") + s.command("GET", k))
+        assert s.read_reply() == "OK"
+        assert s.read_reply() == "RESET"
+        r = s.read_reply()
+        assert is_error(r, "NOAUTH"), f"GET after RESET was answered: {r!r}"
+        # authenticating again works, through a backend link that is still authenticated
+        assert s.call("AUTH", CLIENT_PW) == "OK"
+        assert s.call("GET", k) == "v"
+    finally:
+        s.close()
+
+
+# ---------------------------------------------------------------------------------------------
 # Defect 6 of issue 10: HELLO's options are read positionally (a SETNAME value "auth" is not
 # the AUTH keyword).
 
