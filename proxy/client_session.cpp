@@ -361,6 +361,7 @@ void ClientSession::handle_command(const protocol::Command& cmd) {
         return;
     }
     enqueue(cmd.raw, p);
+    if (p.kind == Kind::reset) append_link_auth(log_, pending_);
 }
 
 // HELLO with no master to ask: answer what Redis 7 would and remember the protocol (and
@@ -566,6 +567,7 @@ void ClientSession::open_link() {
         }
         p.issued_ms = 0;
         new_pending.push_back(p);
+        if (p.kind == Kind::reset) append_link_auth(new_log, new_pending);
     }
     log_ = std::move(new_log);
     pending_ = std::move(new_pending);
@@ -577,7 +579,6 @@ void ClientSession::open_link() {
 }
 
 void ClientSession::build_preamble(std::string& log, std::deque<Pending>& pending) {
-    const auto& cfg = router_.config();
     auto add = [&](const std::vector<std::string>& argv, Kind kind, bool critical,
                    std::int32_t expect = 1) {
         Pending p;
@@ -595,11 +596,8 @@ void ClientSession::build_preamble(std::string& log, std::deque<Pending>& pendin
             add({"AUTH", client_auth_->second}, Kind::normal, true);
         else
             add({"AUTH", client_auth_->first, client_auth_->second}, Kind::normal, true);
-    } else if (!cfg.redis_password.empty()) {
-        if (cfg.redis_user.empty())
-            add({"AUTH", cfg.redis_password}, Kind::normal, true);
-        else
-            add({"AUTH", cfg.redis_user, cfg.redis_password}, Kind::normal, true);
+    } else {
+        append_link_auth(log, pending);
     }
     if (proto_ == RespVersion::resp3) {
         if (client_name_.empty())
@@ -634,6 +632,22 @@ void ClientSession::build_preamble(std::string& log, std::deque<Pending>& pendin
             off += len;
         }
     }
+}
+
+// The proxy's own AUTH (redis.password), silent; an error closes the session. Sent on every
+// new link, and again right after a client's RESET, which logs the link out on Redis.
+void ClientSession::append_link_auth(std::string& log, std::deque<Pending>& pending) const {
+    const auto& cfg = router_.config();
+    if (cfg.redis_password.empty()) return;
+    Pending p;
+    p.silent = true;
+    p.critical = true;
+    std::string bytes = cfg.redis_user.empty()
+                            ? encode({"AUTH", cfg.redis_password})
+                            : encode({"AUTH", cfg.redis_user, cfg.redis_password});
+    p.len = static_cast<std::uint32_t>(bytes.size());
+    log += bytes;
+    pending.push_back(p);
 }
 
 void ClientSession::rewrite_blocking(std::string& out, std::string_view raw, const Pending& p,

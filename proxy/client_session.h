@@ -116,6 +116,7 @@ class ClientSession : private TcpStream::Handler, private BackendLink::Owner {
     void deliver_locals();
     void apply_state(const Pending& p, std::string_view raw);
     void build_preamble(std::string& log, std::deque<Pending>& pending);
+    void append_link_auth(std::string& log, std::deque<Pending>& pending) const;
     void rewrite_blocking(std::string& out, std::string_view raw, const Pending& p, bool& expired);
     void update_hold_timer();
     bool waiting_for_master() const;

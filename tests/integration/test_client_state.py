@@ -39,6 +39,15 @@ def gated(topo, tmp_path_factory):
     conftest._stop_proxy(p)
 
 
+@pytest.fixture(scope="module")
+def open_proxy(topo, tmp_path_factory):
+    """A proxy with no client password that AUTHs to Redis for its clients."""
+    p = conftest._start_proxy(tmp_path_factory.mktemp("open"), topo,
+                              ["--redis-password", REDIS_PW])
+    yield p
+    conftest._stop_proxy(p)
+
+
 def is_error(r, prefix: str) -> bool:
     return isinstance(r, RespError) and r.startswith(prefix)
 
@@ -56,7 +65,7 @@ def gated_no_redis_pw(module_topology, tmp_path_factory):
     conftest._stop_proxy(p)
 
 
-@pytest.mark.parametrize("which", ["redis without password"])
+@pytest.mark.parametrize("which", ["redis without password", "redis with requirepass"])
 def test_reset_drops_the_client_password_authentication(which, gated_no_redis_pw, gated):
     proxy = gated_no_redis_pw if which == "redis without password" else gated
     k = uniq("reset-auth")
@@ -81,6 +90,74 @@ def test_reset_drops_the_client_password_authentication(which, gated_no_redis_pw
         assert s.call("GET", k) == "v"
     finally:
         s.close()
+
+
+# ---------------------------------------------------------------------------------------------
+# Defect 3 of issue 10: RESET drops the link's AUTH on Redis; the proxy must AUTH again, and
+# the rest of the state must be what RESET leaves on Redis itself.
+
+def reset_script(s: RawResp, k: str, h: str) -> list:
+    """Sets up every piece of connection state RESET clears, RESETs, and reads it back."""
+    out = []
+    out.append(s.call("SET", k, "db0"))
+    out.append(s.call("SELECT", "5"))
+    out.append(s.call("SET", k, "db5"))
+    out.append(s.call("CLIENT", "SETNAME", "before-reset"))
+    out.append(s.call("HSET", h, "f", "v"))
+    s.send(s.command("HELLO", "3"))
+    out.append(("hello type", s.first_byte()))
+    s.read_reply()
+    out.append(s.call("WATCH", k))
+    out.append(s.call("MULTI"))
+    out.append(s.call("SET", k, "in-multi"))
+    out.append(s.call("RESET"))
+    out.append(s.call("GET", k))  # db 0, not queued, authenticated
+    out.append(s.call("CLIENT", "GETNAME"))
+    s.send(s.command("HGETALL", h))
+    out.append(("hgetall type", s.first_byte()))  # RESP2 again: an array
+    out.append(s.read_reply())
+    out.append(s.call("EXEC"))
+    out.append(s.call("SUBSCRIBE", "state-chan"))
+    out.append(s.call("RESET"))
+    out.append(s.call("PING"))  # not in subscribed mode any more
+    out.append(s.call("GET", k))
+    out.append(s.call("RESET"))
+    out.append(s.call("RESET"))
+    out.append(s.call("SET", k, "after"))
+    return out
+
+
+def test_reset_keeps_the_backend_link_authenticated(open_proxy, topo):
+    k, h = uniq("reset-link"), uniq("reset-h")
+    s = RawResp(open_proxy.port)
+    try:
+        assert s.call("SET", k, "v") == "OK"
+        assert s.call("RESET") == "RESET"
+        r = s.call("GET", k)
+        assert r == "v", f"GET after RESET: {r!r}"
+        through_proxy = reset_script(s, k, h)
+    finally:
+        s.close()
+    # the same script on a direct connection that authenticated first (the proxy does that
+    # for its clients), which RESET leaves unauthenticated: AUTH again after each RESET
+    master = topo.current_master()
+    d = RawResp(master.port)
+    try:
+        assert d.call("AUTH", REDIS_PW) == "OK"
+        real_call = d.call
+
+        def call(*args):
+            r = real_call(*args)
+            if args == ("RESET",):
+                assert real_call("AUTH", REDIS_PW) == "OK"
+            return r
+        d.call = call
+        direct = reset_script(d, k + ":direct", h + ":direct")
+    finally:
+        d.close()
+    assert through_proxy == direct
+    assert master.client(db=0).get(k) == "after"
+    assert master.client(db=5).get(k) == "db5"
 
 
 # ---------------------------------------------------------------------------------------------
