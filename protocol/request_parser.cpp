@@ -111,6 +111,7 @@ struct RequestParser::Impl {
     long long elems_left = 0;    // bulks still expected
     long long body_left = 0;     // bytes of the current bulk (with its CRLF) still expected
     long long elems_total = 0;
+    bool authenticated = true;  // false: the unauthenticated_* limits apply
 
     // hiredis reader for multibulk commands.
     redisReader* reader = nullptr;
@@ -404,8 +405,14 @@ RequestParser::Impl::Step RequestParser::Impl::step_multibulk(Command& out, std:
                 bool too_big = false;
                 const int r = read_header(n, too_big);
                 if (r == 0) return Step::incomplete;
-                if (r < 0 || n > static_cast<long long>(limits.max_multibulk_len) ||
-                    n > std::numeric_limits<int>::max()) {
+                // Redis's order: malformed, then unauthenticated, then the general limit.
+                const bool malformed = r < 0 || n > std::numeric_limits<int>::max();
+                if (!malformed && !authenticated &&
+                    n > static_cast<long long>(limits.unauthenticated_max_args)) {
+                    err = "Protocol error: unauthenticated multibulk length";
+                    return Step::error;
+                }
+                if (malformed || n > static_cast<long long>(limits.max_multibulk_len)) {
                     err = too_big ? "Protocol error: too big mbulk count string"
                                   : "Protocol error: invalid multibulk length";
                     return Step::error;
@@ -436,6 +443,11 @@ RequestParser::Impl::Step RequestParser::Impl::step_multibulk(Command& out, std:
                 if (r < 0 || n < 0 || static_cast<unsigned long long>(n) > limits.max_bulk_len) {
                     err = too_big ? "Protocol error: too big bulk count string"
                                   : "Protocol error: invalid bulk length";
+                    return Step::error;
+                }
+                if (!authenticated &&
+                    static_cast<unsigned long long>(n) > limits.unauthenticated_max_bulk_len) {
+                    err = "Protocol error: unauthenticated bulk length";
                     return Step::error;
                 }
                 body_left = n + 2;
@@ -546,6 +558,7 @@ void RequestParser::feed(std::string_view bytes) {
 
 RequestParser::Status RequestParser::next(Command& out) {
     if (!error_.empty()) return Status::error;
+    impl_->authenticated = authenticated_;
     for (;;) {
         switch (impl_->step(out, error_)) {
             case Impl::Step::command:

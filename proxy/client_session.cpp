@@ -119,7 +119,10 @@ void ClientSession::on_read(std::size_t n) {
     router_.stats().bytes_in += n;
     parser_.commit(n);
     protocol::Command cmd;
+    const bool gated = !router_.config().client_password.empty();
     for (;;) {
+        // Redis's pre-AUTH limits apply per command, so AUTH and RESET take effect at once.
+        parser_.set_authenticated(!gated || authenticated_);
         auto st = parser_.next(cmd);
         if (st == protocol::RequestParser::Status::incomplete) break;
         if (st == protocol::RequestParser::Status::error) {

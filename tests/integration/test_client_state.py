@@ -9,6 +9,8 @@ proxies with --client-password, --redis-password or both."""
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 import conftest
@@ -158,6 +160,86 @@ def test_reset_keeps_the_backend_link_authenticated(open_proxy, topo):
     assert through_proxy == direct
     assert master.client(db=0).get(k) == "after"
     assert master.client(db=5).get(k) == "db5"
+
+
+# ---------------------------------------------------------------------------------------------
+# Defect 4 of issue 10: before AUTH, Redis 7 refuses more than 10 arguments or a bulk over
+# 16 KiB and closes the connection; the proxy must too, before buffering anything.
+
+def refused(port: int, data: bytes, error: str) -> float:
+    s = RawResp(port, timeout=5)
+    try:
+        t0 = now()
+        s.send(data)
+        r = s.read_reply()
+        elapsed = now() - t0
+        assert r == RespError("ERR Protocol error: " + error), r
+        assert s.wait_closed(5), f"left open after {r!r}"
+        return elapsed
+    finally:
+        s.close()
+
+
+def test_unauthenticated_client_limits_like_redis(gated, topo):
+    master = topo.current_master()
+    for port in (gated.port, master.port):  # the proxy, and Redis itself
+        assert refused(port, b"*11\r\n", "unauthenticated multibulk length") < 2.0
+        assert refused(port, b"*1000000\r\n", "unauthenticated multibulk length") < 2.0
+        assert refused(port, b"*2\r\n$3\r\nSET\r\n$104857600\r\n",
+                       "unauthenticated bulk length") < 2.0
+        assert refused(port, b"*1\r\n$16385\r\n", "unauthenticated bulk length") < 2.0
+
+    # within the limits: framed and answered NOAUTH, like Redis
+    s = RawResp(gated.port)
+    try:
+        args = ["ECHO"] + ["x" * 16384] * 9
+        assert is_error(s.call(*args), "NOAUTH")
+        # after AUTH, in the same pipeline, the limits are gone
+        big = os.urandom(50_000).hex()
+        s.send(s.command("AUTH", CLIENT_PW) + s.command("ECHO", big))
+        assert s.read_reply() == "OK"
+        assert s.read_reply() == big
+        assert s.call("DEL", *[uniq("many") for _ in range(20)]) == 0
+        # RESET makes the client unauthenticated again: the limits are back
+        assert s.call("RESET") == "RESET"
+        s.send(b"*11\r\n")
+        r = s.read_reply()
+        assert r == RespError("ERR Protocol error: unauthenticated multibulk length"), r
+        assert s.wait_closed(5)
+    finally:
+        s.close()
+
+
+def test_unauthenticated_huge_bulks_do_not_grow_the_proxy(gated):
+    pid = gated.process.pid
+
+    def rss_kib() -> int:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+        return 0
+
+    before = rss_kib()
+    socks = [RawResp(gated.port, timeout=5) for _ in range(3)]
+    try:
+        chunk = b"x" * (1 << 20)
+        for s in socks:
+            s.send(b"*2\r\n$3\r\nSET\r\n$104857600\r\n")
+        for s in socks:
+            for _ in range(20):  # 20 MiB of body each, if the proxy still reads
+                try:
+                    s.send(chunk)
+                except OSError:
+                    break
+        for s in socks:
+            r = s.read_reply()
+            assert r == RespError("ERR Protocol error: unauthenticated bulk length"), r
+    finally:
+        for s in socks:
+            s.close()
+    wait_until(lambda: rss_kib() < before + 16 * 1024, 5, 0.1,
+               f"the proxy's RSS to stay near {before} KiB (now {rss_kib()} KiB)")
 
 
 # ---------------------------------------------------------------------------------------------

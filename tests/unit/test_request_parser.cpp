@@ -418,6 +418,53 @@ TEST_CASE("inline lines end at a NUL like Redis's C-string split", "[request_par
     CHECK(out[1].argv == std::vector<std::string>{"x", "y"});
 }
 
+TEST_CASE("before AUTH a client gets Redis 7's small limits", "[request_parser]") {
+    auto first_status = [](const std::string& in, bool authenticated, std::string* err) {
+        RequestParser p;
+        p.set_authenticated(authenticated);
+        p.feed(in);
+        Command cmd;
+        auto st = p.next(cmd);
+        *err = p.error();
+        return st;
+    };
+    std::string err;
+    CHECK(first_status("*11\r\n", false, &err) == RequestParser::Status::error);
+    CHECK(err == "Protocol error: unauthenticated multibulk length");
+    CHECK(first_status("*1000000\r\n", false, &err) == RequestParser::Status::error);
+    CHECK(err == "Protocol error: unauthenticated multibulk length");
+    // Redis says "unauthenticated" even past the general limit, "invalid" when malformed.
+    CHECK(first_status("*2000000\r\n", false, &err) == RequestParser::Status::error);
+    CHECK(err == "Protocol error: unauthenticated multibulk length");
+    CHECK(first_status("*1x\r\n", false, &err) == RequestParser::Status::error);
+    CHECK(err == "Protocol error: invalid multibulk length");
+    CHECK(first_status("*2\r\n$3\r\nSET\r\n$104857600\r\n", false, &err) ==
+          RequestParser::Status::error);
+    CHECK(err == "Protocol error: unauthenticated bulk length");
+    CHECK(first_status("*1\r\n$16385\r\n", false, &err) == RequestParser::Status::error);
+    CHECK(err == "Protocol error: unauthenticated bulk length");
+    CHECK(first_status("*1\r\n$600000000\r\n", false, &err) == RequestParser::Status::error);
+    CHECK(err == "Protocol error: invalid bulk length");
+    // At the limits, and once authenticated, nothing is refused.
+    CHECK(first_status("*10\r\n$16384\r\n", false, &err) == RequestParser::Status::incomplete);
+    CHECK(first_status("*11\r\n$104857600\r\n", true, &err) == RequestParser::Status::incomplete);
+
+    // Checked per command: AUTH answered, the next command of the pipeline is free.
+    RequestParser p;
+    p.set_authenticated(false);
+    p.feed("*2\r\n$4\r\nAUTH\r\n$2\r\npw\r\n*1\r\n$20000\r\n" + std::string(20000, 'a') +
+           "\r\n*11\r\n");
+    Command cmd;
+    REQUIRE(p.next(cmd) == RequestParser::Status::command);
+    CHECK(cmd.name == "auth");
+    p.set_authenticated(true);
+    REQUIRE(p.next(cmd) == RequestParser::Status::command);
+    CHECK(cmd.name.size() == 20000);
+    p.set_authenticated(false);  // RESET
+    CHECK(p.next(cmd) == RequestParser::Status::error);
+    CHECK(p.error() == "Protocol error: unauthenticated multibulk length");
+}
+
 TEST_CASE("no heap allocation per command in steady state", "[request_parser]") {
     std::string pipeline;
     for (int i = 0; i < 50; ++i) {
