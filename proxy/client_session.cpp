@@ -111,12 +111,19 @@ bool ClientSession::subscribed() const {
 // ---------------------------------------------------------------- client side
 
 uv_buf_t ClientSession::on_alloc(std::size_t) {
+    if (input_refused_) {
+        // Bytes after a protocol error are read only to notice the client's close; they
+        // are never looked at, so every session can share one buffer on this thread.
+        static thread_local char discard[16 * 1024];
+        return uv_buf_init(discard, sizeof(discard));
+    }
     auto area = parser_.write_area(16 * 1024);
     return uv_buf_init(area.data(), static_cast<unsigned>(area.size()));
 }
 
 void ClientSession::on_read(std::size_t n) {
     router_.stats().bytes_in += n;
+    if (input_refused_) return;
     parser_.commit(n);
     protocol::Command cmd;
     const bool gated = !router_.config().client_password.empty();
@@ -129,8 +136,10 @@ void ClientSession::on_read(std::size_t n) {
             spdlog::debug("client {}: {}", client_->peer(), parser_.error());
             std::string e;
             reply::error(e, "ERR " + parser_.error());
-            // Answer after the replies already owed, then close: like Redis.
-            client_->stop_reading();
+            // Answer after the replies already owed, then close: like Redis. Keep reading
+            // (and dropping) meanwhile, so that a client closing first frees the session and
+            // its link at once instead of waiting forever behind, say, a BLPOP.
+            input_refused_ = true;
             enqueue_local(std::move(e), Kind::quit);
             pump();
             return;

@@ -168,6 +168,7 @@ class ClientSession : private TcpStream::Handler, private BackendLink::Owner {
     bool client_paused_ = false;
     bool link_paused_ = false;
     bool quit_after_flush_ = false;
+    bool input_refused_ = false;  // a protocol error: the rest of the input is dropped
 };
 
 }  // namespace sp::proxy
