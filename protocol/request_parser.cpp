@@ -111,6 +111,8 @@ struct RequestParser::Impl {
     long long elems_left = 0;    // bulks still expected
     long long body_left = 0;     // bytes of the current bulk (with its CRLF) still expected
     long long elems_total = 0;
+    bool inline_nul = false;    // the inline line in progress has a NUL before any '\n'
+    bool authenticated = true;  // false: the unauthenticated_* limits apply
 
     // hiredis reader for multibulk commands.
     redisReader* reader = nullptr;
@@ -267,13 +269,25 @@ void RequestParser::Impl::set_name(Command& out) {
 
 RequestParser::Impl::Step RequestParser::Impl::step_inline(Command& out, std::string& err) {
     const char* base = buf.get();
-    const void* nl = scan < end ? std::memchr(base + scan, '\n', end - scan) : nullptr;
+    const void* nl = nullptr;
+    if (!inline_nul && scan < end) {
+        nl = std::memchr(base + scan, '\n', end - scan);
+        const std::size_t stop =
+            nl ? static_cast<std::size_t>(static_cast<const char*>(nl) - base) : end;
+        // Redis looks for the line's end with strchr(), so a NUL before the '\n' hides it:
+        // Redis waits for more (and past 64 KiB answers "too big inline request"). The
+        // proxy does the same rather than forward a line Redis would never answer.
+        if (std::memchr(base + scan, '\0', stop - scan)) {
+            inline_nul = true;
+            nl = nullptr;
+        }
+    }
     if (nl == nullptr) {
         scan = end;
         // A line of exactly the maximum may still be waiting for "\n" after its "\r".
         const std::size_t pending = end - start;
         if (pending > limits.max_inline_len &&
-            !(pending == limits.max_inline_len + 1 && base[end - 1] == '\r')) {
+            (inline_nul || !(pending == limits.max_inline_len + 1 && base[end - 1] == '\r'))) {
             err = "Protocol error: too big inline request";
             return Step::error;
         }
@@ -287,12 +301,9 @@ RequestParser::Impl::Step RequestParser::Impl::step_inline(Command& out, std::st
         return Step::error;
     }
 
-    // sdssplitargs() semantics; the line is a C string for Redis, so a NUL ends it.
+    // sdssplitargs() semantics (the line holds no NUL: see above).
     const char* line = base + start;
-    std::size_t n = line_end - start;
-    if (const void* nul = std::memchr(line, '\0', n)) {
-        n = static_cast<std::size_t>(static_cast<const char*>(nul) - line);
-    }
+    const std::size_t n = line_end - start;
     auto at = [&](std::size_t i) -> char { return i < n ? line[i] : '\0'; };
 
     scratch.clear();
@@ -404,8 +415,14 @@ RequestParser::Impl::Step RequestParser::Impl::step_multibulk(Command& out, std:
                 bool too_big = false;
                 const int r = read_header(n, too_big);
                 if (r == 0) return Step::incomplete;
-                if (r < 0 || n > static_cast<long long>(limits.max_multibulk_len) ||
-                    n > std::numeric_limits<int>::max()) {
+                // Redis's order: malformed, then unauthenticated, then the general limit.
+                const bool malformed = r < 0 || n > std::numeric_limits<int>::max();
+                if (!malformed && !authenticated &&
+                    n > static_cast<long long>(limits.unauthenticated_max_args)) {
+                    err = "Protocol error: unauthenticated multibulk length";
+                    return Step::error;
+                }
+                if (malformed || n > static_cast<long long>(limits.max_multibulk_len)) {
                     err = too_big ? "Protocol error: too big mbulk count string"
                                   : "Protocol error: invalid multibulk length";
                     return Step::error;
@@ -436,6 +453,11 @@ RequestParser::Impl::Step RequestParser::Impl::step_multibulk(Command& out, std:
                 if (r < 0 || n < 0 || static_cast<unsigned long long>(n) > limits.max_bulk_len) {
                     err = too_big ? "Protocol error: too big bulk count string"
                                   : "Protocol error: invalid bulk length";
+                    return Step::error;
+                }
+                if (!authenticated &&
+                    static_cast<unsigned long long>(n) > limits.unauthenticated_max_bulk_len) {
+                    err = "Protocol error: unauthenticated bulk length";
                     return Step::error;
                 }
                 body_left = n + 2;
@@ -516,6 +538,7 @@ bool RequestParser::Impl::finish_multibulk(Command& out, std::string& err) {
 RequestParser::Impl::Step RequestParser::Impl::step(Command& out, std::string& err) {
     if (mode == Mode::idle) {
         if (start == end) return Step::incomplete;
+        inline_nul = false;
         scan = start;
         line_start = start;
         mode = buf[start] == '*' ? Mode::mb_count : Mode::inline_line;
@@ -546,6 +569,7 @@ void RequestParser::feed(std::string_view bytes) {
 
 RequestParser::Status RequestParser::next(Command& out) {
     if (!error_.empty()) return Status::error;
+    impl_->authenticated = authenticated_;
     for (;;) {
         switch (impl_->step(out, error_)) {
             case Impl::Step::command:

@@ -21,6 +21,10 @@ struct ParserLimits {
     std::size_t max_bulk_len = 512u * 1024 * 1024;  // proto-max-bulk-len
     std::size_t max_inline_len = 64u * 1024;        // PROTO_INLINE_MAX_SIZE
     std::size_t max_multibulk_len = 1024u * 1024;   // arguments per command
+    // Before the client authenticates (Redis 7, CVE-2021-32675): a client without the
+    // password must not make the proxy buffer big requests.
+    std::size_t unauthenticated_max_args = 10;
+    std::size_t unauthenticated_max_bulk_len = 16u * 1024;
 };
 
 // One framed command. Every view stays valid until the next call to next(),
@@ -51,6 +55,10 @@ class RequestParser {
     void commit(std::size_t n);
     // Convenience: copy bytes in.
     void feed(std::string_view bytes);
+    // While false, the unauthenticated_* limits apply to the headers read from now on, with
+    // Redis's errors "unauthenticated multibulk length" / "unauthenticated bulk length".
+    // The session updates it after each command (AUTH, RESET), as Redis checks per command.
+    void set_authenticated(bool yes) { authenticated_ = yes; }
 
     // Frames the next command. Empty commands (`*0\r\n`, `*-1\r\n`, blank inline lines)
     // are skipped as Redis does. After `error`, the parser stays in error: the session
@@ -69,6 +77,7 @@ class RequestParser {
     struct Impl;
     std::unique_ptr<Impl> impl_;
     std::string error_;
+    bool authenticated_ = true;
 };
 
 }  // namespace sp::protocol

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "protocol/hello_options.h"
 #include "proxy/router.h"
 
 namespace sp::proxy {
@@ -110,23 +111,35 @@ bool ClientSession::subscribed() const {
 // ---------------------------------------------------------------- client side
 
 uv_buf_t ClientSession::on_alloc(std::size_t) {
+    if (input_refused_) {
+        // Bytes after a protocol error are read only to notice the client's close; they
+        // are never looked at, so every session can share one buffer on this thread.
+        static thread_local char discard[16 * 1024];
+        return uv_buf_init(discard, sizeof(discard));
+    }
     auto area = parser_.write_area(16 * 1024);
     return uv_buf_init(area.data(), static_cast<unsigned>(area.size()));
 }
 
 void ClientSession::on_read(std::size_t n) {
     router_.stats().bytes_in += n;
+    if (input_refused_) return;
     parser_.commit(n);
     protocol::Command cmd;
+    const bool gated = !router_.config().client_password.empty();
     for (;;) {
+        // Redis's pre-AUTH limits apply per command, so AUTH and RESET take effect at once.
+        parser_.set_authenticated(!gated || authenticated_);
         auto st = parser_.next(cmd);
         if (st == protocol::RequestParser::Status::incomplete) break;
         if (st == protocol::RequestParser::Status::error) {
             spdlog::debug("client {}: {}", client_->peer(), parser_.error());
             std::string e;
             reply::error(e, "ERR " + parser_.error());
-            // Answer after the replies already owed, then close: like Redis.
-            client_->stop_reading();
+            // Answer after the replies already owed, then close: like Redis. Keep reading
+            // (and dropping) meanwhile, so that a client closing first frees the session and
+            // its link at once instead of waiting forever behind, say, a BLPOP.
+            input_refused_ = true;
             enqueue_local(std::move(e), Kind::quit);
             pump();
             return;
@@ -218,27 +231,24 @@ bool ClientSession::handle_auth_gate(const protocol::Command& cmd) {
         return true;
     }
     if (cmd.name == "hello") {
-        // Check HELLO's AUTH here and forward HELLO without it.
-        std::vector<std::string> rest;
-        bool had_auth = false, ok = false;
-        for (std::size_t i = 0; i < cmd.argc(); ++i) {
-            if (i >= 2 && ieq(cmd.argv[i], "auth") && i + 2 < cmd.argc()) {
-                had_auth = true;
-                ok = check(cmd.argv[i + 1], cmd.argv[i + 2]);
-                i += 2;
-                continue;
-            }
-            rest.emplace_back(cmd.argv[i]);
-        }
-        if (had_auth && !ok) {
-            std::string r;
-            reply::error(r, "WRONGPASS invalid username-password pair or user is disabled.");
+        // Check HELLO's AUTH here and forward HELLO without it. Options are read
+        // positionally and a bad one fails the whole command before any password check.
+        const protocol::HelloOptions o = protocol::parse_hello(cmd.argv);
+        std::string r;
+        if (!o.error.empty()) {
+            reply::error(r, o.error);
             enqueue_local(std::move(r));
             return true;
         }
-        if (had_auth) authenticated_ = true;
+        if (o.password) {
+            if (*o.user != "default" || *o.password != pw) {
+                reply::error(r, "WRONGPASS invalid username-password pair or user is disabled.");
+                enqueue_local(std::move(r));
+                return true;
+            }
+            authenticated_ = true;
+        }
         if (!authenticated_) {
-            std::string r;
             reply::error(
                 r,
                 "NOAUTH HELLO must be called with the client already authenticated, otherwise the "
@@ -247,13 +257,24 @@ bool ClientSession::handle_auth_gate(const protocol::Command& cmd) {
             enqueue_local(std::move(r));
             return true;
         }
-        if (had_auth) {
+        if (o.password) {
+            std::vector<std::string> rest{"HELLO", std::string(cmd.argv[1])};
+            if (o.client_name) {
+                rest.emplace_back("SETNAME");
+                rest.emplace_back(*o.client_name);
+            }
             Pending p;
             p.kind = Kind::hello;
             p.flags = protocol::kConnectionState;
             enqueue(encode(rest), p);
             return true;
         }
+        return false;
+    }
+    if (cmd.name == "reset") {
+        // Allowed before AUTH, as in Redis; it leaves the client unauthenticated, from the
+        // next command of the same pipeline on.
+        authenticated_ = false;
         return false;
     }
     if (!authenticated_ && cmd.name != "quit") {
@@ -352,26 +373,22 @@ void ClientSession::handle_command(const protocol::Command& cmd) {
         return;
     }
     enqueue(cmd.raw, p);
+    if (p.kind == Kind::reset) append_link_auth(log_, pending_);
 }
 
 // HELLO with no master to ask: answer what Redis 7 would and remember the protocol (and
 // SETNAME/AUTH), so the backend link opened later replays them.
 void ClientSession::answer_hello_locally(const protocol::Command& cmd) {
     std::string r;
-    RespVersion version = proto_;
-    if (cmd.argc() > 1) {
-        const std::string_view v = cmd.argv[1];
-        if (v != "2" && v != "3") {
-            reply::error(r, "NOPROTO unsupported protocol version");
-            enqueue_local(std::move(r));
-            return;
-        }
-        version = v == "3" ? RespVersion::resp3 : RespVersion::resp2;
+    const protocol::HelloOptions o = protocol::parse_hello(cmd.argv);
+    if (!o.error.empty()) {
+        reply::error(r, o.error);
+        enqueue_local(std::move(r));
+        return;
     }
     Pending p;
     p.kind = Kind::hello;
     apply_state(p, cmd.raw);
-    proto_ = version;
     static std::uint64_t next_id = 1;
     reply::map_header(r, 7, proto_);
     reply::bulk(r, "server");
@@ -562,6 +579,7 @@ void ClientSession::open_link() {
         }
         p.issued_ms = 0;
         new_pending.push_back(p);
+        if (p.kind == Kind::reset) append_link_auth(new_log, new_pending);
     }
     log_ = std::move(new_log);
     pending_ = std::move(new_pending);
@@ -573,7 +591,6 @@ void ClientSession::open_link() {
 }
 
 void ClientSession::build_preamble(std::string& log, std::deque<Pending>& pending) {
-    const auto& cfg = router_.config();
     auto add = [&](const std::vector<std::string>& argv, Kind kind, bool critical,
                    std::int32_t expect = 1) {
         Pending p;
@@ -591,11 +608,8 @@ void ClientSession::build_preamble(std::string& log, std::deque<Pending>& pendin
             add({"AUTH", client_auth_->second}, Kind::normal, true);
         else
             add({"AUTH", client_auth_->first, client_auth_->second}, Kind::normal, true);
-    } else if (!cfg.redis_password.empty()) {
-        if (cfg.redis_user.empty())
-            add({"AUTH", cfg.redis_password}, Kind::normal, true);
-        else
-            add({"AUTH", cfg.redis_user, cfg.redis_password}, Kind::normal, true);
+    } else {
+        append_link_auth(log, pending);
     }
     if (proto_ == RespVersion::resp3) {
         if (client_name_.empty())
@@ -630,6 +644,22 @@ void ClientSession::build_preamble(std::string& log, std::deque<Pending>& pendin
             off += len;
         }
     }
+}
+
+// The proxy's own AUTH (redis.password), silent; an error closes the session. Sent on every
+// new link, and again right after a client's RESET, which logs the link out on Redis.
+void ClientSession::append_link_auth(std::string& log, std::deque<Pending>& pending) const {
+    const auto& cfg = router_.config();
+    if (cfg.redis_password.empty()) return;
+    Pending p;
+    p.silent = true;
+    p.critical = true;
+    std::string bytes = cfg.redis_user.empty()
+                            ? encode({"AUTH", cfg.redis_password})
+                            : encode({"AUTH", cfg.redis_user, cfg.redis_password});
+    p.len = static_cast<std::uint32_t>(bytes.size());
+    log += bytes;
+    pending.push_back(p);
 }
 
 void ClientSession::rewrite_blocking(std::string& out, std::string_view raw, const Pending& p,
@@ -818,19 +848,15 @@ void ClientSession::apply_state(const Pending& p, std::string_view raw) {
         case Kind::select:
             if (argv.size() == 2) db_ = std::atoll(argv[1].c_str());
             break;
-        case Kind::hello:
-            if (argv.size() >= 2) {
-                proto_ = argv[1] == "3" ? RespVersion::resp3 : RespVersion::resp2;
-                for (std::size_t i = 2; i < argv.size(); ++i) {
-                    if (ieq(argv[i], "auth") && i + 2 < argv.size()) {
-                        client_auth_ = {argv[i + 1], argv[i + 2]};
-                        i += 2;
-                    } else if (ieq(argv[i], "setname") && i + 1 < argv.size()) {
-                        client_name_ = argv[++i];
-                    }
-                }
-            }
+        case Kind::hello: {
+            std::vector<std::string_view> views(argv.begin(), argv.end());
+            const protocol::HelloOptions o = protocol::parse_hello(views);
+            if (!o.error.empty()) break;
+            if (o.version) proto_ = o.version == 3 ? RespVersion::resp3 : RespVersion::resp2;
+            if (o.password) client_auth_ = {std::string(*o.user), std::string(*o.password)};
+            if (o.client_name) client_name_ = *o.client_name;
             break;
+        }
         case Kind::auth:
             if (argv.size() == 2)
                 client_auth_ = {std::string(), argv[1]};

@@ -116,6 +116,7 @@ class ClientSession : private TcpStream::Handler, private BackendLink::Owner {
     void deliver_locals();
     void apply_state(const Pending& p, std::string_view raw);
     void build_preamble(std::string& log, std::deque<Pending>& pending);
+    void append_link_auth(std::string& log, std::deque<Pending>& pending) const;
     void rewrite_blocking(std::string& out, std::string_view raw, const Pending& p, bool& expired);
     void update_hold_timer();
     bool waiting_for_master() const;
@@ -167,6 +168,7 @@ class ClientSession : private TcpStream::Handler, private BackendLink::Owner {
     bool client_paused_ = false;
     bool link_paused_ = false;
     bool quit_after_flush_ = false;
+    bool input_refused_ = false;  // a protocol error: the rest of the input is dropped
 };
 
 }  // namespace sp::proxy

@@ -150,6 +150,63 @@ def test_protocol_error_waits_for_a_blocked_command_reply(proxy):
         s.close()
 
 
+def connected_clients(node) -> int:
+    return int(node.client().info("clients")["connected_clients"])
+
+
+def test_client_close_behind_an_unanswered_command_frees_its_session(module_topology,
+                                                                     make_proxy, master):
+    """Issue 10, defect 5: BLPOP (forever) then bad bytes, then the client closes. The session
+    and its backend link must go at once (against Redis the connection is simply freed), or
+    any client could fill max_clients."""
+    proxy = make_proxy(module_topology, ["--max-clients", "40"])
+    baseline = connected_clients(master)
+    socks = []
+    try:
+        for i in range(40):
+            s = RawResp(proxy.port, timeout=5)
+            socks.append(s)
+            s.send(s.command("BLPOP", uniq(f"nokey{i}"), "0") + b"*-x\r\n")
+        wait_until(lambda: connected_clients(master) >= baseline + 40, 15, 0.1,
+                   "the 40 BLPOPs to reach the master")
+    finally:
+        for s in socks:
+            s.close()
+    wait_until(lambda: connected_clients(master) <= baseline + 1, 10, 0.1,
+               f"the proxy to close its links (master has {connected_clients(master)}, "
+               f"baseline {baseline})")
+    fresh = RawResp(proxy.port, timeout=5)
+    try:
+        assert fresh.call("PING") == "PONG"
+    finally:
+        fresh.close()
+
+
+def test_inline_line_with_nul_waits_like_redis_and_is_never_forwarded(module_topology,
+                                                                      make_proxy, master):
+    """Issue 10, defect 5: Redis finds an inline line's end with strchr, so a NUL before the
+    newline hides it: Redis waits for more and, past 64 KiB, answers "too big inline
+    request". The proxy must do the same itself and never send such a line to Redis (which
+    would leave a command owed forever, tripping the command timeout)."""
+    proxy = make_proxy(module_topology, ["--command-timeout-ms", "500"])
+    k = uniq("nul")
+    for port in (proxy.port, master.port):
+        s = RawResp(port, timeout=5)
+        try:
+            s.send(b"SET " + k.encode() + b" a\0b\r\nPING\r\n")
+            assert not s.wait_closed(1.5), f"port {port}: closed after a NUL line"
+            assert s.buf == b"", f"port {port}: answered {s.buf[:100]!r}"
+            s.send(b"x" * (64 * 1024 + 10))
+            r = s.read_reply()
+            assert r == RespError("ERR Protocol error: too big inline request"), (port, r)
+            assert s.wait_closed(5)
+        finally:
+            s.close()
+    assert master.client().get(k) is None
+    assert "command timeout" not in proxy.log_text()
+    assert proxy.client().ping() is True
+
+
 def test_large_valid_bulk_is_not_refused(proxy, master):
     """Limits must not misfire: a 20 MiB value, sent in one write, goes through."""
     k = uniq("big")

@@ -410,12 +410,71 @@ TEST_CASE("Command::lower lower-cases ASCII only", "[request_parser]") {
     CHECK(Command::lower("\xC3\x89") == "\xC3\x89");
 }
 
-TEST_CASE("inline lines end at a NUL like Redis's C-string split", "[request_parser]") {
-    auto out = frame_all(std::string("GET a\0b c\r\nx\ry\n", 15), nullptr, 1);
-    REQUIRE(out.size() == 2);
-    CHECK(out[0].argv == std::vector<std::string>{"GET", "a"});
-    CHECK(out[0].raw == std::string("GET a\0b c\r\n", 11));
-    CHECK(out[1].argv == std::vector<std::string>{"x", "y"});
+TEST_CASE("an inline line with a NUL before its newline waits, like Redis", "[request_parser]") {
+    // Issue 10, defect 5. Redis finds the newline with strchr(): the NUL hides it, so Redis
+    // answers nothing and, past 64 KiB, "too big inline request". Never framed, never
+    // forwarded.
+    RequestParser::Status st;
+    std::string err;
+    auto out =
+        frame_all(std::string("PING\r\nGET a\0b c\r\nx\ry\nPING\r\n", 30), nullptr, 1, &st, &err);
+    REQUIRE(out.size() == 1);
+    CHECK(out[0].name == "ping");
+    CHECK(st == RequestParser::Status::incomplete);
+    // A NUL right at the start of a line, after a complete command.
+    out = frame_all(std::string("PING\r\n\0PING\r\n", 13), nullptr, 1, &st);
+    CHECK(out.size() == 1);
+    CHECK(st == RequestParser::Status::incomplete);
+    // Then the 64 KiB limit applies to everything buffered, as in Redis.
+    CHECK(parse_error(std::string("GET a\0b\r\n", 9) + std::string(64 * 1024, 'x')) ==
+          "Protocol error: too big inline request");
+}
+
+TEST_CASE("before AUTH a client gets Redis 7's small limits", "[request_parser]") {
+    auto first_status = [](const std::string& in, bool authenticated, std::string* err) {
+        RequestParser p;
+        p.set_authenticated(authenticated);
+        p.feed(in);
+        Command cmd;
+        auto st = p.next(cmd);
+        *err = p.error();
+        return st;
+    };
+    std::string err;
+    CHECK(first_status("*11\r\n", false, &err) == RequestParser::Status::error);
+    CHECK(err == "Protocol error: unauthenticated multibulk length");
+    CHECK(first_status("*1000000\r\n", false, &err) == RequestParser::Status::error);
+    CHECK(err == "Protocol error: unauthenticated multibulk length");
+    // Redis says "unauthenticated" even past the general limit, "invalid" when malformed.
+    CHECK(first_status("*2000000\r\n", false, &err) == RequestParser::Status::error);
+    CHECK(err == "Protocol error: unauthenticated multibulk length");
+    CHECK(first_status("*1x\r\n", false, &err) == RequestParser::Status::error);
+    CHECK(err == "Protocol error: invalid multibulk length");
+    CHECK(first_status("*2\r\n$3\r\nSET\r\n$104857600\r\n", false, &err) ==
+          RequestParser::Status::error);
+    CHECK(err == "Protocol error: unauthenticated bulk length");
+    CHECK(first_status("*1\r\n$16385\r\n", false, &err) == RequestParser::Status::error);
+    CHECK(err == "Protocol error: unauthenticated bulk length");
+    CHECK(first_status("*1\r\n$600000000\r\n", false, &err) == RequestParser::Status::error);
+    CHECK(err == "Protocol error: invalid bulk length");
+    // At the limits, and once authenticated, nothing is refused.
+    CHECK(first_status("*10\r\n$16384\r\n", false, &err) == RequestParser::Status::incomplete);
+    CHECK(first_status("*11\r\n$104857600\r\n", true, &err) == RequestParser::Status::incomplete);
+
+    // Checked per command: AUTH answered, the next command of the pipeline is free.
+    RequestParser p;
+    p.set_authenticated(false);
+    p.feed("*2\r\n$4\r\nAUTH\r\n$2\r\npw\r\n*1\r\n$20000\r\n" + std::string(20000, 'a') +
+           "\r\n*11\r\n");
+    Command cmd;
+    REQUIRE(p.next(cmd) == RequestParser::Status::command);
+    CHECK(cmd.name == "auth");
+    p.set_authenticated(true);
+    REQUIRE(p.next(cmd) == RequestParser::Status::command);
+    CHECK(cmd.name.size() == 20000);
+    p.set_authenticated(false);  // RESET
+    CHECK(p.next(cmd) == RequestParser::Status::error);
+    CHECK(p.error() == "Protocol error: unauthenticated multibulk length");
 }
 
 TEST_CASE("no heap allocation per command in steady state", "[request_parser]") {
