@@ -3,6 +3,8 @@
 #include <cctype>
 #include <string_view>
 
+#include "protocol/hello_options.h"
+
 namespace sp::protocol {
 
 namespace {
@@ -68,20 +70,6 @@ bool has_word(const Command& cmd, std::string_view word, std::size_t from = 1) {
     return false;
 }
 
-// HELLO [protover [AUTH user pass] [SETNAME name]]: options read positionally, as Redis
-// does, so a SETNAME value "auth" is not taken for the AUTH keyword.
-bool hello_has_auth(const Command& cmd) {
-    for (std::size_t i = 2; i < cmd.argc();) {
-        if (ieq(cmd.argv[i], "auth") && i + 2 < cmd.argc()) return true;
-        if (ieq(cmd.argv[i], "setname") && i + 1 < cmd.argc()) {
-            i += 2;
-            continue;
-        }
-        return false;  // a syntax error: Redis refuses it, no AUTH happens
-    }
-    return false;
-}
-
 PinReason pin_of(const Command& cmd, const CommandPolicy& p) {
     switch (p.kind) {
         case CommandKind::multi:
@@ -94,7 +82,7 @@ PinReason pin_of(const Command& cmd, const CommandPolicy& p) {
         case CommandKind::auth:
             return PinReason::identity;
         case CommandKind::hello:
-            return hello_has_auth(cmd) ? PinReason::identity : PinReason::none;
+            return parse_hello(cmd.argv).password ? PinReason::identity : PinReason::none;
         default:
             break;
     }
