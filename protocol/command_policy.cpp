@@ -3,20 +3,12 @@
 #include <cctype>
 #include <string_view>
 
+#include "protocol/ascii.h"
 #include "protocol/hello_options.h"
 
 namespace sp::protocol {
 
 namespace {
-
-bool ieq(std::string_view a, std::string_view b) {
-    if (a.size() != b.size()) return false;
-    for (std::size_t i = 0; i < a.size(); ++i)
-        if (std::tolower(static_cast<unsigned char>(a[i])) !=
-            std::tolower(static_cast<unsigned char>(b[i])))
-            return false;
-    return true;
-}
 
 // psubscribe/punsubscribe: patterns; ssubscribe/sunsubscribe: shard channels.
 SubFamily family_of(std::string_view name) {
@@ -76,6 +68,7 @@ PinReason pin_of(const Command& cmd, const CommandPolicy& p) {
         case CommandKind::watch:
             return PinReason::transaction;
         case CommandKind::subscribe:
+        case CommandKind::unsubscribe:  // one frame per channel: never on a shared link
             return PinReason::subscribed;
         case CommandKind::select:
             return cmd.argc() == 2 && cmd.argv[1] == "0" ? PinReason::none : PinReason::select;
@@ -87,7 +80,9 @@ PinReason pin_of(const Command& cmd, const CommandPolicy& p) {
             break;
     }
     if (p.is(kBlocking)) return PinReason::blocking;
-    if (cmd.name == "monitor") return PinReason::monitor;
+    // MONITOR and a replica's SYNC/PSYNC turn the connection into a stream.
+    if (cmd.name == "monitor" || cmd.name == "sync" || cmd.name == "psync")
+        return PinReason::monitor;
     if (cmd.name == "client" && cmd.argc() > 2) {
         if (ieq(cmd.argv[1], "reply") && !ieq(cmd.argv[2], "on")) return PinReason::client_reply;
         if (ieq(cmd.argv[1], "tracking") && ieq(cmd.argv[2], "on")) return PinReason::tracking;

@@ -3,18 +3,11 @@
 
 #include <cctype>
 
+#include "protocol/ascii.h"
+
 namespace sp::protocol {
 
 namespace {
-
-bool ieq(std::string_view a, std::string_view b) {
-    if (a.size() != b.size()) return false;
-    for (std::size_t i = 0; i < a.size(); ++i)
-        if (std::tolower(static_cast<unsigned char>(a[i])) !=
-            std::tolower(static_cast<unsigned char>(b[i])))
-            return false;
-    return true;
-}
 
 // Redis's string2ll: optional '-', digits, no leading zeros, no "-0", within long long.
 bool parse_int(std::string_view s, long long& out) {

@@ -72,4 +72,15 @@ void command(std::string& out, std::initializer_list<std::string_view> argv) {
     for (std::string_view arg : argv) bulk(out, arg);
 }
 
+void command(std::string& out, const std::vector<std::string>& argv) {
+    array_header(out, argv.size());
+    for (const auto& a : argv) bulk(out, a);
+}
+
+std::string command(const std::vector<std::string>& argv) {
+    std::string out;
+    command(out, argv);
+    return out;
+}
+
 }  // namespace sp::protocol::reply

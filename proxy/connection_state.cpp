@@ -4,31 +4,17 @@
 #include <cstdlib>
 #include <string_view>
 
+#include "protocol/ascii.h"
+
 namespace sp::proxy {
+
+using protocol::ieq;
 
 using protocol::CommandKind;
 using protocol::RespVersion;
 using protocol::SubFamily;
 
-namespace {
-
-bool ieq(std::string_view a, std::string_view b) {
-    if (a.size() != b.size()) return false;
-    for (std::size_t i = 0; i < a.size(); ++i)
-        if (std::tolower(static_cast<unsigned char>(a[i])) !=
-            std::tolower(static_cast<unsigned char>(b[i])))
-            return false;
-    return true;
-}
-
-std::string encode(const std::vector<std::string>& argv) {
-    std::string out;
-    protocol::reply::array_header(out, argv.size());
-    for (const auto& a : argv) protocol::reply::bulk(out, a);
-    return out;
-}
-
-}  // namespace
+namespace {}  // namespace
 
 const std::set<std::string>& ConnectionState::subscriptions(SubFamily family) const {
     return family == SubFamily::pattern ? patterns_
@@ -83,7 +69,7 @@ void ConnectionState::apply(CommandKind kind, SubFamily family,
             break;
         case CommandKind::multi:
             in_multi_ = true;
-            tx_log_ = encode(argv);
+            tx_log_ = protocol::reply::command(argv);
             tx_lens_.assign(1, static_cast<std::uint32_t>(tx_log_.size()));
             break;
         case CommandKind::exec:

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 
+#include "proxy/backend_pool.h"
 #include "proxy/client_session.h"
 
 namespace sp::proxy {
@@ -17,6 +18,9 @@ Router::Router(uv_loop_t* loop, const config::Config& config, Topology& topology
     : loop_(loop),
       config_(config),
       topology_(topology),
+      pool_(std::make_unique<BackendPool>(
+          loop, config.shared_links, BackendCredentials{config.redis_user, config.redis_password},
+          config.connect_timeout_ms)),
       main_snap_(topology.current()),
       sub_snap_(topology.current()),
       release_timer_(loop, [this] { release_everyone(); }),
@@ -24,6 +28,13 @@ Router::Router(uv_loop_t* loop, const config::Config& config, Topology& topology
       timeline_timer_(loop, [this] { log_failover_timeline(); }),
       sweep_timer_(loop, [this] { sweep_command_timeouts(); }) {
     topology_sub_ = topology_.subscribe([this](const SnapshotPtr& s) { on_snapshot(s); });
+    schedule_sweep();
+}
+
+void Router::set_config(const config::Config& config) {
+    config_ = config;
+    pool_->set_credentials({config.redis_user, config.redis_password});
+    pool_->set_links_per_master(config.shared_links);
     schedule_sweep();
 }
 
@@ -96,6 +107,8 @@ void Router::close_all() {
 }
 
 void Router::on_snapshot(const SnapshotPtr& snap) {
+    // Shared links to a replaced master take no new commands from here on.
+    pool_->on_master(snap->master);
     bool new_master =
         snap->master && (!sub_snap_->master || !(*sub_snap_->master == *snap->master));
     sub_snap_ = snap;

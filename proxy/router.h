@@ -22,6 +22,7 @@
 
 namespace sp::proxy {
 
+class BackendPool;
 class ClientSession;
 
 class Router {
@@ -31,10 +32,9 @@ class Router {
 
     uv_loop_t* loop() const { return loop_; }
     const config::Config& config() const { return config_; }
-    void set_config(const config::Config& config) {
-        config_ = config;
-        schedule_sweep();
-    }
+    void set_config(const config::Config& config);
+    // The shared backend connections of this loop.
+    BackendPool& backend_pool() { return *pool_; }
     const protocol::CommandTable& commands() const { return commands_; }
     // Teaches the command table the master's own COMMAND reply (raw RESP2).
     void refresh_commands(const std::string& raw_command_reply);
@@ -77,6 +77,7 @@ class Router {
     config::Config config_;
     Topology& topology_;
     protocol::CommandTable commands_;
+    std::unique_ptr<BackendPool> pool_;
     ProxyStats stats_;
     std::size_t topology_sub_ = 0;
     SnapshotPtr main_snap_;

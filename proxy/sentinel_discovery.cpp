@@ -50,13 +50,13 @@ void SentinelWatcher::learn_sentinels(const std::string& from_key, const redisRe
             known_ids_.insert(entry.run_id);
         }
         if (sentinels_.count(a.str())) continue;
-        // The same sentinel may be known under another name (localhost vs 127.0.0.1, or a
-        // Service address in front of all of them): its run id tells.
+        // The same address under another name (localhost vs 127.0.0.1) is the same link.
+        // A sentinel reached through a Service address still gets a link of its own: that
+        // address may land on another sentinel at its next connect. Counting goes by run
+        // id, so the two links are one sentinel.
         bool known = false;
         for (auto& [k, l] : sentinels_)
-            if ((!entry.run_id.empty() && l->run_id == entry.run_id) ||
-                (l->addr.port == a.port && l->cmd && l->cmd->resolved_ip() == a.host))
-                known = true;
+            if (l->addr.port == a.port && l->cmd && l->cmd->resolved_ip() == a.host) known = true;
         if (known) continue;
         spdlog::info("learned sentinel {} (run id {}) from SENTINEL SENTINELS", a.str(),
                      entry.run_id.empty() ? "unknown" : entry.run_id);
@@ -66,6 +66,7 @@ void SentinelWatcher::learn_sentinels(const std::string& from_key, const redisRe
         auto& ref = *link;
         sentinels_.emplace(a.str(), std::move(link));
         connect_link(ref);
+        rounds_done_ = 0;  // learn again next round: the new sentinel's own list too
     }
     from->second->listed = std::move(listed);
     from->second->listed_valid = true;

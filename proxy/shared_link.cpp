@@ -4,16 +4,11 @@
 
 #include <algorithm>
 
+#include "protocol/reply_writer.h"
+
 namespace sp::proxy {
 
-namespace {
-
-void encode(std::string& out, const std::vector<std::string>& argv) {
-    protocol::reply::array_header(out, argv.size());
-    for (const auto& a : argv) protocol::reply::bulk(out, a);
-}
-
-}  // namespace
+namespace {}  // namespace
 
 SharedLink::SharedLink(uv_loop_t* loop, NodeAddress address, protocol::RespVersion proto,
                        const BackendCredentials& credentials, std::uint32_t connect_timeout_ms,
@@ -29,17 +24,21 @@ SharedLink::SharedLink(uv_loop_t* loop, NodeAddress address, protocol::RespVersi
     std::string& out = link_->out();
     if (!credentials.password.empty()) {
         if (credentials.user.empty())
-            encode(out, {"AUTH", credentials.password});
+            protocol::reply::command(out, {"AUTH", credentials.password});
         else
-            encode(out, {"AUTH", credentials.user, credentials.password});
+            protocol::reply::command(out, {"AUTH", credentials.user, credentials.password});
         fifo_.push_back(nullptr);
         ++handshake_left_;
     }
     if (proto_ == protocol::RespVersion::resp3) {
-        encode(out, {"HELLO", "3"});
+        protocol::reply::command(out, {"HELLO", "3"});
         fifo_.push_back(nullptr);
         ++handshake_left_;
     }
+    // Named, so that an operator's CLIENT LIST tells shared links from clients' own.
+    protocol::reply::command(out, {"CLIENT", "SETNAME", kSharedLinkName});
+    fifo_.push_back(nullptr);
+    ++handshake_left_;
     link_->connect();
 }
 

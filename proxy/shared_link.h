@@ -26,6 +26,9 @@ namespace sp::proxy {
 
 class SharedLink;
 
+// The CLIENT SETNAME of every shared link, as Redis's CLIENT LIST shows it.
+inline constexpr const char* kSharedLinkName = "sentinel-proxy-shared";
+
 // Whoever sent requests on a shared link: a client session's ordered reply slots.
 class ReplySink {
   public:

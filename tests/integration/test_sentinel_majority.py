@@ -153,6 +153,8 @@ class RoundRobinForwarder:
             except OSError:
                 down.close()
                 continue
+            up.settimeout(None)  # quiet connections (event subscriptions) stay open
+            down.settimeout(None)
             self.conns += [down, up]
             for a, b in ((down, up), (up, down)):
                 threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
@@ -190,13 +192,15 @@ def test_sentinels_behind_one_address_count_once(make_topology, make_proxy):
     try:
         proxy, admin = proxy_for(make_proxy, [fwd.port])
         # the Service address and the three sentinels it leads to are three sentinels
-        wait_until(lambda: status(admin)["sentinel_majority"]["answering"] == 3, 20, 0.2,
+        wait_until(lambda: status(admin)["sentinel_majority"]["answering"] == 3 and
+                   len(status(admin)["sentinels"]) == 4, 20, 0.2,
                    "the proxy to learn the sentinels behind the address")
         st = status(admin)
         assert st["sentinel_majority"]["known"] == 3, st["sentinel_majority"]
         ids = [s["run_id"] for s in st["sentinels"]]
         assert None not in ids and len(set(ids)) == 3, st["sentinels"]
-        assert len(ids) >= 3  # the Service address is a link of its own, not a 4th sentinel
+        # the Service address is a link of its own, not a 4th sentinel
+        assert len(ids) == 4, st["sentinels"]
 
         c = proxy.client(socket_timeout=15)
         freeze(topo.sentinels[1:])

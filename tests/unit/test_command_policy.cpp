@@ -99,6 +99,7 @@ TEST_CASE("command policy: pub/sub families and confirmations", "[command_policy
     CHECK(unsub_all.family == SubFamily::pattern);
     CHECK(unsub_all.expect == -1);
     CHECK(policy_of({"SUNSUBSCRIBE", "a"}).family == SubFamily::shard);
+    CHECK(unsub_all.pins == PinReason::subscribed);
 }
 
 TEST_CASE("command policy: per-connection modes pin", "[command_policy]") {
