@@ -35,3 +35,12 @@ def test_manifest_pod_has_no_service_links():
 def test_chart_pod_has_no_service_links():
     lines = [line.strip() for line in template("deployment.yaml").splitlines()]
     assert "enableServiceLinks: false" in lines
+
+
+def test_redis_port_service_link_is_documented_where_redis_host_is_promised():
+    # A Service named "redis" injects REDIS_PORT=tcp://... into every app pod.
+    for doc in (HERE.parent.parent / "README.md", K8S / "README.md"):
+        text = doc.read_text()
+        assert "REDIS_HOST=redis" in text
+        assert "REDIS_PORT=tcp://" in text, doc
+        assert "enableServiceLinks: false" in text, doc
