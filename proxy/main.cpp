@@ -14,6 +14,7 @@
 
 #include "config/config.h"
 #include "proxy/admin_server.h"
+#include "proxy/fd_limit.h"
 #include "proxy/logging.h"
 #include "proxy/metrics.h"
 #include "proxy/pool.h"
@@ -37,6 +38,7 @@ struct App {
     proxy::Metrics metrics;
     std::unique_ptr<proxy::Timer> drain_timer;
     std::vector<const char*> argv;
+    proxy::ClientBudget client_budget;
     bool stopping = false;
     std::uint64_t drain_deadline_ms = 0;
 
@@ -48,6 +50,41 @@ struct App {
 };
 
 App* g_app = nullptr;
+
+// Descriptors kept aside from clients: a query and an event link per sentinel, a margin
+// for learned sentinels and reconnects, admin requests and DNS.
+std::size_t reserved_fds(const App& app) {
+    std::size_t reserve = 8;
+    for (const auto& pool : app.pools) reserve += 2 * pool->config().sentinels.size() + 2;
+    return reserve;
+}
+
+// Logs the file-descriptor budget once the listeners are open, and warns when it cannot
+// hold every pool's max_clients (clients past the capacity are refused, not dropped).
+void log_fd_budget(App& app, const proxy::FdLimit& limit) {
+    if (!limit.error.empty())
+        spdlog::warn("file descriptors: cannot raise the soft limit {} to the hard limit {}: {}",
+                     limit.soft_before, limit.hard, limit.error);
+    else if (limit.soft != limit.soft_before)
+        spdlog::info("file descriptors: soft limit raised from {} to {}", limit.soft_before,
+                     limit.soft);
+    const std::size_t capacity =
+        proxy::client_capacity(limit.soft, proxy::open_fd_count(), reserved_fds(app));
+    app.client_budget.capacity = capacity;
+    std::uint64_t wanted = 0;
+    for (const auto& pool : app.pools) wanted += pool->config().max_clients;
+    spdlog::info("file descriptors: limit {} (hard {}): room for about {} clients ({} fds each)",
+                 limit.soft,
+                 limit.hard == UINT64_MAX ? std::string("unlimited") : std::to_string(limit.hard),
+                 capacity, proxy::kFdsPerClient);
+    if (wanted > capacity)
+        spdlog::warn(
+            "proxy.max_clients = {} cannot be honoured: the file-descriptor limit {} leaves room "
+            "for about {} clients; past that, new clients get \"max number of clients reached\". "
+            "Raise the limit (ulimit -n, LimitNOFILE=, --ulimit nofile=) to at least {}",
+            wanted, limit.soft, capacity,
+            wanted * proxy::kFdsPerClient + proxy::open_fd_count() + reserved_fds(app));
+}
 
 void finish(App& app) {
     if (app.admin) app.admin->stop();
@@ -182,6 +219,7 @@ int main(int argc, char** argv) {
     app.config = inv.config;
     app.argv.assign(argv, argv + argc);
     proxy::setup_logging(app.config);
+    const proxy::FdLimit fd_limit = proxy::raise_fd_limit();
 
     try {
         for (auto& r : config::resolve_pools(app.config))
@@ -192,6 +230,13 @@ int main(int argc, char** argv) {
                 app.loop, [&app](std::string_view path) { return admin_page(app, path); });
             app.admin->start(*app.config.admin_listen);
         }
+        log_fd_budget(app, fd_limit);
+        app.client_budget.clients_open = [&app] {
+            std::size_t open = 0;
+            for (const auto& pool : app.pools) open += pool->router().sessions();
+            return open;
+        };
+        for (auto& pool : app.pools) pool->set_client_budget(&app.client_budget);
     } catch (const std::exception& e) {
         spdlog::critical("{}", e.what());
         return 1;

@@ -52,6 +52,7 @@ struct HistogramFeed {
 struct Metrics::PoolSeries {
     Gauge* connections = nullptr;
     CounterFeed connections_total, connections_rejected;
+    CounterFeed accept_fd_limit, accept_other;
     CounterFeed forwarded, held, resent, failed;
     CounterFeed route_master, route_replica;
     CounterFeed closed_unknown_outcome, closed_hold_timeout;
@@ -80,8 +81,15 @@ Metrics::Metrics()
                              .Register(*registry_)),
       connections_rejected_(prometheus::BuildCounter()
                                 .Name("sentinel_proxy_client_connections_rejected_total")
-                                .Help("Client connections refused at proxy.max_clients")
+                                .Help("Client connections refused with \"max number of "
+                                      "clients reached\": at proxy.max_clients, or out of "
+                                      "file descriptors")
                                 .Register(*registry_)),
+      accept_failures_(prometheus::BuildCounter()
+                           .Name("sentinel_proxy_accept_failures_total")
+                           .Help("accept() failures on the client listener, by reason "
+                                 "(fd_limit: EMFILE/ENFILE/ENOBUFS/ENOMEM; other)")
+                           .Register(*registry_)),
       commands_(prometheus::BuildCounter()
                     .Name("sentinel_proxy_commands_total")
                     .Help("Client commands by outcome: forwarded to Redis; held (a session "
@@ -162,6 +170,8 @@ Metrics::PoolSeries& Metrics::series_for(const Pool& pool) {
     s.connections = &connections_.Add(with({}));
     s.connections_total.counter = &connections_total_.Add(with({}));
     s.connections_rejected.counter = &connections_rejected_.Add(with({}));
+    s.accept_fd_limit.counter = &accept_failures_.Add(with({{"reason", "fd_limit"}}));
+    s.accept_other.counter = &accept_failures_.Add(with({{"reason", "other"}}));
     s.forwarded.counter = &commands_.Add(with({{"outcome", "forwarded"}}));
     s.held.counter = &commands_.Add(with({{"outcome", "held"}}));
     s.resent.counter = &commands_.Add(with({{"outcome", "resent"}}));
@@ -190,6 +200,8 @@ void Metrics::update(const Pool& pool, PoolSeries& s, std::uint64_t now_ms) {
     s.connections->Set(static_cast<double>(router.sessions()));
     s.connections_total.feed(st.connections_total);
     s.connections_rejected.feed(st.connections_rejected);
+    s.accept_fd_limit.feed(st.accept_failures_fd_limit);
+    s.accept_other.feed(st.accept_failures - st.accept_failures_fd_limit);
     s.forwarded.feed(st.commands_forwarded);
     s.held.feed(st.commands_held);
     s.resent.feed(st.commands_resent);

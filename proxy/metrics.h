@@ -42,6 +42,7 @@ class Metrics {
     prometheus::Family<prometheus::Gauge>& connections_;
     prometheus::Family<prometheus::Counter>& connections_total_;
     prometheus::Family<prometheus::Counter>& connections_rejected_;
+    prometheus::Family<prometheus::Counter>& accept_failures_;
     prometheus::Family<prometheus::Counter>& commands_;
     prometheus::Family<prometheus::Counter>& commands_by_route_;
     prometheus::Family<prometheus::Counter>& clients_closed_;
