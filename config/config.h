@@ -44,6 +44,9 @@ struct Config {
     bool close_subscribers_on_failover = false;  // default: re-subscribe on the new master
     std::uint32_t drain_timeout_ms =
         5000;  // SIGTERM/SIGINT: how long in-flight commands may finish
+    // SIGTERM/SIGINT: how long to keep accepting (with /readyz 503) before the drain, so
+    // load balancers stop sending new clients first. 0: stop accepting at once.
+    std::uint32_t accept_grace_ms = 0;
 
     // [sentinel]
     std::vector<HostPort> sentinels;  // required, at least one

@@ -22,6 +22,7 @@ const std::array kFields = {
     Field{"proxy", "close_subscribers_on_failover", Kind::boolean,
           &Config::close_subscribers_on_failover},
     Field{"proxy", "drain_timeout_ms", Kind::uint32, &Config::drain_timeout_ms, 0, 600'000},
+    Field{"proxy", "accept_grace_ms", Kind::uint32, &Config::accept_grace_ms, 0, 600'000},
     Field{"sentinel", "addresses", Kind::address_list, &Config::sentinels},
     Field{"sentinel", "master", Kind::name, &Config::master_name},
     Field{"sentinel", "user", Kind::string, &Config::sentinel_user},

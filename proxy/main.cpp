@@ -37,6 +37,7 @@ struct App {
     std::unique_ptr<proxy::AdminServer> admin;
     proxy::Metrics metrics;
     std::unique_ptr<proxy::Timer> drain_timer;
+    std::unique_ptr<proxy::Timer> grace_timer;  // SIGTERM: accepting on, /readyz 503
     std::vector<const char*> argv;
     proxy::ClientBudget client_budget;
     bool stopping = false;
@@ -109,14 +110,8 @@ void drain_step(App& app) {
     }
 }
 
-void begin_shutdown(App& app, const char* why) {
-    if (app.stopping) {
-        spdlog::warn("second {}: exiting now", why);
-        for (auto& pool : app.pools) pool->router().close_all();
-        uv_stop(app.loop);
-        return;
-    }
-    app.stopping = true;
+// Stops accepting and closes sessions as they fall idle, within proxy.drain_timeout_ms.
+void start_drain(App& app, const char* why) {
     app.drain_deadline_ms = uv_now(app.loop) + app.config.drain_timeout_ms;
     std::size_t left = 0;
     for (auto& pool : app.pools) left += pool->drain();
@@ -126,6 +121,29 @@ void begin_shutdown(App& app, const char* why) {
         why, left, app.config.drain_timeout_ms);
     app.drain_timer = std::make_unique<proxy::Timer>(app.loop, [&app] { drain_step(app); });
     app.drain_timer->start(0, kDrainPollMs);
+}
+
+void begin_shutdown(App& app, const char* why) {
+    if (app.stopping) {
+        spdlog::warn("second {}: exiting now", why);
+        for (auto& pool : app.pools) pool->router().close_all();
+        uv_stop(app.loop);
+        return;
+    }
+    app.stopping = true;  // /readyz answers 503 from now on
+    if (app.config.accept_grace_ms == 0) {
+        start_drain(app, why);
+        return;
+    }
+    // Endpoints take a moment to drop this pod everywhere; clients sent here meanwhile
+    // are still served instead of refused.
+    spdlog::info(
+        "{}: /readyz now 503; still accepting for {} ms (proxy.accept_grace_ms), "
+        "then draining",
+        why, app.config.accept_grace_ms);
+    app.grace_timer =
+        std::make_unique<proxy::Timer>(app.loop, [&app, why] { start_drain(app, why); });
+    app.grace_timer->start(app.config.accept_grace_ms);
 }
 
 void reload(App& app) {
