@@ -60,6 +60,8 @@ const KeyFlag kKeyFlags[] = {
      "Shared pipelined backend connections per master and protocol (0: one per client)"},
     {"--drain-timeout-ms", "proxy", "drain_timeout_ms", "N",
      "On SIGTERM/SIGINT, how long in-flight commands may finish before connections close"},
+    {"--accept-grace-ms", "proxy", "accept_grace_ms", "N",
+     "On SIGTERM/SIGINT, how long to keep accepting (with /readyz 503) before draining"},
 };
 
 std::string read_file(const std::string& path) {

@@ -47,6 +47,9 @@ struct Config {
     // Pipelined backend connections per master and protocol shared by every client in the
     // default connection state (0: every client gets its own, as before 0.2).
     std::uint32_t shared_links = 1;
+    // SIGTERM/SIGINT: how long to keep accepting (with /readyz 503) before the drain, so
+    // load balancers stop sending new clients first. 0: stop accepting at once.
+    std::uint32_t accept_grace_ms = 0;
 
     // [sentinel]
     std::vector<HostPort> sentinels;  // required, at least one

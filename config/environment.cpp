@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "config/fields.h"
+#include "config/service_link.h"
 
 extern char** environ;
 
@@ -31,6 +32,8 @@ void check_environment_names(const Environment& env) {
     for (const auto& [name, value] : env) {
         if (!name.starts_with(kEnvPrefix)) continue;
         if (std::find(known.begin(), known.end(), name) != known.end()) continue;
+        // Kubernetes injects these for any Service named sentinel-proxy*; not ours to read.
+        if (is_service_link(name, value)) continue;
         std::string message = "unknown environment variable " + name;
         std::string match = closest_match(name, known);
         if (!match.empty()) message += "; did you mean " + match + "?";

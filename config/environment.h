@@ -11,7 +11,8 @@ inline constexpr std::string_view kEnvPrefix = "SENTINEL_PROXY_";
 inline constexpr std::string_view kConfigFileVariable = "SENTINEL_PROXY_CONFIG";
 
 // Throws ConfigError naming the first SENTINEL_PROXY_* variable that is not a known key
-// (SENTINEL_PROXY_CONFIG is known: it names the file).
+// (SENTINEL_PROXY_CONFIG is known: it names the file). Kubernetes service-link variables
+// (is_service_link) that are not keys are ignored.
 void check_environment_names(const Environment& env);
 
 // Checks the names, then applies every SENTINEL_PROXY_<SECTION>_<KEY> variable to `config`.

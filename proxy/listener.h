@@ -1,15 +1,26 @@
 // Accepts client connections on the configured addresses and gives each to a new
 // ClientSession. Past max_clients it answers like Redis ("-ERR max number of clients
 // reached") and closes.
+//
+// It accepts with accept4() itself, on a uv_poll_t, rather than through uv_listen: when
+// the process is out of descriptors libuv closes the pending connections silently and
+// tells nobody. Here EMFILE/ENFILE is counted, logged (rate-limited), answered with the
+// same -ERR through one spare descriptor kept for that, and accepting backs off briefly
+// instead of spinning on a listener that stays readable. A client whose socket leaves too
+// few descriptors for its backend link is refused the same way, before it can fail later.
 #pragma once
 
 #include <uv.h>
 
+#include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "config/config.h"
+#include "proxy/fd_limit.h"
 #include "proxy/router.h"
+#include "proxy/tcp_stream.h"
 
 namespace sp::proxy {
 
@@ -22,12 +33,30 @@ class Listener {
     // Stops accepting (graceful shutdown).
     void stop();
     bool listening() const { return !sockets_.empty(); }
+    // Refuse clients past this (shared by every pool; nullptr: no limit but the fds').
+    void set_client_budget(const ClientBudget* budget) { budget_ = budget; }
+    // True while accepting recently failed for want of file descriptors.
+    bool fd_shortage() const;
 
   private:
-    static void on_connection(uv_stream_t* server, int status);
+    struct Socket;
+    static void on_readable(uv_poll_t* poll, int status, int events);
+    void accept_pending(Socket& socket);
+    void take(int fd);
+    void refuse_with_spare(int listen_fd);
+    void short_of_fds(Socket& socket, const char* why);
+    void back_off();
+    void resume();
+
     uv_loop_t* loop_;
     Router& router_;
-    std::vector<uv_tcp_t*> sockets_;
+    std::vector<Socket*> sockets_;
+    const ClientBudget* budget_ = nullptr;
+    int spare_fd_ = -1;  // released to accept-and-refuse one client when out of fds
+    Timer backoff_;
+    std::uint64_t last_fd_failure_ms_ = 0;  // 0: never
+    std::uint64_t failures_unlogged_ = 0;
+    std::uint64_t last_log_ms_ = 0;
 };
 
 }  // namespace sp::proxy

@@ -14,6 +14,7 @@
 
 #include "config/config.h"
 #include "proxy/admin_server.h"
+#include "proxy/fd_limit.h"
 #include "proxy/logging.h"
 #include "proxy/metrics.h"
 #include "proxy/pool.h"
@@ -36,7 +37,9 @@ struct App {
     std::unique_ptr<proxy::AdminServer> admin;
     proxy::Metrics metrics;
     std::unique_ptr<proxy::Timer> drain_timer;
+    std::unique_ptr<proxy::Timer> grace_timer;  // SIGTERM: accepting on, /readyz 503
     std::vector<const char*> argv;
+    proxy::ClientBudget client_budget;
     bool stopping = false;
     std::uint64_t drain_deadline_ms = 0;
 
@@ -48,6 +51,41 @@ struct App {
 };
 
 App* g_app = nullptr;
+
+// Descriptors kept aside from clients: a query and an event link per sentinel, a margin
+// for learned sentinels and reconnects, admin requests and DNS.
+std::size_t reserved_fds(const App& app) {
+    std::size_t reserve = 8;
+    for (const auto& pool : app.pools) reserve += 2 * pool->config().sentinels.size() + 2;
+    return reserve;
+}
+
+// Logs the file-descriptor budget once the listeners are open, and warns when it cannot
+// hold every pool's max_clients (clients past the capacity are refused, not dropped).
+void log_fd_budget(App& app, const proxy::FdLimit& limit) {
+    if (!limit.error.empty())
+        spdlog::warn("file descriptors: cannot raise the soft limit {} to the hard limit {}: {}",
+                     limit.soft_before, limit.hard, limit.error);
+    else if (limit.soft != limit.soft_before)
+        spdlog::info("file descriptors: soft limit raised from {} to {}", limit.soft_before,
+                     limit.soft);
+    const std::size_t capacity =
+        proxy::client_capacity(limit.soft, proxy::open_fd_count(), reserved_fds(app));
+    app.client_budget.capacity = capacity;
+    std::uint64_t wanted = 0;
+    for (const auto& pool : app.pools) wanted += pool->config().max_clients;
+    spdlog::info("file descriptors: limit {} (hard {}): room for about {} clients ({} fds each)",
+                 limit.soft,
+                 limit.hard == UINT64_MAX ? std::string("unlimited") : std::to_string(limit.hard),
+                 capacity, proxy::kFdsPerClient);
+    if (wanted > capacity)
+        spdlog::warn(
+            "proxy.max_clients = {} cannot be honoured: the file-descriptor limit {} leaves room "
+            "for about {} clients; past that, new clients get \"max number of clients reached\". "
+            "Raise the limit (ulimit -n, LimitNOFILE=, --ulimit nofile=) to at least {}",
+            wanted, limit.soft, capacity,
+            wanted * proxy::kFdsPerClient + proxy::open_fd_count() + reserved_fds(app));
+}
 
 void finish(App& app) {
     if (app.admin) app.admin->stop();
@@ -72,14 +110,8 @@ void drain_step(App& app) {
     }
 }
 
-void begin_shutdown(App& app, const char* why) {
-    if (app.stopping) {
-        spdlog::warn("second {}: exiting now", why);
-        for (auto& pool : app.pools) pool->router().close_all();
-        uv_stop(app.loop);
-        return;
-    }
-    app.stopping = true;
+// Stops accepting and closes sessions as they fall idle, within proxy.drain_timeout_ms.
+void start_drain(App& app, const char* why) {
     app.drain_deadline_ms = uv_now(app.loop) + app.config.drain_timeout_ms;
     std::size_t left = 0;
     for (auto& pool : app.pools) left += pool->drain();
@@ -89,6 +121,29 @@ void begin_shutdown(App& app, const char* why) {
         why, left, app.config.drain_timeout_ms);
     app.drain_timer = std::make_unique<proxy::Timer>(app.loop, [&app] { drain_step(app); });
     app.drain_timer->start(0, kDrainPollMs);
+}
+
+void begin_shutdown(App& app, const char* why) {
+    if (app.stopping) {
+        spdlog::warn("second {}: exiting now", why);
+        for (auto& pool : app.pools) pool->router().close_all();
+        uv_stop(app.loop);
+        return;
+    }
+    app.stopping = true;  // /readyz answers 503 from now on
+    if (app.config.accept_grace_ms == 0) {
+        start_drain(app, why);
+        return;
+    }
+    // Endpoints take a moment to drop this pod everywhere; clients sent here meanwhile
+    // are still served instead of refused.
+    spdlog::info(
+        "{}: /readyz now 503; still accepting for {} ms (proxy.accept_grace_ms), "
+        "then draining",
+        why, app.config.accept_grace_ms);
+    app.grace_timer =
+        std::make_unique<proxy::Timer>(app.loop, [&app, why] { start_drain(app, why); });
+    app.grace_timer->start(app.config.accept_grace_ms);
 }
 
 void reload(App& app) {
@@ -182,6 +237,7 @@ int main(int argc, char** argv) {
     app.config = inv.config;
     app.argv.assign(argv, argv + argc);
     proxy::setup_logging(app.config);
+    const proxy::FdLimit fd_limit = proxy::raise_fd_limit();
 
     try {
         for (auto& r : config::resolve_pools(app.config))
@@ -192,6 +248,13 @@ int main(int argc, char** argv) {
                 app.loop, [&app](std::string_view path) { return admin_page(app, path); });
             app.admin->start(*app.config.admin_listen);
         }
+        log_fd_budget(app, fd_limit);
+        app.client_budget.clients_open = [&app] {
+            std::size_t open = 0;
+            for (const auto& pool : app.pools) open += pool->router().sessions();
+            return open;
+        };
+        for (auto& pool : app.pools) pool->set_client_budget(&app.client_budget);
     } catch (const std::exception& e) {
         spdlog::critical("{}", e.what());
         return 1;

@@ -2,9 +2,11 @@
 
 #include <prometheus/text_serializer.h>
 
+#include <algorithm>
 #include <sstream>
 
 #include "proxy/pool.h"
+#include "proxy/process_stats.h"
 #include "version.h"
 
 namespace sp::proxy {
@@ -52,13 +54,14 @@ struct HistogramFeed {
 struct Metrics::PoolSeries {
     Gauge* connections = nullptr;
     CounterFeed connections_total, connections_rejected;
+    CounterFeed accept_fd_limit, accept_other;
     CounterFeed forwarded, held, resent, failed;
     CounterFeed route_master, route_replica;
     CounterFeed closed_unknown_outcome, closed_hold_timeout;
     CounterFeed bytes_in, bytes_out;
     CounterFeed failovers;
     HistogramFeed hold_wait, backend_latency;
-    Gauge* since_switch = nullptr;
+    Gauge* last_switch = nullptr;  // absent until the first verification
     Gauge* master_verified = nullptr;
     Gauge* replicas_eligible = nullptr;
     Gauge* sentinels_up = nullptr;
@@ -71,7 +74,7 @@ struct Metrics::PoolSeries {
 Metrics::Metrics()
     : registry_(std::make_shared<prometheus::Registry>()),
       connections_(prometheus::BuildGauge()
-                       .Name("sentinel_proxy_client_connections")
+                       .Name("sentinel_proxy_client_connections_active")
                        .Help("Client connections open now")
                        .Register(*registry_)),
       connections_total_(prometheus::BuildCounter()
@@ -80,8 +83,15 @@ Metrics::Metrics()
                              .Register(*registry_)),
       connections_rejected_(prometheus::BuildCounter()
                                 .Name("sentinel_proxy_client_connections_rejected_total")
-                                .Help("Client connections refused at proxy.max_clients")
+                                .Help("Client connections refused with \"max number of "
+                                      "clients reached\": at proxy.max_clients, or out of "
+                                      "file descriptors")
                                 .Register(*registry_)),
+      accept_failures_(prometheus::BuildCounter()
+                           .Name("sentinel_proxy_accept_failures_total")
+                           .Help("accept() failures on the client listener, by reason "
+                                 "(fd_limit: EMFILE/ENFILE/ENOBUFS/ENOMEM; other)")
+                           .Register(*registry_)),
       commands_(prometheus::BuildCounter()
                     .Name("sentinel_proxy_commands_total")
                     .Help("Client commands by outcome: forwarded to Redis; held (a session "
@@ -114,11 +124,11 @@ Metrics::Metrics()
                      .Name("sentinel_proxy_failovers_total")
                      .Help("Times the verified master changed to another node")
                      .Register(*registry_)),
-      since_switch_(prometheus::BuildGauge()
-                        .Name("sentinel_proxy_seconds_since_master_switch")
-                        .Help("Seconds since the verified master last changed (first "
-                              "verification included); -1 before any")
-                        .Register(*registry_)),
+      last_switch_(prometheus::BuildGauge()
+                       .Name("sentinel_proxy_last_master_switch_timestamp_seconds")
+                       .Help("When the verified master last changed (first verification "
+                             "included), Unix time; absent before any")
+                       .Register(*registry_)),
       master_verified_(prometheus::BuildGauge()
                            .Name("sentinel_proxy_master_verified")
                            .Help("1 while a master is verified, 0 while commands are held")
@@ -140,11 +150,37 @@ Metrics::Metrics()
                              .Help("Replicas Sentinel reports for the verified master (eligible "
                                    "for reads with routing.read_from = replica-preferred)")
                              .Register(*registry_)),
+      process_open_fds_(prometheus::BuildGauge()
+                            .Name("process_open_fds")
+                            .Help("Open file descriptors")
+                            .Register(*registry_)
+                            .Add({})),
+      process_max_fds_(prometheus::BuildGauge()
+                           .Name("process_max_fds")
+                           .Help("Soft limit on open file descriptors (RLIMIT_NOFILE)")
+                           .Register(*registry_)
+                           .Add({})),
+      process_resident_(prometheus::BuildGauge()
+                            .Name("process_resident_memory_bytes")
+                            .Help("Resident memory size in bytes")
+                            .Register(*registry_)
+                            .Add({})),
+      process_cpu_(prometheus::BuildCounter()
+                       .Name("process_cpu_seconds_total")
+                       .Help("User and system CPU time spent, in seconds")
+                       .Register(*registry_)
+                       .Add({})),
+      process_start_(prometheus::BuildGauge()
+                         .Name("process_start_time_seconds")
+                         .Help("Start time of the process since the Unix epoch, in seconds")
+                         .Register(*registry_)
+                         .Add({})),
       build_info_(prometheus::BuildGauge()
                       .Name("sentinel_proxy_build_info")
                       .Help("Always 1; the version as a label")
                       .Register(*registry_)) {
     build_info_.Add({{"version", SENTINEL_PROXY_VERSION}}).Set(1);
+    process_start_.Set(process_start_seconds());
 }
 
 Metrics::~Metrics() = default;
@@ -162,6 +198,8 @@ Metrics::PoolSeries& Metrics::series_for(const Pool& pool) {
     s.connections = &connections_.Add(with({}));
     s.connections_total.counter = &connections_total_.Add(with({}));
     s.connections_rejected.counter = &connections_rejected_.Add(with({}));
+    s.accept_fd_limit.counter = &accept_failures_.Add(with({{"reason", "fd_limit"}}));
+    s.accept_other.counter = &accept_failures_.Add(with({{"reason", "other"}}));
     s.forwarded.counter = &commands_.Add(with({{"outcome", "forwarded"}}));
     s.held.counter = &commands_.Add(with({{"outcome", "held"}}));
     s.resent.counter = &commands_.Add(with({{"outcome", "resent"}}));
@@ -176,7 +214,6 @@ Metrics::PoolSeries& Metrics::series_for(const Pool& pool) {
     s.failovers.counter = &failovers_.Add(with({}));
     s.hold_wait.histogram = &hold_wait_.Add(with({}), seconds_bounds());
     s.backend_latency.histogram = &backend_latency_.Add(with({}), seconds_bounds());
-    s.since_switch = &since_switch_.Add(with({}));
     s.master_verified = &master_verified_.Add(with({}));
     s.replicas_eligible = &replicas_eligible_.Add(with({}));
     s.sentinels_up = &sentinels_.Add(with({{"state", "up"}}));
@@ -190,6 +227,8 @@ void Metrics::update(const Pool& pool, PoolSeries& s, std::uint64_t now_ms) {
     s.connections->Set(static_cast<double>(router.sessions()));
     s.connections_total.feed(st.connections_total);
     s.connections_rejected.feed(st.connections_rejected);
+    s.accept_fd_limit.feed(st.accept_failures_fd_limit);
+    s.accept_other.feed(st.accept_failures - st.accept_failures_fd_limit);
     s.forwarded.feed(st.commands_forwarded);
     s.held.feed(st.commands_held);
     s.resent.feed(st.commands_resent);
@@ -203,8 +242,12 @@ void Metrics::update(const Pool& pool, PoolSeries& s, std::uint64_t now_ms) {
     s.failovers.feed(st.failovers_seen);
     s.hold_wait.feed(st.hold_wait);
     s.backend_latency.feed(st.backend_latency);
+    // The loop clock is monotonic: the switch's wall time is now minus its age.
     const std::uint64_t switched = router.last_switch_ms();
-    s.since_switch->Set(switched ? static_cast<double>(now_ms - switched) / 1000.0 : -1);
+    if (switched) {
+        if (!s.last_switch) s.last_switch = &last_switch_.Add({{"pool", pool.name()}});
+        s.last_switch->Set(wall_seconds() - static_cast<double>(now_ms - switched) / 1000.0);
+    }
 
     const SnapshotPtr& snap = pool.topology().current();
     s.master_verified->Set(snap->master ? 1 : 0);
@@ -244,6 +287,12 @@ void Metrics::update(const Pool& pool, PoolSeries& s, std::uint64_t now_ms) {
 
 std::string Metrics::scrape(const std::vector<const Pool*>& pools, std::uint64_t now_ms) {
     for (const Pool* pool : pools) update(*pool, series_for(*pool), now_ms);
+    const ProcessSample p = sample_process();
+    process_open_fds_.Set(p.open_fds);
+    process_max_fds_.Set(p.max_fds);
+    process_resident_.Set(p.resident_bytes);
+    if (p.cpu_seconds > cpu_seen_) process_cpu_.Increment(p.cpu_seconds - cpu_seen_);
+    cpu_seen_ = std::max(cpu_seen_, p.cpu_seconds);
     std::ostringstream out;
     prometheus::TextSerializer().Serialize(out, registry_->Collect());
     return out.str();

@@ -42,6 +42,7 @@ class Metrics {
     prometheus::Family<prometheus::Gauge>& connections_;
     prometheus::Family<prometheus::Counter>& connections_total_;
     prometheus::Family<prometheus::Counter>& connections_rejected_;
+    prometheus::Family<prometheus::Counter>& accept_failures_;
     prometheus::Family<prometheus::Counter>& commands_;
     prometheus::Family<prometheus::Counter>& commands_by_route_;
     prometheus::Family<prometheus::Counter>& clients_closed_;
@@ -49,12 +50,18 @@ class Metrics {
     prometheus::Family<prometheus::Histogram>& backend_latency_;
     prometheus::Family<prometheus::Counter>& bytes_;
     prometheus::Family<prometheus::Counter>& failovers_;
-    prometheus::Family<prometheus::Gauge>& since_switch_;
+    prometheus::Family<prometheus::Gauge>& last_switch_;
     prometheus::Family<prometheus::Gauge>& master_verified_;
     prometheus::Family<prometheus::Gauge>& master_info_;
     prometheus::Family<prometheus::Gauge>& sentinel_up_;
     prometheus::Family<prometheus::Gauge>& sentinels_;
     prometheus::Family<prometheus::Gauge>& replicas_eligible_;
+    prometheus::Gauge& process_open_fds_;
+    prometheus::Gauge& process_max_fds_;
+    prometheus::Gauge& process_resident_;
+    prometheus::Counter& process_cpu_;
+    prometheus::Gauge& process_start_;
+    double cpu_seen_ = 0;
     prometheus::Family<prometheus::Gauge>& build_info_;
     std::map<std::string, std::unique_ptr<PoolSeries>> pools_;
 };

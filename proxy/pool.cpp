@@ -58,6 +58,11 @@ bool Pool::ready(std::string& reason) const {
         reason = "pool " + name_ + ": not accepting connections";
         return false;
     }
+    if (listener_->fd_shortage()) {
+        reason = "pool " + name_ +
+                 ": out of file descriptors (accepting clients failed in the last seconds)";
+        return false;
+    }
     const SnapshotPtr& snap = topology_->current();
     if (!snap->master) {
         reason = "pool " + name_ + ": no verified master for '" + config_.master_name + "'" +

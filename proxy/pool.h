@@ -34,7 +34,11 @@ class Pool {
     // many sessions are still open.
     std::size_t drain();
 
-    // Ready when the listener accepts and a master is verified; else `reason` says why.
+    // Every pool's listener shares the process's client budget (file descriptors).
+    void set_client_budget(const ClientBudget* budget) { listener_->set_client_budget(budget); }
+
+    // Ready when the listener accepts (and was not short of file descriptors in the last
+    // seconds) and a master is verified; else `reason` says why.
     bool ready(std::string& reason) const;
 
     const std::string& name() const { return name_; }

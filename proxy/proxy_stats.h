@@ -27,7 +27,9 @@ struct LoopHistogram {
 
 struct ProxyStats {
     std::uint64_t connections_total = 0;
-    std::uint64_t connections_rejected = 0;
+    std::uint64_t connections_rejected = 0;      // max_clients, or out of file descriptors
+    std::uint64_t accept_failures = 0;           // accept() failed, any reason
+    std::uint64_t accept_failures_fd_limit = 0;  // of which EMFILE/ENFILE/ENOBUFS/ENOMEM
     std::uint64_t commands_forwarded = 0;
     std::uint64_t commands_forwarded_replica = 0;  // part of commands_forwarded
     std::uint64_t commands_held = 0;

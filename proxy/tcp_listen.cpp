@@ -1,5 +1,10 @@
 #include "proxy/tcp_listen.h"
 
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
 #include <stdexcept>
 
 namespace sp::proxy {
@@ -31,6 +36,24 @@ uv_tcp_t* listen_tcp(uv_loop_t* loop, const config::HostPort& address, int backl
 void close_listener(uv_tcp_t* tcp) {
     uv_close(reinterpret_cast<uv_handle_t*>(tcp),
              [](uv_handle_t* h) { delete reinterpret_cast<uv_tcp_t*>(h); });
+}
+
+int listen_socket(const config::HostPort& address, int backlog) {
+    sockaddr_storage ss;
+    if (!ip_literal(address.host, address.port, ss))
+        throw std::runtime_error("listen address " + address.str() + ": not an IP address");
+    int fd = ::socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        throw std::runtime_error("cannot listen on " + address.str() + ": " + std::strerror(errno));
+    int on = 1;
+    ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);
+    const socklen_t len = ss.ss_family == AF_INET6 ? sizeof(sockaddr_in6) : sizeof(sockaddr_in);
+    if (::bind(fd, reinterpret_cast<sockaddr*>(&ss), len) != 0 || ::listen(fd, backlog) != 0) {
+        int error = errno;
+        ::close(fd);
+        throw std::runtime_error("cannot listen on " + address.str() + ": " + std::strerror(error));
+    }
+    return fd;
 }
 
 }  // namespace sp::proxy

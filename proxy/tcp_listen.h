@@ -21,4 +21,9 @@ uv_tcp_t* listen_tcp(uv_loop_t* loop, const config::HostPort& address, int backl
 // Stops listening and frees the handle once libuv has closed it.
 void close_listener(uv_tcp_t* tcp);
 
+// A plain non-blocking listening socket on `address` (an IP literal), for callers that
+// accept themselves (to see EMFILE, which libuv's listener hides by closing the pending
+// connections). Throws std::runtime_error naming the address.
+int listen_socket(const config::HostPort& address, int backlog);
+
 }  // namespace sp::proxy

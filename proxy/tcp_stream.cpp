@@ -1,6 +1,7 @@
 #include "proxy/tcp_stream.h"
 
 #include <arpa/inet.h>
+#include <unistd.h>
 
 #include <cstring>
 
@@ -14,6 +15,18 @@ TcpStream::TcpStream(uv_loop_t* loop, Handler* handler) : handler_(handler) {
 TcpStream* TcpStream::accept(uv_loop_t* loop, uv_stream_t* server, Handler* handler) {
     auto* s = new TcpStream(loop, handler);
     if (uv_accept(server, reinterpret_cast<uv_stream_t*>(&s->tcp_)) != 0) {
+        s->handler_ = nullptr;
+        s->close();
+        return nullptr;
+    }
+    uv_tcp_nodelay(&s->tcp_, 1);
+    return s;
+}
+
+TcpStream* TcpStream::adopt(uv_loop_t* loop, int fd, Handler* handler) {
+    auto* s = new TcpStream(loop, handler);
+    if (uv_tcp_open(&s->tcp_, fd) != 0) {
+        ::close(fd);
         s->handler_ = nullptr;
         s->close();
         return nullptr;

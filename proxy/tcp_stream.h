@@ -33,6 +33,9 @@ class TcpStream {
 
     // Accepts a pending connection from `server`; nullptr on failure.
     static TcpStream* accept(uv_loop_t* loop, uv_stream_t* server, Handler* handler);
+    // Wraps a connected socket accepted by the caller; closes `fd` and returns nullptr on
+    // failure.
+    static TcpStream* adopt(uv_loop_t* loop, int fd, Handler* handler);
     // Starts connecting to a resolved address.
     static TcpStream* connect(uv_loop_t* loop, const sockaddr* addr, Handler* handler);
 

@@ -123,10 +123,12 @@ _live_lock = threading.Lock()
 class ManagedProcess:
     """One child process, started with output to a log file and stopped by its PID."""
 
-    def __init__(self, argv: list[str], log_path: Path, cwd: Path | None = None):
+    def __init__(self, argv: list[str], log_path: Path, cwd: Path | None = None,
+                 env: dict[str, str] | None = None):
         self.argv = argv
         self.log_path = log_path
         self.cwd = cwd
+        self.env = env  # None: inherit ours
         self.proc: subprocess.Popen | None = None
 
     def start(self):
@@ -134,7 +136,7 @@ class ManagedProcess:
         try:
             self.proc = subprocess.Popen(
                 self.argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                cwd=self.cwd, preexec_fn=_die_with_parent, close_fds=True)
+                cwd=self.cwd, env=self.env, preexec_fn=_die_with_parent, close_fds=True)
         finally:
             log.close()
         with _live_lock:
@@ -563,12 +565,16 @@ class Proxy:
 
     def __init__(self, root: Path, sentinel_ports: list[int], extra_args: list[str] = (),
                  binary: str | None = None, port: int | None = None, name: str = "proxy",
-                 sentinel_host: str = HOST, client_password: str | None = None):
+                 sentinel_host: str = HOST, client_password: str | None = None,
+                 extra_env: dict[str, str] | None = None, wrapper: list[str] = ()):
         """sentinel_host: how the proxy is told the sentinels' host (default 127.0.0.1; e.g.
         "localhost" to make it resolve a host name). client_password: the proxy's
         --client-password, if the test passes one in extra_args; client() and connection()
-        then authenticate with it by default (default None: no AUTH, as before)."""
+        then authenticate with it by default (default None: no AUTH, as before).
+        extra_env: variables added to the inherited environment. wrapper: argv run in front
+        of the binary (e.g. ["prlimit", "--nofile=64:64", "--"])."""
         self.client_password = client_password
+        self.env = {**os.environ, **extra_env} if extra_env else None
         self.binary = binary or proxy_bin()
         self.port = port or free_port()
         self.dir = Path(root) / name
@@ -578,7 +584,7 @@ class Proxy:
         for p in sentinel_ports:
             argv += ["--sentinel", f"{sentinel_host}:{p}"]
         argv += ["--master", MASTER_NAME, "--log-level", "debug", *extra_args]
-        self.argv = argv
+        self.argv = [*wrapper, *argv]
         self.process: ManagedProcess | None = None
 
     @property
@@ -589,7 +595,7 @@ class Proxy:
         if not (os.path.isfile(self.binary) and os.access(self.binary, os.X_OK)):
             raise FileNotFoundError(f"proxy binary not found or not executable: {self.binary} "
                                     "(set SP_PROXY_BIN)")
-        self.process = ManagedProcess(self.argv, self.log_path, cwd=self.dir).start()
+        self.process = ManagedProcess(self.argv, self.log_path, cwd=self.dir, env=self.env).start()
         self.wait_ready(timeout)
         return self
 

@@ -1,0 +1,61 @@
+"""Metric names (issue 14 item 8): no two families collide once OpenMetrics strips the
+_total suffix (the gauge client_connections and the counter client_connections_total
+did), the master switch is a timestamp rather than "seconds since, -1 before any", and
+the standard process_* series exist. Real processes on 127.0.0.1, bounded waits."""
+from __future__ import annotations
+
+import re
+import time
+import urllib.request
+
+from harness import HOST, free_port
+
+
+def scrape(port: int) -> str:
+    with urllib.request.urlopen(f"http://{HOST}:{port}/metrics", timeout=5) as r:
+        return r.read().decode()
+
+
+def families(text: str) -> dict[str, str]:
+    return dict(re.findall(r"^# TYPE (\S+) (\S+)$", text, re.M))
+
+
+def value(text: str, name: str) -> float | None:
+    m = re.search(rf"^{re.escape(name)}(?:\{{[^}}]*\}})? (\S+)$", text, re.M)
+    return float(m.group(1)) if m else None
+
+
+def test_metric_families_do_not_collide_and_process_series_exist(make_topology, make_proxy):
+    started = time.time()
+    topo = make_topology()
+    admin = free_port()
+    proxy = make_proxy(topo, ["--admin-listen", f"{HOST}:{admin}"])
+    c = proxy.client()
+    assert c.ping()
+    text = scrape(admin)
+    fams = families(text)
+
+    # OpenMetrics names a counter family without _total: it must not meet another family.
+    bases = {}
+    for name, kind in fams.items():
+        base = name[:-len("_total")] if kind == "counter" and name.endswith("_total") else name
+        assert base not in bases, f"{name} and {bases[base]} are one OpenMetrics family"
+        bases[base] = name
+
+    assert fams.get("sentinel_proxy_client_connections_active") == "gauge"
+    assert value(text, "sentinel_proxy_client_connections_active") >= 1
+    assert fams.get("sentinel_proxy_client_connections_total") == "counter"
+    assert "sentinel_proxy_seconds_since_master_switch" not in fams
+    assert fams.get("sentinel_proxy_last_master_switch_timestamp_seconds") == "gauge"
+    switched = value(text, "sentinel_proxy_last_master_switch_timestamp_seconds")
+    assert started - 5 <= switched <= time.time() + 1, switched
+    assert fams.get("sentinel_proxy_accept_failures_total") == "counter"
+
+    assert fams.get("process_open_fds") == "gauge" and value(text, "process_open_fds") > 5
+    assert fams.get("process_max_fds") == "gauge" and value(text, "process_max_fds") >= 64
+    assert fams.get("process_resident_memory_bytes") == "gauge"
+    assert 1 << 20 < value(text, "process_resident_memory_bytes") < 1 << 30
+    assert fams.get("process_cpu_seconds_total") == "counter"
+    assert value(text, "process_cpu_seconds_total") >= 0
+    assert fams.get("process_start_time_seconds") == "gauge"
+    assert started - 5 <= value(text, "process_start_time_seconds") <= time.time() + 1
