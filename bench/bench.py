@@ -309,12 +309,23 @@ def _round_trip_all(socks, payload: bytes, batch: int):
     return bad
 
 
-def connection_cost(name: str, pid: int, port: int, count: int, deadline: float):
+def _master_clients(master_port: int) -> int:
+    r = redis.Redis(host=HOST, port=master_port, socket_timeout=5)
+    try:
+        return int(r.info("clients")["connected_clients"]) - 1  # not this one
+    finally:
+        r.close()
+
+
+def connection_cost(name: str, pid: int, port: int, count: int, deadline: float,
+                    master_port: int):
     """RSS of pid before, with `count` idle connections that each sent PING, then a GET
-    (which makes sentinel-proxy open its per-client backend link), and after closing them."""
+    (which makes a proxy without shared links open a backend link per client), and after
+    closing them; and how many connections the master had to hold for those clients."""
     out = {"target": name, "connections": 0}
     time.sleep(0.5)
     out["rss_before_kib"] = rss_kib(pid)
+    out["master_conns_before"] = _master_clients(master_port)
     socks = []
     batch = 250
     try:
@@ -334,6 +345,7 @@ def connection_cost(name: str, pid: int, port: int, count: int, deadline: float)
                 socks, b"*2\r\n$3\r\nGET\r\n$16\r\nbench:conn:absen\r\n", batch)
             time.sleep(1.0)
             out["rss_get_kib"] = rss_kib(pid)
+            out["master_conns_with_clients"] = _master_clients(master_port)
     finally:
         for s in socks:
             try:
@@ -699,16 +711,19 @@ def write_report(outdir: Path, stem: str, info, params, summary, cpu, conn, frow
              f"lazily, on the first command it forwards). {params['conn_note']}")
     L.append("")
     L.append("| proxy | connections | RSS before (MiB) | RSS after PING (MiB) | KiB/conn | "
-             "RSS after GET (MiB) | KiB/conn | RSS after close (MiB) |")
-    L.append("|---|---:|---:|---:|---:|---:|---:|---:|")
+             "RSS after GET (MiB) | KiB/conn | RSS after close (MiB) | "
+             "connections on the master for them |")
+    L.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     for c in conn:
         if "error" in c:
-            L.append(f"| {c['target']} | failed: {c['error']} | | | | | | |")
+            L.append(f"| {c['target']} | failed: {c['error']} | | | | | | | |")
             continue
+        extra = (c.get("master_conns_with_clients", 0) - c.get("master_conns_before", 0)
+                 if "master_conns_with_clients" in c else None)
         L.append(f"| {c['target']} | {c['connections']} | {c['rss_before_kib'] / 1024:.1f} | "
                  f"{c['rss_ping_kib'] / 1024:.1f} | {c['per_conn_ping_kib']:.2f} | "
                  f"{fmt(c.get('rss_get_kib', 0) / 1024, 1)} | {fmt(c.get('per_conn_get_kib'))} | "
-                 f"{c['rss_after_close_kib'] / 1024:.1f} |")
+                 f"{c['rss_after_close_kib'] / 1024:.1f} | {fmt(extra, 0)} |")
     L.append("")
 
     L.append("## Failover")
@@ -878,7 +893,8 @@ def main() -> int:
             for name in PROXIES:
                 try:
                     c = connection_cost(name, pids[name], ports[name], conn_count,
-                                        deadline=min(now() + 120, budget_end - 150))
+                                        deadline=min(now() + 120, budget_end - 150),
+                                        master_port=master.port)
                     log(f"  {name}: {c}")
                 except Exception as exc:  # noqa: BLE001 - report it, go on with the others
                     c = {"target": name, "error": f"{type(exc).__name__}: {exc}"[:200]}

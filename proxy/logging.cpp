@@ -4,7 +4,7 @@
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
 
-#include "proxy/status_report.h"
+#include "proxy/admin/status_report.h"
 
 namespace sp::proxy {
 

@@ -13,13 +13,13 @@
 #include <vector>
 
 #include "config/config.h"
-#include "proxy/admin_server.h"
-#include "proxy/fd_limit.h"
+#include "proxy/admin/admin_server.h"
+#include "proxy/admin/metrics.h"
+#include "proxy/admin/status_report.h"
 #include "proxy/logging.h"
-#include "proxy/metrics.h"
+#include "proxy/net/fd_limit.h"
+#include "proxy/net/tcp_stream.h"
 #include "proxy/pool.h"
-#include "proxy/status_report.h"
-#include "proxy/tcp_stream.h"
 
 using namespace sp;
 

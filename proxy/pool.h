@@ -10,10 +10,10 @@
 #include <string>
 
 #include "config/config.h"
-#include "proxy/listener.h"
-#include "proxy/router.h"
-#include "proxy/sentinel_watcher.h"
-#include "proxy/topology.h"
+#include "proxy/net/listener.h"
+#include "proxy/sentinel/sentinel_watcher.h"
+#include "proxy/sentinel/topology.h"
+#include "proxy/session/router.h"
 
 namespace sp::proxy {
 

@@ -32,6 +32,7 @@ struct ProxyStats {
     std::uint64_t accept_failures_fd_limit = 0;  // of which EMFILE/ENFILE/ENOBUFS/ENOMEM
     std::uint64_t commands_forwarded = 0;
     std::uint64_t commands_forwarded_replica = 0;  // part of commands_forwarded
+    std::uint64_t commands_forwarded_shared = 0;   // part of commands_forwarded
     std::uint64_t commands_held = 0;
     std::uint64_t commands_resent = 0;
     std::uint64_t commands_failed =

@@ -3,7 +3,7 @@
 #include <string>
 #include <vector>
 
-#include "proxy/connection_state.h"
+#include "proxy/session/connection_state.h"
 
 using sp::protocol::CommandKind;
 using sp::protocol::RespVersion;

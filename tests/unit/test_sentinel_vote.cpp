@@ -2,7 +2,7 @@
 // each counted once, is needed to name a master; answering sentinels alone are not enough.
 #include <catch2/catch.hpp>
 
-#include "proxy/sentinel_vote.h"
+#include "proxy/sentinel/sentinel_vote.h"
 
 using sp::proxy::count_votes;
 using sp::proxy::majority_stopped_listing;

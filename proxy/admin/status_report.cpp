@@ -1,0 +1,141 @@
+#include "proxy/admin/status_report.h"
+
+#include <chrono>
+#include <cstdio>
+#include <ctime>
+
+#include "proxy/pool.h"
+#include "version.h"
+
+namespace sp::proxy {
+
+namespace {
+
+// Loop time (ms, monotonic) -> RFC 3339 UTC wall time.
+std::string wall_time(std::uint64_t loop_ms, std::uint64_t now_ms) {
+    using namespace std::chrono;
+    auto wall = system_clock::now() - milliseconds(now_ms - loop_ms);
+    std::time_t t = system_clock::to_time_t(wall);
+    std::tm tm{};
+    gmtime_r(&t, &tm);
+    char buf[40];
+    std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    return buf;
+}
+
+std::string node(const NodeAddress& a) {
+    return "{\"host\":" + json_quote(a.host) + ",\"port\":" + std::to_string(a.port) + "}";
+}
+
+std::string seconds(std::uint64_t from_ms, std::uint64_t now_ms) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%.3f",
+                  static_cast<double>(now_ms >= from_ms ? now_ms - from_ms : 0) / 1000.0);
+    return buf;
+}
+
+}  // namespace
+
+std::string json_quote(const std::string& text) {
+    std::string out = "\"";
+    for (char c : text) {
+        switch (c) {
+            case '"':
+                out += "\\\"";
+                break;
+            case '\\':
+                out += "\\\\";
+                break;
+            case '\n':
+                out += "\\n";
+                break;
+            case '\r':
+                out += "\\r";
+                break;
+            case '\t':
+                out += "\\t";
+                break;
+            default:
+                if (static_cast<unsigned char>(c) < 0x20) {
+                    char esc[8];
+                    std::snprintf(esc, sizeof esc, "\\u%04x", static_cast<unsigned>(c));
+                    out += esc;
+                } else {
+                    out += c;
+                }
+        }
+    }
+    return out + "\"";
+}
+
+std::string status_json(const std::vector<const Pool*>& pools, std::uint64_t now_ms,
+                        bool draining) {
+    std::string out = "{\"version\":" + json_quote(SENTINEL_PROXY_VERSION) +
+                      ",\"draining\":" + (draining ? "true" : "false") + ",\"pools\":[";
+    bool first_pool = true;
+    for (const Pool* pool : pools) {
+        const SnapshotPtr& snap = pool->topology().current();
+        const Router& router = pool->router();
+        out += first_pool ? "" : ",";
+        first_pool = false;
+        out += "{\"name\":" + json_quote(pool->name()) +
+               ",\"master_name\":" + json_quote(pool->config().master_name) + ",\"listen\":[";
+        for (std::size_t i = 0; i < pool->config().listen.size(); ++i)
+            out += (i ? "," : "") + json_quote(pool->config().listen[i].str());
+        out += "],\"accepting\":" + std::string(pool->listener().listening() ? "true" : "false");
+        out += ",\"read_from\":" +
+               json_quote(pool->config().read_routing == config::ReadRouting::master
+                              ? "master"
+                              : "replica-preferred");
+        out += ",\"master\":" + (snap->master ? node(*snap->master) : std::string("null"));
+        if (snap->master) {
+            out += ",\"verified_at\":" + json_quote(wall_time(snap->verified_at_ms, now_ms)) +
+                   ",\"verified_seconds_ago\":" + seconds(snap->verified_at_ms, now_ms);
+            out += ",\"hold_reason\":null";
+        } else {
+            out += ",\"verified_at\":null,\"verified_seconds_ago\":null,\"hold_reason\":" +
+                   json_quote(snap->hold_reason.empty() ? "no master verified yet"
+                                                        : snap->hold_reason);
+        }
+        out += ",\"topology_generation\":" + std::to_string(snap->generation);
+        out += ",\"replicas\":[";
+        for (std::size_t i = 0; i < snap->replicas.size(); ++i)
+            out += (i ? "," : "") + node(snap->replicas[i]);
+        out += "],\"last_switch\":";
+        if (router.last_switch_ms()) {
+            out += "{\"at\":" + json_quote(wall_time(router.last_switch_ms(), now_ms)) +
+                   ",\"seconds_ago\":" + seconds(router.last_switch_ms(), now_ms) + "}";
+        } else {
+            out += "null";
+        }
+        out += ",\"failovers_seen\":" + std::to_string(router.stats().failovers_seen);
+        const VoteOutcome& vote = pool->watcher().last_vote();
+        out +=
+            ",\"sentinel_majority\":{\"known\":" + std::to_string(vote.known) +
+            ",\"answering\":" + std::to_string(vote.answering) +
+            ",\"needed\":" + std::to_string(vote.needed) + ",\"note\":" +
+            (snap->sentinel_note.empty() ? std::string("null") : json_quote(snap->sentinel_note)) +
+            "}";
+        out += ",\"clients\":" + std::to_string(router.sessions());
+        out += ",\"sentinels\":[";
+        bool first = true;
+        for (const auto& s : pool->watcher().sentinel_status()) {
+            out += first ? "" : ",";
+            first = false;
+            out +=
+                "{\"address\":" + json_quote(s.addr.str()) +
+                ",\"configured\":" + (s.configured ? "true" : "false") +
+                ",\"up\":" + (s.up ? "true" : "false") +
+                ",\"events_up\":" + (s.events_up ? "true" : "false") + ",\"down_seconds\":" +
+                (s.down_since_ms ? seconds(s.down_since_ms, now_ms) : std::string("null")) +
+                ",\"names_master\":" + (s.answer ? node(*s.answer) : std::string("null")) +
+                ",\"run_id\":" + (s.run_id.empty() ? std::string("null") : json_quote(s.run_id)) +
+                ",\"problem\":" +
+                (s.problem.empty() ? std::string("null") : json_quote(s.problem)) + "}";
+        }
+        out += "]}";
+    }
+    return out + "]}\n";
+}
+
+}  // namespace sp::proxy

@@ -1,0 +1,208 @@
+#include "proxy/net/listener.h"
+
+#include <fcntl.h>
+#include <spdlog/spdlog.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <stdexcept>
+
+#include "proxy/net/fd_limit.h"
+#include "proxy/net/tcp_listen.h"
+#include "proxy/session/client_session.h"
+
+namespace sp::proxy {
+
+namespace {
+constexpr char kMaxClients[] = "-ERR max number of clients reached\r\n";
+// Accepts per readable event: other handles get the loop in between.
+constexpr int kAcceptBatch = 64;
+// Out of descriptors: how long to leave the listener alone before trying again.
+constexpr std::uint64_t kFdBackoffMs = 100;
+// At most one accept-failure warning per this long (with the count since the last one).
+constexpr std::uint64_t kFailureLogMs = 5000;
+// A client is taken only if this many descriptors stay free above its socket: its own
+// backend link, plus slack for sentinel reconnects and admin requests.
+constexpr std::uint64_t kFdHeadroom = kFdsPerClient + 8;
+// /readyz stays 503 this long after the last failure, so a probe sees it.
+constexpr std::uint64_t kShortOfFdsMs = 5000;
+
+// Writes the refusal, then closes: the stream frees itself.
+class Refusal : public TcpStream::Handler {
+  public:
+    uv_buf_t on_alloc(std::size_t) override { return uv_buf_init(buf_, sizeof(buf_)); }
+    void on_read(std::size_t) override {}
+    void on_closed(int) override {}
+    char buf_[64];
+};
+Refusal g_refusal;
+
+// Answers and closes an accepted socket without a stream. What the client already sent is
+// read first: closing with unread input would send a reset that can destroy the answer.
+void refuse(int fd) {
+    [[maybe_unused]] ssize_t n = ::send(fd, kMaxClients, sizeof kMaxClients - 1, MSG_NOSIGNAL);
+    ::shutdown(fd, SHUT_WR);
+    char scratch[4096];
+    for (int i = 0; i < 16 && ::recv(fd, scratch, sizeof scratch, 0) > 0; ++i) {
+    }
+    ::close(fd);
+}
+
+int open_spare() {
+    return ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+}
+}  // namespace
+
+struct Listener::Socket {
+    uv_poll_t poll;
+    int fd = -1;
+    Listener* owner = nullptr;
+    std::string address;
+};
+
+Listener::Listener(uv_loop_t* loop, Router& router)
+    : loop_(loop), router_(router), backoff_(loop, [this] { resume(); }) {}
+
+Listener::~Listener() {
+    stop();
+    if (spare_fd_ >= 0) ::close(spare_fd_);
+}
+
+void Listener::start(const std::vector<config::HostPort>& addresses) {
+    if (spare_fd_ < 0) spare_fd_ = open_spare();
+    for (const auto& hp : addresses) {
+        auto* s = new Socket;
+        s->fd = listen_socket(hp, 511);
+        s->owner = this;
+        s->address = hp.str();
+        uv_poll_init_socket(loop_, &s->poll, s->fd);
+        s->poll.data = s;
+        uv_poll_start(&s->poll, UV_READABLE, on_readable);
+        sockets_.push_back(s);
+        spdlog::info("listening on {}", hp.str());
+    }
+}
+
+void Listener::stop() {
+    backoff_.stop();
+    for (Socket* s : sockets_) {
+        // The descriptor is closed only after libuv has let go of it.
+        uv_close(reinterpret_cast<uv_handle_t*>(&s->poll), [](uv_handle_t* h) {
+            auto* socket = static_cast<Socket*>(h->data);
+            ::close(socket->fd);
+            delete socket;
+        });
+    }
+    sockets_.clear();
+}
+
+bool Listener::fd_shortage() const {
+    return last_fd_failure_ms_ != 0 && uv_now(loop_) - last_fd_failure_ms_ < kShortOfFdsMs;
+}
+
+void Listener::on_readable(uv_poll_t* poll, int status, int) {
+    auto* s = static_cast<Socket*>(poll->data);
+    if (status != 0) {
+        spdlog::warn("listener {}: poll failed: {}", s->address, uv_strerror(status));
+        return;
+    }
+    s->owner->accept_pending(*s);
+}
+
+void Listener::accept_pending(Socket& socket) {
+    for (int i = 0; i < kAcceptBatch; ++i) {
+        int fd = ::accept4(socket.fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd >= 0) {
+            // The kernel hands out the lowest free descriptor, so a high number means the
+            // table is nearly full: refuse now rather than fail the backend link later.
+            const bool no_room = static_cast<std::uint64_t>(fd) + kFdHeadroom >= fd_soft_limit();
+            if (no_room || (budget_ && budget_->full())) {
+                router_.stats().connections_rejected++;
+                refuse(fd);
+                short_of_fds(socket, no_room ? "too few file descriptors left for a client and "
+                                               "its backend link"
+                                             : "the file-descriptor limit's client capacity is "
+                                               "reached");
+                continue;
+            }
+            take(fd);
+            continue;
+        }
+        const int error = errno;
+        if (error == EAGAIN || error == EWOULDBLOCK) return;
+        if (error == EINTR || error == ECONNABORTED || error == EPROTO) continue;
+        if (error == EMFILE || error == ENFILE || error == ENOBUFS || error == ENOMEM) {
+            refuse_with_spare(socket.fd);
+            short_of_fds(socket, std::strerror(error));
+            back_off();
+            return;
+        }
+        router_.stats().accept_failures++;
+        spdlog::warn("listener {}: accept failed: {}", socket.address, std::strerror(error));
+        return;
+    }
+}
+
+void Listener::take(int fd) {
+    Router& router = router_;
+    if (router.sessions() >= router.config().max_clients) {
+        router.stats().connections_rejected++;
+        TcpStream* s = TcpStream::adopt(loop_, fd, &g_refusal);
+        if (!s) return;
+        s->append(kMaxClients);
+        s->close_after_flush();
+        return;
+    }
+    auto* session_stream = TcpStream::adopt(loop_, fd, nullptr);
+    if (!session_stream) return;
+    router.stats().connections_total++;
+    auto* session = new ClientSession(router, session_stream);
+    session_stream->set_handler(session->as_handler());
+    router.add(session);
+    session->start();
+}
+
+// The spare descriptor makes room to accept the waiting clients one at a time just to
+// tell each why it cannot be served; a fresh socket's send buffer always takes these
+// few bytes.
+void Listener::refuse_with_spare(int listen_fd) {
+    if (spare_fd_ < 0) return;
+    ::close(spare_fd_);
+    spare_fd_ = -1;
+    for (int i = 0; i < kAcceptBatch; ++i) {
+        int fd = ::accept4(listen_fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0) break;
+        router_.stats().connections_rejected++;
+        refuse(fd);
+    }
+    spare_fd_ = open_spare();
+}
+
+void Listener::short_of_fds(Socket& socket, const char* why) {
+    router_.stats().accept_failures++;
+    router_.stats().accept_failures_fd_limit++;
+    const std::uint64_t now = uv_now(loop_);
+    last_fd_failure_ms_ = now == 0 ? 1 : now;
+    ++failures_unlogged_;
+    if (last_log_ms_ != 0 && now - last_log_ms_ < kFailureLogMs) return;
+    spdlog::warn(
+        "listener {}: cannot accept client connections: {} (fd limit {}, {} clients open, {} "
+        "refusal(s) since the last warning); refusing with \"max number of clients reached\". "
+        "Raise the file-descriptor limit or lower proxy.max_clients",
+        socket.address, why, fd_soft_limit(), router_.sessions(), failures_unlogged_);
+    failures_unlogged_ = 0;
+    last_log_ms_ = now;
+}
+
+void Listener::back_off() {
+    for (Socket* s : sockets_) uv_poll_stop(&s->poll);
+    backoff_.start(kFdBackoffMs);
+}
+
+void Listener::resume() {
+    for (Socket* s : sockets_) uv_poll_start(&s->poll, UV_READABLE, on_readable);
+}
+
+}  // namespace sp::proxy

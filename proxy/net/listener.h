@@ -1,0 +1,62 @@
+// Accepts client connections on the configured addresses and gives each to a new
+// ClientSession. Past max_clients it answers like Redis ("-ERR max number of clients
+// reached") and closes.
+//
+// It accepts with accept4() itself, on a uv_poll_t, rather than through uv_listen: when
+// the process is out of descriptors libuv closes the pending connections silently and
+// tells nobody. Here EMFILE/ENFILE is counted, logged (rate-limited), answered with the
+// same -ERR through one spare descriptor kept for that, and accepting backs off briefly
+// instead of spinning on a listener that stays readable. A client whose socket leaves too
+// few descriptors for its backend link is refused the same way, before it can fail later.
+#pragma once
+
+#include <uv.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "config/config.h"
+#include "proxy/net/fd_limit.h"
+#include "proxy/net/tcp_stream.h"
+#include "proxy/session/router.h"
+
+namespace sp::proxy {
+
+class Listener {
+  public:
+    Listener(uv_loop_t* loop, Router& router);
+    ~Listener();
+    // Binds and listens on every address; throws std::runtime_error naming the address.
+    void start(const std::vector<config::HostPort>& addresses);
+    // Stops accepting (graceful shutdown).
+    void stop();
+    bool listening() const { return !sockets_.empty(); }
+    // Refuse clients past this (shared by every pool; nullptr: no limit but the fds').
+    void set_client_budget(const ClientBudget* budget) { budget_ = budget; }
+    // True while accepting recently failed for want of file descriptors.
+    bool fd_shortage() const;
+
+  private:
+    struct Socket;
+    static void on_readable(uv_poll_t* poll, int status, int events);
+    void accept_pending(Socket& socket);
+    void take(int fd);
+    void refuse_with_spare(int listen_fd);
+    void short_of_fds(Socket& socket, const char* why);
+    void back_off();
+    void resume();
+
+    uv_loop_t* loop_;
+    Router& router_;
+    std::vector<Socket*> sockets_;
+    const ClientBudget* budget_ = nullptr;
+    int spare_fd_ = -1;  // released to accept-and-refuse one client when out of fds
+    Timer backoff_;
+    std::uint64_t last_fd_failure_ms_ = 0;  // 0: never
+    std::uint64_t failures_unlogged_ = 0;
+    std::uint64_t last_log_ms_ = 0;
+};
+
+}  // namespace sp::proxy

@@ -1,0 +1,502 @@
+#include "proxy/sentinel/sentinel_watcher.h"
+
+#include <hiredis/hiredis.h>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <sstream>
+#include <vector>
+
+#include "proxy/sentinel/sentinel_replies.h"
+
+namespace sp::proxy {
+
+using namespace sentinel_reply;
+
+namespace {
+
+constexpr std::uint64_t kFastPollMs = 100;
+constexpr std::uint64_t kProbeRetryMs = 100;
+constexpr std::uint64_t kRoundTimeoutMs = 1000;
+// A failover that neither finishes nor aborts within this time is treated as over: if the
+// majority still names the old master and it answers ROLE master, it is trusted again.
+constexpr std::uint64_t kFailoverGiveUpMs = 30'000;
+
+}  // namespace
+
+SentinelWatcher::SentinelWatcher(uv_loop_t* loop, const config::Config& config, Topology& topology)
+    : loop_(loop), config_(config), topology_(topology), tick_timer_(loop, [this] { tick(); }) {
+    topology_.on_master_trouble([this](const NodeAddress& addr, const std::string& why) {
+        if (verified_ && *verified_ == addr) start_round("session reported: " + why);
+    });
+}
+
+SentinelWatcher::~SentinelWatcher() {
+    *alive_ = false;
+}
+
+std::size_t SentinelWatcher::sentinels_up() const {
+    return static_cast<std::size_t>(std::count_if(sentinels_.begin(), sentinels_.end(),
+                                                  [](auto& kv) { return kv.second->cmd_up; }));
+}
+
+std::vector<SentinelWatcher::SentinelStatus> SentinelWatcher::sentinel_status() const {
+    std::vector<SentinelStatus> out;
+    for (const auto& [key, link] : sentinels_)
+        out.push_back({link->addr, link->configured, link->cmd_up, link->sub_up,
+                       link->down_since_ms, link->answer, link->run_id, link->problem});
+    return out;
+}
+
+void SentinelWatcher::start() {
+    for (const auto& hp : config_.sentinels) {
+        auto link = std::make_unique<SentinelLink>();
+        link->addr = {hp.host, hp.port};
+        link->configured = true;
+        sentinels_.emplace(link->addr.str(), std::move(link));
+    }
+    TopologySnapshot snap;
+    snap.hold_reason = "no master verified yet";
+    topology_.publish(snap);
+    hold_since_ms_ = uv_now(loop_);
+    started_ms_ = uv_now(loop_);
+    for (auto& [key, link] : sentinels_) connect_link(*link);
+    schedule_fast(true);
+}
+
+void SentinelWatcher::reconfigure(const config::Config& config) {
+    config_ = config;
+    std::set<std::string> wanted;
+    for (const auto& hp : config.sentinels) {
+        NodeAddress a{hp.host, hp.port};
+        wanted.insert(a.str());
+        auto it = sentinels_.find(a.str());
+        if (it == sentinels_.end()) {
+            auto link = std::make_unique<SentinelLink>();
+            link->addr = a;
+            link->configured = true;
+            auto& ref = *link;
+            sentinels_.emplace(a.str(), std::move(link));
+            connect_link(ref);
+        } else {
+            it->second->configured = true;
+        }
+    }
+    for (auto it = sentinels_.begin(); it != sentinels_.end();) {
+        if (it->second->configured && !wanted.count(it->first)) {
+            spdlog::info("sentinel {} removed by reload", it->first);
+            known_ids_.erase(it->second->run_id);
+            it = sentinels_.erase(it);
+        } else {
+            ++it;
+        }
+    }
+    schedule_fast(fast_);
+}
+
+void SentinelWatcher::schedule_fast(bool fast) {
+    fast_ = fast;
+    std::uint64_t interval = fast ? kFastPollMs : config_.sentinel_poll_interval_ms;
+    tick_timer_.start(interval, interval);
+}
+
+std::vector<std::string> SentinelWatcher::auth_command(bool sentinel) const {
+    const std::string& user = sentinel ? config_.sentinel_user : config_.redis_user;
+    const std::string& pass = sentinel ? config_.sentinel_password : config_.redis_password;
+    if (pass.empty()) return {};
+    if (user.empty()) return {"AUTH", pass};
+    return {"AUTH", user, pass};
+}
+
+void SentinelWatcher::connect_link(SentinelLink& link) {
+    std::string key = link.addr.str();
+    std::uint32_t ct = config_.connect_timeout_ms;
+    link.cmd = std::make_unique<RespClient>(loop_, link.addr.host, link.addr.port, ct, 2000);
+    link.sub = std::make_unique<RespClient>(loop_, link.addr.host, link.addr.port, ct, 2000);
+    auto alive = alive_;
+    auto find = [this, key, alive]() -> SentinelLink* {
+        if (!*alive) return nullptr;
+        auto it = sentinels_.find(key);
+        return it == sentinels_.end() ? nullptr : it->second.get();
+    };
+    auto auth = auth_command(true);
+
+    if (!auth.empty())
+        link.cmd->command(auth, [this, find](const redisReply* r) {
+            SentinelLink* l = find();
+            if (l && r && r->type == REDIS_REPLY_ERROR)
+                report_problem(*l, "AUTH refused: " + str(r) + " (check sentinel_password)");
+        });
+    // The link counts as up once the sentinel said who it is: its run id is how one
+    // sentinel reached under two names (or behind one Service address) is counted once.
+    link.cmd->command({"SENTINEL", "MYID"}, [this, find](const redisReply* r) {
+        SentinelLink* l = find();
+        if (!l || !r) return;  // a lost connection reaches link_down through on_closed
+        if (r->type == REDIS_REPLY_STRING) {
+            l->run_id = str(r);
+            known_ids_.insert(l->run_id);
+        } else if (r->type == REDIS_REPLY_ERROR) {
+            report_problem(*l, str(r));
+            l->run_id.clear();
+        }
+        bool was_down = l->down_since_ms != 0;
+        l->cmd_up = true;
+        l->backoff_ms = 100;
+        l->down_since_ms = 0;
+        spdlog::log(was_down ? spdlog::level::info : spdlog::level::debug,
+                    "sentinel {} connected (run id {})", l->addr.str(),
+                    l->run_id.empty() ? "unknown" : l->run_id);
+        start_round("sentinel connected");
+    });
+    link.cmd->connect([this, find](bool ok, const std::string& err) {
+        SentinelLink* l = find();
+        if (l && !ok) link_down(*l, err);
+    });
+    link.cmd->on_closed([this, find](const std::string& why) {
+        if (SentinelLink* l = find()) link_down(*l, why);
+    });
+
+    if (!auth.empty()) link.sub->command(auth, nullptr);
+    link.sub->command({"PSUBSCRIBE", "*"}, nullptr);
+    link.sub->connect([this, find](bool ok, const std::string& err) {
+        SentinelLink* l = find();
+        if (!l) return;
+        if (!ok) {
+            link_down(*l, err);
+            return;
+        }
+        l->sub_up = true;
+    });
+    link.sub->enter_push_mode([this, find](const redisReply* r) {
+        if (!find() || !r || r->type != REDIS_REPLY_ARRAY || r->elements < 4) return;
+        if (str(r->element[0]) != "pmessage") return;
+        on_event(str(r->element[2]), str(r->element[3]));
+    });
+    link.sub->on_closed([this, find](const std::string& why) {
+        if (SentinelLink* l = find()) link_down(*l, why);
+    });
+}
+
+void SentinelWatcher::link_down(SentinelLink& link, const std::string& why) {
+    std::uint64_t now = uv_now(loop_);
+    if (link.down_since_ms == 0) {
+        link.down_since_ms = now;
+        spdlog::warn("sentinel {} unreachable: {}", link.addr.str(), why);
+    }
+    link.cmd_up = false;
+    link.sub_up = false;
+    link.answer.reset();
+    // Drop both connections; the tick reconnects them after a backoff (100 ms .. 5 s).
+    if (link.cmd) link.cmd->close("sentinel link reset");
+    if (link.sub) link.sub->close("sentinel link reset");
+    link.next_attempt_ms = now + link.backoff_ms;
+    link.backoff_ms = std::min<std::uint32_t>(link.backoff_ms * 2, 5000);
+    finish_round_if_done();
+}
+
+void SentinelWatcher::tick() {
+    std::uint64_t now = uv_now(loop_);
+    for (auto it = sentinels_.begin(); it != sentinels_.end();) {
+        SentinelLink& l = *it->second;
+        if (l.forget) {
+            spdlog::info("forgetting sentinel {}: a majority of the sentinels no longer list it",
+                         it->first);
+            it = sentinels_.erase(it);
+            continue;
+        }
+        if (l.down_since_ms && now >= l.next_attempt_ms) {
+            l.next_attempt_ms = now + 1'000'000;  // until this attempt resolves
+            // Deferred: connect_link replaces the RespClients that may be mid-callback.
+            connect_link(l);
+        }
+        ++it;
+    }
+    if (round_open_ && now - round_started_ms_ > kRoundTimeoutMs) {
+        round_open_ = false;
+        evaluate();
+    }
+    start_round("poll");
+}
+
+void SentinelWatcher::start_round(const std::string& why) {
+    if (round_open_) {
+        round_again_ = true;
+        return;
+    }
+    // At start-up, wait (up to the connect timeout) until every configured sentinel has
+    // connected or failed, so the first verification is not one sentinel's word.
+    if (!verified_ && uv_now(loop_) - started_ms_ < config_.connect_timeout_ms) {
+        for (auto& [key, link] : sentinels_)
+            if (!link->cmd_up && link->down_since_ms == 0) return;  // the tick retries
+    }
+    last_trigger_ = why;
+    ++round_;
+    round_open_ = true;
+    round_started_ms_ = uv_now(loop_);
+    std::uint64_t round = round_;
+    bool learn = (rounds_done_ % 10) == 0;
+    auto alive = alive_;
+    for (auto& [key, link] : sentinels_) {
+        if (!link->cmd_up) continue;
+        link->asked_round = round;
+        std::string k = key;
+        // Learning goes first, so that the sentinels it finds count as known before this
+        // round's answers are counted (the first verification needs a majority of them).
+        if (learn) {
+            link->cmd->command({"SENTINEL", "SENTINELS", config_.master_name},
+                               [this, alive, k](const redisReply* r) {
+                                   if (*alive) learn_sentinels(k, r);
+                               });
+            link->cmd->command({"SENTINEL", "REPLICAS", config_.master_name},
+                               [this, alive](const redisReply* r) {
+                                   if (*alive) learn_replicas(r);
+                               });
+        }
+        link->cmd->command({"SENTINEL", "GET-MASTER-ADDR-BY-NAME", config_.master_name},
+                           [this, alive, k, round](const redisReply* r) {
+                               if (!*alive) return;
+                               auto it = sentinels_.find(k);
+                               if (it == sentinels_.end()) return;
+                               SentinelLink& l = *it->second;
+                               if (r) {
+                                   l.answered_round = round;
+                                   l.answer.reset();
+                                   if (r->type == REDIS_REPLY_ARRAY && r->elements == 2) {
+                                       l.answer =
+                                           node_address(str(r->element[0]), str(r->element[1]));
+                                       l.problem.clear();
+                                   } else if (r->type == REDIS_REPLY_ERROR) {
+                                       report_problem(l, str(r));
+                                   } else {
+                                       explain_unknown_master(k);
+                                   }
+                               }
+                               if (round == round_) finish_round_if_done();
+                           });
+    }
+    finish_round_if_done();
+}
+
+void SentinelWatcher::finish_round_if_done() {
+    if (!round_open_) return;
+    for (auto& [key, link] : sentinels_)
+        if (link->cmd_up && link->asked_round == round_ && link->answered_round != round_) return;
+    round_open_ = false;
+    ++rounds_done_;
+    evaluate();
+    if (round_again_) {
+        round_again_ = false;
+        start_round("event during round");
+    }
+}
+
+void SentinelWatcher::evaluate() {
+    VoteOutcome vote = count_votes(ballots());
+    last_vote_ = vote;
+    std::uint64_t now = uv_now(loop_);
+    using Kind = VoteOutcome::Kind;
+    if (vote.kind == Kind::minority || vote.kind == Kind::none_answering) {
+        // Too few sentinels to decide anything: keep the last verified master while it
+        // still answers ROLE master (unless it is being failed over), switch nothing.
+        if (verified_ && !(failover_from_ && *failover_from_ == *verified_)) {
+            if (!kept_without_majority_)
+                spdlog::warn(
+                    "no sentinel majority ({}): keeping master {} while it answers ROLE master; "
+                    "no switch until a majority of the known sentinels agrees",
+                    vote.describe(), verified_->str());
+            kept_without_majority_ = true;
+            probe(*verified_, vote, true);
+        } else if (vote.kind == Kind::none_answering) {
+            unverify("no sentinel reachable (" + std::to_string(vote.known) + " known)");
+        } else {
+            unverify("no sentinel majority to verify a master (" + vote.describe() + ")");
+        }
+        return;
+    }
+    if (kept_without_majority_) {
+        spdlog::info("sentinel majority back ({})", vote.describe());
+        kept_without_majority_ = false;
+    }
+    if (vote.kind == Kind::disagree) {
+        unverify("sentinels disagree on the master (" + vote.describe() + ")");
+        return;
+    }
+    const NodeAddress candidate = *vote.master;
+    if (failover_from_ && *failover_from_ == candidate) {
+        if (now - failover_since_ms_ < kFailoverGiveUpMs) {
+            unverify("failover of " + candidate.str() + " in progress");
+            return;
+        }
+        spdlog::warn(
+            "failover of {} did not complete within {} s; trusting it again if it is still master",
+            candidate.str(), kFailoverGiveUpMs / 1000);
+        failover_from_.reset();
+    }
+    probe(candidate, vote, false);
+}
+
+void SentinelWatcher::probe(const NodeAddress& candidate, const VoteOutcome& vote, bool kept) {
+    if (probe_busy_) return;  // the next round probes again
+    // A candidate that just failed its probe is retried by the next tick (100 ms while
+    // holding), not by the round its own failure triggered: no reconnect storm at a dead
+    // master while Sentinel has not noticed yet.
+    if (probe_failed_addr_ == candidate && uv_now(loop_) - probe_failed_ms_ < kProbeRetryMs) return;
+    if (!probe_ || !(probe_addr_ == candidate) || !(probe_->connected())) {
+        probe_ = std::make_unique<RespClient>(loop_, candidate.host, candidate.port,
+                                              config_.connect_timeout_ms, 1000);
+        probe_addr_ = candidate;
+        auto auth = auth_command(false);
+        if (!auth.empty()) probe_->command(auth, nullptr);
+        auto alive = alive_;
+        auto was_up = std::make_shared<bool>(false);
+        probe_->on_closed([this, alive, candidate, was_up](const std::string& why) {
+            if (!*alive) return;
+            if (!*was_up) {
+                probe_failed_addr_ = candidate;
+                probe_failed_ms_ = uv_now(loop_);
+            }
+            // The verified master's connection died: re-check at once (kill -9 shows here
+            // long before Sentinel notices).
+            if (*was_up && verified_ && *verified_ == candidate) {
+                unverify("master " + candidate.str() + " unreachable: " + why);
+                start_round("master connection lost");
+            }
+        });
+        probe_->connect([was_up](bool ok, const std::string&) { *was_up = ok; });
+    }
+    probe_busy_ = true;
+    auto alive = alive_;
+    probe_->command({"ROLE"}, [this, alive, candidate, vote, kept](const redisReply* r) {
+        if (!*alive) return;
+        probe_busy_ = false;
+        if (!r) {
+            probe_failed_addr_ = candidate;
+            probe_failed_ms_ = uv_now(loop_);
+            unverify("master candidate " + candidate.str() + " does not answer ROLE");
+            return;
+        }
+        std::string role;
+        if (r->type == REDIS_REPLY_ARRAY && r->elements > 0) role = str(r->element[0]);
+        if (role != "master") {
+            unverify("candidate " + candidate.str() + " answers ROLE " +
+                     (role.empty() ? str(r) : role));
+            return;
+        }
+        if (failover_from_ && *failover_from_ == candidate) return;  // event arrived meanwhile
+        verified(candidate, vote, kept);
+    });
+}
+
+void SentinelWatcher::verified(const NodeAddress& addr, const VoteOutcome& vote, bool kept) {
+    const SnapshotPtr& cur = topology_.current();
+    std::string note = kept ? "kept without a sentinel majority (" + vote.describe() + ")" : "";
+    if (cur->master && *cur->master == addr && cur->replicas == replicas_ &&
+        cur->sentinel_note == note)
+        return;
+    std::uint64_t now = uv_now(loop_);
+    bool switched = !verified_ || !(*verified_ == addr);
+    if (!cur->master || switched) {
+        spdlog::info(
+            "master verified {} ({}, ROLE master){}{}", addr.str(), kept ? note : vote.describe(),
+            switched && verified_ ? "; switched from " + verified_->str() : "",
+            hold_since_ms_ ? "; commands held for " + std::to_string(now - hold_since_ms_) + " ms"
+                           : "");
+    }
+    verified_ = addr;
+    failover_from_.reset();
+    hold_since_ms_ = 0;
+    TopologySnapshot snap;
+    snap.master = addr;
+    snap.verified_at_ms = kept && cur->master && *cur->master == addr ? cur->verified_at_ms : now;
+    snap.sentinel_note = note;
+    snap.replicas = replicas_;
+    topology_.publish(snap);
+    schedule_fast(false);
+    fetch_command_table(addr);
+}
+
+void SentinelWatcher::fetch_command_table(const NodeAddress& addr) {
+    if (!command_table_fn_ || (command_table_from_ && *command_table_from_ == addr)) return;
+    if (!probe_ || !(probe_addr_ == addr)) return;
+    command_table_from_ = addr;
+    auto alive = alive_;
+    probe_->command({"COMMAND"}, [this, alive, addr](const redisReply* r) {
+        if (!*alive) return;
+        if (!r || r->type != REDIS_REPLY_ARRAY) {
+            command_table_from_.reset();  // try again with the next verification
+            return;
+        }
+        std::string raw;
+        encode_reply(raw, r);
+        command_table_fn_(raw);
+    });
+}
+
+void SentinelWatcher::unverify(const std::string& reason) {
+    const SnapshotPtr& cur = topology_.current();
+    if (!cur->master && cur->hold_reason == reason) return;
+    if (cur->master) {
+        spdlog::warn("holding commands: {}", reason);
+        hold_since_ms_ = uv_now(loop_);
+    } else {
+        spdlog::debug("still holding: {}", reason);
+    }
+    TopologySnapshot snap;
+    snap.hold_reason = reason;
+    snap.replicas = replicas_;
+    topology_.publish(snap);
+    schedule_fast(true);
+}
+
+void SentinelWatcher::on_event(const std::string& channel, const std::string& payload) {
+    auto t = split(payload);
+    // Does this event concern our master name? Base payload: "<type> <name> <ip> <port>
+    // [@ <master> <mip> <mport>]"; +switch-master: "<name> <oldip> <oldport> <newip> <newport>".
+    bool ours = false;
+    std::optional<NodeAddress> master_in_event;
+    if (channel == "+switch-master") {
+        ours = !t.empty() && t[0] == config_.master_name;
+        if (ours && t.size() >= 3)
+            master_in_event =
+                NodeAddress{t[1], static_cast<std::uint16_t>(std::atoi(t[2].c_str()))};
+    } else if (t.size() >= 4 && t[0] == "master" && t[1] == config_.master_name) {
+        ours = true;
+        master_in_event = NodeAddress{t[2], static_cast<std::uint16_t>(std::atoi(t[3].c_str()))};
+    } else if (t.size() >= 8 && t[4] == "@" && t[5] == config_.master_name) {
+        ours = true;
+        master_in_event = NodeAddress{t[6], static_cast<std::uint16_t>(std::atoi(t[7].c_str()))};
+    }
+    if (!ours) return;
+    spdlog::debug("sentinel event {} {}", channel, payload);
+
+    if (is_failover_progress(channel)) {
+        // The master named in the event is the one being failed over (+switch-master names
+        // the old one first). Stop sending it anything from now on.
+        NodeAddress from =
+            master_in_event ? *master_in_event : (verified_ ? *verified_ : NodeAddress{});
+        if (!failover_from_ || !(*failover_from_ == from)) {
+            if (verified_ && *verified_ == from) {
+                spdlog::info("failover of {} under way ({}): holding commands", from.str(),
+                             channel);
+                failover_from_ = from;
+                failover_since_ms_ = uv_now(loop_);
+                unverify("failover of " + from.str() + " in progress (" + channel + ")");
+            }
+        }
+        start_round(channel);
+    } else if (channel.rfind("-failover-abort", 0) == 0 || channel == "+failover-end-for-timeout") {
+        if (failover_from_)
+            spdlog::info("failover of {} aborted ({})", failover_from_->str(), channel);
+        failover_from_.reset();
+        start_round(channel);
+    } else if (channel == "+failover-end" || channel == "+sdown" || channel == "-odown" ||
+               channel == "+convert-to-slave" || channel == "+reboot" || channel == "+slave" ||
+               channel == "-sdown" || channel == "+config-update-from") {
+        start_round(channel);
+    } else if (channel == "+sentinel") {
+        rounds_done_ = 0;  // learn on the next round
+        start_round(channel);
+    }
+}
+
+}  // namespace sp::proxy

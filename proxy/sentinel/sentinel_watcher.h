@@ -1,0 +1,149 @@
+// Follows Sentinel for one master name and publishes what it verified to the Topology.
+// Events are triggers, not truth: every event, every lost link and every poll tick
+// (about 1 s) leads to a round that asks each reachable sentinel for the master's
+// address; a master is verified only when a majority of ALL known sentinels (configured
+// plus learned, one sentinel counted once by its run id) name it AND the node itself
+// answers ROLE with "master" (sentinel_vote.h). With fewer answering, the last verified
+// master is kept while it answers ROLE master, and nothing is switched. From the first sign that
+// the current master is being failed over (+odown, +try-failover, +selected-slave, ...) no master
+// is published, so sessions hold their commands instead of writing into the old master's lost-write
+// window; they are released once the new master is verified (or the old one again if the failover
+// aborts).
+#pragma once
+
+#include <uv.h>
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "config/config.h"
+#include "proxy/net/tcp_stream.h"
+#include "proxy/sentinel/resp_client.h"
+#include "proxy/sentinel/sentinel_vote.h"
+#include "proxy/sentinel/topology.h"
+
+struct redisReply;
+
+namespace sp::proxy {
+
+class SentinelWatcher {
+  public:
+    SentinelWatcher(uv_loop_t* loop, const config::Config& config, Topology& topology);
+    ~SentinelWatcher();
+    void start();
+    // Applies a reloaded configuration (sentinel list, credentials, poll interval).
+    void reconfigure(const config::Config& config);
+
+    // Receives the raw RESP2 bytes of the verified master's COMMAND reply, once per newly
+    // verified master, so the command table learns commands it was not built with.
+    void on_command_table(std::function<void(const std::string& raw)> fn) {
+        command_table_fn_ = std::move(fn);
+    }
+
+    std::size_t sentinels_up() const;
+    std::size_t sentinels_known() const { return sentinels_.size(); }
+    // The last round's count (known = distinct sentinels, by run id).
+    const VoteOutcome& last_vote() const { return last_vote_; }
+
+    // One sentinel as the admin endpoint shows it (/metrics, /status).
+    struct SentinelStatus {
+        NodeAddress addr;
+        bool configured = false;  // from the configuration, or learned from the sentinels
+        bool up = false;          // query link connected
+        bool events_up = false;   // event subscription connected
+        std::uint64_t down_since_ms = 0;
+        std::optional<NodeAddress> answer;  // what it last named as master
+        std::string run_id;                 // SENTINEL MYID (empty until known)
+        std::string problem;                // why it cannot help (NOAUTH, unknown master)
+    };
+    std::vector<SentinelStatus> sentinel_status() const;
+    std::uint64_t rounds_done() const { return rounds_done_; }
+
+  private:
+    struct SentinelLink {
+        NodeAddress addr;
+        bool configured = false;          // from the config (never forgotten) or learned
+        std::unique_ptr<RespClient> cmd;  // queries
+        std::unique_ptr<RespClient> sub;  // PSUBSCRIBE * for events
+        bool cmd_up = false;
+        bool sub_up = false;
+        std::uint64_t next_attempt_ms = 0;
+        std::uint32_t backoff_ms = 100;
+        std::uint64_t down_since_ms = 0;    // 0 while reachable
+        std::optional<NodeAddress> answer;  // last GET-MASTER-ADDR-BY-NAME answer
+        std::uint64_t answered_round = 0;
+        std::uint64_t asked_round = 0;
+        std::string run_id;  // Sentinel's own id: one sentinel behind two addresses is one
+        // What its last SENTINEL SENTINELS listed (run ids and addresses), for forgetting.
+        bool listed_valid = false;
+        std::set<std::string> listed;
+        bool forget = false;  // a majority stopped listing it: erased by the next tick
+        std::string problem;  // last misconfiguration seen (NOAUTH, unknown master name)
+        std::uint64_t problem_logged_ms = 0;
+    };
+    static std::string identity(const SentinelLink& link);
+
+    void tick();
+    void connect_link(SentinelLink& link);
+    void link_down(SentinelLink& link, const std::string& why);
+    void start_round(const std::string& why);
+    void finish_round_if_done();
+    void evaluate();
+    void probe(const NodeAddress& candidate, const VoteOutcome& vote, bool kept);
+    void verified(const NodeAddress& addr, const VoteOutcome& vote, bool kept);
+    void report_problem(SentinelLink& link, const std::string& problem);
+    void explain_unknown_master(const std::string& key);
+    void unverify(const std::string& reason);
+    void on_event(const std::string& channel, const std::string& payload);
+    void learn_sentinels(const std::string& from_key, const redisReply* reply);
+    void forget_unlisted();
+    std::vector<SentinelBallot> ballots() const;
+    void learn_replicas(const redisReply* reply);
+    void fetch_command_table(const NodeAddress& addr);
+    std::vector<std::string> auth_command(bool sentinel) const;
+    void schedule_fast(bool fast);
+
+    uv_loop_t* loop_;
+    config::Config config_;
+    Topology& topology_;
+    std::map<std::string, std::unique_ptr<SentinelLink>> sentinels_;
+    Timer tick_timer_;
+    bool fast_ = false;
+
+    std::uint64_t round_ = 0;
+    bool round_open_ = false;
+    std::uint64_t round_started_ms_ = 0;
+    std::uint64_t started_ms_ = 0;
+    std::uint64_t rounds_done_ = 0;
+    bool round_again_ = false;
+
+    std::optional<NodeAddress> verified_;
+    // Master being failed over: not trusted again until the failover aborts or times out.
+    std::optional<NodeAddress> failover_from_;
+    std::uint64_t failover_since_ms_ = 0;
+    std::uint64_t hold_since_ms_ = 0;
+    std::string last_trigger_;
+    VoteOutcome last_vote_;
+    // Every sentinel run id seen (MYID, SENTINEL SENTINELS), so a sentinel still counts as
+    // known while no link of ours currently reaches it (a Service address that now lands
+    // on another one). Left only by the majority rule in forget_unlisted().
+    std::set<std::string> known_ids_;
+    bool kept_without_majority_ = false;  // logged once per episode
+
+    std::unique_ptr<RespClient> probe_;
+    NodeAddress probe_addr_;
+    bool probe_busy_ = false;
+    NodeAddress probe_failed_addr_;
+    std::uint64_t probe_failed_ms_ = 0;
+    std::vector<NodeAddress> replicas_;
+    std::function<void(const std::string&)> command_table_fn_;
+    std::optional<NodeAddress> command_table_from_;
+    std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
+};
+
+}  // namespace sp::proxy

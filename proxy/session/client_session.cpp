@@ -1,0 +1,492 @@
+// The client side of a session: reading and framing requests, the proxy's own client
+// password, the route decision (shared link or dedicated), the commands the proxy answers
+// itself, and closing. The backend side is in session_backend.cpp.
+#include "proxy/session/client_session.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "protocol/ascii.h"
+#include "protocol/hello_options.h"
+#include "protocol/reply_writer.h"
+#include "proxy/session/router.h"
+
+namespace sp::proxy {
+
+using protocol::ieq;
+
+using protocol::CommandKind;
+using protocol::PinReason;
+using protocol::RespVersion;
+namespace reply = protocol::reply;
+
+namespace {
+
+constexpr std::size_t kMaxPendingBytes = 32u << 20;  // pause the client beyond this
+constexpr std::size_t kMaxPendingCommands = 1u << 20;
+
+// Commands whose reply changes the connection state keep their arguments; so do blocking
+// ones (re-issued with the time they have left after a failover).
+bool keeps_args(const protocol::CommandPolicy& p) {
+    switch (p.kind) {
+        case CommandKind::normal:
+        case CommandKind::ping:
+        case CommandKind::quit:
+            return p.is(protocol::kBlocking) && p.timeout != protocol::TimeoutArg::none;
+        default:
+            return true;
+    }
+}
+
+// Redis's rule for CLIENT SETNAME / HELLO SETNAME: printable, no spaces.
+bool valid_client_name(std::string_view name) {
+    return std::all_of(name.begin(), name.end(), [](char c) { return c >= '!' && c <= '~'; });
+}
+
+}  // namespace
+
+ClientSession::ClientSession(Router& router, TcpStream* stream)
+    : router_(router),
+      client_(stream),
+      parser_(protocol::ParserLimits{router.config().max_bulk_len, router.config().max_inline_len}),
+      hold_timer_(router.loop(),
+                  [this] {
+                      if (closed_ || !waiting_for_master()) return;
+                      router_.stats().clients_closed_hold_timeout++;
+                      router_.stats().commands_failed += unanswered();
+                      close("no verified master within the hold window (" +
+                            std::to_string(router_.config().hold_window_ms) + " ms)");
+                  }),
+      retry_timer_(router.loop(), [this] { pump(); }) {
+    snap_ = router_.snapshot(false);
+}
+
+ClientSession::~ClientSession() = default;
+
+void ClientSession::start() {
+    client_->start_reading();
+}
+
+// ---------------------------------------------------------------- client side
+
+uv_buf_t ClientSession::on_alloc(std::size_t) {
+    if (input_refused_) {
+        // Bytes after a protocol error or QUIT are read only to notice the client's close;
+        // they are never looked at, so every session can share one buffer on this thread.
+        static thread_local char discard[16 * 1024];
+        return uv_buf_init(discard, sizeof(discard));
+    }
+    auto area = parser_.write_area(16 * 1024);
+    return uv_buf_init(area.data(), static_cast<unsigned>(area.size()));
+}
+
+void ClientSession::on_read(std::size_t n) {
+    router_.stats().bytes_in += n;
+    if (input_refused_) return;
+    parser_.commit(n);
+    protocol::Command cmd;
+    const bool gated = !router_.config().client_password.empty();
+    for (;;) {
+        // Redis's pre-AUTH limits apply per command, so AUTH and RESET take effect at once.
+        parser_.set_authenticated(!gated || authenticated_);
+        auto st = parser_.next(cmd);
+        if (st == protocol::RequestParser::Status::incomplete) break;
+        if (st == protocol::RequestParser::Status::error) {
+            spdlog::debug("client {}: {}", client_->peer(), parser_.error());
+            std::string e;
+            reply::error(e, "ERR " + parser_.error());
+            // Answer after the replies already owed, then close: like Redis. Keep reading
+            // (and dropping) meanwhile, so that a client closing first frees the session and
+            // its link at once instead of waiting forever behind, say, a BLPOP.
+            input_refused_ = true;
+            enqueue_local(std::move(e), true);
+            pump();
+            return;
+        }
+        handle_command(cmd);
+        if (closed_ || input_refused_) break;
+    }
+    if (closed_) return;
+    if (parser_.buffered() == 0) parser_.shrink_if_idle();
+    pump();
+    check_backpressure();
+}
+
+void ClientSession::on_closed(int status) {
+    client_ = nullptr;
+    close(status == 0 ? "client closed the connection"
+                      : std::string("client connection: ") + uv_strerror(status));
+}
+
+void ClientSession::on_drained() {
+    check_backpressure();
+    // Output below the limit again: shared-link commands held back for it may go.
+    if (!closed_ && sent_ < pending_.size()) pump();
+}
+
+void ClientSession::reply_to_client(std::string_view bytes) {
+    if (!client_) return;
+    client_->append(bytes);
+    router_.stats().bytes_out += bytes.size();
+}
+
+void ClientSession::close(const std::string& why, bool graceful) {
+    if (closed_) return;
+    closed_ = true;
+    spdlog::debug("session {} closed: {}", client_ ? client_->peer() : std::string("?"), why);
+    if (client_) {
+        if (graceful)
+            client_->close_after_flush();
+        else
+            client_->close();
+    }
+    client_ = nullptr;
+    link_.reset();
+    // The shared link stays; the replies still owed to this client are dropped there.
+    if (shared_link_) shared_link_->cancel(this);
+    shared_link_ = nullptr;
+    hold_timer_.stop();
+    retry_timer_.stop();
+    router_.retire(this);
+}
+
+void ClientSession::check_backpressure() {
+    if (closed_ || !client_) return;
+    std::size_t backlog = log_.size() - head_;
+    bool too_much = backlog > kMaxPendingBytes || pending_.size() > kMaxPendingCommands;
+    if (too_much && !client_paused_) {
+        client_->stop_reading();
+        client_paused_ = true;
+    } else if (!too_much && client_paused_ && backlog < kMaxPendingBytes / 2) {
+        client_->start_reading();
+        client_paused_ = false;
+    }
+    bool out_full = client_->pending_bytes() > kMaxClientOutput;
+    if (link_) {
+        if (out_full && !link_paused_) {
+            link_->pause_reading();
+            link_paused_ = true;
+        } else if (!out_full && link_paused_) {
+            link_->resume_reading();
+            link_paused_ = false;
+        }
+    }
+}
+
+// ---------------------------------------------------------------- commands in
+
+bool ClientSession::handle_auth_gate(const protocol::Command& cmd) {
+    // Returns true when the command was answered here (client password mode).
+    const std::string& pw = router_.config().client_password;
+    auto check = [&](std::string_view user, std::string_view pass) {
+        return (user.empty() || user == "default") && pass == pw;
+    };
+    if (cmd.name == "auth") {
+        std::string r;
+        if (cmd.argc() < 2 || cmd.argc() > 3) {
+            reply::error(r, "ERR wrong number of arguments for 'auth' command");
+        } else if (check(cmd.argc() == 3 ? cmd.argv[1] : std::string_view{},
+                         cmd.argv[cmd.argc() - 1])) {
+            authenticated_ = true;
+            reply::status(r, "OK");
+        } else {
+            reply::error(r, "WRONGPASS invalid username-password pair or user is disabled.");
+        }
+        enqueue_local(std::move(r));
+        return true;
+    }
+    if (cmd.name == "hello") {
+        // Check HELLO's AUTH here and forward HELLO without it. Options are read
+        // positionally and a bad one fails the whole command before any password check.
+        const protocol::HelloOptions o = protocol::parse_hello(cmd.argv);
+        std::string r;
+        if (!o.error.empty()) {
+            reply::error(r, o.error);
+            enqueue_local(std::move(r));
+            return true;
+        }
+        if (o.password) {
+            if (*o.user != "default" || *o.password != pw) {
+                reply::error(r, "WRONGPASS invalid username-password pair or user is disabled.");
+                enqueue_local(std::move(r));
+                return true;
+            }
+            authenticated_ = true;
+        }
+        if (!authenticated_) {
+            reply::error(
+                r,
+                "NOAUTH HELLO must be called with the client already authenticated, otherwise the "
+                "HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client "
+                "and select the RESP protocol version at the same time");
+            enqueue_local(std::move(r));
+            return true;
+        }
+        if (o.password) {
+            // The same HELLO without its AUTH, handled like any HELLO from here on.
+            std::vector<std::string> rest{"HELLO", std::string(cmd.argv[1])};
+            if (o.client_name) {
+                rest.emplace_back("SETNAME");
+                rest.emplace_back(*o.client_name);
+            }
+            const std::string raw = protocol::reply::command(rest);
+            std::vector<std::string_view> views(rest.begin(), rest.end());
+            protocol::Command stripped;
+            stripped.name = "hello";
+            stripped.argv = views;
+            stripped.raw = raw;
+            handle_command_after_gate(stripped);
+            return true;
+        }
+        return false;
+    }
+    if (cmd.name == "reset") {
+        // Allowed before AUTH, as in Redis; it leaves the client unauthenticated, from the
+        // next command of the same pipeline on.
+        authenticated_ = false;
+        return false;
+    }
+    if (!authenticated_ && cmd.name != "quit") {
+        std::string r;
+        reply::error(r, "NOAUTH Authentication required.");
+        enqueue_local(std::move(r));
+        return true;
+    }
+    return false;
+}
+
+void ClientSession::handle_command(const protocol::Command& cmd) {
+    if (!router_.config().client_password.empty() && handle_auth_gate(cmd)) return;
+    handle_command_after_gate(cmd);
+}
+
+void ClientSession::handle_command_after_gate(const protocol::Command& cmd) {
+    const protocol::CommandPolicy policy = protocol::decide(router_.commands(), cmd);
+    if (policy.kind == CommandKind::quit) {
+        std::string r;
+        reply::status(r, "OK");
+        // Nothing after QUIT runs, as in Redis.
+        input_refused_ = true;
+        enqueue_local(std::move(r), true);
+        return;
+    }
+    if (policy.kind == CommandKind::ping && !subscribed() && pending_.empty() && !snap_->master) {
+        // Nothing to keep in order and no master: answer here so health checks work.
+        std::string r;
+        if (cmd.argc() > 1)
+            reply::bulk(r, cmd.argv[1]);
+        else
+            reply::status(r, "PONG");
+        enqueue_local(std::move(r));
+        return;
+    }
+    Pending p;
+    p.kind = policy.kind;
+    p.flags = policy.flags;
+    p.timeout = policy.timeout;
+    p.family = policy.family;
+    p.expect = policy.expect;
+    p.resendable = policy.resendable;
+    if (keeps_args(policy))
+        p.args = std::make_shared<const std::vector<std::string>>(cmd.argv.begin(), cmd.argv.end());
+
+    if (policy.kind == CommandKind::hello && !subscribed() && pending_.empty() && !snap_->master) {
+        route_shared(cmd, policy);
+        answer_hello_locally(cmd);
+        return;
+    }
+    p.shared = route_shared(cmd, policy);
+    p.proto = proto_at_parse_;
+    if (p.shared && answer_on_shared(cmd, p)) return;
+
+    if (multi_open_at_parse_ && p.kind != Kind::multi && p.kind != Kind::exec &&
+        p.kind != Kind::discard && p.kind != Kind::reset && p.kind != Kind::watch)
+        p.in_tx = true;
+
+    if (p.kind == Kind::exec && state_.watch_broken()) {
+        // The WATCHed keys were watched on a master that is gone: the transaction must
+        // fail as if a watched key changed. Discard it there and answer EXEC with nil.
+        p.kind = Kind::discard;
+        p.exec_nil = true;
+        enqueue(protocol::reply::command({"DISCARD"}), p);
+        return;
+    }
+    enqueue(cmd.raw, p);
+    if (p.kind == Kind::reset) append_link_auth(log_, pending_);
+}
+
+// What the commands parsed so far make of the connection, and so where this one goes: a
+// shared link only while the client is, before and after it, in the default state.
+bool ClientSession::route_shared(const protocol::Command& cmd,
+                                 const protocol::CommandPolicy& policy) {
+    auto pinned = [this] {
+        return sticky_pin_ || multi_open_at_parse_ || watch_at_parse_ || db_nonzero_at_parse_;
+    };
+    const bool before = pinned();
+    switch (policy.kind) {
+        case Kind::multi:
+            multi_open_at_parse_ = true;
+            break;
+        case Kind::exec:
+        case Kind::discard:
+            multi_open_at_parse_ = false;
+            watch_at_parse_ = false;
+            break;
+        case Kind::watch:
+            watch_at_parse_ = true;
+            break;
+        case Kind::unwatch:
+            watch_at_parse_ = false;
+            break;
+        case Kind::select:
+            if (cmd.argc() == 2) db_nonzero_at_parse_ = cmd.argv[1] != "0";
+            break;
+        case Kind::reset:
+            sticky_pin_ = multi_open_at_parse_ = watch_at_parse_ = db_nonzero_at_parse_ = false;
+            proto_at_parse_ = RespVersion::resp2;
+            break;
+        case Kind::hello: {
+            const protocol::HelloOptions o = protocol::parse_hello(cmd.argv);
+            if (o.error.empty() && o.version)
+                proto_at_parse_ = o.version == 3 ? RespVersion::resp3 : RespVersion::resp2;
+            break;
+        }
+        default:
+            break;
+    }
+    switch (policy.pins) {
+        case PinReason::subscribed:
+        case PinReason::blocking:
+        case PinReason::monitor:
+        case PinReason::client_reply:
+        case PinReason::tracking:
+        case PinReason::identity:
+            // Clients that block, subscribe or log in as someone else once do it again:
+            // they keep a connection of their own until RESET.
+            sticky_pin_ = true;
+            break;
+        default:
+            break;
+    }
+    return router_.config().shared_links > 0 && !before && !pinned();
+}
+
+// Connection-state commands of a client on a shared link are answered by the proxy: sent
+// there, they would change the connection of every client sharing it. Returns true when
+// answered (the state is recorded for a dedicated link later).
+bool ClientSession::answer_on_shared(const protocol::Command& cmd, const Pending& p) {
+    std::string r;
+    switch (p.kind) {
+        case Kind::hello:
+            answer_hello_locally(cmd);
+            return true;
+        case Kind::select:  // SELECT 0 (anything else pins)
+            reply::status(r, "OK");
+            break;
+        case Kind::reset:
+            state_.reset();
+            reply::status(r, "RESET");
+            break;
+        case Kind::client_setname:
+            if (cmd.argc() != 3) return false;  // Redis words the error
+            if (!valid_client_name(cmd.argv[2])) {
+                reply::error(r,
+                             "ERR Client names cannot contain spaces, newlines or special "
+                             "characters.");
+                break;
+            }
+            state_.apply(p.kind, p.family, *p.args);
+            reply::status(r, "OK");
+            break;
+        default:
+            if (cmd.name == "client" && cmd.argc() == 2 && ieq(cmd.argv[1], "getname")) {
+                if (state_.client_name().empty())
+                    reply::null(r, state_.proto());
+                else
+                    reply::bulk(r, state_.client_name());
+                break;
+            }
+            return false;
+    }
+    enqueue_local(std::move(r));
+    return true;
+}
+
+// HELLO answered by the proxy (no master to ask, or a shared link): what Redis 7 would
+// say, and the protocol (and SETNAME) remembered, so a dedicated link replays them.
+void ClientSession::answer_hello_locally(const protocol::Command& cmd) {
+    std::string r;
+    const protocol::HelloOptions o = protocol::parse_hello(cmd.argv);
+    if (!o.error.empty()) {
+        reply::error(r, o.error);
+        enqueue_local(std::move(r));
+        return;
+    }
+    if (o.version) state_.set_proto(o.version == 3 ? RespVersion::resp3 : RespVersion::resp2);
+    if (o.client_name)
+        state_.apply(Kind::client_setname, SubFamily::channel,
+                     {"CLIENT", "SETNAME", std::string(*o.client_name)});
+    if (o.password)
+        state_.apply(Kind::auth, SubFamily::channel,
+                     {"AUTH", std::string(*o.user), std::string(*o.password)});
+    static std::uint64_t next_id = 1;
+    const RespVersion proto = state_.proto();
+    reply::map_header(r, 7, proto);
+    reply::bulk(r, "server");
+    reply::bulk(r, "redis");
+    reply::bulk(r, "version");
+    reply::bulk(r, "7.0.0");
+    reply::bulk(r, "proto");
+    reply::integer(r, proto == RespVersion::resp3 ? 3 : 2);
+    reply::bulk(r, "id");
+    reply::integer(r, static_cast<std::int64_t>(next_id++));
+    reply::bulk(r, "mode");
+    reply::bulk(r, "standalone");
+    reply::bulk(r, "role");
+    reply::bulk(r, "master");
+    reply::bulk(r, "modules");
+    reply::array_header(r, 0);
+    enqueue_local(std::move(r));
+}
+
+std::size_t ClientSession::unanswered() const {
+    std::size_t n = 0;
+    for (const Pending& p : pending_)
+        if (!p.silent && !p.local) ++n;
+    return n;
+}
+
+void ClientSession::enqueue(std::string_view raw, Pending p) {
+    p.len = static_cast<std::uint32_t>(raw.size());
+    log_.append(raw);
+    pending_.push_back(std::move(p));
+}
+
+void ClientSession::enqueue_local(std::string reply_bytes, bool close_after) {
+    Pending p;
+    p.local = true;
+    p.close_after = close_after;
+    p.len = 0;
+    pending_.push_back(std::move(p));
+    local_replies_.push_back(std::move(reply_bytes));
+    deliver_locals();
+}
+
+// Answers local entries that reached the front of the queue.
+void ClientSession::deliver_locals() {
+    while (!pending_.empty() && pending_.front().local) {
+        bool close_after = pending_.front().close_after;
+        reply_to_client(local_replies_.front());
+        local_replies_.pop_front();
+        pending_.pop_front();
+        if (sent_ > 0) --sent_;
+        if (close_after) {
+            close("client sent QUIT or a protocol error", true);
+            return;
+        }
+    }
+}
+
+}  // namespace sp::proxy

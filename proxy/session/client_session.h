@@ -1,0 +1,197 @@
+// One client connection. It frames the client's requests, asks command_policy once what
+// each one is, and keeps them as ordered reply slots (pending_, with their exact bytes in
+// log_) until answered, so replies go back strictly in request order whichever backend
+// connection answered. A client in the default connection state sends over a shared link
+// of the loop's BackendPool; while its state needs a connection of its own (MULTI/WATCH,
+// SELECT n, its own AUTH, subscriptions, blocking commands, MONITOR...) it gets a
+// dedicated BackendLink, which is told the client's ConnectionState first. Commands move
+// from one kind of link to the other only when nothing is in flight on the first, which
+// keeps every reply in order without buffering any.
+//
+// At a failover the session holds commands while no master is verified, re-sends what
+// provably did not run (READONLY, UNBLOCKED, read-only or blocking commands on a lost
+// link), and closes the connection, exactly as Redis would, when a write's outcome is
+// unknown. Client-side handling is in client_session.cpp, the backend side in
+// session_backend.cpp.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "protocol/command_policy.h"
+#include "protocol/command_table.h"
+#include "protocol/reply_writer.h"
+#include "protocol/request_parser.h"
+#include "proxy/backend/backend_link.h"
+#include "proxy/backend/shared_link.h"
+#include "proxy/net/tcp_stream.h"
+#include "proxy/sentinel/topology.h"
+#include "proxy/session/connection_state.h"
+
+namespace sp::proxy {
+
+class Router;
+
+class ClientSession : private TcpStream::Handler, private BackendLink::Owner, private ReplySink {
+  public:
+    ClientSession(Router& router, TcpStream* stream);
+    ~ClientSession() override;
+
+    void start();
+    TcpStream::Handler* as_handler() { return this; }
+    // Closes the client when the oldest unanswered non-blocking command has waited longer
+    // than `timeout_ms` (timeouts.command_ms): its master hangs; the outcome is unknown.
+    void check_command_timeout(std::uint64_t now_ms, std::uint32_t timeout_ms);
+    // The router publishes a snapshot this session should follow.
+    void on_topology();
+    // Closes the client connection (after writing what is queued, if `graceful`).
+    void close(const std::string& why, bool graceful = false);
+    bool subscribed() const { return state_.subscribed(); }
+    bool closed() const { return closed_; }
+    // Nothing owed to the client (shutdown drain closes such sessions at once).
+    bool idle() const { return pending_.empty(); }
+    // Client commands not yet answered (counted as failed when the proxy closes).
+    std::size_t unanswered() const;
+    // Has a backend connection of its own now (metrics).
+    bool has_dedicated_link() const { return link_ != nullptr; }
+
+  private:
+    using Kind = protocol::CommandKind;
+    using SubFamily = protocol::SubFamily;
+    // Client output beyond this pauses a dedicated link, and stops new commands going to a
+    // shared one (a shared link is never paused for one slow reader).
+    static constexpr std::size_t kMaxClientOutput = 32u << 20;
+    // Requests one client may have in flight on a shared link: one deep pipeline cannot
+    // starve the others, and the replies owed to a client that stops reading are bounded.
+    static constexpr std::size_t kMaxSharedInflight = 64;
+
+    // One reply slot: a command sent (or to be sent) to Redis, or answered locally.
+    struct Pending {
+        std::uint32_t len = 0;  // bytes in log_ (0: answered by the proxy itself)
+        std::uint32_t flags = 0;
+        Kind kind = Kind::normal;
+        SubFamily family = SubFamily::channel;
+        protocol::TimeoutArg timeout = protocol::TimeoutArg::none;
+        bool local = false;        // answered by the proxy: bytes in local_replies_
+        bool close_after = false;  // QUIT, or a protocol error: close once answered
+        bool shared = false;       // goes over a shared link (else the dedicated one)
+        protocol::RespVersion proto = protocol::RespVersion::resp2;  // of a shared one
+        bool resendable = false;  // command_policy: safe to send again
+        bool silent = false;      // the proxy's own (handshake, replay): reply swallowed
+        bool critical = false;    // silent, and an error reply closes the session (AUTH)
+        bool resub = false;       // silent re-subscription after a switch
+        bool in_tx = false;       // queued inside MULTI: replayed on a new link
+        bool exec_nil = false;    // EXEC sent as DISCARD because WATCH state was lost
+        std::int32_t expect = 1;  // frames still expected (-1: count at the front)
+        std::uint64_t issued_ms = 0;
+        // The arguments of the rare commands whose reply changes the connection state,
+        // and of blocking commands (re-issued with the time left): kept from the one
+        // framing, never parsed again.
+        std::shared_ptr<const std::vector<std::string>> args;
+    };
+
+    // TcpStream::Handler (client side)
+    uv_buf_t on_alloc(std::size_t suggested) override;
+    void on_read(std::size_t n) override;
+    void on_closed(int status) override;
+    void on_drained() override;
+    // BackendLink::Owner (the dedicated link)
+    void on_backend_connected(BackendLink& link) override;
+    void on_backend_frame(BackendLink& link, const protocol::FrameInfo& info,
+                          std::string_view bytes) override;
+    void on_backend_closed(BackendLink& link, const std::string& why) override;
+    void on_backend_drained(BackendLink& link) override;
+    void on_backend_read_done(BackendLink& link) override;
+    // ReplySink (shared links)
+    void on_shared_reply(SharedLink& link, const protocol::FrameInfo& info,
+                         std::string_view bytes) override;
+    void on_shared_link_lost(SharedLink& link, const std::string& why) override;
+    void on_shared_read_done(SharedLink& link) override;
+
+    // client_session.cpp: commands in
+    void handle_command(const protocol::Command& cmd);
+    void handle_command_after_gate(const protocol::Command& cmd);
+    bool handle_auth_gate(const protocol::Command& cmd);
+    bool route_shared(const protocol::Command& cmd, const protocol::CommandPolicy& policy);
+    bool answer_on_shared(const protocol::Command& cmd, const Pending& p);
+    void answer_hello_locally(const protocol::Command& cmd);
+    void enqueue(std::string_view raw, Pending p);
+    void enqueue_local(std::string reply, bool close_after = false);
+    void deliver_locals();
+    void check_backpressure();
+    void reply_to_client(std::string_view bytes);
+
+    // session_backend.cpp: commands out, replies in, failover
+    void pump();
+    bool can_send() const;
+    void open_link();
+    void relink(const std::string& why, bool avoid_until_new_snapshot);
+    bool in_flight_resendable() const;
+    void handle_reply(const NodeAddress& from, const protocol::FrameInfo& info,
+                      std::string_view bytes);
+    void complete_front(bool success);
+    void apply_state(const Pending& p);
+    void build_preamble(std::string& log, std::deque<Pending>& pending);
+    void append_link_auth(std::string& log, std::deque<Pending>& pending) const;
+    void rewrite_blocking(std::string& out, const Pending& p, bool& expired);
+    void update_hold_timer();
+    bool waiting_for_master() const;
+    bool upstream_ready() const;
+    std::optional<NodeAddress> upstream_address() const;
+    void close_unknown_outcome(const std::string& why);
+    std::string null_reply_for(const Pending& p) const;
+    std::string_view front_raw() const { return {log_.data() + head_, pending_.front().len}; }
+
+    Router& router_;
+    TcpStream* client_;
+    protocol::RequestParser parser_;
+    std::unique_ptr<BackendLink> link_;  // dedicated link, while the client needs one
+    bool link_ready_ = false;
+    SharedLink* shared_link_ = nullptr;  // where the shared entries in flight went
+    bool inflight_shared_ = false;       // the entries in flight went to shared_link_
+    SnapshotPtr snap_;
+
+    // Reply slots in client order. Entries [0, sent_) were written to a link (or are
+    // local); upstream_inflight_ of them await a backend reply.
+    std::deque<Pending> pending_;
+    std::size_t sent_ = 0;
+    std::size_t upstream_inflight_ = 0;
+    std::string log_;         // bytes of pending_ entries, from head_
+    std::size_t head_ = 0;    // log_ offset of pending_.front()
+    std::size_t unsent_ = 0;  // log_ offset of pending_[sent_]
+    std::deque<std::string> local_replies_;
+
+    // What a new dedicated link must be told (replayed in open_link).
+    ConnectionState state_;
+    bool authenticated_ = false;  // against the proxy's client password
+    // What the commands parsed so far will have made of the connection (state_ follows
+    // the replies): decides, per command, shared link or dedicated.
+    bool multi_open_at_parse_ = false;
+    bool watch_at_parse_ = false;
+    bool db_nonzero_at_parse_ = false;
+    bool sticky_pin_ = false;  // subscriptions, blocking, MONITOR, own AUTH...: stays
+    protocol::RespVersion proto_at_parse_ = protocol::RespVersion::resp2;
+
+    // Failover handling.
+    std::optional<NodeAddress> avoid_;  // demoted or lost master: not until a new snapshot
+    std::uint64_t avoid_generation_ = 0;
+    std::uint64_t avoid_until_ms_ = 0;
+    std::uint64_t hold_started_ms_ = 0;
+    Timer hold_timer_;
+    bool hold_counted_ = false;  // this hold waited for a master (metrics)
+    Timer retry_timer_;
+    bool moving_subscriber_ = false;
+    // A subscriber's link to this master was closed by Redis: if a new link to the same
+    // master connects (no failover), the client is closed as Redis closed it.
+    std::optional<NodeAddress> sub_link_lost_;
+    bool closed_ = false;
+    bool client_paused_ = false;
+    bool link_paused_ = false;
+    bool input_refused_ = false;  // a protocol error or QUIT: the rest of the input is dropped
+};
+
+}  // namespace sp::proxy

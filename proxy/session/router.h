@@ -1,0 +1,116 @@
+// Decides, per loop, which topology snapshot each client session follows, and owns the
+// sessions' lifetimes. On a switch to a new master it moves subscribed sessions first
+// (they re-subscribe on the new master) and releases everyone else's held commands only
+// when those subscriptions are confirmed (or after a short bound), so that messages
+// published through the proxy during the switch reach the subscribers.
+#pragma once
+
+#include <uv.h>
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <unordered_set>
+#include <vector>
+
+#include "config/config.h"
+#include "protocol/command_table.h"
+#include "proxy/net/tcp_stream.h"
+#include "proxy/proxy_stats.h"
+#include "proxy/sentinel/topology.h"
+
+namespace sp::proxy {
+
+class BackendPool;
+class ClientSession;
+
+class Router {
+  public:
+    Router(uv_loop_t* loop, const config::Config& config, Topology& topology);
+    ~Router();
+
+    uv_loop_t* loop() const { return loop_; }
+    const config::Config& config() const { return config_; }
+    void set_config(const config::Config& config);
+    // The shared backend connections of this loop.
+    BackendPool& backend_pool() { return *pool_; }
+    const protocol::CommandTable& commands() const { return commands_; }
+    // Teaches the command table the master's own COMMAND reply (raw RESP2).
+    void refresh_commands(const std::string& raw_command_reply);
+    ProxyStats& stats() { return stats_; }
+    const ProxyStats& stats() const { return stats_; }
+    Topology& topology() { return topology_; }
+
+    // The snapshot a session should act on now.
+    const SnapshotPtr& snapshot(bool subscribed) const {
+        return subscribed ? sub_snap_ : main_snap_;
+    }
+
+    void add(ClientSession* s);
+    // Called by a session that closed itself; it is deleted on the next loop turn, never
+    // inside the callback that closed it.
+    void retire(ClientSession* s);
+    // A subscribed session finished re-subscribing on the new master.
+    void subscriber_moved(ClientSession* s);
+    std::size_t sessions() const { return sessions_.size(); }
+    // Backend connections (metrics): the pool's shared ones, the sessions' own.
+    std::size_t shared_links() const;
+    std::size_t dedicated_links() const;
+    std::uint64_t shared_writes() const;
+    void close_all();
+
+    // Shutdown drain: from now on every session closes as soon as it owes the client
+    // nothing. Returns how many sessions are still open.
+    std::size_t drain();
+    bool draining() const { return draining_; }
+
+    // A session stopped holding after `ms`: feeds the hold histogram and the failover
+    // timeline's longest hold.
+    void held_for(std::uint64_t ms);
+    // Loop time the verified master last changed identity (0: never verified).
+    std::uint64_t last_switch_ms() const { return last_switch_ms_; }
+
+  private:
+    void on_snapshot(const SnapshotPtr& snap);
+    void release_everyone();
+    void reap();
+    void log_failover_timeline();
+
+    uv_loop_t* loop_;
+    config::Config config_;
+    Topology& topology_;
+    protocol::CommandTable commands_;
+    std::unique_ptr<BackendPool> pool_;
+    ProxyStats stats_;
+    std::size_t topology_sub_ = 0;
+    SnapshotPtr main_snap_;
+    SnapshotPtr sub_snap_;
+    std::unordered_set<ClientSession*> sessions_;
+    std::unordered_set<ClientSession*> moving_subscribers_;
+    std::vector<ClientSession*> retired_;
+    std::uint64_t switch_started_ms_ = 0;
+    std::uint64_t last_switch_ms_ = 0;
+    std::optional<NodeAddress> last_master_;  // last verified master, kept through holds
+    bool draining_ = false;
+    // The failover timeline, logged once the switch has settled.
+    struct Timeline {
+        std::uint64_t hold_ms = 0;  // first snapshot without a master (0: no hold seen)
+        std::string hold_reason;
+        std::optional<NodeAddress> from;
+        std::uint64_t verified_ms = 0;
+        std::uint64_t subscribers_moved_ms = 0;
+        std::size_t subscribers = 0;
+        std::uint64_t released_ms = 0;
+        std::size_t released_sessions = 0;
+        std::uint64_t longest_hold_ms = 0;
+    } timeline_;
+    Timer release_timer_;
+    Timer reap_timer_;
+    Timer timeline_timer_;
+    Timer sweep_timer_;  // command timeout checks (timeouts.command_ms)
+    void sweep_command_timeouts();
+    void schedule_sweep();
+};
+
+}  // namespace sp::proxy

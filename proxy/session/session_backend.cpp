@@ -1,0 +1,631 @@
+// The backend side of a session: sending its commands, in order, over a shared link or its
+// dedicated link; matching replies to its reply slots; replaying the connection state on a
+// new dedicated link; and the failover rules (hold, re-send what provably did not run,
+// close when a write's outcome is unknown). The client side is in client_session.cpp.
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "protocol/ascii.h"
+#include "protocol/reply_writer.h"
+#include "proxy/backend/backend_pool.h"
+#include "proxy/session/client_session.h"
+#include "proxy/session/router.h"
+
+namespace sp::proxy {
+
+using protocol::ieq;
+
+using protocol::RespVersion;
+namespace reply = protocol::reply;
+
+namespace {
+
+constexpr std::uint64_t kLinkRetryMs = 100;
+
+bool starts_with(std::string_view s, std::string_view p) {
+    return s.substr(0, p.size()) == p;
+}
+
+bool is_sub_confirmation(std::string_view head) {
+    return head == "subscribe" || head == "psubscribe" || head == "ssubscribe" ||
+           head == "unsubscribe" || head == "punsubscribe" || head == "sunsubscribe";
+}
+
+bool is_message(std::string_view head) {
+    return head == "message" || head == "pmessage" || head == "smessage";
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------- commands out
+
+bool ClientSession::can_send() const {
+    if (!snap_->master) return false;
+    if (avoid_ && *avoid_ == *snap_->master && snap_->generation == avoid_generation_ &&
+        (avoid_until_ms_ == 0 || uv_now(router_.loop()) < avoid_until_ms_))
+        return false;
+    return true;
+}
+
+std::optional<NodeAddress> ClientSession::upstream_address() const {
+    if (link_) return link_->address();
+    if (shared_link_) return shared_link_->address();
+    return std::nullopt;
+}
+
+bool ClientSession::upstream_ready() const {
+    if (upstream_inflight_ == 0) return true;
+    return inflight_shared_ ? (shared_link_ && shared_link_->ready()) : link_ready_;
+}
+
+void ClientSession::pump() {
+    if (closed_) return;
+    deliver_locals();
+    if (closed_) return;
+    bool has_unsent = false;
+    for (std::size_t i = sent_; i < pending_.size(); ++i)
+        if (!pending_[i].local) {
+            has_unsent = true;
+            break;
+        }
+    bool want_link = has_unsent || (subscribed() && !link_);
+    if (!want_link) {
+        update_hold_timer();
+        if (client_) client_->flush();
+        return;
+    }
+    if (!can_send()) {
+        if (avoid_until_ms_ && !retry_timer_.active()) {
+            std::uint64_t now = uv_now(router_.loop());
+            retry_timer_.start(avoid_until_ms_ > now ? avoid_until_ms_ - now : 1);
+        }
+        update_hold_timer();
+        if (client_) client_->flush();
+        return;
+    }
+    if (subscribed() && !link_) open_link();
+    // Send in order up to the first command that must wait: one for the other kind of
+    // link while this kind still owes replies (that keeps replies in order), or one past
+    // the shared-link allowance. Local entries count as sent; they are answered when they
+    // reach the front.
+    const std::uint64_t now = uv_now(router_.loop());
+    while (sent_ < pending_.size()) {
+        Pending& p = pending_[sent_];
+        if (p.local) {
+            ++sent_;
+            continue;
+        }
+        if (upstream_inflight_ > 0 && p.shared != inflight_shared_) break;
+        if (p.shared) {
+            if (upstream_inflight_ >= kMaxSharedInflight ||
+                (client_ && client_->pending_bytes() > kMaxClientOutput))
+                break;
+            // The link in use keeps the replies in order; another (a new master, the
+            // other protocol) only once it owes nothing.
+            if (upstream_inflight_ > 0 &&
+                (!(shared_link_->address() == *snap_->master) || shared_link_->proto() != p.proto))
+                break;
+            if (upstream_inflight_ == 0) {
+                // Back to the default state: the dedicated link's state is stale.
+                link_.reset();
+                link_ready_ = false;
+                shared_link_ = &router_.backend_pool().link_for(*snap_->master, p.proto);
+            }
+            if (p.issued_ms == 0) p.issued_ms = now;
+            router_.stats().commands_forwarded++;
+            router_.stats().commands_forwarded_shared++;
+            shared_link_->send(this, std::string_view(log_.data() + unsent_, p.len));
+            inflight_shared_ = true;
+        } else {
+            if (!link_) {
+                open_link();  // rebuilds the queue: its set-up first, then everything
+                continue;
+            }
+            if (p.issued_ms == 0) p.issued_ms = now;
+            if (!p.silent) router_.stats().commands_forwarded++;
+            link_->out().append(log_, unsent_, p.len);
+            inflight_shared_ = false;
+        }
+        unsent_ += p.len;
+        ++sent_;
+        ++upstream_inflight_;
+    }
+    // The dedicated link writes now; shared links once per loop turn (BackendPool).
+    if (link_) link_->flush();
+    update_hold_timer();
+    if (client_) client_->flush();
+}
+
+bool ClientSession::waiting_for_master() const {
+    bool unsent = false;
+    for (std::size_t i = sent_; i < pending_.size() && !unsent; ++i)
+        if (!pending_[i].local) unsent = true;
+    if (unsent && !can_send()) return true;
+    if (upstream_inflight_ > 0 && !upstream_ready()) return true;  // a link still connecting
+    if (subscribed() && (!link_ || !link_ready_)) return true;
+    return false;
+}
+
+void ClientSession::update_hold_timer() {
+    if (waiting_for_master()) {
+        if (!hold_timer_.active()) {
+            hold_started_ms_ = uv_now(router_.loop());
+            hold_timer_.start(router_.config().hold_window_ms);
+            hold_counted_ = false;
+        }
+        // Only a wait for a master counts as a hold in the metrics, not a new backend link
+        // still connecting to a verified one.
+        if (!hold_counted_ && !can_send()) {
+            hold_counted_ = true;
+            router_.stats().commands_held++;
+        }
+    } else if (hold_timer_.active()) {
+        hold_timer_.stop();
+        std::uint64_t held = uv_now(router_.loop()) - hold_started_ms_;
+        if (hold_counted_) router_.held_for(held);
+        if (held > 50)
+            spdlog::debug("session {}: released after holding {} ms",
+                          client_ ? client_->peer() : "?", held);
+    }
+}
+
+void ClientSession::open_link() {
+    BackendLink::Owner& owner = *this;
+    link_ = std::make_unique<BackendLink>(router_.loop(), owner, *snap_->master,
+                                          router_.config().connect_timeout_ms);
+    link_ready_ = false;
+    link_paused_ = false;
+    // Everything pending goes out on this link (or, for default-state commands later in
+    // the queue, a shared one), preceded by the connection state; the previous link's
+    // set-up entries are dropped and blocking commands get the time they have left.
+    std::string new_log;
+    std::deque<Pending> new_pending;
+    std::deque<std::string> new_locals;
+    build_preamble(new_log, new_pending);
+    std::size_t off = head_;
+    for (std::size_t i = 0; i < pending_.size(); ++i) {
+        Pending p = pending_[i];
+        std::string_view raw(log_.data() + off, p.len);
+        off += p.len;
+        if (p.local) {
+            new_pending.push_back(p);
+            new_locals.push_back(std::move(local_replies_.front()));
+            local_replies_.pop_front();
+            continue;
+        }
+        if (p.silent) continue;
+        if ((p.flags & protocol::kBlocking) && p.issued_ms != 0 &&
+            p.timeout != protocol::TimeoutArg::none && p.args) {
+            bool expired = false;
+            std::string rewritten;
+            rewrite_blocking(rewritten, p, expired);
+            if (expired) {
+                // Its timeout ran out while the master was away: answer as Redis would.
+                p.len = 0;
+                p.local = true;
+                new_pending.push_back(p);
+                new_locals.push_back(null_reply_for(p));
+                continue;
+            }
+            p.len = static_cast<std::uint32_t>(rewritten.size());
+            new_log += rewritten;
+        } else {
+            new_log.append(raw);
+        }
+        p.issued_ms = 0;
+        new_pending.push_back(p);
+    }
+    log_ = std::move(new_log);
+    pending_ = std::move(new_pending);
+    local_replies_ = std::move(new_locals);
+    head_ = 0;
+    unsent_ = 0;
+    sent_ = 0;
+    upstream_inflight_ = 0;
+    link_->connect();
+}
+
+void ClientSession::build_preamble(std::string& log, std::deque<Pending>& pending) {
+    const auto& cfg = router_.config();
+    for (const ReplayStep& step : state_.replay({cfg.redis_user, cfg.redis_password})) {
+        Pending p;
+        p.silent = true;
+        p.critical = step.critical;
+        p.kind = step.kind;
+        p.family = step.family;
+        p.expect = step.expect;
+        p.resub = step.kind == Kind::subscribe;
+        std::size_t before = log.size();
+        protocol::reply::command(log, step.argv);
+        p.len = static_cast<std::uint32_t>(log.size() - before);
+        pending.push_back(std::move(p));
+    }
+    if (state_.in_multi()) {
+        const std::string& tx = state_.transaction_bytes();
+        std::size_t off = 0;
+        for (std::uint32_t len : state_.transaction_lengths()) {
+            Pending p;
+            p.silent = true;
+            p.len = len;
+            pending.push_back(std::move(p));
+            log.append(tx, off, len);
+            off += len;
+        }
+    }
+}
+
+// The proxy's own AUTH (redis.password), silent; an error closes the session. Sent again
+// right after a client's RESET, which logs the link out on Redis.
+void ClientSession::append_link_auth(std::string& log, std::deque<Pending>& pending) const {
+    const auto& cfg = router_.config();
+    if (cfg.redis_password.empty()) return;
+    Pending p;
+    p.silent = true;
+    p.critical = true;
+    std::size_t before = log.size();
+    if (cfg.redis_user.empty())
+        protocol::reply::command(log, {"AUTH", cfg.redis_password});
+    else
+        protocol::reply::command(log, {"AUTH", cfg.redis_user, cfg.redis_password});
+    p.len = static_cast<std::uint32_t>(log.size() - before);
+    pending.push_back(std::move(p));
+}
+
+void ClientSession::rewrite_blocking(std::string& out, const Pending& p, bool& expired) {
+    std::vector<std::string> argv = *p.args;
+    std::uint64_t elapsed = uv_now(router_.loop()) - p.issued_ms;
+    auto adjust_seconds = [&](std::string& arg) {
+        double t = std::strtod(arg.c_str(), nullptr);
+        if (t <= 0) return;  // 0 = forever
+        double left = t - static_cast<double>(elapsed) / 1000.0;
+        if (left <= 0.001) {
+            expired = true;
+            return;
+        }
+        char buf[64];
+        std::snprintf(buf, sizeof(buf), "%.3f", left);
+        arg = buf;
+    };
+    if (argv.size() >= 2) {
+        switch (p.timeout) {
+            case protocol::TimeoutArg::last_seconds:
+                adjust_seconds(argv.back());
+                break;
+            case protocol::TimeoutArg::first_seconds:
+                adjust_seconds(argv[1]);
+                break;
+            case protocol::TimeoutArg::block_option_ms:
+                for (std::size_t i = 1; i + 1 < argv.size(); ++i) {
+                    if (ieq(argv[i], "block")) {
+                        long long ms = std::atoll(argv[i + 1].c_str());
+                        if (ms > 0) {
+                            long long left = ms - static_cast<long long>(elapsed);
+                            if (left <= 0)
+                                expired = true;
+                            else
+                                argv[i + 1] = std::to_string(left);
+                        }
+                        break;
+                    }
+                }
+                break;
+            case protocol::TimeoutArg::none:
+                break;
+        }
+    }
+    protocol::reply::command(out, argv);
+}
+
+std::string ClientSession::null_reply_for(const Pending&) const {
+    // Blocking pops that time out answer a null (array for BLPOP/BZPOP*/BLMPOP/XREAD,
+    // bulk for BLMOVE/BRPOPLPUSH); RESP3 has one null for both.
+    std::string r;
+    reply::null_array(r, state_.proto());
+    return r;
+}
+
+// ---------------------------------------------------------------- replies in
+
+void ClientSession::on_backend_connected(BackendLink& link) {
+    if (sub_link_lost_ && link.address() == *sub_link_lost_) {
+        // Redis dropped this subscriber's connection (CLIENT KILL, a restart) and the same
+        // master is still the master: no failover to hide. Closing the client, as Redis
+        // did, tells it that it may have missed messages (Celery then re-reads results and
+        // re-subscribes); a silent re-subscription would hide the gap.
+        close("Redis closed the subscriber's connection outside a failover");
+        return;
+    }
+    sub_link_lost_.reset();
+    link_ready_ = true;
+    update_hold_timer();
+}
+
+void ClientSession::on_backend_frame(BackendLink& link, const protocol::FrameInfo& info,
+                                     std::string_view bytes) {
+    if (closed_) return;
+    std::string_view head = info.head_view();
+    bool front_is_sub = !pending_.empty() && (pending_.front().kind == Kind::subscribe ||
+                                              pending_.front().kind == Kind::unsubscribe);
+    // Out-of-band frames: pub/sub messages (RESP3 pushes, RESP2 arrays in subscribed mode).
+    if (info.push && !is_sub_confirmation(head)) {
+        reply_to_client(bytes);
+        return;
+    }
+    bool sub_mode_resp2 =
+        state_.proto() == RespVersion::resp2 && info.type == '*' && (subscribed() || front_is_sub);
+    if (sub_mode_resp2 && is_message(head)) {
+        reply_to_client(bytes);
+        return;
+    }
+    if (pending_.empty() || upstream_inflight_ == 0) {
+        // Nothing asked: MONITOR output and the like. Pass it on.
+        reply_to_client(bytes);
+        return;
+    }
+    Pending& p = pending_.front();
+    bool confirmation = (info.push || sub_mode_resp2) && is_sub_confirmation(head);
+    if ((p.kind == Kind::subscribe || p.kind == Kind::unsubscribe) && !info.error) {
+        if (confirmation) {
+            if (p.expect < 0) {
+                const auto& set = state_.subscriptions(p.family);
+                p.expect = std::max<std::int32_t>(1, static_cast<std::int32_t>(set.size()));
+            }
+            if (!p.silent) reply_to_client(bytes);
+            if (--p.expect <= 0) complete_front(true);
+            return;
+        }
+        update_hold_timer();
+        return;
+    }
+    if (confirmation && info.push) {
+        reply_to_client(bytes);
+        return;
+    }
+    handle_reply(link.address(), info, bytes);
+}
+
+void ClientSession::on_shared_reply(SharedLink& link, const protocol::FrameInfo& info,
+                                    std::string_view bytes) {
+    if (closed_ || pending_.empty() || upstream_inflight_ == 0) return;
+    handle_reply(link.address(), info, bytes);
+}
+
+// The reply to the oldest command in flight, whichever link it came from.
+void ClientSession::handle_reply(const NodeAddress& from, const protocol::FrameInfo& info,
+                                 std::string_view bytes) {
+    std::string_view head = info.head_view();
+    Pending& p = pending_.front();
+    if (info.error && !p.silent &&
+        (starts_with(head, "READONLY") || starts_with(head, "UNBLOCKED"))) {
+        // The node is no longer master: this command did not run there (UNBLOCKED: the
+        // blocking pop popped nothing). Re-send everything unanswered to the new master.
+        spdlog::info("session {}: {} from {}; re-sending on the new master",
+                     client_ ? client_->peer() : "?", std::string(head.substr(0, head.find(' '))),
+                     from.str());
+        router_.topology().report_master_trouble(from, std::string(head.substr(0, 9)));
+        relink(std::string(head.substr(0, 9)), true);
+        return;
+    }
+    if (p.silent) {
+        if (info.error && p.critical) {
+            spdlog::error("session {}: {} refused the proxy's connection set-up: {}",
+                          client_ ? client_->peer() : "?", from.str(), std::string(head));
+            close("backend refused connection set-up");
+            return;
+        }
+        complete_front(!info.error);
+        return;
+    }
+    if (p.exec_nil && !info.error) {
+        std::string r;
+        reply::null_array(r, state_.proto());
+        reply_to_client(r);
+    } else {
+        reply_to_client(bytes);
+    }
+    complete_front(!info.error);
+}
+
+void ClientSession::complete_front(bool success) {
+    const Pending p = pending_.front();
+    if (!p.silent && p.issued_ms != 0 && !(p.flags & protocol::kBlocking))
+        router_.stats().backend_latency.observe_ms(
+            static_cast<double>(uv_now(router_.loop()) - p.issued_ms));
+    if (!p.silent) {
+        if (p.in_tx && state_.in_multi()) state_.queued_in_transaction(front_raw());
+        if (success || p.kind == Kind::exec || p.kind == Kind::discard) apply_state(p);
+    } else if (p.resub && moving_subscriber_) {
+        bool more = false;
+        for (std::size_t i = 1; i < pending_.size(); ++i)
+            if (pending_[i].resub) more = true;
+        if (!more) {
+            moving_subscriber_ = false;
+            router_.subscriber_moved(this);
+        }
+    }
+    head_ += p.len;
+    pending_.pop_front();
+    if (sent_ > 0) --sent_;
+    if (upstream_inflight_ > 0 && --upstream_inflight_ == 0 && inflight_shared_)
+        shared_link_ = nullptr;  // nothing owed there: the pool may close it
+    if (head_ == log_.size()) {
+        log_.clear();
+        head_ = unsent_ = 0;
+    } else if (head_ > (64u << 10) && head_ * 2 > log_.size()) {
+        log_.erase(0, head_);
+        unsent_ -= head_;
+        head_ = 0;
+    }
+    deliver_locals();
+}
+
+void ClientSession::apply_state(const Pending& p) {
+    if (p.args) state_.apply(p.kind, p.family, *p.args);
+}
+
+void ClientSession::on_backend_read_done(BackendLink&) {
+    if (closed_) return;
+    check_backpressure();
+    // Commands waiting for this link to owe nothing (the next ones go shared) may go now.
+    if (sent_ < pending_.size()) pump();
+    if (client_) client_->flush();
+}
+
+void ClientSession::on_shared_read_done(SharedLink&) {
+    if (closed_) return;
+    check_backpressure();
+    // Replies came in: more of this client's commands may go (allowance, order).
+    pump();
+}
+
+void ClientSession::on_backend_drained(BackendLink&) {}
+
+void ClientSession::close_unknown_outcome(const std::string& why) {
+    // A write whose outcome is unknown: close, exactly what a direct client would see.
+    router_.stats().clients_closed_unknown_outcome++;
+    router_.stats().commands_failed += unanswered();
+    spdlog::info("session {}: {} with a write in flight; closing the client",
+                 client_ ? client_->peer() : "?", why);
+    close(why);
+}
+
+void ClientSession::on_backend_closed(BackendLink& link, const std::string& why) {
+    if (closed_) return;
+    NodeAddress addr = link.address();
+    if (subscribed()) sub_link_lost_ = addr;
+    if (upstream_inflight_ > 0) router_.topology().report_master_trouble(addr, why);
+    if (!in_flight_resendable()) {
+        close_unknown_outcome(why);
+        return;
+    }
+    relink(why, false);
+}
+
+void ClientSession::on_shared_link_lost(SharedLink& link, const std::string& why) {
+    if (closed_) return;
+    // Only this client's own commands matter: the others on the link decide for themselves.
+    router_.topology().report_master_trouble(link.address(), why);
+    if (!in_flight_resendable()) {
+        shared_link_ = nullptr;
+        close_unknown_outcome(why);
+        return;
+    }
+    relink(why, false);
+}
+
+bool ClientSession::in_flight_resendable() const {
+    for (std::size_t i = 0; i < sent_ && i < pending_.size(); ++i) {
+        const Pending& p = pending_[i];
+        if (p.local || p.silent || p.in_tx) continue;
+        if (!p.resendable) return false;
+    }
+    return true;
+}
+
+void ClientSession::relink(const std::string& why, bool avoid_until_new_snapshot) {
+    std::optional<NodeAddress> old = upstream_address();
+    link_.reset();
+    link_ready_ = false;
+    if (shared_link_) shared_link_->cancel(this);  // alive after READONLY: drop the rest
+    shared_link_ = nullptr;
+    // WATCH state lives in the old connection: a later EXEC must fail (nil), as it would
+    // had a watched key changed.
+    state_.link_lost();
+    if (old) {
+        avoid_ = *old;
+        avoid_generation_ = snap_->generation;
+        avoid_until_ms_ = avoid_until_new_snapshot ? 0 : uv_now(router_.loop()) + kLinkRetryMs;
+    }
+    // Everything unanswered goes out again on the next link.
+    std::size_t resent = 0;
+    for (std::size_t i = 0; i < sent_ && i < pending_.size(); ++i)
+        if (!pending_[i].local && !pending_[i].silent) ++resent;
+    router_.stats().commands_resent += resent;
+    sent_ = 0;
+    upstream_inflight_ = 0;
+    unsent_ = head_;
+    spdlog::debug("session {}: relinking ({}), {} commands to re-send",
+                  client_ ? client_->peer() : "?", why, resent);
+    // open_link (from pump) drops the previous preamble and rebuilds the state.
+    bool need = resent > 0 || subscribed() || state_.in_multi();
+    for (std::size_t i = 0; i < pending_.size() && !need; ++i)
+        if (!pending_[i].local) need = true;
+    if (need) {
+        pump();
+    } else {
+        // Idle client: forget the silent set-up entries; the next command opens a link.
+        std::string new_log;
+        std::deque<Pending> np;
+        std::size_t off = head_;
+        for (auto& p : pending_) {
+            if (!p.silent) {
+                new_log.append(log_, off, p.len);
+                np.push_back(p);
+            }
+            off += p.len;
+        }
+        log_ = std::move(new_log);
+        pending_ = std::move(np);
+        head_ = unsent_ = 0;
+        update_hold_timer();
+    }
+}
+
+// ---------------------------------------------------------------- topology
+
+void ClientSession::on_topology() {
+    if (closed_) return;
+    snap_ = router_.snapshot(subscribed());
+    if (!snap_->master) {
+        if (subscribed() && router_.config().close_subscribers_on_failover && link_) {
+            close("failover: closing subscriber as configured (close_subscribers_on_failover)");
+            return;
+        }
+        update_hold_timer();
+        return;
+    }
+    std::optional<NodeAddress> up = upstream_address();
+    if (up && !(*up == *snap_->master)) {
+        // The master changed. Commands still unanswered by the old master: re-send if
+        // provably harmless, otherwise the outcome is unknown and the client is closed.
+        if (!in_flight_resendable()) {
+            router_.stats().clients_closed_unknown_outcome++;
+            router_.stats().commands_failed += unanswered();
+            close("master switched with a write in flight to the old master");
+            return;
+        }
+        if (subscribed()) moving_subscriber_ = true;
+        sub_link_lost_.reset();  // a failover: subscribers move silently
+        relink("master switched to " + snap_->master->str(), false);
+        avoid_.reset();
+    } else if (subscribed() && !link_) {
+        moving_subscriber_ = true;
+    }
+    pump();
+    if (closed_) return;
+    if (subscribed()) {
+        bool resub_pending =
+            std::any_of(pending_.begin(), pending_.end(), [](const Pending& p) { return p.resub; });
+        if (!resub_pending) {
+            moving_subscriber_ = false;
+            router_.subscriber_moved(this);
+        }
+    }
+}
+
+void ClientSession::check_command_timeout(std::uint64_t now_ms, std::uint32_t timeout_ms) {
+    if (closed_ || upstream_inflight_ == 0 || pending_.empty() || !upstream_ready()) return;
+    const Pending& p = pending_.front();
+    if (p.local || p.issued_ms == 0 || (p.flags & protocol::kBlocking) ||
+        p.kind == Kind::subscribe || p.kind == Kind::unsubscribe)
+        return;
+    if (now_ms - p.issued_ms < timeout_ms) return;
+    NodeAddress addr = upstream_address().value_or(NodeAddress{});
+    router_.topology().report_master_trouble(addr, "command timeout");
+    close("no reply from " + addr.str() + " within the command timeout (" +
+          std::to_string(timeout_ms) + " ms)");
+}
+
+}  // namespace sp::proxy
