@@ -63,9 +63,14 @@ bool Pool::ready(std::string& reason) const {
                  ": out of file descriptors (accepting clients failed in the last seconds)";
         return false;
     }
+    // Ready once a master was verified since start. A later hold (a failover) keeps the
+    // pod ready: every proxy pod sees the same failover, so going unready would take all
+    // endpoints out together and refuse new connections, which is exactly what holding
+    // commands (for at most timeouts.hold_window_ms per client) exists to avoid.
     const SnapshotPtr& snap = topology_->current();
-    if (!snap->master) {
-        reason = "pool " + name_ + ": no verified master for '" + config_.master_name + "'" +
+    if (!snap->master && router_->last_switch_ms() == 0) {
+        reason = "pool " + name_ + ": no verified master for '" + config_.master_name +
+                 "' since start" +
                  (snap->hold_reason.empty() ? std::string() : " (" + snap->hold_reason + ")");
         return false;
     }

@@ -362,15 +362,38 @@ bool ClientSession::route_shared(const protocol::Command& cmd,
         case PinReason::monitor:
         case PinReason::client_reply:
         case PinReason::tracking:
-        case PinReason::identity:
-            // Clients that block, subscribe or log in as someone else once do it again:
-            // they keep a connection of their own until RESET.
+            // Clients that block or subscribe once do it again: they keep a connection of
+            // their own until RESET.
             sticky_pin_ = true;
+            break;
+        case PinReason::identity:
+            // Logging in as someone else pins; logging in with the very credentials the
+            // proxy uses (an app given the same REDIS_PASSWORD) changes nothing.
+            if (!as_proxy_credentials(cmd)) sticky_pin_ = true;
             break;
         default:
             break;
     }
     return router_.config().shared_links > 0 && !before && !pinned();
+}
+
+// AUTH [user] pass, or HELLO ... AUTH user pass, with the proxy's own Redis credentials.
+bool ClientSession::as_proxy_credentials(const protocol::Command& cmd) const {
+    const auto& cfg = router_.config();
+    if (cfg.redis_password.empty()) return false;
+    auto same = [&](std::string_view user, std::string_view pass) {
+        const std::string_view want =
+            cfg.redis_user.empty() ? std::string_view("default") : std::string_view(cfg.redis_user);
+        return (user.empty() ? std::string_view("default") : user) == want &&
+               pass == cfg.redis_password;
+    };
+    if (cmd.name == "auth") {
+        if (cmd.argc() == 2) return same({}, cmd.argv[1]);
+        if (cmd.argc() == 3) return same(cmd.argv[1], cmd.argv[2]);
+        return false;
+    }
+    const protocol::HelloOptions o = protocol::parse_hello(cmd.argv);
+    return o.error.empty() && o.password && same(*o.user, *o.password);
 }
 
 // Connection-state commands of a client on a shared link are answered by the proxy: sent
@@ -382,6 +405,9 @@ bool ClientSession::answer_on_shared(const protocol::Command& cmd, const Pending
         case Kind::hello:
             answer_hello_locally(cmd);
             return true;
+        case Kind::auth:  // only the proxy's own credentials get here (anything else pins)
+            reply::status(r, "OK");
+            break;
         case Kind::select:  // SELECT 0 (anything else pins)
             reply::status(r, "OK");
             break;

@@ -118,6 +118,7 @@ class ClientSession : private TcpStream::Handler, private BackendLink::Owner, pr
     bool handle_auth_gate(const protocol::Command& cmd);
     bool route_shared(const protocol::Command& cmd, const protocol::CommandPolicy& policy);
     bool answer_on_shared(const protocol::Command& cmd, const Pending& p);
+    bool as_proxy_credentials(const protocol::Command& cmd) const;
     void answer_hello_locally(const protocol::Command& cmd);
     void enqueue(std::string_view raw, Pending p);
     void enqueue_local(std::string reply, bool close_after = false);

@@ -408,12 +408,17 @@ def test_two_pools(make_topology, tmp_path):
             assert metric(text, "sentinel_proxy_commands_total", pool="celery",
                           outcome="forwarded") >= 1
 
-            # One pool without a master makes the process unready, with that pool's name.
+            # One pool losing its master holds that pool's commands but keeps the process
+            # ready (issue 14): every pod sees the same loss, and going unready would take
+            # all endpoints out together and refuse new connections. /status names it.
             second.stop(signal.SIGKILL)
-            def unready():
-                status, _, body = http_get(admin, "/readyz")
-                return status == 503 and "pool celery" in body
-            wait_until(unready, 30, 0.2, "/readyz 503 naming pool celery")
+            def celery_holding():
+                doc = json.loads(http_get(admin, "/status")[2])
+                pool = {p["name"]: p for p in doc["pools"]}["celery"]
+                return pool["master"] is None and pool["hold_reason"]
+            wait_until(celery_holding, 30, 0.2, "pool celery to hold")
+            status, _, body = http_get(admin, "/readyz")
+            assert (status, body) == (200, "ready\n")
             assert a.set("pool:default", "still")
         finally:
             proxy.stop()

@@ -191,3 +191,29 @@ def test_shared_link_killed_reads_resent_only_writers_closed(module_topology, mo
         for t in threads:
             t.join(10)
     assert errors == [], f"readers saw {errors[:3]}"
+
+
+def test_apps_given_the_proxys_password_still_share(make_topology, make_proxy):
+    """An app configured with the same REDIS_PASSWORD as the proxy sends AUTH on every
+    connection: that changes nothing on Redis's side, so it must not cost a connection; a
+    wrong password is still refused by Redis itself."""
+    pw = "shared-pw-1"
+    topo = make_topology(redis_password=pw)
+    proxy = make_proxy(topo, ["--redis-password", pw])
+    master = topo.current_master()
+    conns = []
+    try:
+        _, before = proxy_links(master)
+        for i in range(30):
+            c = proxy.connection(password=pw)  # redis-py sends AUTH pw on connect
+            assert raw_command(c, "SET", uniq(f"pw{i}"), "1") == "OK"
+            conns.append(c)
+        _, after = proxy_links(master)
+        assert after - before <= 2, f"Redis went from {before} to {after} connections"
+        bad = RawResp(proxy.port)
+        err = bad.call("AUTH", "not-the-password")
+        assert "WRONGPASS" in str(err), err
+        bad.close()
+    finally:
+        for c in conns:
+            c.disconnect()
