@@ -215,7 +215,8 @@ ReplyFramer::Status ReplyFramer::feed(const char* data, std::size_t len, std::si
                         done = value_done();
                     }
                 } else if (c >= '0' && c <= '9') {
-                    if (number_ > kMaxNumber / 10) {
+                    // "03", "-01": no leading zeros, as Redis's string2ll and hiredis.
+                    if (number_ > kMaxNumber / 10 || (have_digit_ && number_ == 0)) {
                         ok = fail("Protocol error: invalid length");
                         break;
                     }

@@ -1,9 +1,20 @@
-// Fuzz target for ReplyFramer. The first byte picks limits and a chunk size; the rest is
-// the server stream. The stream is framed whole, byte by byte and in chunks; all runs
-// must agree on every frame and on where an error is found. Invariants (abort() on
-// violation): frame lengths add up to the bytes consumed, `complete` stops exactly at a
-// frame end, and on plain RESP2 the frame ends match hiredis's redisReader wherever both
-// accept the input.
+// Fuzz target for ReplyFramer, differential against hiredis's redisReader for RESP2.
+// The first byte picks limits (bit 0: small limits, no differential); the rest is the
+// server stream. The stream is framed whole, byte by byte and in random fragments (sizes
+// drawn from a PRNG seeded by the input); all runs must agree on every frame and on where
+// an error is found. Invariants (abort() on violation): frame lengths add up to the bytes
+// consumed, `complete` stops exactly at a frame end, an error is sticky.
+//
+// Differential (default limits): hiredis is fed the same random fragments. Frame by frame
+// both must end every frame at the same offset and make the same accept / reject decision,
+// except for these known, deliberate differences (each checked by hiredis's or our error
+// text, nothing else is excused):
+//   - hiredis 0.14 knows only RESP2: it rejects RESP3 type bytes (_ , # ! = ( % ~ > |);
+//   - hiredis refuses nesting deeper than 7 (ours: Limits::max_depth);
+//   - hiredis parses ':' integers ("Bad integer value"); the framer forwards them unread;
+//   - hiredis skips the two bytes after a bulk body unchecked; the framer demands CRLF;
+//   - hiredis waits for a whole length line before judging it; the framer rejects a bad
+//     byte as it arrives (so ours may fail where hiredis is still incomplete).
 #include <hiredis/hiredis.h>
 
 #include <algorithm>
@@ -11,6 +22,7 @@
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -25,19 +37,54 @@ void check(bool ok) {
     if (!ok) std::abort();
 }
 
+// splitmix64: deterministic per input, so a crash reproduces from the saved file alone.
+struct Rng {
+    std::uint64_t state;
+    std::uint64_t next() {
+        std::uint64_t z = (state += 0x9E3779B97F4A7C15ULL);
+        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+        z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+        return z ^ (z >> 31);
+    }
+};
+
+// Fragment sizes covering the input: mostly tiny (splits inside headers and CRLFs),
+// sometimes large.
+std::vector<std::size_t> random_fragments(std::size_t total, std::uint64_t seed) {
+    Rng rng{seed};
+    std::vector<std::size_t> sizes;
+    std::size_t left = total;
+    while (left > 0) {
+        const std::uint64_t r = rng.next();
+        std::size_t n = (r & 7) == 0 ? 1 + (r >> 8) % 256 : 1 + (r >> 8) % 5;
+        n = std::min(n, left);
+        sizes.push_back(n);
+        left -= n;
+    }
+    return sizes;
+}
+
+std::vector<std::size_t> fixed_fragments(std::size_t total, std::size_t chunk) {
+    std::vector<std::size_t> sizes;
+    for (std::size_t pos = 0; pos < total; pos += chunk)
+        sizes.push_back(std::min(chunk, total - pos));
+    return sizes;
+}
+
 struct Run {
     std::vector<FrameInfo> frames;
     std::vector<std::size_t> ends;
     bool error = false;
-    std::size_t consumed = 0;  // bytes accepted before the error / end
+    std::string error_text;
 };
 
-Run frame(std::string_view input, std::size_t chunk, ReplyFramer::Limits limits) {
+Run frame(std::string_view input, const std::vector<std::size_t>& fragments,
+          ReplyFramer::Limits limits) {
     ReplyFramer framer(limits);
     Run run;
     std::size_t pos = 0;
-    while (pos < input.size() && !run.error) {
-        const std::size_t n = std::min(chunk, input.size() - pos);
+    for (const std::size_t n : fragments) {
+        if (run.error) break;
         std::size_t off = 0;
         while (off < n) {
             std::size_t used = 0;
@@ -47,6 +94,7 @@ Run frame(std::string_view input, std::size_t chunk, ReplyFramer::Limits limits)
             off += used;
             if (st == ReplyFramer::Status::error) {
                 check(!framer.error_text().empty());
+                run.error_text = framer.error_text();
                 // Still an error, and nothing consumed, when fed again.
                 std::size_t again = 1;
                 check(framer.feed("+", 1, again, info) == ReplyFramer::Status::error);
@@ -69,7 +117,6 @@ Run frame(std::string_view input, std::size_t chunk, ReplyFramer::Limits limits)
         }
         pos += off;
     }
-    run.consumed = pos;
     return run;
 }
 
@@ -91,20 +138,86 @@ bool hiredis_safe(std::string_view s) {
     return true;
 }
 
-void compare_with_hiredis(std::string_view input, const Run& ours) {
-    if (!hiredis_safe(input)) return;
+struct HiredisRun {
+    std::vector<std::size_t> ends;
+    bool error = false;
+    std::string error_text;
+};
+
+HiredisRun hiredis_frame(std::string_view input, const std::vector<std::size_t>& fragments) {
+    HiredisRun run;
     redisReader* reader = redisReaderCreate();
-    if (!reader) return;
-    if (redisReaderFeed(reader, input.data(), input.size()) == REDIS_OK) {
-        for (std::size_t k = 0; k < ours.ends.size(); ++k) {
-            void* reply = nullptr;
-            if (redisReaderGetReply(reader, &reply) != REDIS_OK || reply == nullptr) break;
-            freeReplyObject(reply);
-            const std::size_t end = input.size() - (reader->len - reader->pos);
-            check(end == ours.ends[k]);
+    check(reader != nullptr);
+    std::size_t fed = 0;
+    for (const std::size_t n : fragments) {
+        if (redisReaderFeed(reader, input.data() + fed, n) != REDIS_OK) {
+            run.error = true;
+            break;
         }
+        fed += n;
+        for (;;) {
+            void* reply = nullptr;
+            if (redisReaderGetReply(reader, &reply) != REDIS_OK) {
+                run.error = true;
+                break;
+            }
+            if (reply == nullptr) break;
+            freeReplyObject(reply);
+            run.ends.push_back(fed - (reader->len - reader->pos));
+        }
+        if (run.error) break;
     }
+    if (run.error) run.error_text = reader->errstr;
     redisReaderFree(reader);
+    return run;
+}
+
+bool is_resp3_type(char c) {
+    return std::strchr("_,#!=(%~>|", c) != nullptr && c != 0;
+}
+
+// A hiredis rejection that the framer deliberately does not share (see the header).
+bool excused_hiredis_error(const std::string& e) {
+    const std::string marker = "got \"";
+    const auto at = e.find(marker);
+    if (at != std::string::npos && e.find("as reply type byte") != std::string::npos &&
+        at + marker.size() < e.size() && is_resp3_type(e[at + marker.size()]) &&
+        e[at + marker.size() + 1] == '"') {
+        return true;
+    }
+    return e.find("nested multi bulk replies with depth") != std::string::npos ||
+           e == "Bad integer value";
+}
+
+// A framer rejection that hiredis deliberately does not share.
+bool excused_our_error(const std::string& e) {
+    return e == "Protocol error: expected CRLF after blob";
+}
+
+void compare_with_hiredis(std::string_view input, const std::vector<std::size_t>& fragments,
+                          const Run& ours) {
+    if (!hiredis_safe(input)) return;
+    const HiredisRun theirs = hiredis_frame(input, fragments);
+    std::size_t k = 0;
+    for (; k < ours.ends.size() && k < theirs.ends.size(); ++k) {
+        check(ours.ends[k] == theirs.ends[k]);
+    }
+    // Frame k is the first one that not both completed.
+    const bool ours_done = k < ours.ends.size();
+    const bool theirs_done = k < theirs.ends.size();
+    if (ours_done) {
+        check(theirs.error && excused_hiredis_error(theirs.error_text));
+    } else if (theirs_done) {
+        check(ours.error && excused_our_error(ours.error_text));
+    } else if (theirs.error && !ours.error) {
+        check(excused_hiredis_error(theirs.error_text));
+    }
+}
+
+std::uint64_t hash(std::string_view s) {
+    std::uint64_t h = 1469598103934665603ULL;  // FNV-1a
+    for (const char c : s) h = (h ^ static_cast<unsigned char>(c)) * 1099511628211ULL;
+    return h;
 }
 
 }  // namespace
@@ -118,20 +231,22 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         limits.max_bulk_len = 64;
         limits.max_aggregate_len = 16;
     }
-    const std::size_t chunk = 2 + (mode >> 1);
     const std::string_view input(reinterpret_cast<const char*>(data + 1), size - 1);
+    const std::vector<std::size_t> random = random_fragments(input.size(), hash(input) ^ mode);
 
-    const Run whole = frame(input, input.size() ? input.size() : 1, limits);
-    const Run bytewise = frame(input, 1, limits);
-    const Run chunked = frame(input, chunk, limits);
-    for (const Run* other : {&bytewise, &chunked}) {
+    const Run whole =
+        frame(input, fixed_fragments(input.size(), input.size() ? input.size() : 1), limits);
+    const Run bytewise = frame(input, fixed_fragments(input.size(), 1), limits);
+    const Run fragmented = frame(input, random, limits);
+    for (const Run* other : {&bytewise, &fragmented}) {
         check(other->error == whole.error);
+        check(other->error_text == whole.error_text);
         check(other->ends == whole.ends);
         check(other->frames.size() == whole.frames.size());
         for (std::size_t i = 0; i < whole.frames.size(); ++i) {
             check(same(other->frames[i], whole.frames[i]));
         }
     }
-    if (!(mode & 1)) compare_with_hiredis(input, whole);
+    if (!(mode & 1)) compare_with_hiredis(input, random, whole);
     return 0;
 }

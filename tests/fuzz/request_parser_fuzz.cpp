@@ -1,8 +1,12 @@
 // Fuzz target for RequestParser. The first byte picks limits; the rest is the client
-// stream. The stream is framed whole and byte by byte (through write_area/commit), and
-// both runs must agree exactly. Invariants (abort() on violation): every raw is the exact
-// input bytes ending at the consumed offset, bytes skipped between commands frame to
-// nothing, multibulk argv re-encodes to raw, name is argv[0] lower-cased.
+// stream. The stream is framed whole, byte by byte (through write_area/commit) and in
+// random fragments (sizes from a PRNG seeded by the input, alternating feed() and
+// write_area/commit), and all runs must agree exactly. Invariants (abort() on violation):
+// every raw is the exact input bytes ending at the consumed offset, bytes skipped between
+// commands frame to nothing (so raws and skipped gaps concatenate back to the consumed
+// input), multibulk argv re-encodes to raw, name is argv[0] lower-cased, and nothing
+// consumed is still counted as buffered.
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
@@ -82,6 +86,44 @@ void drain(RequestParser& p, std::string_view input, std::size_t fed, Run& run) 
         run.commands.push_back(std::move(f));
     }
     if (run.last == RequestParser::Status::error) run.error = p.error();
+    // What the parser consumed after the last command (fed minus buffered) frames to
+    // nothing: consumed bytes are commands or skippable, none lost.
+    if (run.last != RequestParser::Status::error) {
+        const std::size_t last_end = run.commands.empty() ? 0 : run.commands.back().end;
+        check(p.buffered() <= fed);
+        const std::size_t done = fed - p.buffered();
+        check(done >= last_end);
+        check_skippable(input.substr(last_end, done - last_end));
+    }
+}
+
+// splitmix64: deterministic per input, so a crash reproduces from the saved file alone.
+struct Rng {
+    std::uint64_t state;
+    std::uint64_t next() {
+        std::uint64_t z = (state += 0x9E3779B97F4A7C15ULL);
+        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+        z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+        return z ^ (z >> 31);
+    }
+};
+
+std::uint64_t hash(std::string_view s) {
+    std::uint64_t h = 1469598103934665603ULL;  // FNV-1a
+    for (const char c : s) h = (h ^ static_cast<unsigned char>(c)) * 1099511628211ULL;
+    return h;
+}
+
+void compare(const Run& a, const Run& b) {
+    check(a.last == b.last);
+    check(a.error == b.error);
+    check(a.commands.size() == b.commands.size());
+    for (std::size_t i = 0; i < a.commands.size(); ++i) {
+        check(a.commands[i].argv == b.commands[i].argv);
+        check(a.commands[i].raw == b.commands[i].raw);
+        check(a.commands[i].is_inline == b.commands[i].is_inline);
+        check(a.commands[i].end == b.commands[i].end);
+    }
 }
 
 }  // namespace
@@ -118,15 +160,32 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         }
     }
 
-    check(whole.last == bytewise.last);
-    check(whole.error == bytewise.error);
-    check(whole.commands.size() == bytewise.commands.size());
-    for (std::size_t i = 0; i < whole.commands.size(); ++i) {
-        check(whole.commands[i].argv == bytewise.commands[i].argv);
-        check(whole.commands[i].raw == bytewise.commands[i].raw);
-        check(whole.commands[i].is_inline == bytewise.commands[i].is_inline);
-        check(whole.commands[i].end == bytewise.commands[i].end);
+    Run fragmented;
+    {
+        RequestParser p(limits);
+        Rng rng{hash(input) ^ mode};
+        std::size_t pos = 0;
+        while (pos < input.size() && fragmented.last != RequestParser::Status::error) {
+            const std::uint64_t r = rng.next();
+            const std::size_t n = std::min<std::size_t>(
+                input.size() - pos, (r & 7) == 0 ? 1 + (r >> 8) % 512 : 1 + (r >> 8) % 6);
+            if (r & 16) {
+                p.feed(input.substr(pos, n));
+            } else {
+                // Ask for more room than is read, as libuv's alloc callback does.
+                auto area = p.write_area(n + (r >> 40) % 64);
+                check(area.size() >= n);
+                std::memcpy(area.data(), input.data() + pos, n);
+                p.commit(n);
+            }
+            pos += n;
+            drain(p, input, pos, fragmented);
+            if ((r & 32) && p.buffered() == 0) p.shrink_if_idle();
+        }
     }
+
+    compare(whole, bytewise);
+    compare(whole, fragmented);
     if (whole.last == RequestParser::Status::error) check(!whole.error.empty());
     return 0;
 }

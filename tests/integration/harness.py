@@ -560,6 +560,11 @@ class Topology:
 # ---------------------------------------------------------------------------------------------
 # The proxy
 
+# Lines that only a sanitizer writes (ASan, LSan, UBSan); see Proxy.check_sanitizer_reports.
+SANITIZER_PATTERNS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:",
+                      "SUMMARY: AddressSanitizer", "SUMMARY: UndefinedBehaviorSanitizer")
+
+
 class Proxy:
     """The sentinel-proxy binary under test, logging to a file in its own dir."""
 
@@ -586,6 +591,7 @@ class Proxy:
         argv += ["--master", MASTER_NAME, "--log-level", "debug", *extra_args]
         self.argv = [*wrapper, *argv]
         self.process: ManagedProcess | None = None
+        self._sanitizer_scanned = 0  # log bytes already checked for sanitizer reports
 
     @property
     def addr(self) -> tuple[str, int]:
@@ -623,8 +629,30 @@ class Proxy:
             c.close()
 
     def stop(self, sig: int = signal.SIGTERM):
+        """Stops the proxy by PID, then fails (AssertionError) if its log holds a sanitizer
+        report: after the exit, so LeakSanitizer's exit-time report is in."""
         if self.process:
             self.process.stop(sig)
+            self.check_sanitizer_reports()
+
+    def check_sanitizer_reports(self):
+        """Raises AssertionError when the log (written since the last check) holds an
+        AddressSanitizer, LeakSanitizer or UndefinedBehaviorSanitizer report. Checked in every
+        build (the patterns never occur otherwise); tests/run-sanitized runs the ASan build."""
+        try:
+            with open(self.log_path, "rb") as f:
+                f.seek(self._sanitizer_scanned)
+                data = f.read()
+        except OSError:
+            return
+        self._sanitizer_scanned += len(data)
+        text = data.decode("utf-8", "replace")
+        found = [line for line in text.splitlines()
+                 if any(p in line for p in SANITIZER_PATTERNS)]
+        if found:
+            first = text.find(found[0])
+            raise AssertionError(
+                f"sanitizer report in {self.log_path}:\n" + text[max(0, first - 200):][:6000])
 
     def alive(self) -> bool:
         return bool(self.process and self.process.alive())

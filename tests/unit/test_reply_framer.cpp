@@ -300,6 +300,16 @@ TEST_CASE("framer rejects what is not RESP", "[reply_framer]") {
     CHECK(used == 5);
 }
 
+// Found by reply_framer_fuzz (corpus: reply_crash_leading_zero_len): the framer took
+// "*03" as 3 where hiredis (and Redis's string2ll) reject leading zeros.
+TEST_CASE("framer rejects lengths with leading zeros, as hiredis does", "[reply_framer]") {
+    CHECK(framer_error("*03\r\n:1\r\n:2\r\n:3\r\n") == "Protocol error: invalid length");
+    CHECK_FALSE(framer_error("$03\r\nabc\r\n").empty());
+    CHECK_FALSE(framer_error("$-01\r\n").empty());
+    CHECK_FALSE(framer_error("*00\r\n").empty());
+    CHECK(frame_all("$0\r\n\r\n*0\r\n$10\r\n0123456789\r\n*-1\r\n").frames.size() == 4);
+}
+
 TEST_CASE("framer reset forgets a partial frame", "[reply_framer]") {
     ReplyFramer f;
     std::size_t used = 0;
