@@ -51,6 +51,8 @@ const KeyFlag kKeyFlags[] = {
     {"--hold-window-ms", "timeouts", "hold_window_ms", "N",
      "How long commands wait for a verified master during failover"},
     {"--connect-timeout-ms", "timeouts", "connect_ms", "N", "Connect timeout to Redis/sentinels"},
+    {"--client-idle-timeout-ms", "timeouts", "client_idle_ms", "N",
+     "Close a client idle this long, except subscribers and blocked clients (0: never)"},
     {"--command-timeout-ms", "timeouts", "command_ms", "N",
      "Command timeout (0: none; blocking commands may wait forever)"},
     {"--poll-interval-ms", "sentinel", "poll_interval_ms", "N", "Interval between sentinel polls"},

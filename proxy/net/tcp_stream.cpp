@@ -1,11 +1,35 @@
 #include "proxy/net/tcp_stream.h"
 
 #include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <unistd.h>
 
 #include <cstring>
 
 namespace sp::proxy {
+
+namespace {
+
+// TCP keepalive on every client and backend socket, so a peer that vanished without a RST
+// (a node gone in Kubernetes, a cut network) is noticed in about 60 + 3 x 10 s instead of
+// never: idle time, probe interval, probes.
+constexpr int kKeepaliveIdleS = 60;
+constexpr int kKeepaliveIntervalS = 10;
+constexpr int kKeepaliveProbes = 3;
+
+void set_socket_options(uv_tcp_t* tcp) {
+    uv_tcp_nodelay(tcp, 1);
+    uv_tcp_keepalive(tcp, 1, kKeepaliveIdleS);
+    uv_os_fd_t fd;
+    if (uv_fileno(reinterpret_cast<uv_handle_t*>(tcp), &fd) == 0) {
+        int interval = kKeepaliveIntervalS, probes = kKeepaliveProbes;
+        setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &interval, sizeof interval);
+        setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &probes, sizeof probes);
+    }
+}
+
+}  // namespace
 
 TcpStream::TcpStream(uv_loop_t* loop, Handler* handler) : handler_(handler) {
     uv_tcp_init(loop, &tcp_);
@@ -19,7 +43,7 @@ TcpStream* TcpStream::accept(uv_loop_t* loop, uv_stream_t* server, Handler* hand
         s->close();
         return nullptr;
     }
-    uv_tcp_nodelay(&s->tcp_, 1);
+    set_socket_options(&s->tcp_);
     return s;
 }
 
@@ -31,15 +55,16 @@ TcpStream* TcpStream::adopt(uv_loop_t* loop, int fd, Handler* handler) {
         s->close();
         return nullptr;
     }
-    uv_tcp_nodelay(&s->tcp_, 1);
+    set_socket_options(&s->tcp_);
     return s;
 }
 
 TcpStream* TcpStream::connect(uv_loop_t* loop, const sockaddr* addr, Handler* handler) {
     auto* s = new TcpStream(loop, handler);
-    uv_tcp_nodelay(&s->tcp_, 1);
     s->connect_req_.data = s;
     int rc = uv_tcp_connect(&s->connect_req_, &s->tcp_, addr, connect_cb);
+    // The socket exists once uv_tcp_connect created it.
+    if (rc == 0) set_socket_options(&s->tcp_);
     if (rc != 0) {
         // Report asynchronously-looking failure synchronously: the caller handles both.
         s->handler_ = nullptr;

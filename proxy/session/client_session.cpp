@@ -66,7 +66,13 @@ ClientSession::ClientSession(Router& router, TcpStream* stream)
 ClientSession::~ClientSession() = default;
 
 void ClientSession::start() {
+    last_read_ms_ = uv_now(router_.loop());
     client_->start_reading();
+}
+
+void ClientSession::check_idle(std::uint64_t now_ms, std::uint32_t idle_ms) {
+    if (closed_ || subscribed() || !pending_.empty() || now_ms - last_read_ms_ < idle_ms) return;
+    close("idle for " + std::to_string(idle_ms) + " ms (timeouts.client_idle_ms)");
 }
 
 // ---------------------------------------------------------------- client side
@@ -84,6 +90,7 @@ uv_buf_t ClientSession::on_alloc(std::size_t) {
 
 void ClientSession::on_read(std::size_t n) {
     router_.stats().bytes_in += n;
+    last_read_ms_ = uv_now(router_.loop());
     if (input_refused_) return;
     parser_.commit(n);
     protocol::Command cmd;
@@ -164,6 +171,13 @@ void ClientSession::check_backpressure() {
         client_paused_ = false;
     }
     bool out_full = client_->pending_bytes() > kMaxClientOutput;
+    if (out_full && subscribed()) {
+        // Redis's pub/sub class limit (32 MB hard): a subscriber that stops reading is
+        // disconnected instead of growing the proxy's memory or stalling its link.
+        close("subscriber output buffer over " + std::to_string(kMaxClientOutput >> 20) +
+              " MiB (pub/sub limit)");
+        return;
+    }
     if (link_) {
         if (out_full && !link_paused_) {
             link_->pause_reading();

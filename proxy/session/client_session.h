@@ -46,6 +46,9 @@ class ClientSession : private TcpStream::Handler, private BackendLink::Owner, pr
     // Closes the client when the oldest unanswered non-blocking command has waited longer
     // than `timeout_ms` (timeouts.command_ms): its master hangs; the outcome is unknown.
     void check_command_timeout(std::uint64_t now_ms, std::uint32_t timeout_ms);
+    // Closes the client when it sent nothing for `idle_ms` (timeouts.client_idle_ms), unless
+    // it is subscribed, blocked, or still owed a reply (Redis's `timeout` rules).
+    void check_idle(std::uint64_t now_ms, std::uint32_t idle_ms);
     // The router publishes a snapshot this session should follow.
     void on_topology();
     // Closes the client connection (after writing what is queued, if `graceful`).
@@ -192,7 +195,9 @@ class ClientSession : private TcpStream::Handler, private BackendLink::Owner, pr
     bool closed_ = false;
     bool client_paused_ = false;
     bool link_paused_ = false;
-    bool input_refused_ = false;  // a protocol error or QUIT: the rest of the input is dropped
+    bool input_refused_ = false;
+    std::uint64_t last_read_ms_ = 0;  // loop time of the client's last bytes  // a protocol error
+                                      // or QUIT: the rest of the input is dropped
 };
 
 }  // namespace sp::proxy

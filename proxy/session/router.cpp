@@ -50,19 +50,25 @@ void Router::schedule_sweep() {
     // One sweep for all sessions, not a timer per command: the check is coarse (a quarter
     // of the timeout, at least 50 ms) and costs nothing while no command timeout is set.
     std::uint64_t t = config_.command_timeout_ms;
-    if (t == 0) {
+    std::uint64_t idle = config_.client_idle_ms;
+    if (t == 0 && idle == 0) {
         sweep_timer_.stop();
         return;
     }
-    std::uint64_t every = std::max<std::uint64_t>(50, t / 4);
+    std::uint64_t shortest = t == 0 ? idle : idle == 0 ? t : std::min(t, idle);
+    std::uint64_t every = std::max<std::uint64_t>(50, shortest / 4);
     sweep_timer_.start(every, every);
 }
 
 void Router::sweep_command_timeouts() {
     std::uint64_t now = uv_now(loop_);
     auto all = sessions_;
-    for (ClientSession* s : all)
-        if (sessions_.count(s)) s->check_command_timeout(now, config_.command_timeout_ms);
+    for (ClientSession* s : all) {
+        if (sessions_.count(s) && config_.command_timeout_ms)
+            s->check_command_timeout(now, config_.command_timeout_ms);
+        if (sessions_.count(s) && config_.client_idle_ms)
+            s->check_idle(now, config_.client_idle_ms);
+    }
 }
 
 Router::~Router() {
