@@ -58,6 +58,8 @@ const KeyFlag kKeyFlags[] = {
     {"--poll-interval-ms", "sentinel", "poll_interval_ms", "N", "Interval between sentinel polls"},
     {"--read-from", "routing", "read_from", "WHERE", "master|replica-preferred"},
     {"--max-clients", "proxy", "max_clients", "N", "Maximum number of client connections"},
+    {"--memory-budget", "limits", "memory_budget", "BYTES",
+     "Bytes all clients together may have buffered in the proxy (0: no budget)"},
     {"--shared-links", "proxy", "shared_links", "N",
      "Shared pipelined backend connections per master and protocol (0: one per client)"},
     {"--drain-timeout-ms", "proxy", "drain_timeout_ms", "N",

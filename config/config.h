@@ -86,6 +86,9 @@ struct Config {
     // [limits]
     std::uint64_t max_bulk_len = 512ull * 1024 * 1024;
     std::uint64_t max_inline_len = 64ull * 1024;
+    // Bytes all clients together may have buffered in the proxy (commands being read or
+    // not yet answered, replies not yet written); 0: no budget.
+    std::uint64_t memory_budget = 128ull * 1024 * 1024;
 
     // [[pool]] tables (file only). The top-level sentinel.master, proxy.listen and
     // routing.read_from form the pool named "default" when sentinel.master is set.

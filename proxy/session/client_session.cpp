@@ -93,6 +93,22 @@ void ClientSession::on_read(std::size_t n) {
     last_read_ms_ = uv_now(router_.loop());
     if (input_refused_) return;
     parser_.commit(n);
+    if (!account_memory()) {
+        std::string e;
+        reply::error(e,
+                     "ERR Protocol error: the command does not fit in the proxy's memory budget "
+                     "(limits.memory_budget, " +
+                         std::to_string(router_.config().memory_budget >> 20) +
+                         " MiB for all clients)");
+        spdlog::warn(
+            "client {}: closed, {} bytes buffered while all clients together hold {} "
+            "(limits.memory_budget {})",
+            client_->peer(), charged_, router_.buffered_bytes(), router_.config().memory_budget);
+        input_refused_ = true;
+        enqueue_local(std::move(e), true);
+        pump();
+        return;
+    }
     protocol::Command cmd;
     const bool gated = !router_.config().client_password.empty();
     for (;;) {
@@ -119,6 +135,18 @@ void ClientSession::on_read(std::size_t n) {
     if (parser_.buffered() == 0) parser_.shrink_if_idle();
     pump();
     check_backpressure();
+    account_memory();
+}
+
+bool ClientSession::account_memory() {
+    std::uint64_t mine =
+        parser_.buffered() + (log_.size() - head_) + (client_ ? client_->pending_bytes() : 0);
+    router_.charge(static_cast<std::int64_t>(mine) - static_cast<std::int64_t>(charged_));
+    charged_ = mine;
+    const std::uint64_t budget = router_.config().memory_budget;
+    // Small clients are never closed for the budget: only one holding 1 MiB or more, when
+    // all together are past it (the big value on its way, the pipeline not yet answered).
+    return budget == 0 || mine < (1u << 20) || router_.buffered_bytes() <= budget;
 }
 
 void ClientSession::on_closed(int status) {
@@ -150,6 +178,8 @@ void ClientSession::close(const std::string& why, bool graceful) {
             client_->close();
     }
     client_ = nullptr;
+    router_.charge(-static_cast<std::int64_t>(charged_));
+    charged_ = 0;
     link_.reset();
     // The shared link stays; the replies still owed to this client are dropped there.
     if (shared_link_) shared_link_->cancel(this);

@@ -196,6 +196,9 @@ class ClientSession : private TcpStream::Handler, private BackendLink::Owner, pr
     bool client_paused_ = false;
     bool link_paused_ = false;
     bool input_refused_ = false;
+    std::uint64_t charged_ = 0;  // what this session counts against limits.memory_budget
+    // Re-counts this session's buffers against the memory budget; false when it must go.
+    bool account_memory();
     std::uint64_t last_read_ms_ = 0;  // loop time of the client's last bytes  // a protocol error
                                       // or QUIT: the rest of the input is dropped
 };

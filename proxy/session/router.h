@@ -54,6 +54,9 @@ class Router {
     // A subscribed session finished re-subscribing on the new master.
     void subscriber_moved(ClientSession* s);
     std::size_t sessions() const { return sessions_.size(); }
+    // limits.memory_budget: every session reports what it holds; the total across clients.
+    void charge(std::int64_t delta) { buffered_bytes_ += delta; }
+    std::uint64_t buffered_bytes() const { return buffered_bytes_; }
     // Backend connections (metrics): the pool's shared ones, the sessions' own.
     std::size_t shared_links() const;
     std::size_t dedicated_links() const;
@@ -93,6 +96,7 @@ class Router {
     std::uint64_t last_switch_ms_ = 0;
     std::optional<NodeAddress> last_master_;  // last verified master, kept through holds
     bool draining_ = false;
+    std::uint64_t buffered_bytes_ = 0;
     // The failover timeline, logged once the switch has settled.
     struct Timeline {
         std::uint64_t hold_ms = 0;  // first snapshot without a master (0: no hold seen)

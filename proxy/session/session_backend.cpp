@@ -468,6 +468,7 @@ void ClientSession::apply_state(const Pending& p) {
 void ClientSession::on_backend_read_done(BackendLink&) {
     if (closed_) return;
     check_backpressure();
+    account_memory();
     // Commands waiting for this link to owe nothing (the next ones go shared) may go now.
     if (sent_ < pending_.size()) pump();
     if (client_) client_->flush();
@@ -476,6 +477,7 @@ void ClientSession::on_backend_read_done(BackendLink&) {
 void ClientSession::on_shared_read_done(SharedLink&) {
     if (closed_) return;
     check_backpressure();
+    account_memory();
     // Replies came in: more of this client's commands may go (allowance, order).
     pump();
 }
