@@ -54,7 +54,7 @@ const KeyFlag kKeyFlags[] = {
     {"--command-timeout-ms", "timeouts", "command_ms", "N",
      "Command timeout (0: none; blocking commands may wait forever)"},
     {"--poll-interval-ms", "sentinel", "poll_interval_ms", "N", "Interval between sentinel polls"},
-    {"--read-from", "routing", "read_from", "WHERE", "master|replica-preferred"},
+    {"--read-from", "routing", "read_from", "WHERE", "master|replica|prefer-replica"},
     {"--max-clients", "proxy", "max_clients", "N", "Maximum number of client connections"},
     {"--shared-links", "proxy", "shared_links", "N",
      "Shared pipelined backend connections per master and protocol (0: one per client)"},

@@ -19,15 +19,9 @@ Pool::~Pool() = default;
 
 void Pool::start() {
     listener_->start(config_.listen);
-    spdlog::info(
-        "pool {}: following master '{}' via {} sentinel(s), read_from {}", name_,
-        config_.master_name, config_.sentinels.size(),
-        config_.read_routing == config::ReadRouting::master ? "master" : "replica-preferred");
-    if (config_.read_routing != config::ReadRouting::master)
-        spdlog::warn(
-            "pool {}: read_from = replica-preferred is accepted but not implemented yet: every "
-            "command goes to the master",
-            name_);
+    spdlog::info("pool {}: following master '{}' via {} sentinel(s), read_from {}", name_,
+                 config_.master_name, config_.sentinels.size(),
+                 config::read_routing_name(config_.read_routing));
     watcher_->start();
 }
 

@@ -83,10 +83,8 @@ std::string status_json(const std::vector<const Pool*>& pools, std::uint64_t now
         for (std::size_t i = 0; i < pool->config().listen.size(); ++i)
             out += (i ? "," : "") + json_quote(pool->config().listen[i].str());
         out += "],\"accepting\":" + std::string(pool->listener().listening() ? "true" : "false");
-        out += ",\"read_from\":" +
-               json_quote(pool->config().read_routing == config::ReadRouting::master
-                              ? "master"
-                              : "replica-preferred");
+        out +=
+            ",\"read_from\":" + json_quote(config::read_routing_name(pool->config().read_routing));
         out += ",\"master\":" + (snap->master ? node(*snap->master) : std::string("null"));
         if (snap->master) {
             out += ",\"verified_at\":" + json_quote(wall_time(snap->verified_at_ms, now_ms)) +

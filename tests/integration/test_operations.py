@@ -284,7 +284,7 @@ def test_sighup_reload_keeps_clients(make_topology, make_proxy, tmp_path):
                     '[routing]\nread_from = "replica-preferred"\n'
                     '[sentinel]\npoll_interval_ms = 500\n')
     os.kill(proxy.process.pid, signal.SIGHUP)
-    wait_until(lambda: status()["read_from"] == "replica-preferred", 10, 0.1, "reload applied")
+    wait_until(lambda: status()["read_from"] == "prefer-replica", 10, 0.1, "reload applied")
     assert "configuration reloaded from" in proxy.log_text()
     for i, c in enumerate(conns):
         assert raw_command(c, "GET", f"reload:{i}") == "before"
@@ -299,7 +299,7 @@ def test_sighup_reload_keeps_clients(make_topology, make_proxy, tmp_path):
     wait_until(lambda: "reload failed, keeping the running configuration" in proxy.log_text(),
                10, 0.1, "the reload error in the log")
     assert "hold_window_ms" in proxy.log_text().split("reload failed")[-1].splitlines()[0]
-    assert status()["read_from"] == "replica-preferred"
+    assert status()["read_from"] == "prefer-replica"
     for i, c in enumerate(conns):
         assert raw_command(c, "GET", f"reload:{i}") == "after"
     assert proxy.alive()
