@@ -55,6 +55,8 @@ const KeyFlag kKeyFlags[] = {
      "Command timeout (0: none; blocking commands may wait forever)"},
     {"--poll-interval-ms", "sentinel", "poll_interval_ms", "N", "Interval between sentinel polls"},
     {"--read-from", "routing", "read_from", "WHERE", "master|replica|prefer-replica"},
+    {"--max-replica-lag-ms", "routing", "max_replica_lag_ms", "N",
+     "Replicas lagging more than this are not read from"},
     {"--max-clients", "proxy", "max_clients", "N", "Maximum number of client connections"},
     {"--shared-links", "proxy", "shared_links", "N",
      "Shared pipelined backend connections per master and protocol (0: one per client)"},

@@ -102,20 +102,20 @@ void ClientSession::pump() {
             if (upstream_inflight_ >= kMaxSharedInflight ||
                 (client_ && client_->pending_bytes() > kMaxClientOutput))
                 break;
-            // The link in use keeps the replies in order; another (a new master, the
-            // other protocol) only once it owes nothing.
-            if (upstream_inflight_ > 0 &&
-                (!(shared_link_->address() == *snap_->master) || shared_link_->proto() != p.proto))
-                break;
+            // The link in use keeps the replies in order; another (a new master, a
+            // replica, the other protocol) only once it owes nothing.
+            SharedLink* target = shared_target(p);
+            if (!target) break;
             if (upstream_inflight_ == 0) {
                 // Back to the default state: the dedicated link's state is stale.
                 link_.reset();
                 link_ready_ = false;
-                shared_link_ = &router_.backend_pool().link_for(*snap_->master, p.proto);
             }
+            shared_link_ = target;
             if (p.issued_ms == 0) p.issued_ms = now;
             router_.stats().commands_forwarded++;
             router_.stats().commands_forwarded_shared++;
+            if (upstream_replica_) router_.stats().commands_forwarded_replica++;
             shared_link_->send(this, std::string_view(log_.data() + unsent_, p.len));
             inflight_shared_ = true;
         } else {
@@ -397,6 +397,12 @@ void ClientSession::handle_reply(const NodeAddress& from, const protocol::FrameI
                                  std::string_view bytes) {
     std::string_view head = info.head_view();
     Pending& p = pending_.front();
+    if (info.error && upstream_replica_ && !p.silent &&
+        (starts_with(head, "LOADING") || starts_with(head, "MASTERDOWN"))) {
+        // A replica that cannot serve: the read did not run; the master answers it.
+        replica_failed(from, std::string(head.substr(0, head.find(' '))));
+        return;
+    }
     if (info.error && !p.silent &&
         (starts_with(head, "READONLY") || starts_with(head, "UNBLOCKED"))) {
         // The node is no longer master: this command did not run there (UNBLOCKED: the
@@ -445,6 +451,7 @@ void ClientSession::complete_front(bool success) {
             router_.subscriber_moved(this);
         }
     }
+    note_answered(p);
     head_ += p.len;
     pending_.pop_front();
     if (sent_ > 0) --sent_;
@@ -505,6 +512,10 @@ void ClientSession::on_backend_closed(BackendLink& link, const std::string& why)
 
 void ClientSession::on_shared_link_lost(SharedLink& link, const std::string& why) {
     if (closed_) return;
+    if (upstream_replica_ && &link == shared_link_) {
+        replica_failed(link.address(), why);  // only reads were there: to the master
+        return;
+    }
     // Only this client's own commands matter: the others on the link decide for themselves.
     router_.topology().report_master_trouble(link.address(), why);
     if (!in_flight_resendable()) {
@@ -530,6 +541,7 @@ void ClientSession::relink(const std::string& why, bool avoid_until_new_snapshot
     link_ready_ = false;
     if (shared_link_) shared_link_->cancel(this);  // alive after READONLY: drop the rest
     shared_link_ = nullptr;
+    upstream_replica_ = false;
     // WATCH state lives in the old connection: a later EXEC must fail (nil), as it would
     // had a watched key changed.
     state_.link_lost();
@@ -587,7 +599,9 @@ void ClientSession::on_topology() {
         return;
     }
     std::optional<NodeAddress> up = upstream_address();
-    if (up && !(*up == *snap_->master)) {
+    // Reads in flight on a replica finish there (they were valid when sent); the next
+    // command chooses again against the new master.
+    if (up && !upstream_replica_ && !(*up == *snap_->master)) {
         // The master changed. Commands still unanswered by the old master: re-send if
         // provably harmless, otherwise the outcome is unknown and the client is closed.
         if (!in_flight_resendable()) {

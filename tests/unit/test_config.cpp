@@ -363,10 +363,13 @@ TEST_CASE("config: every flag", "[config]") {
                             "400",
                             "--read-from",
                             "replica-preferred",
+                            "--max-replica-lag-ms",
+                            "250",
                             "--max-clients",
                             "5",
                             "--close-subscribers-on-failover"})
                         .config;
+    CHECK(config.max_replica_lag_ms == 250);
     CHECK(config.listen == std::vector<HostPort>{{"0.0.0.0", 7000}});
     CHECK(config.sentinels == std::vector<HostPort>{{"s", 26379}});
     CHECK(config.master_name == "m");
