@@ -194,7 +194,7 @@ def test_read_your_writes_tight_loop(make_topology, make_proxy, record_figures):
     assert on_replicas > 0  # the reads after a pause may go to replicas
 
 
-def test_lagging_replica_is_skipped(make_topology, make_proxy, record_figures):
+def test_stopped_replica_is_skipped(make_topology, make_proxy, record_figures):
     topo, proxy, admin = start(make_topology, make_proxy)
     master = topo.current_master()
     stopped, other = topo.replicas_of(master)[:2]
@@ -265,7 +265,7 @@ def test_lagging_replica_is_skipped(make_topology, make_proxy, record_figures):
         if v < floor:
             too_old.append((t, v, floor))
     slowest = max((d for _, _, d in observed), default=0)
-    record_figures("replica reads: lagging replica", {
+    record_figures("replica reads: stopped replica", {
         "reads": len(observed), "too_old": len(too_old), "slowest_read_s": round(slowest, 3),
         "out_of_rotation_after_s": round(t_out - t_stop, 3),
         "back_after_cont_s": round(t_back - t_cont, 3)})
@@ -274,6 +274,94 @@ def test_lagging_replica_is_skipped(make_topology, make_proxy, record_figures):
     # Reads caught on the stopped replica were re-sent to the master, not left waiting.
     assert slowest < 2.0
     assert t_out - t_stop < 1.5
+
+
+def test_lagging_replica_is_skipped(make_topology, make_proxy, record_figures):
+    """CLIENT PAUSE WRITE on a replica stops it applying its master's stream while it still
+    answers (INFO, GET): a replica that really lags. It must leave rotation as "lagging",
+    get no reads while out, come back once caught up, and no read may be older than the bound."""
+    topo, proxy, admin = start(make_topology, make_proxy)
+    master = topo.current_master()
+    paused, other = topo.replicas_of(master)[:2]
+    paused_addr = f"{HOST}:{paused.port}"
+    key = f"lagp:{uuid.uuid4().hex[:6]}"
+    acked: list[tuple[float, int]] = []
+    observed: list[tuple[float, int]] = []
+    errors: list = []
+    stop = threading.Event()
+
+    def writer():
+        c = proxy.client(socket_timeout=15, single_connection_client=True)
+        i = 0
+        deadline = now() + 30
+        while not stop.is_set() and now() < deadline and i < 100_000:
+            i += 1
+            try:
+                c.set(key, i)
+                acked.append((now(), i))
+            except redis.RedisError as exc:
+                errors.append(repr(exc))
+            time.sleep(0.005)
+        c.close()
+
+    def reader():
+        c = proxy.client(socket_timeout=15, single_connection_client=True)
+        deadline = now() + 30
+        n = 0
+        while not stop.is_set() and now() < deadline and n < 100_000:
+            n += 1
+            t = now()
+            try:
+                v = c.get(key)
+            except redis.RedisError as exc:
+                errors.append(repr(exc))
+                continue
+            observed.append((t, int(v or 0)))
+            time.sleep(0.002)
+        c.close()
+
+    threads = [threading.Thread(target=writer, daemon=True)] + [
+        threading.Thread(target=reader, daemon=True) for _ in range(3)]
+    for t in threads:
+        t.start()
+    time.sleep(1.5)
+    paused.client(socket_timeout=5).execute_command("CLIENT", "PAUSE", "4000", "WRITE")
+    t_pause = now()
+    reasons = set()
+
+    def out_lagging():
+        for r in status(admin)["read_replicas"]:
+            if r["address"] == paused_addr and not r["eligible"]:
+                reasons.add(r["skip_reason"])
+                return r["skip_reason"] == "lagging"
+        return False
+    wait_until(out_lagging, 5, 0.05, "the paused replica out of rotation as lagging")
+    t_out = now()
+    time.sleep(0.3)  # reads sent just before it left rotation are answered by now
+    calls_out = get_calls(paused)
+    time.sleep(2.0)
+    calls_still_out = get_calls(paused)
+    wait_until(lambda: paused_addr in eligible(admin), 20, 0.1, "back once caught up")
+    t_back = now()
+    stop.set()
+    for t in threads:
+        t.join(30)
+    bound = (LAG_MS + 400) / 1000.0
+    too_old = []
+    for t, v in observed:
+        floor = max((val for ta, val in acked if ta < t - bound), default=0)
+        if v < floor:
+            too_old.append((t, v, floor))
+    record_figures("replica reads: lagging replica (CLIENT PAUSE WRITE)", {
+        "reads": len(observed), "too_old": len(too_old),
+        "out_of_rotation_after_s": round(t_out - t_pause, 3),
+        "reads_on_it_while_out": calls_still_out - calls_out,
+        "back_after_s": round(t_back - t_pause, 3)})
+    assert not errors
+    assert not too_old
+    assert calls_still_out == calls_out
+    # Out within the lag bound plus a poll or two.
+    assert t_out - t_pause < LAG_MS / 1000.0 + 1.0
 
 
 def test_replica_killed_mid_load(make_topology, make_proxy, record_figures):
@@ -327,3 +415,37 @@ def test_planned_failover_with_prefer_replica(make_topology, make_proxy, record_
     assert not missing and not wrong
     assert not any(r.errors for r in readers), [r.errors[:3] for r in readers]
     assert not any(r.wrong for r in readers)
+
+
+def test_unplanned_failover_with_prefer_replica(make_topology, make_proxy, record_figures):
+    """kill -9 of the master under reads (some on replicas) and writes: readers see nothing
+    (reads are re-sent), writers only connection errors for writes in flight to the dead
+    master, as without replica reads."""
+    topo, proxy, admin = start(make_topology, make_proxy)
+    values = seed(proxy, f"ru:{uuid.uuid4().hex[:6]}", 100)
+    time.sleep(0.5)
+    readers = [Reader(proxy, values, max_seconds=90) for _ in range(4)]
+    writer = Writer(HOST, proxy.port, batch=10, interval=0.005, max_seconds=90).start()
+    for r in readers:
+        r.start()
+    try:
+        writer.wait_acks(200)
+        old, t_kill = topo.kill_master()
+        new = topo.wait_for_switch(old.addr, timeout=60)
+        writer.wait_acks(500, timeout=40)
+        time.sleep(1)
+    finally:
+        stats = writer.stop()
+        for r in readers:
+            r.stop()
+    after = list(stats.acked_seqs(after=t_kill + 0.001))
+    missing, wrong = stats.verify_on(new.client(socket_timeout=10), after)
+    kinds = {e[3] for e in stats.errors}
+    record_figures("replica reads: unplanned failover", {
+        "reads": sum(r.reads for r in readers), "writes_acked": stats.acked,
+        "read_errors": sum(len(r.errors) for r in readers), "write_errors": len(stats.errors),
+        "write_error_kinds": sorted(kinds), "lost_after_kill": len(missing) + len(wrong)})
+    assert not any(r.errors for r in readers), [r.errors[:3] for r in readers]
+    assert not any(r.wrong for r in readers)
+    assert kinds <= {"connection"}
+    assert not missing and not wrong
