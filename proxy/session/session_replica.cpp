@@ -86,9 +86,13 @@ std::int64_t ClientSession::ryw_required() {
 
 void ClientSession::note_answered(const Pending& p) {
     if (p.silent || p.local || router_.config().read_routing == config::ReadRouting::master) return;
-    // Anything that may have written (not read-only by the table, EXEC): a fence.
-    const bool wrote =
-        p.kind == Kind::exec || (p.kind == Kind::normal && !(p.flags & protocol::kReadOnly));
+    // Anything that may have written data (a write, a script, an unknown command, EXEC):
+    // a fence. PING, INFO, CLIENT LIST... are not, so they do not send reads to the master.
+    constexpr std::uint32_t kMayWrite =
+        protocol::kWrite | protocol::kScripting | protocol::kUnknown;
+    const bool wrote = p.kind == Kind::exec ||
+                       (p.kind == Kind::normal && (p.flags & kMayWrite) &&
+                        !((p.flags & protocol::kReadOnly) && !(p.flags & protocol::kWrite)));
     if (!wrote) return;
     ryw_fence_ns_ = uv_hrtime();
     ryw_offset_ = -1;
