@@ -23,7 +23,20 @@ struct HostPort {
 // Parses "host:port", "[v6]:port"; throws std::invalid_argument with a reason.
 HostPort parse_host_port(const std::string& text);
 
-enum class ReadRouting { master, replica_preferred };  // "master" | "replica-preferred"
+// Where read-only commands of default-state clients go. "replica-preferred" is an alias
+// of "prefer-replica" (the name of earlier versions).
+enum class ReadRouting { master, replica, prefer_replica };
+// The configuration name ("master", "replica", "prefer-replica").
+inline const char* read_routing_name(ReadRouting r) {
+    switch (r) {
+        case ReadRouting::replica:
+            return "replica";
+        case ReadRouting::prefer_replica:
+            return "prefer-replica";
+        default:
+            return "master";
+    }
+}
 enum class LogFormat { text, json };
 
 // One [[pool]] table: a master name served on its own listen addresses. Routing and the

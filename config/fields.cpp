@@ -186,11 +186,15 @@ void assign_string(Config& config, const Field& field, const std::string& value)
         case Kind::read_routing:
             if (value == "master") {
                 member<ReadRouting>(config, field) = ReadRouting::master;
-            } else if (value == "replica-preferred") {
-                member<ReadRouting>(config, field) = ReadRouting::replica_preferred;
+            } else if (value == "replica") {
+                member<ReadRouting>(config, field) = ReadRouting::replica;
+            } else if (value == "prefer-replica" || value == "replica-preferred") {
+                member<ReadRouting>(config, field) = ReadRouting::prefer_replica;
             } else {
-                throw std::invalid_argument(quoted(value) +
-                                            " is not one of \"master\", \"replica-preferred\"");
+                throw std::invalid_argument(
+                    quoted(value) +
+                    " is not one of \"master\", \"replica\", \"prefer-replica\" (alias "
+                    "\"replica-preferred\")");
             }
             return;
         case Kind::log_level:
@@ -373,9 +377,7 @@ std::string render_value(const Config& config, const Field& field, bool mask_sec
             return toml_quote(address ? address->str() : "");
         }
         case Kind::read_routing:
-            return member<ReadRouting>(config, field) == ReadRouting::master
-                       ? "\"master\""
-                       : "\"replica-preferred\"";
+            return toml_quote(read_routing_name(member<ReadRouting>(config, field)));
         case Kind::log_format:
             return member<LogFormat>(config, field) == LogFormat::text ? "\"text\"" : "\"json\"";
     }

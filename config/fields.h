@@ -23,7 +23,7 @@ enum class Kind {
     uint64,            // std::uint64_t within [min, max]
     address_list,      // std::vector<HostPort>; a single string is a list of one
     optional_address,  // std::optional<HostPort>; "" disables
-    read_routing,      // "master" | "replica-preferred"
+    read_routing,      // "master" | "replica" | "prefer-replica" ("replica-preferred")
     log_level,         // trace debug info warn error critical off
     log_format,        // text | json
 };

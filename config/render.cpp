@@ -31,10 +31,7 @@ std::string render_masked(const Config& config) {
             listen += (listen.empty() ? "" : ", ") + detail::toml_quote(address.str());
         out += "listen = [" + listen + "]\n";
         if (pool.read_routing) {
-            out += std::string("read_from = ") +
-                   (*pool.read_routing == ReadRouting::master ? "\"master\""
-                                                              : "\"replica-preferred\"") +
-                   "\n";
+            out += std::string("read_from = \"") + read_routing_name(*pool.read_routing) + "\"\n";
         }
         if (!pool.sentinels.empty()) {
             std::string sentinels;

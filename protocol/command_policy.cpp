@@ -105,6 +105,18 @@ bool resendable(const CommandPolicy& p) {
     return false;
 }
 
+bool replica_ok(const Command& cmd, const CommandPolicy& p) {
+    if (p.kind != CommandKind::normal || p.pins != PinReason::none) return false;
+    if (!p.is(kReadOnly) || p.is(kWrite | kBlocking | kPubSub | kSubscribe | kTransaction |
+                                 kConnectionState | kAdmin | kUnknown))
+        return false;
+    const std::string_view n = cmd.name;
+    // Cursors belong to the node that issued them: the whole scan stays on the master.
+    if (n == "scan" || n == "sscan" || n == "hscan" || n == "zscan") return false;
+    if (n == "touch") return false;
+    return true;
+}
+
 }  // namespace
 
 CommandPolicy decide(const CommandTable& table, const Command& cmd) {
@@ -127,6 +139,7 @@ CommandPolicy decide(const CommandTable& table, const Command& cmd) {
         p.flags &= ~static_cast<std::uint32_t>(kBlocking);
     p.pins = pin_of(cmd, p);
     p.resendable = resendable(p);
+    p.replica_ok = replica_ok(cmd, p);
     return p;
 }
 

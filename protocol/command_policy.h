@@ -60,6 +60,13 @@ struct CommandPolicy {
     // Safe to send again after its link died with it in flight: it provably changes
     // nothing (read-only, blocking pops whose pop did not happen, connection state).
     bool resendable = false;
+    // May be read from a replica (routing.read_from): read-only by the table's flags,
+    // EVAL_RO/EVALSHA_RO/FCALL_RO included; never blocking, pub/sub, admin, connection
+    // state or transaction commands, nor the SCAN family (a whole scan stays on the master,
+    // so a cursor never meets a node that did not issue it) or TOUCH (its effect is the
+    // access time on the master). The session adds what only it knows: not inside
+    // MULTI/WATCH, and only on a shared link.
+    bool replica_ok = false;
 
     bool is(std::uint32_t f) const { return (flags & f) != 0; }
 };

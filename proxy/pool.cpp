@@ -10,6 +10,9 @@ Pool::Pool(uv_loop_t* loop, std::string name, const config::Config& config)
       topology_(std::make_unique<Topology>()),
       router_(std::make_unique<Router>(loop, config_, *topology_)),
       watcher_(std::make_unique<SentinelWatcher>(loop, config_, *topology_)),
+      replica_monitor_(std::make_unique<ReplicaMonitor>(
+          loop, config_, *topology_, router_->read_targets(),
+          [this](const NodeAddress& a) { router_->replica_unusable(a); })),
       listener_(std::make_unique<Listener>(loop, *router_)) {
     watcher_->on_command_table([this](const std::string& raw) { router_->refresh_commands(raw); });
 }
@@ -19,16 +22,11 @@ Pool::~Pool() = default;
 
 void Pool::start() {
     listener_->start(config_.listen);
-    spdlog::info(
-        "pool {}: following master '{}' via {} sentinel(s), read_from {}", name_,
-        config_.master_name, config_.sentinels.size(),
-        config_.read_routing == config::ReadRouting::master ? "master" : "replica-preferred");
-    if (config_.read_routing != config::ReadRouting::master)
-        spdlog::warn(
-            "pool {}: read_from = replica-preferred is accepted but not implemented yet: every "
-            "command goes to the master",
-            name_);
+    spdlog::info("pool {}: following master '{}' via {} sentinel(s), read_from {}", name_,
+                 config_.master_name, config_.sentinels.size(),
+                 config::read_routing_name(config_.read_routing));
     watcher_->start();
+    replica_monitor_->start();
 }
 
 void Pool::reconfigure(const config::Config& config) {
@@ -46,6 +44,7 @@ void Pool::reconfigure(const config::Config& config) {
     config_ = next;
     watcher_->reconfigure(config_);
     router_->set_config(config_);
+    replica_monitor_->reconfigure(config_);
 }
 
 std::size_t Pool::drain() {

@@ -11,6 +11,7 @@
 
 #include "config/config.h"
 #include "proxy/net/listener.h"
+#include "proxy/sentinel/replica_monitor.h"
 #include "proxy/sentinel/sentinel_watcher.h"
 #include "proxy/sentinel/topology.h"
 #include "proxy/session/router.h"
@@ -45,6 +46,7 @@ class Pool {
     const config::Config& config() const { return config_; }
     const Topology& topology() const { return *topology_; }
     const SentinelWatcher& watcher() const { return *watcher_; }
+    const ReadTargets& read_targets() const { return router_->read_targets(); }
     Router& router() { return *router_; }
     const Router& router() const { return *router_; }
     const Listener& listener() const { return *listener_; }
@@ -55,6 +57,7 @@ class Pool {
     std::unique_ptr<Topology> topology_;
     std::unique_ptr<Router> router_;
     std::unique_ptr<SentinelWatcher> watcher_;
+    std::unique_ptr<ReplicaMonitor> replica_monitor_;
     std::unique_ptr<Listener> listener_;
 };
 

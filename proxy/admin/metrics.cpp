@@ -72,6 +72,14 @@ struct Metrics::PoolSeries {
     Gauge* master_info = nullptr;
     std::string master_info_key;                // labels of master_info, to notice a change
     std::map<std::string, Gauge*> sentinel_up;  // "host:port" -> series
+    struct Replica {
+        CounterFeed reads;
+        Gauge* lag = nullptr;
+        Gauge* eligible = nullptr;
+    };
+    std::map<std::string, Replica> replicas;  // "host:port" -> series
+    std::vector<CounterFeed> skips;           // by SkipReason
+    CounterFeed ryw_fallbacks, no_replica_fallbacks;
 };
 
 Metrics::Metrics()
@@ -152,6 +160,29 @@ Metrics::Metrics()
                              .Name("sentinel_proxy_replicas_eligible")
                              .Help("Replicas Sentinel reports for the verified master (eligible "
                                    "for reads with routing.read_from = replica-preferred)")
+                             .Register(*registry_)),
+      replica_reads_(prometheus::BuildCounter()
+                         .Name("sentinel_proxy_replica_reads_total")
+                         .Help("Reads sent to each replica (routing.read_from)")
+                         .Register(*registry_)),
+      replica_lag_(prometheus::BuildGauge()
+                       .Name("sentinel_proxy_replica_lag_seconds")
+                       .Help("Replication lag of each replica, measured by the proxy from "
+                             "offsets every 100 ms")
+                       .Register(*registry_)),
+      replica_eligible_(prometheus::BuildGauge()
+                            .Name("sentinel_proxy_replica_eligible")
+                            .Help("1 while the proxy reads from this replica")
+                            .Register(*registry_)),
+      replica_skips_(prometheus::BuildCounter()
+                         .Name("sentinel_proxy_replica_skips_total")
+                         .Help("Times a replica was taken out of read rotation, by reason")
+                         .Register(*registry_)),
+      replica_fallbacks_(prometheus::BuildCounter()
+                             .Name("sentinel_proxy_replica_read_fallbacks_total")
+                             .Help("Replica-eligible reads sent to the master: read_your_writes "
+                                   "(the client's write not yet on an eligible replica) or "
+                                   "no_replica (none eligible)")
                              .Register(*registry_)),
       backend_connections_(prometheus::BuildGauge()
                                .Name("sentinel_proxy_backend_connections")
@@ -238,6 +269,14 @@ Metrics::PoolSeries& Metrics::series_for(const Pool& pool) {
     s.commands_shared.counter = &backend_commands_.Add(with({{"link", "shared"}}));
     s.commands_dedicated.counter = &backend_commands_.Add(with({{"link", "dedicated"}}));
     s.shared_writes.counter = &shared_writes_.Add(with({}));
+    for (std::size_t r = 1; r < kSkipReasons; ++r) {
+        CounterFeed f;
+        f.counter =
+            &replica_skips_.Add(with({{"reason", skip_reason_name(static_cast<SkipReason>(r))}}));
+        s.skips.push_back(f);
+    }
+    s.ryw_fallbacks.counter = &replica_fallbacks_.Add(with({{"reason", "read_your_writes"}}));
+    s.no_replica_fallbacks.counter = &replica_fallbacks_.Add(with({{"reason", "no_replica"}}));
     s.sentinels_up = &sentinels_.Add(with({{"state", "up"}}));
     s.sentinels_down = &sentinels_.Add(with({{"state", "down"}}));
     return s;
@@ -292,6 +331,36 @@ void Metrics::update(const Pool& pool, PoolSeries& s, std::uint64_t now_ms) {
         }
         s.master_info_key = key;
     }
+
+    const ReadTargets& rt = pool.read_targets();
+    for (std::size_t r = 1; r < kSkipReasons; ++r) s.skips[r - 1].feed(rt.skips()[r]);
+    s.ryw_fallbacks.feed(rt.ryw_fallbacks);
+    s.no_replica_fallbacks.feed(rt.no_replica_fallbacks);
+    std::map<std::string, PoolSeries::Replica> replicas;
+    for (const ReplicaTarget& t : rt.replicas()) {
+        const std::string addr = t.address.str();
+        auto it = s.replicas.find(addr);
+        PoolSeries::Replica r;
+        if (it != s.replicas.end()) {
+            r = it->second;
+            s.replicas.erase(it);
+        } else {
+            const Labels l{{"pool", pool.name()}, {"replica", addr}};
+            r.reads.counter = &replica_reads_.Add(l);
+            r.lag = &replica_lag_.Add(l);
+            r.eligible = &replica_eligible_.Add(l);
+        }
+        r.reads.feed(t.reads);
+        r.lag->Set(static_cast<double>(t.lag_ms) / 1000.0);
+        r.eligible->Set(t.reason == SkipReason::none ? 1 : 0);
+        replicas[addr] = r;
+    }
+    for (auto& [addr, r] : s.replicas) {  // replicas Sentinel no longer reports
+        replica_reads_.Remove(r.reads.counter);
+        replica_lag_.Remove(r.lag);
+        replica_eligible_.Remove(r.eligible);
+    }
+    s.replicas = std::move(replicas);
 
     std::size_t up = 0, down = 0;
     std::map<std::string, Gauge*> seen;

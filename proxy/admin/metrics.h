@@ -56,6 +56,11 @@ class Metrics {
     prometheus::Family<prometheus::Gauge>& sentinel_up_;
     prometheus::Family<prometheus::Gauge>& sentinels_;
     prometheus::Family<prometheus::Gauge>& replicas_eligible_;
+    prometheus::Family<prometheus::Counter>& replica_reads_;
+    prometheus::Family<prometheus::Gauge>& replica_lag_;
+    prometheus::Family<prometheus::Gauge>& replica_eligible_;
+    prometheus::Family<prometheus::Counter>& replica_skips_;
+    prometheus::Family<prometheus::Counter>& replica_fallbacks_;
     prometheus::Family<prometheus::Gauge>& backend_connections_;
     prometheus::Family<prometheus::Counter>& backend_commands_;
     prometheus::Family<prometheus::Counter>& shared_writes_;

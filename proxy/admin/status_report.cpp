@@ -83,10 +83,8 @@ std::string status_json(const std::vector<const Pool*>& pools, std::uint64_t now
         for (std::size_t i = 0; i < pool->config().listen.size(); ++i)
             out += (i ? "," : "") + json_quote(pool->config().listen[i].str());
         out += "],\"accepting\":" + std::string(pool->listener().listening() ? "true" : "false");
-        out += ",\"read_from\":" +
-               json_quote(pool->config().read_routing == config::ReadRouting::master
-                              ? "master"
-                              : "replica-preferred");
+        out +=
+            ",\"read_from\":" + json_quote(config::read_routing_name(pool->config().read_routing));
         out += ",\"master\":" + (snap->master ? node(*snap->master) : std::string("null"));
         if (snap->master) {
             out += ",\"verified_at\":" + json_quote(wall_time(snap->verified_at_ms, now_ms)) +
@@ -101,7 +99,23 @@ std::string status_json(const std::vector<const Pool*>& pools, std::uint64_t now
         out += ",\"replicas\":[";
         for (std::size_t i = 0; i < snap->replicas.size(); ++i)
             out += (i ? "," : "") + node(snap->replicas[i]);
-        out += "],\"last_switch\":";
+        // What the proxy measured itself (routing.read_from): eligibility, lag, reads sent.
+        const ReadTargets& rt = pool->read_targets();
+        out += "],\"read_replicas\":[";
+        for (std::size_t i = 0; i < rt.replicas().size(); ++i) {
+            const ReplicaTarget& r = rt.replicas()[i];
+            out += (i ? "," : "") + std::string("{\"address\":") + json_quote(r.address.str()) +
+                   ",\"eligible\":" + (r.reason == SkipReason::none ? "true" : "false") +
+                   ",\"skip_reason\":" +
+                   (r.reason == SkipReason::none ? std::string("null")
+                                                 : json_quote(skip_reason_name(r.reason))) +
+                   ",\"lag_ms\":" + std::to_string(r.lag_ms) +
+                   ",\"offset\":" + std::to_string(r.offset) +
+                   ",\"reads\":" + std::to_string(r.reads) + "}";
+        }
+        out += "],\"read_your_writes_fallbacks\":" + std::to_string(rt.ryw_fallbacks);
+        out += ",\"no_replica_fallbacks\":" + std::to_string(rt.no_replica_fallbacks);
+        out += ",\"last_switch\":";
         if (router.last_switch_ms()) {
             out += "{\"at\":" + json_quote(wall_time(router.last_switch_ms(), now_ms)) +
                    ",\"seconds_ago\":" + seconds(router.last_switch_ms(), now_ms) + "}";

@@ -69,13 +69,25 @@ SharedLink& BackendPool::link_for(const NodeAddress& master, protocol::RespVersi
     return *links_.back();
 }
 
-void BackendPool::on_master(const std::optional<NodeAddress>& master) {
+void BackendPool::on_master(const std::optional<NodeAddress>& master,
+                            const std::vector<NodeAddress>& replicas) {
     // No master (a hold) retires nothing: sessions send nothing meanwhile, and the same
     // master is often verified again.
     if (!master) return;
-    for (auto& l : links_)
-        if (!(l->address() == *master) && !l->retiring()) l->retire(uv_now(loop_));
+    for (auto& l : links_) {
+        if (l->retiring() || l->address() == *master) continue;
+        if (std::find(replicas.begin(), replicas.end(), l->address()) != replicas.end()) continue;
+        l->retire(uv_now(loop_));
+    }
     reap_timer_.start(0);
+}
+
+std::size_t BackendPool::in_flight(const NodeAddress& address, protocol::RespVersion proto) const {
+    std::size_t n = 0;
+    for (const auto& l : links_)
+        if (!l->dead() && !l->retiring() && l->proto() == proto && l->address() == address)
+            n += l->in_flight();
+    return n;
 }
 
 void BackendPool::reap() {

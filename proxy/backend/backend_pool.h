@@ -30,8 +30,12 @@ class BackendPool {
     // A shared link to `master` for clients speaking `proto` (the least busy one, a new
     // one while fewer than links_per_master exist). Never nullptr.
     SharedLink& link_for(const NodeAddress& master, protocol::RespVersion proto);
-    // The verified master is now `master` (or none): links to any other node are retired.
-    void on_master(const std::optional<NodeAddress>& master);
+    // The verified master is now `master` (or none): links to any node other than it and
+    // the `replicas` Sentinel reports (read targets) are retired.
+    void on_master(const std::optional<NodeAddress>& master,
+                   const std::vector<NodeAddress>& replicas);
+    // Requests in flight on the links to `address` for `proto` (replica balancing).
+    std::size_t in_flight(const NodeAddress& address, protocol::RespVersion proto) const;
     void set_credentials(BackendCredentials credentials) { credentials_ = std::move(credentials); }
     void set_links_per_master(std::uint32_t n) { links_per_master_ = n ? n : 1; }
 

@@ -343,6 +343,8 @@ void ClientSession::handle_command_after_gate(const protocol::Command& cmd) {
     }
     p.shared = route_shared(cmd, policy);
     p.proto = proto_at_parse_;
+    p.replica_read = p.shared && policy.replica_ok &&
+                     router_.config().read_routing != config::ReadRouting::master;
     if (p.shared && answer_on_shared(cmd, p)) return;
 
     if (multi_open_at_parse_ && p.kind != Kind::multi && p.kind != Kind::exec &&

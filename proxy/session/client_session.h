@@ -61,6 +61,8 @@ class ClientSession : private TcpStream::Handler, private BackendLink::Owner, pr
     std::size_t unanswered() const;
     // Has a backend connection of its own now (metrics).
     bool has_dedicated_link() const { return link_ != nullptr; }
+    // `address` left read rotation: reads in flight there are re-sent (session_replica.cpp).
+    void replica_unusable(const NodeAddress& address);
 
   private:
     using Kind = protocol::CommandKind;
@@ -83,13 +85,14 @@ class ClientSession : private TcpStream::Handler, private BackendLink::Owner, pr
         bool close_after = false;  // QUIT, or a protocol error: close once answered
         bool shared = false;       // goes over a shared link (else the dedicated one)
         protocol::RespVersion proto = protocol::RespVersion::resp2;  // of a shared one
-        bool resendable = false;  // command_policy: safe to send again
-        bool silent = false;      // the proxy's own (handshake, replay): reply swallowed
-        bool critical = false;    // silent, and an error reply closes the session (AUTH)
-        bool resub = false;       // silent re-subscription after a switch
-        bool in_tx = false;       // queued inside MULTI: replayed on a new link
-        bool exec_nil = false;    // EXEC sent as DISCARD because WATCH state was lost
-        std::int32_t expect = 1;  // frames still expected (-1: count at the front)
+        bool resendable = false;    // command_policy: safe to send again
+        bool replica_read = false;  // may be read from a replica (routing.read_from)
+        bool silent = false;        // the proxy's own (handshake, replay): reply swallowed
+        bool critical = false;      // silent, and an error reply closes the session (AUTH)
+        bool resub = false;         // silent re-subscription after a switch
+        bool in_tx = false;         // queued inside MULTI: replayed on a new link
+        bool exec_nil = false;      // EXEC sent as DISCARD because WATCH state was lost
+        std::int32_t expect = 1;    // frames still expected (-1: count at the front)
         std::uint64_t issued_ms = 0;
         // The arguments of the rare commands whose reply changes the connection state,
         // and of blocking commands (re-issued with the time left): kept from the one
@@ -148,6 +151,12 @@ class ClientSession : private TcpStream::Handler, private BackendLink::Owner, pr
     std::optional<NodeAddress> upstream_address() const;
     void close_unknown_outcome(const std::string& why);
     std::string null_reply_for(const Pending& p) const;
+    // session_replica.cpp: where a shared-link command goes (replica reads)
+    SharedLink* shared_target(const Pending& p);
+    SharedLink* pick_replica(protocol::RespVersion proto, std::uint64_t now_ns);
+    std::int64_t ryw_required();
+    void note_answered(const Pending& p);
+    void replica_failed(const NodeAddress& from, const std::string& why);
     std::string_view front_raw() const { return {log_.data() + head_, pending_.front().len}; }
 
     Router& router_;
@@ -157,6 +166,13 @@ class ClientSession : private TcpStream::Handler, private BackendLink::Owner, pr
     bool link_ready_ = false;
     SharedLink* shared_link_ = nullptr;  // where the shared entries in flight went
     bool inflight_shared_ = false;       // the entries in flight went to shared_link_
+    bool upstream_replica_ = false;      // shared_link_ was chosen as a replica (reads only)
+    // Read-your-writes: the loop's hrtime when this client's last write was answered (0:
+    // none), and the master offset that includes it (−1: not resolved yet), of one epoch
+    // of ReadTargets' master history.
+    std::uint64_t ryw_fence_ns_ = 0;
+    std::int64_t ryw_offset_ = -1;
+    std::uint64_t ryw_epoch_ = 0;
     SnapshotPtr snap_;
 
     // Reply slots in client order. Entries [0, sent_) were written to a link (or are

@@ -91,6 +91,12 @@ std::uint64_t Router::shared_writes() const {
     return pool_->batches();
 }
 
+void Router::replica_unusable(const NodeAddress& address) {
+    auto all = sessions_;
+    for (ClientSession* s : all)
+        if (sessions_.count(s)) s->replica_unusable(address);
+}
+
 void Router::add(ClientSession* s) {
     sessions_.insert(s);
 }
@@ -127,8 +133,10 @@ void Router::close_all() {
 }
 
 void Router::on_snapshot(const SnapshotPtr& snap) {
-    // Shared links to a replaced master take no new commands from here on.
-    pool_->on_master(snap->master);
+    // Shared links to a replaced master take no new commands from here on; nor do reads
+    // go to replicas assessed against it.
+    pool_->on_master(snap->master, snap->replicas);
+    if (snap->master) read_targets_.reset(snap->master);
     bool new_master =
         snap->master && (!sub_snap_->master || !(*sub_snap_->master == *snap->master));
     sub_snap_ = snap;

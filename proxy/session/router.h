@@ -19,6 +19,7 @@
 #include "proxy/net/tcp_stream.h"
 #include "proxy/proxy_stats.h"
 #include "proxy/sentinel/topology.h"
+#include "proxy/session/read_targets.h"
 
 namespace sp::proxy {
 
@@ -41,6 +42,11 @@ class Router {
     ProxyStats& stats() { return stats_; }
     const ProxyStats& stats() const { return stats_; }
     Topology& topology() { return topology_; }
+    // The replicas reads may go to now (routing.read_from), as the ReplicaMonitor measures.
+    ReadTargets& read_targets() { return read_targets_; }
+    const ReadTargets& read_targets() const { return read_targets_; }
+    // A replica left rotation: sessions with reads in flight there re-send them.
+    void replica_unusable(const NodeAddress& address);
 
     // The snapshot a session should act on now.
     const SnapshotPtr& snapshot(bool subscribed) const {
@@ -86,6 +92,7 @@ class Router {
     protocol::CommandTable commands_;
     std::unique_ptr<BackendPool> pool_;
     ProxyStats stats_;
+    ReadTargets read_targets_;
     std::size_t topology_sub_ = 0;
     SnapshotPtr main_snap_;
     SnapshotPtr sub_snap_;

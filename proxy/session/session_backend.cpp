@@ -1,7 +1,7 @@
 // The backend side of a session: sending its commands, in order, over a shared link or its
 // dedicated link; matching replies to its reply slots; replaying the connection state on a
-// new dedicated link; and the failover rules (hold, re-send what provably did not run,
-// close when a write's outcome is unknown). The client side is in client_session.cpp.
+// new dedicated link. The failover rules are in session_failover.cpp, the client side in
+// client_session.cpp.
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -21,8 +21,6 @@ using protocol::RespVersion;
 namespace reply = protocol::reply;
 
 namespace {
-
-constexpr std::uint64_t kLinkRetryMs = 100;
 
 bool starts_with(std::string_view s, std::string_view p) {
     return s.substr(0, p.size()) == p;
@@ -102,20 +100,20 @@ void ClientSession::pump() {
             if (upstream_inflight_ >= kMaxSharedInflight ||
                 (client_ && client_->pending_bytes() > kMaxClientOutput))
                 break;
-            // The link in use keeps the replies in order; another (a new master, the
-            // other protocol) only once it owes nothing.
-            if (upstream_inflight_ > 0 &&
-                (!(shared_link_->address() == *snap_->master) || shared_link_->proto() != p.proto))
-                break;
+            // The link in use keeps the replies in order; another (a new master, a
+            // replica, the other protocol) only once it owes nothing.
+            SharedLink* target = shared_target(p);
+            if (!target) break;
             if (upstream_inflight_ == 0) {
                 // Back to the default state: the dedicated link's state is stale.
                 link_.reset();
                 link_ready_ = false;
-                shared_link_ = &router_.backend_pool().link_for(*snap_->master, p.proto);
             }
+            shared_link_ = target;
             if (p.issued_ms == 0) p.issued_ms = now;
             router_.stats().commands_forwarded++;
             router_.stats().commands_forwarded_shared++;
+            if (upstream_replica_) router_.stats().commands_forwarded_replica++;
             shared_link_->send(this, std::string_view(log_.data() + unsent_, p.len));
             inflight_shared_ = true;
         } else {
@@ -136,39 +134,6 @@ void ClientSession::pump() {
     if (link_) link_->flush();
     update_hold_timer();
     if (client_) client_->flush();
-}
-
-bool ClientSession::waiting_for_master() const {
-    bool unsent = false;
-    for (std::size_t i = sent_; i < pending_.size() && !unsent; ++i)
-        if (!pending_[i].local) unsent = true;
-    if (unsent && !can_send()) return true;
-    if (upstream_inflight_ > 0 && !upstream_ready()) return true;  // a link still connecting
-    if (subscribed() && (!link_ || !link_ready_)) return true;
-    return false;
-}
-
-void ClientSession::update_hold_timer() {
-    if (waiting_for_master()) {
-        if (!hold_timer_.active()) {
-            hold_started_ms_ = uv_now(router_.loop());
-            hold_timer_.start(router_.config().hold_window_ms);
-            hold_counted_ = false;
-        }
-        // Only a wait for a master counts as a hold in the metrics, not a new backend link
-        // still connecting to a verified one.
-        if (!hold_counted_ && !can_send()) {
-            hold_counted_ = true;
-            router_.stats().commands_held++;
-        }
-    } else if (hold_timer_.active()) {
-        hold_timer_.stop();
-        std::uint64_t held = uv_now(router_.loop()) - hold_started_ms_;
-        if (hold_counted_) router_.held_for(held);
-        if (held > 50)
-            spdlog::debug("session {}: released after holding {} ms",
-                          client_ ? client_->peer() : "?", held);
-    }
 }
 
 void ClientSession::open_link() {
@@ -397,6 +362,12 @@ void ClientSession::handle_reply(const NodeAddress& from, const protocol::FrameI
                                  std::string_view bytes) {
     std::string_view head = info.head_view();
     Pending& p = pending_.front();
+    if (info.error && upstream_replica_ && !p.silent &&
+        (starts_with(head, "LOADING") || starts_with(head, "MASTERDOWN"))) {
+        // A replica that cannot serve: the read did not run; the master answers it.
+        replica_failed(from, std::string(head.substr(0, head.find(' '))));
+        return;
+    }
     if (info.error && !p.silent &&
         (starts_with(head, "READONLY") || starts_with(head, "UNBLOCKED"))) {
         // The node is no longer master: this command did not run there (UNBLOCKED: the
@@ -445,6 +416,7 @@ void ClientSession::complete_front(bool success) {
             router_.subscriber_moved(this);
         }
     }
+    note_answered(p);
     head_ += p.len;
     pending_.pop_front();
     if (sent_ > 0) --sent_;
@@ -483,151 +455,5 @@ void ClientSession::on_shared_read_done(SharedLink&) {
 }
 
 void ClientSession::on_backend_drained(BackendLink&) {}
-
-void ClientSession::close_unknown_outcome(const std::string& why) {
-    // A write whose outcome is unknown: close, exactly what a direct client would see.
-    router_.stats().clients_closed_unknown_outcome++;
-    router_.stats().commands_failed += unanswered();
-    spdlog::info("session {}: {} with a write in flight; closing the client",
-                 client_ ? client_->peer() : "?", why);
-    close(why);
-}
-
-void ClientSession::on_backend_closed(BackendLink& link, const std::string& why) {
-    if (closed_) return;
-    NodeAddress addr = link.address();
-    if (subscribed()) sub_link_lost_ = addr;
-    if (upstream_inflight_ > 0) router_.topology().report_master_trouble(addr, why);
-    if (!in_flight_resendable()) {
-        close_unknown_outcome(why);
-        return;
-    }
-    relink(why, false);
-}
-
-void ClientSession::on_shared_link_lost(SharedLink& link, const std::string& why) {
-    if (closed_) return;
-    // Only this client's own commands matter: the others on the link decide for themselves.
-    router_.topology().report_master_trouble(link.address(), why);
-    if (!in_flight_resendable()) {
-        shared_link_ = nullptr;
-        close_unknown_outcome(why);
-        return;
-    }
-    relink(why, false);
-}
-
-bool ClientSession::in_flight_resendable() const {
-    for (std::size_t i = 0; i < sent_ && i < pending_.size(); ++i) {
-        const Pending& p = pending_[i];
-        if (p.local || p.silent || p.in_tx) continue;
-        if (!p.resendable) return false;
-    }
-    return true;
-}
-
-void ClientSession::relink(const std::string& why, bool avoid_until_new_snapshot) {
-    std::optional<NodeAddress> old = upstream_address();
-    link_.reset();
-    link_ready_ = false;
-    if (shared_link_) shared_link_->cancel(this);  // alive after READONLY: drop the rest
-    shared_link_ = nullptr;
-    // WATCH state lives in the old connection: a later EXEC must fail (nil), as it would
-    // had a watched key changed.
-    state_.link_lost();
-    if (old) {
-        avoid_ = *old;
-        avoid_generation_ = snap_->generation;
-        avoid_until_ms_ = avoid_until_new_snapshot ? 0 : uv_now(router_.loop()) + kLinkRetryMs;
-    }
-    // Everything unanswered goes out again on the next link.
-    std::size_t resent = 0;
-    for (std::size_t i = 0; i < sent_ && i < pending_.size(); ++i)
-        if (!pending_[i].local && !pending_[i].silent) ++resent;
-    router_.stats().commands_resent += resent;
-    sent_ = 0;
-    upstream_inflight_ = 0;
-    unsent_ = head_;
-    spdlog::debug("session {}: relinking ({}), {} commands to re-send",
-                  client_ ? client_->peer() : "?", why, resent);
-    // open_link (from pump) drops the previous preamble and rebuilds the state.
-    bool need = resent > 0 || subscribed() || state_.in_multi();
-    for (std::size_t i = 0; i < pending_.size() && !need; ++i)
-        if (!pending_[i].local) need = true;
-    if (need) {
-        pump();
-    } else {
-        // Idle client: forget the silent set-up entries; the next command opens a link.
-        std::string new_log;
-        std::deque<Pending> np;
-        std::size_t off = head_;
-        for (auto& p : pending_) {
-            if (!p.silent) {
-                new_log.append(log_, off, p.len);
-                np.push_back(p);
-            }
-            off += p.len;
-        }
-        log_ = std::move(new_log);
-        pending_ = std::move(np);
-        head_ = unsent_ = 0;
-        update_hold_timer();
-    }
-}
-
-// ---------------------------------------------------------------- topology
-
-void ClientSession::on_topology() {
-    if (closed_) return;
-    snap_ = router_.snapshot(subscribed());
-    if (!snap_->master) {
-        if (subscribed() && router_.config().close_subscribers_on_failover && link_) {
-            close("failover: closing subscriber as configured (close_subscribers_on_failover)");
-            return;
-        }
-        update_hold_timer();
-        return;
-    }
-    std::optional<NodeAddress> up = upstream_address();
-    if (up && !(*up == *snap_->master)) {
-        // The master changed. Commands still unanswered by the old master: re-send if
-        // provably harmless, otherwise the outcome is unknown and the client is closed.
-        if (!in_flight_resendable()) {
-            router_.stats().clients_closed_unknown_outcome++;
-            router_.stats().commands_failed += unanswered();
-            close("master switched with a write in flight to the old master");
-            return;
-        }
-        if (subscribed()) moving_subscriber_ = true;
-        sub_link_lost_.reset();  // a failover: subscribers move silently
-        relink("master switched to " + snap_->master->str(), false);
-        avoid_.reset();
-    } else if (subscribed() && !link_) {
-        moving_subscriber_ = true;
-    }
-    pump();
-    if (closed_) return;
-    if (subscribed()) {
-        bool resub_pending =
-            std::any_of(pending_.begin(), pending_.end(), [](const Pending& p) { return p.resub; });
-        if (!resub_pending) {
-            moving_subscriber_ = false;
-            router_.subscriber_moved(this);
-        }
-    }
-}
-
-void ClientSession::check_command_timeout(std::uint64_t now_ms, std::uint32_t timeout_ms) {
-    if (closed_ || upstream_inflight_ == 0 || pending_.empty() || !upstream_ready()) return;
-    const Pending& p = pending_.front();
-    if (p.local || p.issued_ms == 0 || (p.flags & protocol::kBlocking) ||
-        p.kind == Kind::subscribe || p.kind == Kind::unsubscribe)
-        return;
-    if (now_ms - p.issued_ms < timeout_ms) return;
-    NodeAddress addr = upstream_address().value_or(NodeAddress{});
-    router_.topology().report_master_trouble(addr, "command timeout");
-    close("no reply from " + addr.str() + " within the command timeout (" +
-          std::to_string(timeout_ms) + " ms)");
-}
 
 }  // namespace sp::proxy

@@ -4,6 +4,8 @@ printed in the terminal summary (they show up in ctest's log without -s)."""
 
 from __future__ import annotations
 
+import os
+import shlex
 import sys
 from pathlib import Path
 
@@ -67,7 +69,11 @@ def _stop_topology(topo: harness.Topology):
 
 def _start_proxy(root: Path, topo: harness.Topology, extra_args=(), name="proxy",
                  writable: bool = True, **proxy_kw) -> harness.Proxy:
-    proxy = harness.Proxy(root, topo.sentinel_ports, list(extra_args), name=name, **proxy_kw)
+    # SP_PROXY_EXTRA_ARGS (e.g. "--read-from prefer-replica"): run a whole suite with more
+    # flags, such as the client suites with replica reads on.
+    extra = shlex.split(os.environ.get("SP_PROXY_EXTRA_ARGS", ""))
+    proxy = harness.Proxy(root, topo.sentinel_ports, [*extra, *extra_args], name=name,
+                          **proxy_kw)
     _active_proxies.append(proxy)
     try:
         proxy.start()  # raises with the log tail if it does not come up

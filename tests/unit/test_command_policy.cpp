@@ -109,3 +109,50 @@ TEST_CASE("command policy: per-connection modes pin", "[command_policy]") {
     CHECK(policy_of({"CLIENT", "TRACKING", "on"}).pins == PinReason::tracking);
     CHECK(policy_of({"WAIT", "1", "0"}).pins == PinReason::blocking);
 }
+
+TEST_CASE("command policy: what may be read from a replica", "[command_policy]") {
+    for (std::vector<std::string> ok : std::vector<std::vector<std::string>>{
+             {"GET", "k"},
+             {"mget", "a", "b"},
+             {"HGETALL", "h"},
+             {"EXISTS", "k"},
+             {"ZRANGE", "z", "0", "-1"},
+             {"XRANGE", "s", "-", "+"},
+             {"XREAD", "STREAMS", "s", "0"},  // without BLOCK it does not block
+             {"EVAL_RO", "return 1", "0"},
+             {"EVALSHA_RO", "abc", "0"},
+             {"FCALL_RO", "f", "0"},
+             {"SORT_RO", "l"},
+             {"KEYS", "*"}}) {
+        INFO(ok[0]);
+        CHECK(policy_of(ok).replica_ok);
+    }
+    for (std::vector<std::string> no : std::vector<std::vector<std::string>>{
+             {"SET", "k", "v"},
+             {"INCR", "k"},
+             {"SORT", "l"},  // may STORE
+             {"EVAL", "return 1", "0"},
+             {"FCALL", "f", "0"},
+             {"BLPOP", "l", "0"},
+             {"XREAD", "BLOCK", "0", "STREAMS", "s", "$"},
+             {"WAIT", "1", "0"},
+             {"SUBSCRIBE", "c"},
+             {"PUBLISH", "c", "m"},
+             {"MULTI"},
+             {"EXEC"},
+             {"WATCH", "k"},
+             {"SELECT", "0"},
+             {"PING"},
+             {"CLIENT", "LIST"},
+             {"CONFIG", "GET", "x"},
+             {"INFO"},
+             {"SCAN", "0"},
+             {"SSCAN", "s", "0"},
+             {"HSCAN", "h", "0"},
+             {"ZSCAN", "z", "0"},
+             {"TOUCH", "k"},
+             {"NOSUCHCMD"}}) {
+        INFO(no[0]);
+        CHECK_FALSE(policy_of(no).replica_ok);
+    }
+}

@@ -187,7 +187,7 @@ max_inline_len = 4096
     CHECK(config.connect_timeout_ms == 1500);
     CHECK(config.command_timeout_ms == 30000);
     CHECK(config.hold_window_ms == 5000);
-    CHECK(config.read_routing == ReadRouting::replica_preferred);
+    CHECK(config.read_routing == ReadRouting::prefer_replica);
     CHECK(config.max_replica_lag_ms == 200);
     REQUIRE(config.admin_listen);
     CHECK(*config.admin_listen == HostPort{"127.0.0.1", 9121});
@@ -229,6 +229,25 @@ TEST_CASE("config: TOML details", "[config]") {
             load_toml("[sentinel]\npoll_interval_ms = 50\n", "p.toml").sentinel_poll_interval_ms ==
             50);
     }
+}
+
+TEST_CASE("config: read_from values and the replica-preferred alias", "[config]") {
+    auto read_from = [](const char* value) {
+        return load_toml(std::string("[routing]\nread_from = \"") + value + "\"\n", "p.toml")
+            .read_routing;
+    };
+    CHECK(read_from("master") == ReadRouting::master);
+    CHECK(read_from("replica") == ReadRouting::replica);
+    CHECK(read_from("prefer-replica") == ReadRouting::prefer_replica);
+    CHECK(read_from("replica-preferred") == ReadRouting::prefer_replica);
+    CHECK(std::string(read_routing_name(ReadRouting::master)) == "master");
+    CHECK(std::string(read_routing_name(ReadRouting::replica)) == "replica");
+    CHECK(std::string(read_routing_name(ReadRouting::prefer_replica)) == "prefer-replica");
+    // The alias renders under its canonical name, and that loads back.
+    Config c;
+    c.read_routing = ReadRouting::replica;
+    CHECK_THAT(render_masked(c), Contains("read_from = \"replica\""));
+    CHECK(load_toml(render_masked(c), "r").read_routing == ReadRouting::replica);
 }
 
 TEST_CASE("config: precedence file < environment < flags", "[config]") {
@@ -344,10 +363,13 @@ TEST_CASE("config: every flag", "[config]") {
                             "400",
                             "--read-from",
                             "replica-preferred",
+                            "--max-replica-lag-ms",
+                            "250",
                             "--max-clients",
                             "5",
                             "--close-subscribers-on-failover"})
                         .config;
+    CHECK(config.max_replica_lag_ms == 250);
     CHECK(config.listen == std::vector<HostPort>{{"0.0.0.0", 7000}});
     CHECK(config.sentinels == std::vector<HostPort>{{"s", 26379}});
     CHECK(config.master_name == "m");
@@ -364,7 +386,7 @@ TEST_CASE("config: every flag", "[config]") {
     CHECK(config.connect_timeout_ms == 20);
     CHECK(config.command_timeout_ms == 3);
     CHECK(config.sentinel_poll_interval_ms == 400);
-    CHECK(config.read_routing == ReadRouting::replica_preferred);
+    CHECK(config.read_routing == ReadRouting::prefer_replica);
     CHECK(config.max_clients == 5);
     CHECK(config.close_subscribers_on_failover);
 }
@@ -408,7 +430,7 @@ TEST_CASE("config: every environment variable", "[config]") {
     CHECK(config.connect_timeout_ms == 100);
     CHECK(config.command_timeout_ms == 200);
     CHECK(config.hold_window_ms == 300);
-    CHECK(config.read_routing == ReadRouting::replica_preferred);
+    CHECK(config.read_routing == ReadRouting::prefer_replica);
     CHECK(config.max_replica_lag_ms == 400);
     REQUIRE(config.admin_listen);
     CHECK(config.admin_listen->port == 9121);
@@ -484,9 +506,9 @@ TEST_CASE("config: TOML errors name the file, the line and the key", "[config]")
                    Contains("proxy.toml:2: sentinel.addresses:") && Contains("bracketed"));
     }
     SECTION("bad enum") {
-        CHECK_THAT(toml_error("[routing]\nread_from = \"replica\"\n"),
-                   Contains("proxy.toml:2: routing.read_from:") && Contains("\"replica\"") &&
-                       Contains("replica-preferred"));
+        CHECK_THAT(toml_error("[routing]\nread_from = \"replicas\"\n"),
+                   Contains("proxy.toml:2: routing.read_from:") && Contains("\"replicas\"") &&
+                       Contains("prefer-replica") && Contains("replica-preferred"));
         CHECK_THAT(toml_error("[log]\nlevel = \"verbose\"\n"),
                    Contains("proxy.toml:2: log.level:") && Contains("verbose"));
         CHECK_THAT(toml_error("[log]\nformat = \"xml\"\n"),
@@ -672,7 +694,7 @@ TEST_CASE("config: render_masked", "[config]") {
     config.redis_password = "redis-secret";
     config.client_password = "client \"secret\"\\";
     config.hold_window_ms = 4321;
-    config.read_routing = ReadRouting::replica_preferred;
+    config.read_routing = ReadRouting::prefer_replica;
     config.admin_listen = HostPort{"127.0.0.1", 9121};
     config.log_format = LogFormat::json;
     config.log_level = "warn";

@@ -87,7 +87,7 @@ TEST_CASE("config pools: [[pool]] tables with defaults from the top level", "[co
     CHECK(pools[1].config.sentinels.size() == 2);  // the top-level list
     CHECK(pools[2].name == "cache-reads");
     CHECK(pools[2].config.master_name == "cache");
-    CHECK(pools[2].config.read_routing == ReadRouting::replica_preferred);
+    CHECK(pools[2].config.read_routing == ReadRouting::prefer_replica);
     CHECK(pools[2].config.sentinels == std::vector<HostPort>{{"10.0.0.9", 26379}});
     for (const auto& p : pools) CHECK(p.config.pools.empty());
 }
@@ -112,8 +112,8 @@ TEST_CASE("config pools: the routing default follows the environment and flags",
           "[config][pools]") {
     // A pool without read_from takes routing.read_from as finally resolved.
     Config c = load_toml(kTwoPools, "pools.toml");
-    c.read_routing = ReadRouting::replica_preferred;
-    CHECK(resolve_pools(c)[1].config.read_routing == ReadRouting::replica_preferred);
+    c.read_routing = ReadRouting::prefer_replica;
+    CHECK(resolve_pools(c)[1].config.read_routing == ReadRouting::prefer_replica);
 }
 
 TEST_CASE("config pools: flags configure the default pool next to [[pool]] from the file",
@@ -189,7 +189,7 @@ TEST_CASE("config pools: drain_timeout_ms and render_masked round trip", "[confi
     std::string text = render_masked(c);
     CHECK_THAT(text, Contains("drain_timeout_ms = 0") && Contains("[[pool]]") &&
                          Contains("name = \"cache-reads\"") &&
-                         Contains("read_from = \"replica-preferred\"") &&
+                         Contains("read_from = \"prefer-replica\"") &&
                          Contains("sentinels = [\"10.0.0.9:26379\"]"));
     Config back = load_toml(text, "rendered.toml");
     CHECK(back.pools == c.pools);

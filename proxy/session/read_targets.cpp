@@ -1,0 +1,35 @@
+#include "proxy/session/read_targets.h"
+
+namespace sp::proxy {
+
+namespace {
+// How long a replica that failed a read is left alone (the monitor re-checks it meanwhile).
+constexpr std::uint64_t kTroubleNs = 1'000'000'000ull;
+}  // namespace
+
+void ReadTargets::reset(const std::optional<NodeAddress>& master) {
+    if (master_ == master) return;
+    master_ = master;
+    for (ReplicaTarget& r : replicas_) {
+        if (r.reason == SkipReason::none) count_skip(SkipReason::master_unknown);
+        r.reason = SkipReason::master_unknown;
+        r.offset = -1;
+    }
+    history_.clear();
+    ++epoch_;
+}
+
+ReplicaTarget* ReadTargets::find(const NodeAddress& address) {
+    for (ReplicaTarget& r : replicas_)
+        if (r.address == address) return &r;
+    return nullptr;
+}
+
+void ReadTargets::report_trouble(const NodeAddress& address, std::uint64_t now_ns) {
+    if (ReplicaTarget* r = find(address)) {
+        if (now_ns >= r->trouble_until_ns) count_skip(SkipReason::failing);
+        r->trouble_until_ns = now_ns + kTroubleNs;
+    }
+}
+
+}  // namespace sp::proxy

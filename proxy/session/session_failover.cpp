@@ -1,0 +1,204 @@
+// A session at a failover: holding commands while no master is verified (bounded by the
+// hold window), what happens to commands in flight when a link dies or the master changes
+// (re-sent when provably harmless, the client closed when a write's outcome is unknown),
+// and the command timeout for a master that stops answering.
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+
+#include "proxy/session/client_session.h"
+#include "proxy/session/router.h"
+
+namespace sp::proxy {
+
+namespace {
+constexpr std::uint64_t kLinkRetryMs = 100;
+}  // namespace
+
+bool ClientSession::waiting_for_master() const {
+    bool unsent = false;
+    for (std::size_t i = sent_; i < pending_.size() && !unsent; ++i)
+        if (!pending_[i].local) unsent = true;
+    if (unsent && !can_send()) return true;
+    if (upstream_inflight_ > 0 && !upstream_ready()) return true;  // a link still connecting
+    if (subscribed() && (!link_ || !link_ready_)) return true;
+    return false;
+}
+
+void ClientSession::update_hold_timer() {
+    if (waiting_for_master()) {
+        if (!hold_timer_.active()) {
+            hold_started_ms_ = uv_now(router_.loop());
+            hold_timer_.start(router_.config().hold_window_ms);
+            hold_counted_ = false;
+        }
+        // Only a wait for a master counts as a hold in the metrics, not a new backend link
+        // still connecting to a verified one.
+        if (!hold_counted_ && !can_send()) {
+            hold_counted_ = true;
+            router_.stats().commands_held++;
+        }
+    } else if (hold_timer_.active()) {
+        hold_timer_.stop();
+        std::uint64_t held = uv_now(router_.loop()) - hold_started_ms_;
+        if (hold_counted_) router_.held_for(held);
+        if (held > 50)
+            spdlog::debug("session {}: released after holding {} ms",
+                          client_ ? client_->peer() : "?", held);
+    }
+}
+
+void ClientSession::close_unknown_outcome(const std::string& why) {
+    // A write whose outcome is unknown: close, exactly what a direct client would see.
+    router_.stats().clients_closed_unknown_outcome++;
+    router_.stats().commands_failed += unanswered();
+    spdlog::info("session {}: {} with a write in flight; closing the client",
+                 client_ ? client_->peer() : "?", why);
+    close(why);
+}
+
+void ClientSession::on_backend_closed(BackendLink& link, const std::string& why) {
+    if (closed_) return;
+    NodeAddress addr = link.address();
+    if (subscribed()) sub_link_lost_ = addr;
+    if (upstream_inflight_ > 0) router_.topology().report_master_trouble(addr, why);
+    if (!in_flight_resendable()) {
+        close_unknown_outcome(why);
+        return;
+    }
+    relink(why, false);
+}
+
+void ClientSession::on_shared_link_lost(SharedLink& link, const std::string& why) {
+    if (closed_) return;
+    if (upstream_replica_ && &link == shared_link_) {
+        replica_failed(link.address(), why);  // only reads were there: to the master
+        return;
+    }
+    // Only this client's own commands matter: the others on the link decide for themselves.
+    router_.topology().report_master_trouble(link.address(), why);
+    if (!in_flight_resendable()) {
+        shared_link_ = nullptr;
+        close_unknown_outcome(why);
+        return;
+    }
+    relink(why, false);
+}
+
+bool ClientSession::in_flight_resendable() const {
+    for (std::size_t i = 0; i < sent_ && i < pending_.size(); ++i) {
+        const Pending& p = pending_[i];
+        if (p.local || p.silent || p.in_tx) continue;
+        if (!p.resendable) return false;
+    }
+    return true;
+}
+
+void ClientSession::relink(const std::string& why, bool avoid_until_new_snapshot) {
+    std::optional<NodeAddress> old = upstream_address();
+    link_.reset();
+    link_ready_ = false;
+    if (shared_link_) shared_link_->cancel(this);  // alive after READONLY: drop the rest
+    shared_link_ = nullptr;
+    upstream_replica_ = false;
+    // WATCH state lives in the old connection: a later EXEC must fail (nil), as it would
+    // had a watched key changed.
+    state_.link_lost();
+    if (old) {
+        avoid_ = *old;
+        avoid_generation_ = snap_->generation;
+        avoid_until_ms_ = avoid_until_new_snapshot ? 0 : uv_now(router_.loop()) + kLinkRetryMs;
+    }
+    // Everything unanswered goes out again on the next link.
+    std::size_t resent = 0;
+    for (std::size_t i = 0; i < sent_ && i < pending_.size(); ++i)
+        if (!pending_[i].local && !pending_[i].silent) ++resent;
+    router_.stats().commands_resent += resent;
+    sent_ = 0;
+    upstream_inflight_ = 0;
+    unsent_ = head_;
+    spdlog::debug("session {}: relinking ({}), {} commands to re-send",
+                  client_ ? client_->peer() : "?", why, resent);
+    // open_link (from pump) drops the previous preamble and rebuilds the state.
+    bool need = resent > 0 || subscribed() || state_.in_multi();
+    for (std::size_t i = 0; i < pending_.size() && !need; ++i)
+        if (!pending_[i].local) need = true;
+    if (need) {
+        pump();
+    } else {
+        // Idle client: forget the silent set-up entries; the next command opens a link.
+        std::string new_log;
+        std::deque<Pending> np;
+        std::size_t off = head_;
+        for (auto& p : pending_) {
+            if (!p.silent) {
+                new_log.append(log_, off, p.len);
+                np.push_back(p);
+            }
+            off += p.len;
+        }
+        log_ = std::move(new_log);
+        pending_ = std::move(np);
+        head_ = unsent_ = 0;
+        update_hold_timer();
+    }
+}
+
+// ---------------------------------------------------------------- topology
+
+void ClientSession::on_topology() {
+    if (closed_) return;
+    snap_ = router_.snapshot(subscribed());
+    if (!snap_->master) {
+        if (subscribed() && router_.config().close_subscribers_on_failover && link_) {
+            close("failover: closing subscriber as configured (close_subscribers_on_failover)");
+            return;
+        }
+        update_hold_timer();
+        return;
+    }
+    std::optional<NodeAddress> up = upstream_address();
+    // Reads in flight on a replica finish there (they were valid when sent); the next
+    // command chooses again against the new master.
+    if (up && !upstream_replica_ && !(*up == *snap_->master)) {
+        // The master changed. Commands still unanswered by the old master: re-send if
+        // provably harmless, otherwise the outcome is unknown and the client is closed.
+        if (!in_flight_resendable()) {
+            router_.stats().clients_closed_unknown_outcome++;
+            router_.stats().commands_failed += unanswered();
+            close("master switched with a write in flight to the old master");
+            return;
+        }
+        if (subscribed()) moving_subscriber_ = true;
+        sub_link_lost_.reset();  // a failover: subscribers move silently
+        relink("master switched to " + snap_->master->str(), false);
+        avoid_.reset();
+    } else if (subscribed() && !link_) {
+        moving_subscriber_ = true;
+    }
+    pump();
+    if (closed_) return;
+    if (subscribed()) {
+        bool resub_pending =
+            std::any_of(pending_.begin(), pending_.end(), [](const Pending& p) { return p.resub; });
+        if (!resub_pending) {
+            moving_subscriber_ = false;
+            router_.subscriber_moved(this);
+        }
+    }
+}
+
+void ClientSession::check_command_timeout(std::uint64_t now_ms, std::uint32_t timeout_ms) {
+    if (closed_ || upstream_inflight_ == 0 || pending_.empty() || !upstream_ready()) return;
+    const Pending& p = pending_.front();
+    if (p.local || p.issued_ms == 0 || (p.flags & protocol::kBlocking) ||
+        p.kind == Kind::subscribe || p.kind == Kind::unsubscribe)
+        return;
+    if (now_ms - p.issued_ms < timeout_ms) return;
+    NodeAddress addr = upstream_address().value_or(NodeAddress{});
+    router_.topology().report_master_trouble(addr, "command timeout");
+    close("no reply from " + addr.str() + " within the command timeout (" +
+          std::to_string(timeout_ms) + " ms)");
+}
+
+}  // namespace sp::proxy
