@@ -416,8 +416,8 @@ TEST_CASE("an inline line with a NUL before its newline waits, like Redis", "[re
     // forwarded.
     RequestParser::Status st;
     std::string err;
-    auto out =
-        frame_all(std::string("PING\r\nGET a\0b c\r\nx\ry\nPING\r\n", 30), nullptr, 1, &st, &err);
+    static constexpr char kStream[] = "PING\r\nGET a\0b c\r\nx\ry\nPING\r\n";
+    auto out = frame_all(std::string(kStream, sizeof kStream - 1), nullptr, 1, &st, &err);
     REQUIRE(out.size() == 1);
     CHECK(out[0].name == "ping");
     CHECK(st == RequestParser::Status::incomplete);
