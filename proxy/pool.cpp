@@ -12,7 +12,8 @@ Pool::Pool(uv_loop_t* loop, std::string name, const config::Config& config)
       watcher_(std::make_unique<SentinelWatcher>(loop, config_, *topology_)),
       replica_monitor_(std::make_unique<ReplicaMonitor>(
           loop, config_, *topology_, router_->read_targets(),
-          [this](const NodeAddress& a) { router_->replica_unusable(a); })),
+          [this](const NodeAddress& a) { router_->replica_unusable(a); },
+          [this] { router_->replicas_assessed(); })),
       listener_(std::make_unique<Listener>(loop, *router_)) {
     watcher_->on_command_table([this](const std::string& raw) { router_->refresh_commands(raw); });
 }

@@ -16,12 +16,14 @@ constexpr std::uint64_t kFreshNs = 350'000'000ull;
 
 ReplicaMonitor::ReplicaMonitor(uv_loop_t* loop, const config::Config& config, Topology& topology,
                                ReadTargets& targets,
-                               std::function<void(const NodeAddress&)> on_unusable)
+                               std::function<void(const NodeAddress&)> on_unusable,
+                               std::function<void()> on_assessed)
     : loop_(loop),
       config_(config),
       topology_(topology),
       targets_(targets),
       on_unusable_(std::move(on_unusable)),
+      on_assessed_(std::move(on_assessed)),
       timer_(loop, [this] { tick(); }) {}
 
 ReplicaMonitor::~ReplicaMonitor() {
@@ -163,6 +165,7 @@ void ReplicaMonitor::assess_all(std::uint64_t now_ns) {
             }
         }
     }
+    if (on_assessed_) on_assessed_();
 }
 
 }  // namespace sp::proxy

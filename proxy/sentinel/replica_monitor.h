@@ -24,8 +24,10 @@ class ReplicaMonitor {
   public:
     // `on_unusable`: a replica just left rotation; sessions with reads in flight there
     // re-send them to the master rather than wait (a stopped replica never answers).
+    // `on_assessed`: a round of measurements ended (reads held for a replica may go now).
     ReplicaMonitor(uv_loop_t* loop, const config::Config& config, Topology& topology,
-                   ReadTargets& targets, std::function<void(const NodeAddress&)> on_unusable);
+                   ReadTargets& targets, std::function<void(const NodeAddress&)> on_unusable,
+                   std::function<void()> on_assessed);
     ~ReplicaMonitor();
     ReplicaMonitor(const ReplicaMonitor&) = delete;
     ReplicaMonitor& operator=(const ReplicaMonitor&) = delete;
@@ -53,6 +55,7 @@ class ReplicaMonitor {
     Topology& topology_;
     ReadTargets& targets_;
     std::function<void(const NodeAddress&)> on_unusable_;
+    std::function<void()> on_assessed_;
     std::size_t topology_sub_ = 0;
     std::shared_ptr<Node> master_;
     std::vector<std::shared_ptr<Node>> replicas_;

@@ -56,7 +56,10 @@ ClientSession::ClientSession(Router& router, TcpStream* stream)
                       if (closed_ || !waiting_for_master()) return;
                       router_.stats().clients_closed_hold_timeout++;
                       router_.stats().commands_failed += unanswered();
-                      close("no verified master within the hold window (" +
+                      close(std::string(waiting_replica_ ? "no eligible replica (read_from = "
+                                                           "replica)"
+                                                         : "no verified master") +
+                            " within the hold window (" +
                             std::to_string(router_.config().hold_window_ms) + " ms)");
                   }),
       retry_timer_(router.loop(), [this] { pump(); }) {

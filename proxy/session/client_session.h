@@ -63,6 +63,8 @@ class ClientSession : private TcpStream::Handler, private BackendLink::Owner, pr
     bool has_dedicated_link() const { return link_ != nullptr; }
     // `address` left read rotation: reads in flight there are re-sent (session_replica.cpp).
     void replica_unusable(const NodeAddress& address);
+    // read_from = replica: replicas were measured again; a read held for one may go now.
+    void replica_may_be_available();
 
   private:
     using Kind = protocol::CommandKind;
@@ -153,7 +155,8 @@ class ClientSession : private TcpStream::Handler, private BackendLink::Owner, pr
     std::string null_reply_for(const Pending& p) const;
     // session_replica.cpp: where a shared-link command goes (replica reads)
     SharedLink* shared_target(const Pending& p);
-    SharedLink* pick_replica(protocol::RespVersion proto, std::uint64_t now_ns);
+    SharedLink* pick_replica(protocol::RespVersion proto, std::uint64_t now_ns,
+                             bool& none_eligible);
     std::int64_t ryw_required();
     void note_answered(const Pending& p);
     void replica_failed(const NodeAddress& from, const std::string& why);
@@ -167,6 +170,7 @@ class ClientSession : private TcpStream::Handler, private BackendLink::Owner, pr
     SharedLink* shared_link_ = nullptr;  // where the shared entries in flight went
     bool inflight_shared_ = false;       // the entries in flight went to shared_link_
     bool upstream_replica_ = false;      // shared_link_ was chosen as a replica (reads only)
+    bool waiting_replica_ = false;       // read_from = replica: a read waits for an eligible one
     // Read-your-writes: the loop's hrtime when this client's last write was answered (0:
     // none), and the master offset that includes it (−1: not resolved yet), of one epoch
     // of ReadTargets' master history.

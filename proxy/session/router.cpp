@@ -97,6 +97,14 @@ void Router::replica_unusable(const NodeAddress& address) {
         if (sessions_.count(s)) s->replica_unusable(address);
 }
 
+void Router::replicas_assessed() {
+    if (replica_waiters_.empty()) return;
+    std::unordered_set<ClientSession*> waiting;
+    waiting.swap(replica_waiters_);
+    for (ClientSession* s : waiting)
+        if (sessions_.count(s)) s->replica_may_be_available();
+}
+
 void Router::add(ClientSession* s) {
     sessions_.insert(s);
 }
@@ -104,6 +112,7 @@ void Router::add(ClientSession* s) {
 void Router::retire(ClientSession* s) {
     if (sessions_.erase(s) == 0) return;
     moving_subscribers_.erase(s);
+    replica_waiters_.erase(s);
     retired_.push_back(s);
     reap_timer_.start(0);
 }

@@ -47,6 +47,10 @@ class Router {
     const ReadTargets& read_targets() const { return read_targets_; }
     // A replica left rotation: sessions with reads in flight there re-send them.
     void replica_unusable(const NodeAddress& address);
+    // routing.read_from = replica: a session holds a read until some replica is eligible;
+    // each round of replica measurements lets the waiting sessions try again.
+    void wait_for_replica(ClientSession* s) { replica_waiters_.insert(s); }
+    void replicas_assessed();
 
     // The snapshot a session should act on now.
     const SnapshotPtr& snapshot(bool subscribed) const {
@@ -98,6 +102,7 @@ class Router {
     SnapshotPtr sub_snap_;
     std::unordered_set<ClientSession*> sessions_;
     std::unordered_set<ClientSession*> moving_subscribers_;
+    std::unordered_set<ClientSession*> replica_waiters_;
     std::vector<ClientSession*> retired_;
     std::uint64_t switch_started_ms_ = 0;
     std::uint64_t last_switch_ms_ = 0;

@@ -60,6 +60,7 @@ bool ClientSession::upstream_ready() const {
 
 void ClientSession::pump() {
     if (closed_) return;
+    waiting_replica_ = false;  // the send loop below finds out again
     deliver_locals();
     if (closed_) return;
     bool has_unsent = false;

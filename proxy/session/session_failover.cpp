@@ -16,6 +16,7 @@ constexpr std::uint64_t kLinkRetryMs = 100;
 }  // namespace
 
 bool ClientSession::waiting_for_master() const {
+    if (waiting_replica_) return true;  // read_from = replica: held the same way
     bool unsent = false;
     for (std::size_t i = sent_; i < pending_.size() && !unsent; ++i)
         if (!pending_[i].local) unsent = true;
@@ -34,7 +35,7 @@ void ClientSession::update_hold_timer() {
         }
         // Only a wait for a master counts as a hold in the metrics, not a new backend link
         // still connecting to a verified one.
-        if (!hold_counted_ && !can_send()) {
+        if (!hold_counted_ && (!can_send() || waiting_replica_)) {
             hold_counted_ = true;
             router_.stats().commands_held++;
         }

@@ -32,15 +32,25 @@ SharedLink* ClientSession::shared_target(const Pending& p) {
     }
     upstream_replica_ = false;
     if (p.replica_read) {
-        if (SharedLink* l = pick_replica(p.proto, uv_hrtime())) {
+        bool none_eligible = false;
+        if (SharedLink* l = pick_replica(p.proto, uv_hrtime(), none_eligible)) {
             upstream_replica_ = true;
             return l;
+        }
+        // read_from = replica keeps reads off the master: with no eligible replica the read
+        // is held like a command with no master, bounded by the hold window. A read-your-
+        // writes fence still goes to the master (the client's own write is not there yet).
+        if (none_eligible && router_.config().read_routing == config::ReadRouting::replica) {
+            waiting_replica_ = true;
+            router_.wait_for_replica(this);
+            return nullptr;
         }
     }
     return &router_.backend_pool().link_for(master, p.proto);
 }
 
-SharedLink* ClientSession::pick_replica(protocol::RespVersion proto, std::uint64_t now_ns) {
+SharedLink* ClientSession::pick_replica(protocol::RespVersion proto, std::uint64_t now_ns,
+                                        bool& none_eligible) {
     ReadTargets& rt = router_.read_targets();
     const std::int64_t need = ryw_required();
     ReplicaTarget* best = nullptr;
@@ -61,9 +71,10 @@ SharedLink* ClientSession::pick_replica(protocol::RespVersion proto, std::uint64
         }
     }
     if (!best) {
+        none_eligible = !any;
         if (any)
             ++rt.ryw_fallbacks;
-        else
+        else if (router_.config().read_routing != config::ReadRouting::replica)
             ++rt.no_replica_fallbacks;
         return nullptr;
     }
@@ -103,6 +114,10 @@ void ClientSession::replica_failed(const NodeAddress& from, const std::string& w
     spdlog::debug("session {}: replica {}: {}; re-sending reads", client_ ? client_->peer() : "?",
                   from.str(), why);
     relink("replica " + from.str() + ": " + why, false);
+}
+
+void ClientSession::replica_may_be_available() {
+    if (!closed_ && waiting_replica_) pump();
 }
 
 void ClientSession::replica_unusable(const NodeAddress& address) {

@@ -36,12 +36,12 @@ def eligible(admin: int) -> list[str]:
     return [r["address"] for r in status(admin)["read_replicas"] if r["eligible"]]
 
 
-def start(make_topology, make_proxy, mode="prefer-replica", lag_ms=LAG_MS):
+def start(make_topology, make_proxy, mode="prefer-replica", lag_ms=LAG_MS, extra=()):
     topo = make_topology()
     topo.wait_stable()
     admin = free_port()
     proxy = make_proxy(topo, ["--read-from", mode, "--admin-listen", f"{HOST}:{admin}",
-                              "--max-replica-lag-ms", str(lag_ms)])
+                              "--max-replica-lag-ms", str(lag_ms), *extra])
     wait_until(lambda: len(eligible(admin)) == 2, 30, 0.2, "both replicas eligible")
     return topo, proxy, admin
 
@@ -364,6 +364,73 @@ def test_lagging_replica_is_skipped(make_topology, make_proxy, record_figures):
     assert t_out - t_pause < LAG_MS / 1000.0 + 1.0
 
 
+def test_replica_mode_holds_reads_without_an_eligible_replica(make_topology, make_proxy,
+                                                              record_figures):
+    """read_from = replica: with no eligible replica a read is held (never sent to the
+    master), released as soon as a replica is back in rotation, and past the hold window
+    the client's connection is closed with no made-up reply."""
+    topo, proxy, admin = start(make_topology, make_proxy, mode="replica",
+                               extra=["--hold-window-ms", "4000"])
+    master = topo.current_master()
+    replicas = topo.replicas_of(master)[:2]
+    values = seed(proxy, f"rh:{uuid.uuid4().hex[:6]}", 5)
+    key, want = next(iter(values.items()))
+    c = proxy.client(socket_timeout=15, single_connection_client=True)
+    assert c.get(key) == want  # a replica answers while both are eligible
+    master_gets = get_calls(master)
+    pids = [r.process.pid for r in replicas]
+    result: dict = {}
+    try:
+        for pid in pids:
+            os.kill(pid, signal.SIGSTOP)
+        wait_until(lambda: not eligible(admin), 5, 0.05, "both replicas out of rotation")
+
+        def read():
+            t = now()
+            try:
+                result["value"] = c.get(key)
+            except redis.RedisError as exc:
+                result["error"] = repr(exc)
+            result["seconds"] = now() - t
+
+        t = threading.Thread(target=read, daemon=True)
+        t.start()
+        time.sleep(1.5)
+        assert t.is_alive(), f"the read was answered with no replica eligible: {result}"
+        os.kill(pids[0], signal.SIGCONT)  # one replica back: the held read goes there
+        t.join(10)
+        assert not t.is_alive(), "the held read was not released when a replica came back"
+    finally:
+        for pid in pids:
+            os.kill(pid, signal.SIGCONT)
+    assert result.get("value") == want, result
+    assert get_calls(master) == master_gets, "a held read went to the master"
+    held_s = result["seconds"]
+
+    # No replica for longer than the hold window: the client is closed, nothing made up.
+    wait_until(lambda: len(eligible(admin)) == 2, 20, 0.1, "both replicas eligible again")
+    master_gets = get_calls(master)
+    c2 = proxy.client(socket_timeout=15, single_connection_client=True)
+    assert c2.get(key) == want
+    try:
+        for pid in pids:
+            os.kill(pid, signal.SIGSTOP)
+        wait_until(lambda: not eligible(admin), 5, 0.05, "both replicas out of rotation")
+        t0 = now()
+        with pytest.raises(redis.ConnectionError):
+            c2.get(key)
+        closed_after = now() - t0
+    finally:
+        for pid in pids:
+            os.kill(pid, signal.SIGCONT)
+    assert 3.0 <= closed_after <= 8.0, closed_after
+    assert get_calls(master) == master_gets, "a held read went to the master"
+    record_figures("replica reads: replica mode hold", {
+        "held_then_released_s": round(held_s, 3), "closed_after_s": round(closed_after, 3)})
+    c.close()
+    c2.close()
+
+
 def test_replica_killed_mid_load(make_topology, make_proxy, record_figures):
     topo, proxy, admin = start(make_topology, make_proxy)
     master = topo.current_master()
@@ -430,7 +497,8 @@ def test_unplanned_failover_with_prefer_replica(make_topology, make_proxy, recor
         r.start()
     try:
         writer.wait_acks(200)
-        old, t_kill = topo.kill_master()
+        old, _ = topo.kill_master()
+        t_dead = now()  # kill_master returns once the process is gone
         new = topo.wait_for_switch(old.addr, timeout=60)
         writer.wait_acks(500, timeout=40)
         time.sleep(1)
@@ -438,7 +506,10 @@ def test_unplanned_failover_with_prefer_replica(make_topology, make_proxy, recor
         stats = writer.stop()
         for r in readers:
             r.stop()
-    after = list(stats.acked_seqs(after=t_kill + 0.001))
+    # A write the old master answered just before it died may reach the writer a few ms
+    # later and still be lost to asynchronous replication (Redis's own window, as in
+    # test_unplanned_failover): everything acknowledged 50 ms after the death must be kept.
+    after = list(stats.acked_seqs(after=t_dead + 0.05))
     missing, wrong = stats.verify_on(new.client(socket_timeout=10), after)
     kinds = {e[3] for e in stats.errors}
     record_figures("replica reads: unplanned failover", {
