@@ -128,12 +128,13 @@ class ConfigError : public std::runtime_error {
     using std::runtime_error::runtime_error;
 };
 
-enum class Action { run, check_config, help, version };
+enum class Action { run, check_config, help, version, probe };
 
 struct Invocation {
     Action action = Action::run;
     Config config;
-    std::string text;  // what to print for help/version/check_config
+    std::string text;   // what to print for help/version/check_config
+    std::string probe;  // Action::probe: "live", "ready" or a URL
 };
 
 // Environment lookup, injectable for tests.
@@ -142,7 +143,7 @@ Environment current_environment();  // the SENTINEL_PROXY_* variables of this pr
 
 // Parses argv (with --config FILE), the environment and the file. Throws ConfigError
 // (exit status 2) on any problem, including a missing sentinel list or master name
-// when action == run or check_config.
+// when action == run or check_config (not for probe, which needs only admin.listen).
 Invocation parse_invocation(int argc, const char* const* argv, const Environment& env);
 
 // Loads and validates just a TOML text (used by parse_invocation and SIGHUP reload).

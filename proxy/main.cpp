@@ -15,6 +15,7 @@
 #include "config/config.h"
 #include "proxy/admin/admin_server.h"
 #include "proxy/admin/metrics.h"
+#include "proxy/admin/probe.h"
 #include "proxy/admin/status_report.h"
 #include "proxy/logging.h"
 #include "proxy/net/fd_limit.h"
@@ -228,6 +229,21 @@ proxy::HttpResponse admin_page(App& app, std::string_view path) {
     return r;
 }
 
+// Exit status 0 when the admin endpoint answers 200, 1 otherwise (Docker reserves 2).
+int run_probe(const config::Invocation& inv) {
+    constexpr int kProbeTimeoutMs = 2000;  // under the HEALTHCHECK's --timeout=3s
+    try {
+        std::string detail;
+        int status = proxy::probe_http(proxy::probe_target(inv.probe, inv.config.admin_listen),
+                                       kProbeTimeoutMs, detail);
+        std::fprintf(status == 200 ? stdout : stderr, "%s\n", detail.c_str());
+        return status == 200 ? 0 : 1;
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "sentinel-proxy --probe: %s\n", e.what());
+        return 1;
+    }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -236,8 +252,12 @@ int main(int argc, char** argv) {
         inv = config::parse_invocation(argc, argv, config::current_environment());
     } catch (const config::ConfigError& e) {
         std::fprintf(stderr, "sentinel-proxy: %s\n", e.what());
+        // A health probe reports "unhealthy" (1), never Docker's reserved 2.
+        for (int i = 1; i < argc; ++i)
+            if (std::string_view(argv[i]).rfind("--probe", 0) == 0) return 1;
         return 2;
     }
+    if (inv.action == config::Action::probe) return run_probe(inv);
     if (inv.action != config::Action::run) {
         std::cout << inv.text;
         if (!inv.text.empty() && inv.text.back() != '\n') std::cout << '\n';
