@@ -18,7 +18,7 @@ case "$profile" in
   build)   pkgs=("${build_pkgs[@]}") ;;
   test)    pkgs=("${build_pkgs[@]}" "${redis_pkgs[@]}" python3 python3-redis python3-pytest
                  python3-celery python3-kombu python3-django python3-django-redis python3-yaml docker-compose
-                 clang libclang-rt-14-dev podman runc debootstrap) ;;
+                 clang libclang-rt-14-dev podman runc debootstrap prometheus) ;;
   bench)   pkgs=("${build_pkgs[@]}" "${redis_pkgs[@]}" python3 python3-redis python3-matplotlib haproxy nutcracker) ;;
   demo)    pkgs=("${build_pkgs[@]}" "${redis_pkgs[@]}" python3 python3-redis) ;;
   runtime) pkgs=(libuv1 libhiredis0.14 libspdlog1.10 libfmt9 libtomlplusplus3 libprometheus-cpp-core1.0) ;;
