@@ -9,6 +9,7 @@
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace sp::config {
@@ -159,5 +160,21 @@ void validate(const Config& config);
 
 // The effective configuration as TOML, secrets replaced by "********".
 std::string render_masked(const Config& config);
+
+// Every key as section.key=value on one line (secrets masked), then each [[pool]]: the
+// startup log line.
+std::string settings_summary(const Config& config);
+
+// Keys a reload cannot apply (bound sockets, the log sink, the default pool's identity).
+bool applies_on_restart_only(std::string_view dotted_key);
+
+// What a reload changes, one "key old -> new" entry per key (secrets: "(secret) changed",
+// never the value), split into applied now and deferred to a restart.
+struct SettingsDiff {
+    std::vector<std::string> applied;
+    std::vector<std::string> deferred;
+    std::string line() const;  // "applied: ...; deferred to restart: ..." or "nothing changed"
+};
+SettingsDiff diff_settings(const Config& running, const Config& next);
 
 }  // namespace sp::config

@@ -3,6 +3,7 @@
 // sessions, and a listener), the admin HTTP endpoint (/livez /readyz /metrics /status),
 // and signals: SIGTERM/SIGINT drain and stop, SIGHUP reloads the configuration.
 #include <spdlog/spdlog.h>
+#include <unistd.h>
 #include <uv.h>
 
 #include <algorithm>
@@ -21,6 +22,7 @@
 #include "proxy/net/fd_limit.h"
 #include "proxy/net/tcp_stream.h"
 #include "proxy/pool.h"
+#include "version.h"
 
 #if defined(__SANITIZE_ADDRESS__)  // g++ -fsanitize=address
 #define SP_HAVE_LSAN 1
@@ -184,16 +186,19 @@ void reload(App& app) {
                 spdlog::warn("reload: pool {} was removed; it keeps running until restart",
                              pool->name());
         }
-        if (next.admin_listen != app.config.admin_listen)
-            spdlog::warn("reload: admin.listen changed; it takes effect on restart only");
-        if (next.log_format != app.config.log_format)
-            spdlog::warn("reload: log.format changed; it takes effect on restart only");
+        const config::SettingsDiff diff = config::diff_settings(app.config, next);
+        // What only a restart applies keeps its running value here, so every later reload
+        // still reports it as pending.
         config::Config kept = next;
         kept.admin_listen = app.config.admin_listen;
+        kept.log_format = app.config.log_format;
+        kept.listen = app.config.listen;
+        kept.master_name = app.config.master_name;
         app.config = kept;
         spdlog::set_level(spdlog::level::from_str(next.log_level));
-        spdlog::info("configuration reloaded{}",
-                     next.config_file ? " from " + *next.config_file : std::string());
+        spdlog::log(diff.deferred.empty() ? spdlog::level::info : spdlog::level::warn,
+                    "configuration reloaded{}: {}",
+                    next.config_file ? " from " + *next.config_file : std::string(), diff.line());
     } catch (const std::exception& e) {
         spdlog::error("reload failed, keeping the running configuration: {}", e.what());
     }
@@ -271,6 +276,10 @@ int main(int argc, char** argv) {
     app.config = inv.config;
     app.argv.assign(argv, argv + argc);
     proxy::setup_logging(app.config);
+    spdlog::info("sentinel-proxy {} starting (pid {}), configuration file {}: {}",
+                 SENTINEL_PROXY_VERSION, ::getpid(),
+                 app.config.config_file ? *app.config.config_file : std::string("none"),
+                 config::settings_summary(app.config));
     const proxy::FdLimit fd_limit = proxy::raise_fd_limit();
 
     try {
