@@ -199,8 +199,10 @@ void reload(App& app) {
         spdlog::log(diff.deferred.empty() ? spdlog::level::info : spdlog::level::warn,
                     "configuration reloaded{}: {}",
                     next.config_file ? " from " + *next.config_file : std::string(), diff.line());
+        app.metrics.record_reload(true);
     } catch (const std::exception& e) {
         spdlog::error("reload failed, keeping the running configuration: {}", e.what());
+        app.metrics.record_reload(false);
     }
 }
 
