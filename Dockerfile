@@ -6,42 +6,61 @@
 #     -e SENTINEL_PROXY_SENTINEL_MASTER=mymaster \
 #     sentinel-proxy
 #
+# Without a registry (CI: tests/deploy/test_image.py), build on a local debootstrap base:
+#   deploy/image/build-base.sh && podman build --format docker \
+#     --build-arg BASE_IMAGE=localhost/debian-base --build-arg BASE_TAG=bookworm \
+#     -t sentinel-proxy .
+#
 # Configuration: the image's default file /etc/sentinel-proxy/sentinel-proxy.toml only
 # sets the listen addresses (clients on 0.0.0.0:6379, admin/health on 0.0.0.0:9121).
 # Mount your own TOML over it (or elsewhere and point SENTINEL_PROXY_CONFIG at it), and/or
 # set SENTINEL_PROXY_<SECTION>_<KEY> environment variables, which override the file.
-# Keep admin.listen on port 9121: the HEALTHCHECK below probes http://127.0.0.1:9121/livez.
+# The HEALTHCHECK runs `sentinel-proxy --probe live`, which GETs /livez on admin.listen.
+#
+# The runtime image is FROM scratch: the binary, the shared libraries ldd names for it
+# (glibc >= 2.34 carries the files/dns NSS modules, so host names resolve), a passwd entry
+# for uid 10001 and the default configuration. No shell, no package manager.
+
+# The base of the build stages: BASE_IMAGE:BASE_TAG (two arguments, so the FROM lines
+# always name a tag).
+ARG BASE_IMAGE=debian
+ARG BASE_TAG=bookworm-slim
 
 # ---- build stage: the same script CI runs (deploy/build-release.sh) ----------------------
-FROM debian:bookworm-slim AS build
+FROM ${BASE_IMAGE}:${BASE_TAG} AS build
 WORKDIR /src
+# The toolchain layer first: it stays cached while only the sources change.
+COPY deploy/install-deps.sh /src/deploy/install-deps.sh
+RUN deploy/install-deps.sh build && rm -rf /var/lib/apt/lists/*
 COPY . /src
-RUN SP_RELEASE_BUILD_DIR=/tmp/build deploy/build-release.sh /out \
-    && rm -rf /var/lib/apt/lists/* /tmp/build
+RUN SP_SKIP_DEPS=1 SP_RELEASE_BUILD_DIR=/tmp/build deploy/build-release.sh /out \
+    && rm -rf /tmp/build
 
-# ---- runtime stage: the binary and its shared libraries only -----------------------------
-FROM debian:bookworm-slim
-COPY deploy/install-deps.sh /usr/local/share/sentinel-proxy/install-deps.sh
-RUN /usr/local/share/sentinel-proxy/install-deps.sh runtime \
-    && rm -rf /var/lib/apt/lists/* /usr/local/share/sentinel-proxy \
-    && groupadd --system --gid 10001 sentinel-proxy \
-    && useradd --system --uid 10001 --gid 10001 --no-create-home \
-         --home-dir /nonexistent --shell /usr/sbin/nologin sentinel-proxy \
-    && mkdir -p /etc/sentinel-proxy \
-    && printf '%s\n' \
-         '# Default configuration of the sentinel-proxy image: listen addresses only.' \
-         '# Mount your own file here, or set SENTINEL_PROXY_* environment variables.' \
-         '[proxy]' 'listen = ["0.0.0.0:6379"]' \
-         '[admin]' 'listen = "0.0.0.0:9121"' \
-         > /etc/sentinel-proxy/sentinel-proxy.toml
+# ---- collect stage: the runtime libraries, gathered into one tree -----------------------
+FROM ${BASE_IMAGE}:${BASE_TAG} AS collect
+COPY deploy/install-deps.sh /tmp/install-deps.sh
+COPY deploy/image/collect-runtime.sh /tmp/collect-runtime.sh
 COPY --from=build /out/sentinel-proxy /usr/local/bin/sentinel-proxy
+RUN /tmp/install-deps.sh runtime && /tmp/collect-runtime.sh /usr/local/bin/sentinel-proxy /rootfs
 
+# ---- runtime: scratch plus that tree -----------------------------------------------------
+FROM scratch
+ARG VERSION=0.1.0
+ARG REVISION=unknown
+LABEL org.opencontainers.image.title="sentinel-proxy" \
+      org.opencontainers.image.description="Redis proxy that follows the master Redis Sentinel reports" \
+      org.opencontainers.image.version="${VERSION}" \
+      org.opencontainers.image.revision="${REVISION}" \
+      org.opencontainers.image.source="https://github.com/sentinel-proxy/sentinel-proxy" \
+      org.opencontainers.image.licenses="UNLICENSED" \
+      org.opencontainers.image.base.name="scratch"
+COPY --from=collect /rootfs/ /
 ENV SENTINEL_PROXY_CONFIG=/etc/sentinel-proxy/sentinel-proxy.toml
 USER 10001:10001
 EXPOSE 6379 9121
-# bash's /dev/tcp: no curl or wget in the image. The proxy is up within milliseconds, so
-# no --start-period (dockerfilelint 1.8 also misparses that option name).
+# The proxy is up within milliseconds, so no --start-period (dockerfilelint 1.8 also
+# misparses that option name).
 HEALTHCHECK --interval=10s --timeout=3s --retries=3 \
-  CMD ["bash", "-c", "exec 3<>/dev/tcp/127.0.0.1/9121 && printf 'GET /livez HTTP/1.0\\r\\nHost: localhost\\r\\n\\r\\n' >&3 && head -n 1 <&3 | grep -q ' 200 '"]
+  CMD ["/usr/local/bin/sentinel-proxy", "--probe", "live"]
 STOPSIGNAL SIGTERM
 ENTRYPOINT ["/usr/local/bin/sentinel-proxy"]

@@ -177,6 +177,14 @@ Invocation parse_invocation(int argc, const char* const* argv, const Environment
         app.add_option("--config", config_path, "TOML configuration file")->type_name("FILE");
     app.add_flag("--check-config", check_config,
                  "Validate the configuration, print it (secrets masked) and exit");
+    std::string probe;
+    auto* probe_option =
+        app.add_option("--probe", probe,
+                       "Health probe for containers: GET the admin endpoint's /livez (live, the "
+                       "default), /readyz (ready) or a URL http://HOST:PORT/PATH; exit 0 on "
+                       "HTTP 200, 1 otherwise")
+            ->expected(0, 1)
+            ->type_name("live|ready|URL");
 
     std::vector<std::string> values(std::size(kKeyFlags));
     std::vector<std::vector<std::string>> lists(std::size(kKeyFlags));
@@ -213,6 +221,10 @@ Invocation parse_invocation(int argc, const char* const* argv, const Environment
         return invocation;
     }
     invocation.action = check_config ? Action::check_config : Action::run;
+    if (probe_option->count() > 0) {
+        invocation.action = Action::probe;
+        invocation.probe = probe.empty() ? "live" : probe;
+    }
 
     // 1. The file.
     Config& config = invocation.config;
@@ -260,6 +272,9 @@ Invocation parse_invocation(int argc, const char* const* argv, const Environment
         config.close_subscribers_on_failover = close_subscribers;
     }
 
+    // A probe only needs admin.listen: the pools may be configured by variables the
+    // probing process does not see, and a probe must not fail on them.
+    if (invocation.action == Action::probe) return invocation;
     validate(config);
     if (invocation.action == Action::check_config) invocation.text = render_masked(config);
     return invocation;

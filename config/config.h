@@ -9,6 +9,7 @@
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace sp::config {
@@ -128,12 +129,13 @@ class ConfigError : public std::runtime_error {
     using std::runtime_error::runtime_error;
 };
 
-enum class Action { run, check_config, help, version };
+enum class Action { run, check_config, help, version, probe };
 
 struct Invocation {
     Action action = Action::run;
     Config config;
-    std::string text;  // what to print for help/version/check_config
+    std::string text;   // what to print for help/version/check_config
+    std::string probe;  // Action::probe: "live", "ready" or a URL
 };
 
 // Environment lookup, injectable for tests.
@@ -142,7 +144,7 @@ Environment current_environment();  // the SENTINEL_PROXY_* variables of this pr
 
 // Parses argv (with --config FILE), the environment and the file. Throws ConfigError
 // (exit status 2) on any problem, including a missing sentinel list or master name
-// when action == run or check_config.
+// when action == run or check_config (not for probe, which needs only admin.listen).
 Invocation parse_invocation(int argc, const char* const* argv, const Environment& env);
 
 // Loads and validates just a TOML text (used by parse_invocation and SIGHUP reload).
@@ -158,5 +160,21 @@ void validate(const Config& config);
 
 // The effective configuration as TOML, secrets replaced by "********".
 std::string render_masked(const Config& config);
+
+// Every key as section.key=value on one line (secrets masked), then each [[pool]]: the
+// startup log line.
+std::string settings_summary(const Config& config);
+
+// Keys a reload cannot apply (bound sockets, the log sink, the default pool's identity).
+bool applies_on_restart_only(std::string_view dotted_key);
+
+// What a reload changes, one "key old -> new" entry per key (secrets: "(secret) changed",
+// never the value), split into applied now and deferred to a restart.
+struct SettingsDiff {
+    std::vector<std::string> applied;
+    std::vector<std::string> deferred;
+    std::string line() const;  // "applied: ...; deferred to restart: ..." or "nothing changed"
+};
+SettingsDiff diff_settings(const Config& running, const Config& next);
 
 }  // namespace sp::config

@@ -3,6 +3,7 @@
 // sessions, and a listener), the admin HTTP endpoint (/livez /readyz /metrics /status),
 // and signals: SIGTERM/SIGINT drain and stop, SIGHUP reloads the configuration.
 #include <spdlog/spdlog.h>
+#include <unistd.h>
 #include <uv.h>
 
 #include <algorithm>
@@ -15,11 +16,13 @@
 #include "config/config.h"
 #include "proxy/admin/admin_server.h"
 #include "proxy/admin/metrics.h"
+#include "proxy/admin/probe.h"
 #include "proxy/admin/status_report.h"
 #include "proxy/logging.h"
 #include "proxy/net/fd_limit.h"
 #include "proxy/net/tcp_stream.h"
 #include "proxy/pool.h"
+#include "version.h"
 
 #if defined(__SANITIZE_ADDRESS__)  // g++ -fsanitize=address
 #define SP_HAVE_LSAN 1
@@ -183,18 +186,23 @@ void reload(App& app) {
                 spdlog::warn("reload: pool {} was removed; it keeps running until restart",
                              pool->name());
         }
-        if (next.admin_listen != app.config.admin_listen)
-            spdlog::warn("reload: admin.listen changed; it takes effect on restart only");
-        if (next.log_format != app.config.log_format)
-            spdlog::warn("reload: log.format changed; it takes effect on restart only");
+        const config::SettingsDiff diff = config::diff_settings(app.config, next);
+        // What only a restart applies keeps its running value here, so every later reload
+        // still reports it as pending.
         config::Config kept = next;
         kept.admin_listen = app.config.admin_listen;
+        kept.log_format = app.config.log_format;
+        kept.listen = app.config.listen;
+        kept.master_name = app.config.master_name;
         app.config = kept;
         spdlog::set_level(spdlog::level::from_str(next.log_level));
-        spdlog::info("configuration reloaded{}",
-                     next.config_file ? " from " + *next.config_file : std::string());
+        spdlog::log(diff.deferred.empty() ? spdlog::level::info : spdlog::level::warn,
+                    "configuration reloaded{}: {}",
+                    next.config_file ? " from " + *next.config_file : std::string(), diff.line());
+        app.metrics.record_reload(true);
     } catch (const std::exception& e) {
         spdlog::error("reload failed, keeping the running configuration: {}", e.what());
+        app.metrics.record_reload(false);
     }
 }
 
@@ -228,6 +236,21 @@ proxy::HttpResponse admin_page(App& app, std::string_view path) {
     return r;
 }
 
+// Exit status 0 when the admin endpoint answers 200, 1 otherwise (Docker reserves 2).
+int run_probe(const config::Invocation& inv) {
+    constexpr int kProbeTimeoutMs = 2000;  // under the HEALTHCHECK's --timeout=3s
+    try {
+        std::string detail;
+        int status = proxy::probe_http(proxy::probe_target(inv.probe, inv.config.admin_listen),
+                                       kProbeTimeoutMs, detail);
+        std::fprintf(status == 200 ? stdout : stderr, "%s\n", detail.c_str());
+        return status == 200 ? 0 : 1;
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "sentinel-proxy --probe: %s\n", e.what());
+        return 1;
+    }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -236,8 +259,12 @@ int main(int argc, char** argv) {
         inv = config::parse_invocation(argc, argv, config::current_environment());
     } catch (const config::ConfigError& e) {
         std::fprintf(stderr, "sentinel-proxy: %s\n", e.what());
+        // A health probe reports "unhealthy" (1), never Docker's reserved 2.
+        for (int i = 1; i < argc; ++i)
+            if (std::string_view(argv[i]).rfind("--probe", 0) == 0) return 1;
         return 2;
     }
+    if (inv.action == config::Action::probe) return run_probe(inv);
     if (inv.action != config::Action::run) {
         std::cout << inv.text;
         if (!inv.text.empty() && inv.text.back() != '\n') std::cout << '\n';
@@ -251,6 +278,10 @@ int main(int argc, char** argv) {
     app.config = inv.config;
     app.argv.assign(argv, argv + argc);
     proxy::setup_logging(app.config);
+    spdlog::info("sentinel-proxy {} starting (pid {}), configuration file {}: {}",
+                 SENTINEL_PROXY_VERSION, ::getpid(),
+                 app.config.config_file ? *app.config.config_file : std::string("none"),
+                 config::settings_summary(app.config));
     const proxy::FdLimit fd_limit = proxy::raise_fd_limit();
 
     try {

@@ -226,8 +226,22 @@ Metrics::Metrics()
       build_info_(prometheus::BuildGauge()
                       .Name("sentinel_proxy_build_info")
                       .Help("Always 1; the version as a label")
-                      .Register(*registry_)) {
+                      .Register(*registry_)),
+      reloads_(prometheus::BuildCounter()
+                   .Name("sentinel_proxy_config_reloads_total")
+                   .Help("Configuration reloads (SIGHUP) by outcome: success or failure (the "
+                         "running configuration kept)")
+                   .Register(*registry_)),
+      last_reload_(prometheus::BuildGauge()
+                       .Name("sentinel_proxy_config_last_reload_timestamp_seconds")
+                       .Help("When the last reload with this outcome happened, since the Unix "
+                             "epoch; 0: none yet")
+                       .Register(*registry_)) {
     build_info_.Add({{"version", SENTINEL_PROXY_VERSION}}).Set(1);
+    for (const char* outcome : {"success", "failure"}) {
+        reloads_.Add({{"outcome", outcome}});  // both series exist from the start, at 0
+        last_reload_.Add({{"outcome", outcome}}).Set(0);
+    }
     process_start_.Set(process_start_seconds());
 }
 
@@ -379,6 +393,13 @@ void Metrics::update(const Pool& pool, PoolSeries& s, std::uint64_t now_ms) {
     s.sentinel_up = std::move(seen);
     s.sentinels_up->Set(static_cast<double>(up));
     s.sentinels_down->Set(static_cast<double>(down));
+}
+
+void Metrics::record_reload(bool succeeded) {
+    const std::map<std::string, std::string> labels = {
+        {"outcome", succeeded ? "success" : "failure"}};
+    reloads_.Add(labels).Increment();
+    last_reload_.Add(labels).Set(wall_seconds());
 }
 
 std::string Metrics::scrape(const std::vector<const Pool*>& pools, std::uint64_t now_ms) {

@@ -33,6 +33,9 @@ class Metrics {
     // Updates the registry from `pools` (loop time `now_ms`) and renders it.
     std::string scrape(const std::vector<const Pool*>& pools, std::uint64_t now_ms);
 
+    // A SIGHUP reload and its outcome (on the loop thread, seldom: no batching needed).
+    void record_reload(bool succeeded);
+
   private:
     struct PoolSeries;
     PoolSeries& series_for(const Pool& pool);
@@ -71,6 +74,8 @@ class Metrics {
     prometheus::Gauge& process_start_;
     double cpu_seen_ = 0;
     prometheus::Family<prometheus::Gauge>& build_info_;
+    prometheus::Family<prometheus::Counter>& reloads_;
+    prometheus::Family<prometheus::Gauge>& last_reload_;
     std::map<std::string, std::unique_ptr<PoolSeries>> pools_;
 };
 

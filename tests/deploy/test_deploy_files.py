@@ -430,30 +430,45 @@ def test_dockerfile_lints_clean(node_modules):
 
 def test_dockerfile_structure():
     ins = dockerfile_instructions()
+    assert "ARG BASE_IMAGE=debian" in ins and "ARG BASE_TAG=bookworm-slim" in ins
     froms = [i for i in ins if i.startswith("FROM ")]
-    assert froms == ["FROM debian:bookworm-slim AS build", "FROM debian:bookworm-slim"]
-    runtime = ins[ins.index(froms[1]):]
+    assert froms == ["FROM ${BASE_IMAGE}:${BASE_TAG} AS build",
+                     "FROM ${BASE_IMAGE}:${BASE_TAG} AS collect", "FROM scratch"]
     build = ins[:ins.index(froms[1])]
+    collect = ins[ins.index(froms[1]):ins.index(froms[2])]
+    runtime = ins[ins.index(froms[2]):]
     assert any("deploy/build-release.sh /out" in i for i in build if i.startswith("RUN "))
-    assert any("install-deps.sh runtime" in i for i in runtime if i.startswith("RUN "))
-    assert [i for i in runtime if i.startswith("COPY --from=build")] == \
-        ["COPY --from=build /out/sentinel-proxy /usr/local/bin/sentinel-proxy"]
+    assert any("install-deps.sh runtime" in i and "collect-runtime.sh" in i
+               for i in collect if i.startswith("RUN "))
+    assert [i for i in runtime if i.startswith("COPY")] == ["COPY --from=collect /rootfs/ /"]
+    assert not [i for i in runtime if i.startswith("RUN ")]  # scratch: nothing to run
     user = [i for i in runtime if i.startswith("USER ")]
     assert user and user[-1].split()[1].split(":")[0] not in ("0", "root")
     assert "EXPOSE 6379 9121" in runtime
     assert "ENV SENTINEL_PROXY_CONFIG=/etc/sentinel-proxy/sentinel-proxy.toml" in runtime
-    assert any(i.startswith("HEALTHCHECK ") and "/livez" in i for i in runtime)
+    [label] = [i for i in runtime if i.startswith("LABEL ")]
+    for key in ("title", "description", "version", "revision", "source", "licenses"):
+        assert f"org.opencontainers.image.{key}=" in label, key
+    assert any(i.startswith("HEALTHCHECK ") and "--probe" in i for i in runtime)
     assert runtime[-1] == 'ENTRYPOINT ["/usr/local/bin/sentinel-proxy"]'
 
 
 def test_dockerfile_default_config_is_valid(tmp_path):
-    """The runtime stage writes a default TOML with printf: replay that printf."""
-    run = next(i for i in dockerfile_instructions() if "printf '%s\\n'" in i)
-    m = re.search(r"(printf '%s\\n' .*?) >\s*/etc/sentinel-proxy/sentinel-proxy.toml", run)
+    """deploy/image/collect-runtime.sh writes a default TOML with printf: replay that printf."""
+    text = (DEPLOY / "image" / "collect-runtime.sh").read_text().replace("\\\n", " ")
+    m = re.search(r"(printf '%s\\n' .*?) >\s*\"\$root/etc/sentinel-proxy/sentinel-proxy.toml\"",
+                  text, re.S)
     text = subprocess.run(["sh", "-c", m.group(1)], capture_output=True, text=True,
                           check=True, timeout=10).stdout
     cfg = tomllib.loads(text)
     assert cfg == {"proxy": {"listen": ["0.0.0.0:6379"]}, "admin": {"listen": "0.0.0.0:9121"}}
+    path = tmp_path / "image.toml"
+    path.write_text(text)
+    out = subprocess.run([os.environ.get("SP_PROXY_BIN", str(ROOT / "build" / "sentinel-proxy")),
+                          "--config", str(path), "--check-config", "--master", "m",
+                          "--sentinel", "127.0.0.1:26379"],
+                         capture_output=True, text=True, timeout=10, env={})
+    assert out.returncode == 0, out.stderr
 
 
 class _Admin(http.server.BaseHTTPRequestHandler):
@@ -470,17 +485,20 @@ class _Admin(http.server.BaseHTTPRequestHandler):
 
 @pytest.mark.parametrize("status,healthy", [(200, True), (503, False)])
 def test_healthcheck_command(status, healthy):
-    """Runs the HEALTHCHECK's exec-form command against a stand-in admin endpoint."""
+    """Runs the HEALTHCHECK's exec-form command (the built binary's --probe) against a
+    stand-in admin endpoint named by SENTINEL_PROXY_ADMIN_LISTEN, as in a container."""
     line = next(i for i in dockerfile_instructions() if i.startswith("HEALTHCHECK "))
     argv = json.loads(line[line.index("CMD ") + 4:])
+    assert argv[0] == "/usr/local/bin/sentinel-proxy"
+    argv[0] = os.environ.get("SP_PROXY_BIN", str(ROOT / "build" / "sentinel-proxy"))
     handler = type("Handler", (_Admin,), {"status": status})
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     port = server.server_address[1]
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
-        argv = [a.replace("/9121", f"/{port}") for a in argv]
-        out = subprocess.run(argv, capture_output=True, text=True, timeout=10)
-        assert (out.returncode == 0) == healthy, out.stderr
+        out = subprocess.run(argv, capture_output=True, text=True, timeout=10,
+                             env={"SENTINEL_PROXY_ADMIN_LISTEN": f"0.0.0.0:{port}"})
+        assert out.returncode == (0 if healthy else 1), out.stderr
     finally:
         server.shutdown()
         server.server_close()
@@ -542,6 +560,7 @@ def repo_files():
 def test_docker_context_has_the_build_inputs_only():
     assert in_docker_context("deploy/build-release.sh")
     assert in_docker_context("deploy/install-deps.sh")
+    assert in_docker_context("deploy/image/collect-runtime.sh")
     for f in ["CMakeLists.txt", "proxy/main.cpp", "tests/CMakeLists.txt",
               "proxy/version.h.in"]:
         assert in_docker_context(f), f

@@ -2,7 +2,7 @@
 no service-link variables (enableServiceLinks: false), and rollouts and node drains that
 cannot deadlock (PDB, rolling-update strategy, anti-affinity).
 
-The chart cannot be rendered here (no helm), so its templates are checked as text.
+These check the templates as text; test_helm_chart.py renders them with helm.
 """
 from pathlib import Path
 

@@ -945,6 +945,22 @@ class Writer:
         return self.stats
 
 
+def failover_under_writes(topo: "Topology", port: int, before: int = 500, after: int = 500,
+                          timeout: float = 40.0):
+    """A Writer through 127.0.0.1:port, `before` acknowledged writes, SENTINEL FAILOVER, the
+    sentinels' switch, `after` more. Returns (old master, new master, WriterStats)."""
+    old = topo.current_master()
+    writer = Writer(HOST, port).start()
+    try:
+        writer.wait_acks(before, timeout=30)
+        topo.planned_failover()
+        new = topo.wait_for_switch(old.addr, timeout=timeout)
+        writer.wait_acks(after, timeout=timeout)
+    finally:
+        stats = writer.stop()
+    return old, new, stats
+
+
 class RoleWatcher(BackgroundLoop):
     """Polls ROLE of the given nodes every `interval` and records each change as
     (t, node name, role), role being 'master', 'slave' or 'down'."""

@@ -4,11 +4,13 @@ did), the master switch is a timestamp rather than "seconds since, -1 before any
 the standard process_* series exist. Real processes on 127.0.0.1, bounded waits."""
 from __future__ import annotations
 
+import os
 import re
+import signal
 import time
 import urllib.request
 
-from harness import HOST, free_port
+from harness import HOST, free_port, wait_until
 
 
 def scrape(port: int) -> str:
@@ -59,3 +61,33 @@ def test_metric_families_do_not_collide_and_process_series_exist(make_topology, 
     assert value(text, "process_cpu_seconds_total") >= 0
     assert fams.get("process_start_time_seconds") == "gauge"
     assert started - 5 <= value(text, "process_start_time_seconds") <= time.time() + 1
+
+
+def test_config_reloads_are_counted_by_outcome_with_a_timestamp(make_topology, make_proxy,
+                                                                tmp_path):
+    topo = make_topology()
+    admin = free_port()
+    conf = tmp_path / "proxy.toml"
+    conf.write_text("[timeouts]\nhold_window_ms = 10000\n")
+    proxy = make_proxy(topo, ["--admin-listen", f"{HOST}:{admin}", "--config", str(conf)])
+
+    def series(outcome: str, name: str) -> float:
+        text = scrape(admin)
+        m = re.search(rf'^{name}\{{outcome="{outcome}"\}} (\S+)$', text, re.M)
+        assert m, f"{name}{{outcome={outcome}}} missing"
+        return float(m.group(1))
+
+    total, stamp = "sentinel_proxy_config_reloads_total", \
+        "sentinel_proxy_config_last_reload_timestamp_seconds"
+    assert families(scrape(admin)).get(total) == "counter"
+    for outcome in ("success", "failure"):  # both exist before any reload
+        assert series(outcome, total) == 0 and series(outcome, stamp) == 0
+    before = time.time()
+    os.kill(proxy.process.pid, signal.SIGHUP)
+    wait_until(lambda: series("success", total) == 1, 10, 0.1, "a counted good reload")
+    assert before - 1 <= series("success", stamp) <= time.time() + 1
+    conf.write_text("[timeouts]\nhold_window_ms = \"soon\"\n")  # a bad file
+    os.kill(proxy.process.pid, signal.SIGHUP)
+    wait_until(lambda: series("failure", total) == 1, 10, 0.1, "a counted failed reload")
+    assert series("failure", stamp) >= series("success", stamp) > 0
+    assert series("success", total) == 1
