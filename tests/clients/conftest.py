@@ -239,3 +239,22 @@ class NodeScript:
             return "\n".join(self.stderr_path.read_text(errors="replace").splitlines()[-n:])
         except OSError:
             return ""
+
+
+# ------------------------------------------------------------ the suites with replica reads
+# ctest runs the Celery and Django suites a second time with SP_PROXY_EXTRA_ARGS="--read-from
+# prefer-replica" (tests/CMakeLists.txt); those runs also check that reads reached replicas.
+REPLICA_READS = "--read-from" in os.environ.get("SP_PROXY_EXTRA_ARGS", "") and \
+    "--read-from master" not in os.environ.get("SP_PROXY_EXTRA_ARGS", "")
+
+
+def routed_to_replicas(proxy) -> int:
+    """sentinel_proxy_commands_routed_total{route="replica"} from the proxy's /metrics."""
+    import urllib.request
+    url = f"http://{harness.HOST}:{proxy.admin_port}/metrics"
+    with urllib.request.urlopen(url, timeout=5) as r:
+        for line in r.read().decode().splitlines():
+            if line.startswith("sentinel_proxy_commands_routed_total{") and \
+                    'route="replica"' in line:
+                return int(float(line.rsplit(" ", 1)[1]))
+    return 0

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import HERE, longest_gap, mono, proxy_errors
+from conftest import HERE, REPLICA_READS, longest_gap, mono, proxy_errors, routed_to_replicas
 from harness import LogWatcher, ManagedProcess, now, wait_until
 
 CHORD_SIZE = 50
@@ -155,3 +155,10 @@ def test_planned_failover(celery_env, failovers, record_figures):
 
 def test_unplanned_failover(celery_env, failovers, record_figures):
     _scenario("unplanned", celery_env, failovers, record_figures)
+
+
+@pytest.mark.skipif(not REPLICA_READS, reason="only in the run with --read-from prefer-replica")
+def test_reads_reached_replicas(module_proxy):
+    # Runs after both failovers: the scenarios above passed with replica reads on, and some of
+    # their reads were served by replicas (otherwise that run would prove nothing).
+    assert routed_to_replicas(module_proxy) > 0

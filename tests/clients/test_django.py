@@ -14,7 +14,7 @@ import uuid
 
 import pytest
 
-from conftest import longest_gap, proxy_errors
+from conftest import REPLICA_READS, longest_gap, proxy_errors, routed_to_replicas
 from harness import now, wait_until
 
 MAX_SECONDS = 120
@@ -172,3 +172,10 @@ def test_unplanned_failover(django_cache, failovers, record_figures):
     assert not late, ("errors from operations started after the proxy verified the new "
                       f"master (+{fo.t_verified - fo.t_start:.2f}s): "
                       + "; ".join(f"+{e[0] - fo.t_start:.2f}s {e[2]} {e[3]}" for e in late[:10]))
+
+
+@pytest.mark.skipif(not REPLICA_READS, reason="only in the run with --read-from prefer-replica")
+def test_reads_reached_replicas(module_proxy):
+    # Runs after both failovers: the scenarios above passed with replica reads on, and some of
+    # their reads were served by replicas (otherwise that run would prove nothing).
+    assert routed_to_replicas(module_proxy) > 0

@@ -72,8 +72,15 @@ def _start_proxy(root: Path, topo: harness.Topology, extra_args=(), name="proxy"
     # SP_PROXY_EXTRA_ARGS (e.g. "--read-from prefer-replica"): run a whole suite with more
     # flags, such as the client suites with replica reads on.
     extra = shlex.split(os.environ.get("SP_PROXY_EXTRA_ARGS", ""))
+    # Such a run also gets an admin endpoint (proxy.admin_port), so that the suite can show
+    # the extra flags took effect (e.g. that reads did reach replicas).
+    admin_port = None
+    if extra and "--admin-listen" not in [*extra, *extra_args]:
+        admin_port = harness.free_port()
+        extra += ["--admin-listen", f"{harness.HOST}:{admin_port}"]
     proxy = harness.Proxy(root, topo.sentinel_ports, [*extra, *extra_args], name=name,
                           **proxy_kw)
+    proxy.admin_port = admin_port
     _active_proxies.append(proxy)
     try:
         proxy.start()  # raises with the log tail if it does not come up
