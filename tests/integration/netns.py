@@ -23,8 +23,10 @@ gact drop action are not built in):
     would fail the sender's send with EPERM, which is not what a partition looks like).
     Existing TCP connections stall, new connects time out. heal(a, b) deletes both rules.
   - link_down(a) / link_up(a): `ip link set eth0 down` in a's namespace (a cut cable).
-  - delay(a, ms): `tc qdisc replace dev eth0 root netem delay <ms>ms` in a's namespace, only
-    where sch_netem exists (Lab.netem_available); otherwise it raises NetemUnavailable.
+  - delay(a, ms): everything a sends is delayed by ms: `tc qdisc replace dev eth0 root netem
+    delay <ms>ms` where sch_netem exists (Lab.netem_available); otherwise (as here) an
+    `iptables -I OUTPUT -o eth0 -j NFQUEUE --queue-bypass` rule in a's namespace and
+    netns_delay.py there, which accepts each queued packet ms later, in order.
 
 Cleanup: Lab is a context manager (so an exception or Ctrl-C cleans up), an atexit hook
 runs the same cleanup, and Lab() first removes namespaces `spn-<pid>-*` whose pid no longer runs (a crashed
@@ -48,7 +50,7 @@ TC = shutil.which("tc") or "/usr/sbin/tc"
 _libc = ctypes.CDLL("libc.so.6", use_errno=True)
 
 
-class NetemUnavailable(RuntimeError):
+class NetemUnavailable(RuntimeError):  # neither netem nor the NFQUEUE delayer works
     pass
 
 
@@ -248,18 +250,43 @@ class Lab:
             self._in(self.ns("ctl"), TC, "qdisc", "del", "dev", "lo", "root", check=False)
         return p.returncode == 0
 
+    _NFQUEUE = ["OUTPUT", "-o", "eth0", "-j", "NFQUEUE", "--queue-num", "0", "--queue-bypass"]
+
     def delay(self, name: str, ms: int):
-        """Everything `name` sends is delayed by ms (tc netem on its eth0)."""
-        if not self.netem_available:
-            raise NetemUnavailable("tc netem is not available in this kernel "
-                                   "(CONFIG_NET_SCH_NETEM)")
-        self._in(self.ns(name), TC, "qdisc", "replace", "dev", "eth0", "root", "netem",
-                 "delay", f"{ms}ms")
-        self._delays[name] = ms
+        """Everything `name` sends on eth0 is delayed by ms (see the module docstring)."""
+        self.undelay(name)
+        if self.netem_available:
+            self._in(self.ns(name), TC, "qdisc", "replace", "dev", "eth0", "root", "netem",
+                     "delay", f"{ms}ms")
+            self._delays[name] = None
+            return
+        import harness
+        import sys
+        from pathlib import Path
+        script = str(Path(__file__).resolve().parent / "netns_delay.py")
+        log = Path(f"/tmp/{self.run_id}-{name}-delay.log")
+        proc = harness.ManagedProcess([*self.wrapper(name), sys.executable, script, "0",
+                                       str(ms)], log).start()
+        self._delays[name] = proc
+        harness.wait_until(lambda: "ready" in log.read_text() or not proc.alive(), 10, 0.02,
+                           "the NFQUEUE delayer to bind")
+        if not proc.alive():
+            raise NetemUnavailable(f"NFQUEUE delayer failed: {log.read_text()[-500:]}")
+        self._in(self.ns(name), IPTABLES, "-I", *self._NFQUEUE)
 
     def undelay(self, name: str):
-        if self._delays.pop(name, None) is not None:
+        if name not in self._delays:
+            return
+        proc = self._delays.pop(name)
+        if proc is None:
             self._in(self.ns(name), TC, "qdisc", "del", "dev", "eth0", "root", check=False)
+            return
+        self._in(self.ns(name), IPTABLES, "-D", *self._NFQUEUE, check=False)
+        proc.stop()
+        try:
+            proc.log_path.unlink()
+        except OSError:
+            pass
 
     # -- cleanup
     def close(self):
@@ -270,6 +297,11 @@ class Lab:
                 return
             self._closed = True
         self.leave_ctl()
+        for name in list(self._delays):  # the NFQUEUE delayers, by PID
+            try:
+                self.undelay(name)
+            except Exception:  # noqa: BLE001
+                pass
         for name in list_namespaces():
             if name.startswith(self.run_id + "-"):
                 _run(IP, "netns", "del", name, check=False)
@@ -318,6 +350,18 @@ class NetSetup:
         url = f"http://{self.proxy.host}:{self.admin}/status"
         with urllib.request.urlopen(url, timeout=5) as r:
             return json.loads(r.read().decode())["pools"][0]
+
+    def metric(self, name: str, **labels) -> float:
+        """One sample of the proxy's /metrics (KeyError when absent)."""
+        import urllib.request
+        url = f"http://{self.proxy.host}:{self.admin}/metrics"
+        with urllib.request.urlopen(url, timeout=5) as r:
+            text = r.read().decode()
+        for line in text.splitlines():
+            if line.startswith(name + "{") or line.startswith(name + " "):
+                if all(f'{k}="{v}"' in line for k, v in labels.items()):
+                    return float(line.rsplit(" ", 1)[1])
+        raise KeyError(f"{name}{labels} not in /metrics")
 
     def proxy_master(self):
         m = self.status()["master"]

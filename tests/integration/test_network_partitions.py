@@ -234,3 +234,51 @@ def test_minority_sentinel_names_old_master(net, record_figures):
     # what was lost is exactly what the old master took alone, before anyone failed over
     assert len(lost) == len(split), (len(lost), len(split))
     assert not [e for e in stats.errors if e[3] != "connection"], stats.errors[:5]
+
+
+def test_latency_on_master(net, record_figures):
+    """200 ms on everything the master sends (tc netem, or the NFQUEUE delayer where netem
+    is missing): commands through the proxy are slower but succeed, and the proxy's ROLE
+    probes (1 s timeout) and sentinel rounds do not mistake the slow master for a failover."""
+    topo, lab, proxy = net.topo, net.lab, net.proxy
+    master = topo.current_master()
+    c = proxy.client(socket_timeout=10)
+
+    def rtts(n: int) -> list[float]:
+        out = []
+        for i in range(n):
+            t = now()
+            assert c.set(f"lat:{i}", "x") is True
+            out.append(now() - t)
+        return out
+    base = rtts(20)
+    held0 = net.metric("sentinel_proxy_commands_total", outcome="held")
+    failovers0 = net.status()["failovers_seen"]
+    lab.delay(master.name, 200)
+    try:
+        w = Writer(proxy.host, proxy.port, batch=5, interval=0.005).start()
+        slow = rtts(20)
+        time.sleep(6)  # several sentinel poll rounds and ROLE probes under the delay
+        w.wait_acks(50, timeout=20)
+        stats = w.stop()
+        st = net.status()
+        held = net.metric("sentinel_proxy_commands_total", outcome="held") - held0
+    finally:
+        lab.undelay(master.name)
+    fast_again = rtts(20)
+    record_figures("latency: 200 ms on the master", {
+        "SET round trip before ms": 1000 * sorted(base)[10],
+        "SET round trip under the delay ms (median)": 1000 * sorted(slow)[10],
+        "SET round trip under the delay ms (max)": 1000 * max(slow),
+        "SET round trip after ms": 1000 * sorted(fast_again)[10],
+        "writes acknowledged under the delay": stats.acked,
+        "client errors": len(stats.errors), "holds": held,
+    })
+    assert min(slow) >= 0.2, f"the delay did not apply: {min(slow):.3f} s"
+    assert max(slow) < 1.0, f"a SET took {max(slow):.3f} s"
+    assert not stats.errors, stats.errors[:5]
+    assert st["master"] and (st["master"]["host"], st["master"]["port"]) == master.addr
+    assert st["failovers_seen"] == failovers0, "the slow master was taken for a failover"
+    assert held == 0, f"{held} holds under a 200 ms delay"
+    assert topo.current_master() is master
+    assert sorted(fast_again)[10] < 0.1
