@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import pytest
@@ -39,6 +40,7 @@ SENTINELS = ["sentinel-0", "sentinel-1", "sentinel-2"]
 def net(tmp_path):
     reason = netns.why_unavailable()
     if reason:
+        warnings.warn(f"NETWORK PARTITION TESTS NOT RUN: {reason}")  # in pytest's summary
         pytest.skip(f"NETWORK PARTITION TESTS NOT RUN: {reason} (needs root and netns)")
     setup = netns.NetSetup(tmp_path)
     try:
