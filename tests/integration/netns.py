@@ -184,7 +184,7 @@ class Lab:
 
     def enter_ctl(self):
         """Moves the calling thread (and what it starts from now on) into the ctl namespace."""
-        self._saved_ns = os.open(f"/proc/thread-self/ns/net", os.O_RDONLY)
+        self._saved_ns = os.open("/proc/thread-self/ns/net", os.O_RDONLY)
         self._entered_thread = threading.get_ident()
         fd = os.open(f"/run/netns/{self.ns('ctl')}", os.O_RDONLY)
         try:
