@@ -250,12 +250,18 @@ class Lab:
             self._in(self.ns("ctl"), TC, "qdisc", "del", "dev", "lo", "root", check=False)
         return p.returncode == 0
 
-    _NFQUEUE = ["OUTPUT", "-o", "eth0", "-j", "NFQUEUE", "--queue-num", "0", "--queue-bypass"]
+    def _nfqueue_rule(self, inbound: bool, peer: str | None) -> list[str]:
+        chain = ["INPUT", "-i", "eth0"] if inbound else ["OUTPUT", "-o", "eth0"]
+        if peer:
+            chain += ["-s" if inbound else "-d", self.hosts[peer]]
+        return [*chain, "-j", "NFQUEUE", "--queue-num", "0", "--queue-bypass"]
 
-    def delay(self, name: str, ms: int):
-        """Everything `name` sends on eth0 is delayed by ms (see the module docstring)."""
+    def delay(self, name: str, ms: int, inbound: bool = False, peer: str | None = None):
+        """Everything `name` sends on eth0 (or, inbound=True, receives), optionally only to
+        or from `peer`, is delayed by ms (see the module docstring). inbound and peer need
+        the NFQUEUE delayer; netem, where it exists, serves the plain case."""
         self.undelay(name)
-        if self.netem_available:
+        if self.netem_available and not inbound and not peer:
             self._in(self.ns(name), TC, "qdisc", "replace", "dev", "eth0", "root", "netem",
                      "delay", f"{ms}ms")
             self._delays[name] = None
@@ -267,22 +273,27 @@ class Lab:
         log = Path(f"/tmp/{self.run_id}-{name}-delay.log")
         proc = harness.ManagedProcess([*self.wrapper(name), sys.executable, script, "0",
                                        str(ms)], log).start()
-        self._delays[name] = proc
+        self._delays[name] = (proc, self._nfqueue_rule(inbound, peer))
         harness.wait_until(lambda: "ready" in log.read_text() or not proc.alive(), 10, 0.02,
                            "the NFQUEUE delayer to bind")
         if not proc.alive():
             raise NetemUnavailable(f"NFQUEUE delayer failed: {log.read_text()[-500:]}")
-        self._in(self.ns(name), IPTABLES, "-I", *self._NFQUEUE)
+        self._in(self.ns(name), IPTABLES, "-I", *self._delays[name][1])
 
     def undelay(self, name: str):
         if name not in self._delays:
             return
-        proc = self._delays.pop(name)
-        if proc is None:
+        held = self._delays.pop(name)
+        if held is None:
             self._in(self.ns(name), TC, "qdisc", "del", "dev", "eth0", "root", check=False)
             return
-        self._in(self.ns(name), IPTABLES, "-D", *self._NFQUEUE, check=False)
+        proc, rule = held
+        self._in(self.ns(name), IPTABLES, "-D", *rule, check=False)
+        alive = proc.alive()
         proc.stop()
+        if not alive:  # it died while delaying: the delay silently stopped
+            raise NetemUnavailable(f"the NFQUEUE delayer of {name} died: "
+                                   f"{proc.log_tail(20)}")
         try:
             proc.log_path.unlink()
         except OSError:

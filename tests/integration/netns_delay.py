@@ -65,6 +65,8 @@ def main():
     queue, delay = int(sys.argv[1]), float(sys.argv[2]) / 1000.0
     sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, NETLINK_NETFILTER)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8 << 20)
+    # a burst that overflows the socket buffer must not end the delayer (recv's ENOBUFS)
+    sock.setsockopt(270, 5, 1)  # SOL_NETLINK, NETLINK_NO_ENOBUFS
     sock.bind((0, 0))
     sock.send(message(NFQNL_MSG_CONFIG, queue,
                       attr(NFQA_CFG_CMD, struct.pack("!BBH", NFQNL_CFG_CMD_BIND, 0, 0))))
@@ -96,7 +98,11 @@ def main():
     threading.Thread(target=release, daemon=True).start()
     print("ready", flush=True)
     while not stop.is_set():
-        data = sock.recv(1 << 16)
+        try:
+            data = sock.recv(1 << 16)
+        except OSError as exc:  # never leave: a gone delayer would silently stop delaying
+            print(f"recv: {exc}", flush=True)
+            continue
         t = time.monotonic() + delay
         with cond:
             for pid in packet_ids(data):

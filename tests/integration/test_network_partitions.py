@@ -21,6 +21,7 @@ What the proxy can guarantee, and what is asserted:
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 import warnings
@@ -36,17 +37,21 @@ from harness import SentinelEvents, Writer, now, wait_until  # noqa: E402
 SENTINELS = ["sentinel-0", "sentinel-1", "sentinel-2"]
 
 
-@pytest.fixture
-def net(tmp_path):
+def net_setup(tmp_path, proxy_args: list[str] = ()):
     reason = netns.why_unavailable()
     if reason:
         warnings.warn(f"NETWORK PARTITION TESTS NOT RUN: {reason}")  # in pytest's summary
         pytest.skip(f"NETWORK PARTITION TESTS NOT RUN: {reason} (needs root and netns)")
-    setup = netns.NetSetup(tmp_path)
+    setup = netns.NetSetup(tmp_path, proxy_args)
     try:
         yield setup
     finally:
         setup.stop()
+
+
+@pytest.fixture
+def net(tmp_path):
+    yield from net_setup(tmp_path)
 
 
 def keys_with(client, prefix: str) -> set[str]:
@@ -284,3 +289,73 @@ def test_latency_on_master(net, record_figures):
     assert held == 0, f"{held} holds under a 200 ms delay"
     assert topo.current_master() is master
     assert sorted(fast_again)[10] < 0.1
+
+
+@pytest.fixture
+def net_replica_reads(tmp_path):
+    yield from net_setup(tmp_path, ["--read-from", "prefer-replica",
+                                    "--max-replica-lag-ms", "100"])
+
+
+# The proxy measures lag against the master's offsets sampled every 100 ms, so what it
+# measures is a lower bound, up to 100 ms short (a replica 150 ms behind reads as 100 or
+# 200 ms and flaps around a 100 ms bound): 300 ms is clearly past bound + sampling step.
+DELAY_MS = int(os.environ.get("SP_REPLICA_DELAY_MS", "300"))
+
+
+def test_latency_to_replica_takes_it_out_of_rotation(net_replica_reads, record_figures):
+    """With replica reads on (max lag 100 ms), DELAY_MS on the replication stream into one
+    replica (what it receives from the master; the proxy's reads and INFO reach it at once),
+    so its data really is that far behind while writes flow: it leaves rotation as lagging and
+    stays out, gets no reads, the other replica serves them, and it comes back once the
+    delay is gone. (Delaying all it receives would not do: reads then arrive as late as
+    the data, and see everything written before they were sent.)"""
+    net = net_replica_reads
+    topo, lab, proxy = net.topo, net.lab, net.proxy
+    master = topo.current_master()
+    slow, other = topo.replicas_of(master)
+
+    def entry(node):
+        for r in net.status()["read_replicas"]:
+            if r["address"] == f"{node.host}:{node.port}":
+                return r
+        return None
+    wait_until(lambda: entry(slow) and entry(slow)["eligible"] and entry(other)["eligible"],
+               20, 0.1, "both replicas in rotation")
+    c = proxy.client(socket_timeout=10)
+    reader = proxy.client(socket_timeout=10)  # never writes: no read-your-writes fence
+    w = Writer(proxy.host, proxy.port, batch=5, interval=0.005).start()
+    lab.delay(slow.name, DELAY_MS, inbound=True, peer=master.name)
+    try:
+        t0 = now()
+        out = wait_until(lambda: (e := entry(slow)) and not e["eligible"] and e, 20, 0.05,
+                         "the delayed replica to leave rotation")
+        t_out = now() - t0
+        slow0, other0 = entry(slow)["reads"], entry(other)["reads"]
+        samples = []
+        for i in range(300):
+            c.set(f"rr:{i}", str(i))
+            assert c.get(f"rr:{i}") == str(i)  # read-your-writes holds throughout
+            reader.get(f"rr:{max(0, i - 50)}")
+            if i % 10 == 0:
+                samples.append(entry(slow)["eligible"])
+        slow_reads = entry(slow)["reads"] - slow0
+        other_reads = entry(other)["reads"] - other0
+    finally:
+        lab.undelay(slow.name)
+        stats = w.stop()
+    t1 = now()
+    wait_until(lambda: entry(slow)["eligible"], 20, 0.05, "the replica to come back")
+    record_figures(f"latency: {DELAY_MS} ms into a replica, replica reads on", {
+        "left rotation after s": t_out, "skip reason": out["skip_reason"],
+        "measured lag ms when out": out["lag_ms"],
+        "samples in rotation while delayed": f"{sum(samples)} of {len(samples)}",
+        "reads served by the delayed replica meanwhile": slow_reads,
+        "reads served by the other replica meanwhile": other_reads,
+        "back in rotation after the delay ended s": now() - t1,
+        "writer errors": len(stats.errors),
+    })
+    assert out["skip_reason"] == "lagging", out
+    assert not any(samples), f"the lagging replica came back while delayed: {samples}"
+    assert slow_reads == 0 and other_reads > 0
+    assert not stats.errors, stats.errors[:5]
