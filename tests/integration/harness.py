@@ -197,11 +197,11 @@ atexit.register(stop_all_processes)
 # ---------------------------------------------------------------------------------------------
 # Redis and Sentinel nodes
 
-def _client(port: int, **kw) -> redis.Redis:
+def _client(port: int, host: str = HOST, **kw) -> redis.Redis:
     kw.setdefault("socket_timeout", 5)
     kw.setdefault("socket_connect_timeout", 2)
     kw.setdefault("decode_responses", True)
-    return redis.Redis(host=HOST, port=port, **kw)
+    return redis.Redis(host=host, port=port, **kw)
 
 
 class _ServerProcess:
@@ -211,13 +211,19 @@ class _ServerProcess:
 
     log_name = "server.log"
     auth_password: str | None = None
+    # Where the process listens and what runs in front of it: 127.0.0.1 and nothing by
+    # default; tests/integration/netns.py places nodes in network namespaces
+    # (host = the namespace's address, wrapper = ["ip", "netns", "exec", <namespace>]).
+    host: str = HOST
+    wrapper: tuple = ()
 
     @property
     def addr(self) -> tuple[str, int]:
-        return (HOST, self.port)
+        return (self.host, self.port)
 
     def _launch(self, argv: list[str], timeout: float):
-        self.process = ManagedProcess(argv, self.dir / "stdout.log", cwd=self.dir).start()
+        self.process = ManagedProcess([*self.wrapper, *argv], self.dir / "stdout.log",
+                                      cwd=self.dir).start()
 
         def up():
             if not self.process.alive():
@@ -236,7 +242,7 @@ class _ServerProcess:
     def client(self, **kw) -> redis.Redis:
         if self.auth_password:
             kw.setdefault("password", self.auth_password)
-        return _client(self.port, **kw)
+        return _client(self.port, self.host, **kw)
 
     def log_tail(self, lines: int = 40) -> str:
         try:
@@ -252,21 +258,26 @@ class RedisNode(_ServerProcess):
 
     def __init__(self, root: Path, name: str, port: int | None = None,
                  replicaof: int | None = None, extra: dict[str, str] | None = None,
-                 password: str | None = None):
+                 password: str | None = None, host: str = HOST, wrapper: tuple = (),
+                 master_host: str = HOST):
         """password: optional `requirepass` and `masterauth` of this node; client() then
-        authenticates with it (default None: no password, as before)."""
+        authenticates with it (default None: no password, as before). host/wrapper: see
+        _ServerProcess; master_host: the address of `replicaof`."""
         self.name = name
+        self.host, self.wrapper = host, tuple(wrapper)
         self.password = self.auth_password = password
         self.port = port or free_port()
         self.dir = Path(root) / name
         self.dir.mkdir(parents=True, exist_ok=True)
         self.conf = self.dir / "redis.conf"
         lines = [
-            f"port {self.port}", f"bind {HOST}", f"dir {self.dir}", 'save ""',
+            f"port {self.port}", f"bind {self.host}", f"dir {self.dir}", 'save ""',
             "appendonly no", "daemonize no", f"logfile {self.dir / 'redis.log'}",
         ]
+        if host != HOST:  # a namespace address: its clients come from other namespaces
+            lines.append("protected-mode no")
         if replicaof:
-            lines.append(f"replicaof {HOST} {replicaof}")
+            lines.append(f"replicaof {master_host} {replicaof}")
         if password:
             lines += [f"requirepass {password}", f"masterauth {password}"]
         for k, v in (extra or {}).items():
@@ -294,11 +305,14 @@ class Sentinel(_ServerProcess):
 
     def __init__(self, root: Path, name: str, master_port: int, quorum: int = 2,
                  down_after_ms: int = 1000, failover_timeout_ms: int = 10000,
-                 auth_pass: str | None = None, requirepass: str | None = None):
+                 auth_pass: str | None = None, requirepass: str | None = None,
+                 host: str = HOST, wrapper: tuple = (), master_host: str = HOST):
         """auth_pass: optional `sentinel auth-pass` (the Redis nodes' password); requirepass:
         optional password of the sentinel itself (client() then authenticates with it; the
-        sentinels use it with each other too). Both default to None: as before."""
+        sentinels use it with each other too). Both default to None: as before.
+        host/wrapper: see _ServerProcess; master_host: the monitored master's address."""
         self.name = name
+        self.host, self.wrapper = host, tuple(wrapper)
         self.requirepass = self.auth_password = requirepass
         self.port = free_port()
         self.dir = Path(root) / name
@@ -307,12 +321,13 @@ class Sentinel(_ServerProcess):
         self.conf.write_text("\n".join([
             f"dir {self.dir}",
             f"logfile {self.dir / 'sentinel.log'}",
-            f"sentinel monitor {MASTER_NAME} {HOST} {master_port} {quorum}",
+            f"sentinel monitor {MASTER_NAME} {master_host} {master_port} {quorum}",
             f"sentinel down-after-milliseconds {MASTER_NAME} {down_after_ms}",
             f"sentinel failover-timeout {MASTER_NAME} {failover_timeout_ms}",
             f"sentinel parallel-syncs {MASTER_NAME} 1",
             *([f"sentinel auth-pass {MASTER_NAME} {auth_pass}"] if auth_pass else []),
             *([f"requirepass {requirepass}"] if requirepass else []),
+            *(["protected-mode no"] if host != HOST else []),
         ]) + "\n")
         self.process: ManagedProcess | None = None
 
@@ -320,7 +335,7 @@ class Sentinel(_ServerProcess):
 
     def start(self, timeout: float = 15.0):
         return self._launch(
-            [REDIS_SENTINEL, str(self.conf), "--port", str(self.port), "--bind", HOST], timeout)
+            [REDIS_SENTINEL, str(self.conf), "--port", str(self.port), "--bind", self.host], timeout)
 
     def master_addr(self) -> tuple[str, int] | None:
         try:
@@ -346,20 +361,25 @@ class Topology:
 
     def __init__(self, root: Path, replicas: int = 2, sentinels: int = 3, quorum: int = 2,
                  replica_extra: dict[str, str] | None = None, redis_password: str | None = None,
-                 sentinel_password: str | None = None):
+                 sentinel_password: str | None = None, placement=None):
         """redis_password: requirepass + masterauth on every node and `sentinel auth-pass` on
         every sentinel; sentinel_password: requirepass of the sentinels themselves. Both
-        default to None (no passwords anywhere, as before)."""
+        default to None (no passwords anywhere, as before). placement: optional
+        callable(name) -> dict(host=..., wrapper=...) putting each process somewhere else
+        than 127.0.0.1 (tests/integration/netns.py: one network namespace per process)."""
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
         self.quorum = quorum
-        master = RedisNode(self.root, "redis-0", password=redis_password)
+        place = placement or (lambda name: {})
+        master = RedisNode(self.root, "redis-0", password=redis_password, **place("redis-0"))
         self.nodes = [master] + [
             RedisNode(self.root, f"redis-{i + 1}", replicaof=master.port, extra=replica_extra,
-                      password=redis_password)
+                      password=redis_password, master_host=master.host,
+                      **place(f"redis-{i + 1}"))
             for i in range(replicas)]
         self.sentinels = [Sentinel(self.root, f"sentinel-{i}", master.port, quorum,
-                                   auth_pass=redis_password, requirepass=sentinel_password)
+                                   auth_pass=redis_password, requirepass=sentinel_password,
+                                   master_host=master.host, **place(f"sentinel-{i}"))
                           for i in range(sentinels)]
         self.initial_master = master
 
@@ -571,13 +591,17 @@ class Proxy:
     def __init__(self, root: Path, sentinel_ports: list[int], extra_args: list[str] = (),
                  binary: str | None = None, port: int | None = None, name: str = "proxy",
                  sentinel_host: str = HOST, client_password: str | None = None,
-                 extra_env: dict[str, str] | None = None, wrapper: list[str] = ()):
+                 extra_env: dict[str, str] | None = None, wrapper: list[str] = (),
+                 host: str = HOST, sentinel_addrs: list[tuple[str, int]] | None = None):
         """sentinel_host: how the proxy is told the sentinels' host (default 127.0.0.1; e.g.
         "localhost" to make it resolve a host name). client_password: the proxy's
         --client-password, if the test passes one in extra_args; client() and connection()
         then authenticate with it by default (default None: no AUTH, as before).
         extra_env: variables added to the inherited environment. wrapper: argv run in front
-        of the binary (e.g. ["prlimit", "--nofile=64:64", "--"])."""
+        of the binary (e.g. ["prlimit", "--nofile=64:64", "--"]). host: the listen address
+        (default 127.0.0.1); sentinel_addrs: (host, port) of each sentinel, instead of
+        sentinel_host + sentinel_ports (sentinels in network namespaces)."""
+        self.host = host
         self.client_password = client_password
         self.env = {**os.environ, **extra_env} if extra_env else None
         self.binary = binary or proxy_bin()
@@ -585,9 +609,9 @@ class Proxy:
         self.dir = Path(root) / name
         self.dir.mkdir(parents=True, exist_ok=True)
         self.log_path = self.dir / "proxy.log"
-        argv = [self.binary, "--listen", f"{HOST}:{self.port}"]
-        for p in sentinel_ports:
-            argv += ["--sentinel", f"{sentinel_host}:{p}"]
+        argv = [self.binary, "--listen", f"{host}:{self.port}"]
+        for h, p in sentinel_addrs or [(sentinel_host, p) for p in sentinel_ports]:
+            argv += ["--sentinel", f"{h}:{p}"]
         argv += ["--master", MASTER_NAME, "--log-level", "debug", *extra_args]
         self.argv = [*wrapper, *argv]
         self.process: ManagedProcess | None = None
@@ -595,7 +619,7 @@ class Proxy:
 
     @property
     def addr(self) -> tuple[str, int]:
-        return (HOST, self.port)
+        return (self.host, self.port)
 
     def start(self, timeout: float = 15.0):
         if not (os.path.isfile(self.binary) and os.access(self.binary, os.X_OK)):
@@ -660,7 +684,7 @@ class Proxy:
     def client(self, **kw) -> redis.Redis:
         if self.client_password:
             kw.setdefault("password", self.client_password)
-        return _client(self.port, **kw)
+        return _client(self.port, self.host, **kw)
 
     def connection(self, **kw) -> redis.Connection:
         """One raw connection that never reconnects behind the test's back (redis.Redis does
@@ -670,7 +694,7 @@ class Proxy:
         kw.setdefault("decode_responses", True)
         if self.client_password:
             kw.setdefault("password", self.client_password)
-        c = redis.Connection(host=HOST, port=self.port, **kw)
+        c = redis.Connection(host=self.host, port=self.port, **kw)
         c.connect()
         return c
 
