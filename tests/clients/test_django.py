@@ -10,6 +10,7 @@ Every read must see the loop's own writes (sessions read through the cache)."""
 from __future__ import annotations
 
 import threading
+import time
 import uuid
 
 import pytest
@@ -31,7 +32,10 @@ def django_cache(module_proxy):
             SESSION_ENGINE="django.contrib.sessions.backends.cache",
             CACHES={"default": {
                 "BACKEND": "django_redis.cache.RedisCache",
-                "LOCATION": f"redis://127.0.0.1:{module_proxy.port}/2",
+                # db 2 as apps often do; with replica reads db 0, since a client that
+                # SELECTs another db gets its own link to the master and never reads from
+                # replicas (docs/architecture.md, "Replica reads").
+                "LOCATION": f"redis://127.0.0.1:{module_proxy.port}/{0 if REPLICA_READS else 2}",
                 "OPTIONS": {"CLIENT_CLASS": "django_redis.client.DefaultClient",
                             "SOCKET_CONNECT_TIMEOUT": 2, "SOCKET_TIMEOUT": 5},
             }},
@@ -175,7 +179,17 @@ def test_unplanned_failover(django_cache, failovers, record_figures):
 
 
 @pytest.mark.skipif(not REPLICA_READS, reason="only in the run with --read-from prefer-replica")
-def test_reads_reached_replicas(module_proxy):
-    # Runs after both failovers: the scenarios above passed with replica reads on, and some of
-    # their reads were served by replicas (otherwise that run would prove nothing).
-    assert routed_to_replicas(module_proxy) > 0
+def test_reads_reached_replicas(module_proxy, django_cache):
+    # Runs after both failovers: the scenarios above passed with replica reads on. Their loop
+    # reads right after its own writes, so read-your-writes keeps those on the master; reads
+    # a second after the writes are served by replicas, and return what was written.
+    cache, _ = django_cache
+    run = uuid.uuid4().hex[:8]
+    values = {f"rr:{run}:{i}": f"value-{i}" for i in range(50)}
+    for k, v in values.items():
+        cache.set(k, v, timeout=300)
+    before = routed_to_replicas(module_proxy)
+    time.sleep(1.0)
+    for k, v in values.items():
+        assert cache.get(k) == v
+    assert routed_to_replicas(module_proxy) > before
