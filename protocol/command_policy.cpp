@@ -56,8 +56,9 @@ CommandKind kind_of(const Command& cmd) {
     return CommandKind::normal;
 }
 
-bool has_word(const Command& cmd, std::string_view word, std::size_t from = 1) {
-    for (std::size_t i = from; i < cmd.argc(); ++i)
+// Any argument after the name equal to `word`, case-insensitively.
+bool has_word(const Command& cmd, std::string_view word) {
+    for (std::size_t i = 1; i < cmd.argc(); ++i)
         if (ieq(cmd.argv[i], word)) return true;
     return false;
 }

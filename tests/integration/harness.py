@@ -79,6 +79,19 @@ def key_maker(prefix: str):
     return make
 
 
+def rss_kib(pid: int) -> int:
+    """Resident set size of a process, in KiB (VmRSS of /proc/PID/status; 0 if absent)."""
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+def rss_mib(pid: int) -> float:
+    return rss_kib(pid) / 1024
+
+
 def free_port() -> int:
     """A free TCP port on 127.0.0.1, below the kernel's ephemeral range (so an outgoing
     connection cannot take it between this check and the server's bind) and never handed

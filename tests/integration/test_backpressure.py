@@ -8,14 +8,11 @@ from __future__ import annotations
 import socket
 import time
 
+import harness
 
 
 def _rss_mib(pid: int) -> int:
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS"):
-                return int(line.split()[1]) // 1024
-    return 0
+    return harness.rss_kib(pid) // 1024
 
 
 def test_slow_reader_keeps_memory_bounded(module_proxy):

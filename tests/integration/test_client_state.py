@@ -214,11 +214,7 @@ def test_unauthenticated_huge_bulks_do_not_grow_the_proxy(gated):
     pid = gated.process.pid
 
     def rss_kib() -> int:
-        with open(f"/proc/{pid}/status") as f:
-            for line in f:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1])
-        return 0
+        return harness.rss_kib(pid)
 
     before = rss_kib()
     socks = [RawResp(gated.port, timeout=5) for _ in range(3)]

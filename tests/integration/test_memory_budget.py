@@ -9,17 +9,9 @@ import socket
 import threading
 
 import harness
-from harness import HOST, now, raw_command
+from harness import HOST, now, raw_command, rss_mib
 
 uniq = harness.key_maker("budget")
-
-
-def rss_mib(pid: int) -> float:
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS"):
-                return int(line.split()[1]) / 1024
-    return 0.0
 
 
 def test_a_value_past_the_budget_closes_only_its_client(make_topology, make_proxy):

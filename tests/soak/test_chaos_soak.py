@@ -31,18 +31,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "integration"))
 
 import harness  # noqa: E402
 import netns  # noqa: E402
-from harness import Proxy, Topology, Writer, now, wait_until  # noqa: E402
+from harness import Proxy, Topology, Writer, now, rss_mib, wait_until  # noqa: E402
 
 SOAK_SECONDS = float(os.environ.get("SP_SOAK_SECONDS", "120"))
 SEED = int(os.environ.get("SP_SOAK_SEED", str(random.randrange(1 << 30))))
-
-
-def rss_mib(pid: int) -> float:
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS"):
-                return int(line.split()[1]) / 1024
-    return 0.0
 
 
 class Worker(threading.Thread):
@@ -135,7 +127,8 @@ def test_chaos_soak():
                 if not node.alive():
                     node.restart()
             killed = [n for n in killed if not n.alive()]
-            kinds = ["planned", "kill", "sentinel_freeze", "client_kill"]
+            kinds = ["planned", "kill", "sentinel_freeze", "client_kill", "replica_kill",
+                     "sentinel_kill"]
             if net:
                 kinds += ["partition_master", "partition_proxy", "latency"]
             fault = rng.choice(kinds)
@@ -155,6 +148,17 @@ def test_chaos_soak():
                     harness.time.sleep(4)
                     os.kill(s.process.pid, signal.SIGCONT)
                     frozen.remove(s)
+                elif fault == "replica_kill":  # kill -9 of a replica, restarted 4 s later
+                    topo.wait_stable(40)
+                    r = rng.choice(topo.replicas_of(topo.current_master()))
+                    r.stop(signal.SIGKILL)
+                    harness.time.sleep(4)
+                    r.restart()
+                elif fault == "sentinel_kill":  # kill -9 of a sentinel, restarted 4 s later
+                    s = rng.choice(topo.live_sentinels())
+                    s.stop(signal.SIGKILL)
+                    harness.time.sleep(4)
+                    s.start()
                 elif fault == "partition_master":
                     topo.wait_stable(40)
                     split_keys += partition_master(net, writers, window)
