@@ -16,7 +16,6 @@
 #pragma once
 
 #include <cstdint>
-#include <deque>
 #include <memory>
 #include <optional>
 #include <string>
@@ -31,6 +30,7 @@
 #include "proxy/net/tcp_stream.h"
 #include "proxy/sentinel/topology.h"
 #include "proxy/session/connection_state.h"
+#include "proxy/session/slot_ring.h"
 
 namespace sp::proxy {
 
@@ -142,10 +142,12 @@ class ClientSession : private TcpStream::Handler, private BackendLink::Owner, pr
                       std::string_view bytes);
     void complete_front(bool success);
     void apply_state(const Pending& p);
-    void build_preamble(std::string& log, std::deque<Pending>& pending);
-    void append_link_auth(std::string& log, std::deque<Pending>& pending) const;
+    void build_preamble(std::string& log, SlotRing<Pending>& pending);
+    void append_link_auth(std::string& log, SlotRing<Pending>& pending) const;
     void rewrite_blocking(std::string& out, const Pending& p, bool& expired);
     void update_hold_timer();
+    Timer& hold_timer();
+    Timer& retry_timer();
     bool waiting_for_master() const;
     bool upstream_ready() const;
     std::optional<NodeAddress> upstream_address() const;
@@ -177,13 +179,13 @@ class ClientSession : private TcpStream::Handler, private BackendLink::Owner, pr
 
     // Reply slots in client order. Entries [0, sent_) were written to a link (or are
     // local); upstream_inflight_ of them await a backend reply.
-    std::deque<Pending> pending_;
+    SlotRing<Pending> pending_;
     std::size_t sent_ = 0;
     std::size_t upstream_inflight_ = 0;
     std::string log_;         // bytes of pending_ entries, from head_
     std::size_t head_ = 0;    // log_ offset of pending_.front()
     std::size_t unsent_ = 0;  // log_ offset of pending_[sent_]
-    std::deque<std::string> local_replies_;
+    SlotRing<std::string> local_replies_;
 
     // What a new dedicated link must be told (replayed in open_link).
     ConnectionState state_;
@@ -201,9 +203,9 @@ class ClientSession : private TcpStream::Handler, private BackendLink::Owner, pr
     std::uint64_t avoid_generation_ = 0;
     std::uint64_t avoid_until_ms_ = 0;
     std::uint64_t hold_started_ms_ = 0;
-    Timer hold_timer_;
-    bool hold_counted_ = false;  // this hold waited for a master (metrics)
-    Timer retry_timer_;
+    std::unique_ptr<Timer> hold_timer_;   // created on first use (hold_timer())
+    bool hold_counted_ = false;           // this hold waited for a master (metrics)
+    std::unique_ptr<Timer> retry_timer_;  // created on first use (retry_timer())
     bool moving_subscriber_ = false;
     // A subscriber's link to this master was closed by Redis: if a new link to the same
     // master connects (no failover), the client is closed as Redis closed it.

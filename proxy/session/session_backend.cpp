@@ -75,9 +75,9 @@ void ClientSession::pump() {
         return;
     }
     if (!can_send()) {
-        if (avoid_until_ms_ && !retry_timer_.active()) {
+        if (avoid_until_ms_ && !(retry_timer_ && retry_timer_->active())) {
             std::uint64_t now = uv_now(router_.loop());
-            retry_timer_.start(avoid_until_ms_ > now ? avoid_until_ms_ - now : 1);
+            retry_timer().start(avoid_until_ms_ > now ? avoid_until_ms_ - now : 1);
         }
         update_hold_timer();
         if (client_) client_->flush();
@@ -146,8 +146,8 @@ void ClientSession::open_link() {
     // the queue, a shared one), preceded by the connection state; the previous link's
     // set-up entries are dropped and blocking commands get the time they have left.
     std::string new_log;
-    std::deque<Pending> new_pending;
-    std::deque<std::string> new_locals;
+    SlotRing<Pending> new_pending;
+    SlotRing<std::string> new_locals;
     build_preamble(new_log, new_pending);
     std::size_t off = head_;
     for (std::size_t i = 0; i < pending_.size(); ++i) {
@@ -192,7 +192,7 @@ void ClientSession::open_link() {
     link_->connect();
 }
 
-void ClientSession::build_preamble(std::string& log, std::deque<Pending>& pending) {
+void ClientSession::build_preamble(std::string& log, SlotRing<Pending>& pending) {
     const auto& cfg = router_.config();
     for (const ReplayStep& step : state_.replay({cfg.redis_user, cfg.redis_password})) {
         Pending p;
@@ -223,7 +223,7 @@ void ClientSession::build_preamble(std::string& log, std::deque<Pending>& pendin
 
 // The proxy's own AUTH (redis.password), silent; an error closes the session. Sent again
 // right after a client's RESET, which logs the link out on Redis.
-void ClientSession::append_link_auth(std::string& log, std::deque<Pending>& pending) const {
+void ClientSession::append_link_auth(std::string& log, SlotRing<Pending>& pending) const {
     const auto& cfg = router_.config();
     if (cfg.redis_password.empty()) return;
     Pending p;
