@@ -72,6 +72,16 @@ Timer& ClientSession::hold_timer() {
     return *hold_timer_;
 }
 
+const ConnectionState& ClientSession::state() const {
+    static const ConnectionState kDefault;  // the state of every client that changed none
+    return state_ ? *state_ : kDefault;
+}
+
+ConnectionState& ClientSession::state_mut() {
+    if (!state_) state_ = std::make_unique<ConnectionState>();
+    return *state_;
+}
+
 Timer& ClientSession::retry_timer() {
     if (!retry_timer_) retry_timer_ = std::make_unique<Timer>(router_.loop(), [this] { pump(); });
     return *retry_timer_;
@@ -363,7 +373,7 @@ void ClientSession::handle_command_after_gate(const protocol::Command& cmd) {
         p.kind != Kind::discard && p.kind != Kind::reset && p.kind != Kind::watch)
         p.in_tx = true;
 
-    if (p.kind == Kind::exec && state_.watch_broken()) {
+    if (p.kind == Kind::exec && state().watch_broken()) {
         // The WATCHed keys were watched on a master that is gone: the transaction must
         // fail as if a watched key changed. Discard it there and answer EXEC with nil.
         p.kind = Kind::discard;
@@ -470,7 +480,7 @@ bool ClientSession::answer_on_shared(const protocol::Command& cmd, const Pending
             reply::status(r, "OK");
             break;
         case Kind::reset:
-            state_.reset();
+            state_mut().reset();
             reply::status(r, "RESET");
             break;
         case Kind::client_setname:
@@ -481,15 +491,15 @@ bool ClientSession::answer_on_shared(const protocol::Command& cmd, const Pending
                              "characters.");
                 break;
             }
-            state_.apply(p.kind, p.family, *p.args);
+            state_mut().apply(p.kind, p.family, *p.args);
             reply::status(r, "OK");
             break;
         default:
             if (cmd.name == "client" && cmd.argc() == 2 && ieq(cmd.argv[1], "getname")) {
-                if (state_.client_name().empty())
-                    reply::null(r, state_.proto());
+                if (state().client_name().empty())
+                    reply::null(r, state().proto());
                 else
-                    reply::bulk(r, state_.client_name());
+                    reply::bulk(r, state().client_name());
                 break;
             }
             return false;
@@ -508,15 +518,15 @@ void ClientSession::answer_hello_locally(const protocol::Command& cmd) {
         enqueue_local(std::move(r));
         return;
     }
-    if (o.version) state_.set_proto(o.version == 3 ? RespVersion::resp3 : RespVersion::resp2);
+    if (o.version) state_mut().set_proto(o.version == 3 ? RespVersion::resp3 : RespVersion::resp2);
     if (o.client_name)
-        state_.apply(Kind::client_setname, SubFamily::channel,
-                     {"CLIENT", "SETNAME", std::string(*o.client_name)});
+        state_mut().apply(Kind::client_setname, SubFamily::channel,
+                          {"CLIENT", "SETNAME", std::string(*o.client_name)});
     if (o.password)
-        state_.apply(Kind::auth, SubFamily::channel,
-                     {"AUTH", std::string(*o.user), std::string(*o.password)});
+        state_mut().apply(Kind::auth, SubFamily::channel,
+                          {"AUTH", std::string(*o.user), std::string(*o.password)});
     static std::uint64_t next_id = 1;
-    const RespVersion proto = state_.proto();
+    const RespVersion proto = state().proto();
     reply::map_header(r, 7, proto);
     reply::bulk(r, "server");
     reply::bulk(r, "redis");

@@ -194,7 +194,7 @@ void ClientSession::open_link() {
 
 void ClientSession::build_preamble(std::string& log, SlotRing<Pending>& pending) {
     const auto& cfg = router_.config();
-    for (const ReplayStep& step : state_.replay({cfg.redis_user, cfg.redis_password})) {
+    for (const ReplayStep& step : state().replay({cfg.redis_user, cfg.redis_password})) {
         Pending p;
         p.silent = true;
         p.critical = step.critical;
@@ -207,10 +207,10 @@ void ClientSession::build_preamble(std::string& log, SlotRing<Pending>& pending)
         p.len = static_cast<std::uint32_t>(log.size() - before);
         pending.push_back(std::move(p));
     }
-    if (state_.in_multi()) {
-        const std::string& tx = state_.transaction_bytes();
+    if (state().in_multi()) {
+        const std::string& tx = state().transaction_bytes();
         std::size_t off = 0;
-        for (std::uint32_t len : state_.transaction_lengths()) {
+        for (std::uint32_t len : state().transaction_lengths()) {
             Pending p;
             p.silent = true;
             p.len = len;
@@ -287,7 +287,7 @@ std::string ClientSession::null_reply_for(const Pending&) const {
     // Blocking pops that time out answer a null (array for BLPOP/BZPOP*/BLMPOP/XREAD,
     // bulk for BLMOVE/BRPOPLPUSH); RESP3 has one null for both.
     std::string r;
-    reply::null_array(r, state_.proto());
+    reply::null_array(r, state().proto());
     return r;
 }
 
@@ -319,7 +319,7 @@ void ClientSession::on_backend_frame(BackendLink& link, const protocol::FrameInf
         return;
     }
     bool sub_mode_resp2 =
-        state_.proto() == RespVersion::resp2 && info.type == '*' && (subscribed() || front_is_sub);
+        state().proto() == RespVersion::resp2 && info.type == '*' && (subscribed() || front_is_sub);
     if (sub_mode_resp2 && is_message(head)) {
         reply_to_client(bytes);
         return;
@@ -334,7 +334,7 @@ void ClientSession::on_backend_frame(BackendLink& link, const protocol::FrameInf
     if ((p.kind == Kind::subscribe || p.kind == Kind::unsubscribe) && !info.error) {
         if (confirmation) {
             if (p.expect < 0) {
-                const auto& set = state_.subscriptions(p.family);
+                const auto& set = state().subscriptions(p.family);
                 p.expect = std::max<std::int32_t>(1, static_cast<std::int32_t>(set.size()));
             }
             if (!p.silent) reply_to_client(bytes);
@@ -391,7 +391,7 @@ void ClientSession::handle_reply(const NodeAddress& from, const protocol::FrameI
     }
     if (p.exec_nil && !info.error) {
         std::string r;
-        reply::null_array(r, state_.proto());
+        reply::null_array(r, state().proto());
         reply_to_client(r);
     } else {
         reply_to_client(bytes);
@@ -405,7 +405,7 @@ void ClientSession::complete_front(bool success) {
         router_.stats().backend_latency.observe_ms(
             static_cast<double>(uv_now(router_.loop()) - p.issued_ms));
     if (!p.silent) {
-        if (p.in_tx && state_.in_multi()) state_.queued_in_transaction(front_raw());
+        if (p.in_tx && state().in_multi()) state_mut().queued_in_transaction(front_raw());
         if (success || p.kind == Kind::exec || p.kind == Kind::discard) apply_state(p);
     } else if (p.resub && moving_subscriber_) {
         bool more = false;
@@ -434,7 +434,7 @@ void ClientSession::complete_front(bool success) {
 }
 
 void ClientSession::apply_state(const Pending& p) {
-    if (p.args) state_.apply(p.kind, p.family, *p.args);
+    if (p.args) state_mut().apply(p.kind, p.family, *p.args);
 }
 
 void ClientSession::on_backend_read_done(BackendLink&) {

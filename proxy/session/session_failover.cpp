@@ -103,7 +103,7 @@ void ClientSession::relink(const std::string& why, bool avoid_until_new_snapshot
     upstream_replica_ = false;
     // WATCH state lives in the old connection: a later EXEC must fail (nil), as it would
     // had a watched key changed.
-    state_.link_lost();
+    state_mut().link_lost();
     if (old) {
         avoid_ = *old;
         avoid_generation_ = snap_->generation;
@@ -120,7 +120,7 @@ void ClientSession::relink(const std::string& why, bool avoid_until_new_snapshot
     spdlog::debug("session {}: relinking ({}), {} commands to re-send",
                   client_ ? client_->peer() : "?", why, resent);
     // open_link (from pump) drops the previous preamble and rebuilds the state.
-    bool need = resent > 0 || subscribed() || state_.in_multi();
+    bool need = resent > 0 || subscribed() || state().in_multi();
     for (std::size_t i = 0; i < pending_.size() && !need; ++i)
         if (!pending_[i].local) need = true;
     if (need) {
