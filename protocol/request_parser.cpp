@@ -91,7 +91,7 @@ struct RequestParser::Impl {
     // What the pre-scan is looking at in the command that starts at `start`.
     enum class Mode : std::uint8_t { idle, inline_line, mb_count, mb_bulk_header, mb_bulk_body };
 
-    explicit Impl(ParserLimits l) : limits(l) { make_reader(); }
+    explicit Impl(ParserLimits l) : limits(l) {}
     ~Impl() {
         if (reader) redisReaderFree(reader);
     }
@@ -493,6 +493,7 @@ bool RequestParser::Impl::finish_multibulk(Command& out, std::string& err) {
     const std::size_t cmd_len = scan - start;
     spans.clear();
     reader_bad = false;
+    if (!reader) make_reader();  // created with the first multibulk command, freed when idle
     if (redisReaderFeed(reader, buf.get() + start, cmd_len) != REDIS_OK) {
         err = std::string("Protocol error: ") + reader->errstr;
         return false;
@@ -594,11 +595,10 @@ void RequestParser::shrink_if_idle() {
     if (im.start != im.end || im.mode != Impl::Mode::idle) return;
     im.buf.reset();
     im.cap = im.start = im.end = im.scan = im.line_start = 0;
-    if (sdsAllocSize(im.reader->buf) > kIdleKeep) {
-        sdsfree(im.reader->buf);
-        im.reader->buf = sdsempty();
-        im.reader->pos = im.reader->len = 0;
-        if (!im.reader->buf) im.make_reader();
+    // A hiredis reader with its task stack is about 0.6 KiB: an idle client keeps none.
+    if (im.reader) {
+        redisReaderFree(im.reader);
+        im.reader = nullptr;
     }
     if (im.scratch.capacity() > kIdleKeep) std::string().swap(im.scratch);
     if (im.name.capacity() > kIdleKeep) std::string().swap(im.name);

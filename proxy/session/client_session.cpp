@@ -50,23 +50,44 @@ bool valid_client_name(std::string_view name) {
 ClientSession::ClientSession(Router& router, TcpStream* stream)
     : router_(router),
       client_(stream),
-      parser_(protocol::ParserLimits{router.config().max_bulk_len, router.config().max_inline_len}),
-      hold_timer_(router.loop(),
-                  [this] {
-                      if (closed_ || !waiting_for_master()) return;
-                      router_.stats().clients_closed_hold_timeout++;
-                      router_.stats().commands_failed += unanswered();
-                      close(std::string(waiting_replica_ ? "no eligible replica (read_from = "
-                                                           "replica)"
-                                                         : "no verified master") +
-                            " within the hold window (" +
-                            std::to_string(router_.config().hold_window_ms) + " ms)");
-                  }),
-      retry_timer_(router.loop(), [this] { pump(); }) {
+      parser_(
+          protocol::ParserLimits{router.config().max_bulk_len, router.config().max_inline_len}) {
     snap_ = router_.snapshot(false);
 }
 
 ClientSession::~ClientSession() = default;
+
+// The timers exist only once a client has waited for a master (or for a lost one to be
+// avoidable again): two idle libuv timers were about 0.4 KiB of every idle client.
+Timer& ClientSession::hold_timer() {
+    if (!hold_timer_) {
+        hold_timer_ = std::make_unique<Timer>(router_.loop(), [this] {
+            if (closed_ || !waiting_for_master()) return;
+            router_.stats().clients_closed_hold_timeout++;
+            router_.stats().commands_failed += unanswered();
+            close(std::string(waiting_replica_ ? "no eligible replica (read_from = replica)"
+                                               : "no verified master") +
+                  " within the hold window (" +
+                  std::to_string(router_.config().hold_window_ms) + " ms)");
+        });
+    }
+    return *hold_timer_;
+}
+
+const ConnectionState& ClientSession::state() const {
+    static const ConnectionState kDefault;  // the state of every client that changed none
+    return state_ ? *state_ : kDefault;
+}
+
+ConnectionState& ClientSession::state_mut() {
+    if (!state_) state_ = std::make_unique<ConnectionState>();
+    return *state_;
+}
+
+Timer& ClientSession::retry_timer() {
+    if (!retry_timer_) retry_timer_ = std::make_unique<Timer>(router_.loop(), [this] { pump(); });
+    return *retry_timer_;
+}
 
 void ClientSession::start() {
     last_read_ms_ = uv_now(router_.loop());
@@ -187,8 +208,8 @@ void ClientSession::close(const std::string& why, bool graceful) {
     // The shared link stays; the replies still owed to this client are dropped there.
     if (shared_link_) shared_link_->cancel(this);
     shared_link_ = nullptr;
-    hold_timer_.stop();
-    retry_timer_.stop();
+    hold_timer_.reset();
+    retry_timer_.reset();
     router_.retire(this);
 }
 
@@ -354,7 +375,7 @@ void ClientSession::handle_command_after_gate(const protocol::Command& cmd) {
         p.kind != Kind::discard && p.kind != Kind::reset && p.kind != Kind::watch)
         p.in_tx = true;
 
-    if (p.kind == Kind::exec && state_.watch_broken()) {
+    if (p.kind == Kind::exec && state().watch_broken()) {
         // The WATCHed keys were watched on a master that is gone: the transaction must
         // fail as if a watched key changed. Discard it there and answer EXEC with nil.
         p.kind = Kind::discard;
@@ -461,7 +482,7 @@ bool ClientSession::answer_on_shared(const protocol::Command& cmd, const Pending
             reply::status(r, "OK");
             break;
         case Kind::reset:
-            state_.reset();
+            state_mut().reset();
             reply::status(r, "RESET");
             break;
         case Kind::client_setname:
@@ -472,15 +493,15 @@ bool ClientSession::answer_on_shared(const protocol::Command& cmd, const Pending
                              "characters.");
                 break;
             }
-            state_.apply(p.kind, p.family, *p.args);
+            state_mut().apply(p.kind, p.family, *p.args);
             reply::status(r, "OK");
             break;
         default:
             if (cmd.name == "client" && cmd.argc() == 2 && ieq(cmd.argv[1], "getname")) {
-                if (state_.client_name().empty())
-                    reply::null(r, state_.proto());
+                if (state().client_name().empty())
+                    reply::null(r, state().proto());
                 else
-                    reply::bulk(r, state_.client_name());
+                    reply::bulk(r, state().client_name());
                 break;
             }
             return false;
@@ -499,15 +520,15 @@ void ClientSession::answer_hello_locally(const protocol::Command& cmd) {
         enqueue_local(std::move(r));
         return;
     }
-    if (o.version) state_.set_proto(o.version == 3 ? RespVersion::resp3 : RespVersion::resp2);
+    if (o.version) state_mut().set_proto(o.version == 3 ? RespVersion::resp3 : RespVersion::resp2);
     if (o.client_name)
-        state_.apply(Kind::client_setname, SubFamily::channel,
-                     {"CLIENT", "SETNAME", std::string(*o.client_name)});
+        state_mut().apply(Kind::client_setname, SubFamily::channel,
+                          {"CLIENT", "SETNAME", std::string(*o.client_name)});
     if (o.password)
-        state_.apply(Kind::auth, SubFamily::channel,
-                     {"AUTH", std::string(*o.user), std::string(*o.password)});
+        state_mut().apply(Kind::auth, SubFamily::channel,
+                          {"AUTH", std::string(*o.user), std::string(*o.password)});
     static std::uint64_t next_id = 1;
-    const RespVersion proto = state_.proto();
+    const RespVersion proto = state().proto();
     reply::map_header(r, 7, proto);
     reply::bulk(r, "server");
     reply::bulk(r, "redis");

@@ -76,9 +76,9 @@ void ClientSession::pump() {
         return;
     }
     if (!can_send()) {
-        if (avoid_until_ms_ && !retry_timer_.active()) {
+        if (avoid_until_ms_ && !(retry_timer_ && retry_timer_->active())) {
             std::uint64_t now = uv_now(router_.loop());
-            retry_timer_.start(avoid_until_ms_ > now ? avoid_until_ms_ - now : 1);
+            retry_timer().start(avoid_until_ms_ > now ? avoid_until_ms_ - now : 1);
         }
         update_hold_timer();
         if (client_) client_->flush();
@@ -147,8 +147,8 @@ void ClientSession::open_link() {
     // the queue, a shared one), preceded by the connection state; the previous link's
     // set-up entries are dropped and blocking commands get the time they have left.
     std::string new_log;
-    std::deque<Pending> new_pending;
-    std::deque<std::string> new_locals;
+    SlotRing<Pending> new_pending;
+    SlotRing<std::string> new_locals;
     build_preamble(new_log, new_pending);
     std::size_t off = head_;
     for (std::size_t i = 0; i < pending_.size(); ++i) {
@@ -193,9 +193,9 @@ void ClientSession::open_link() {
     link_->connect();
 }
 
-void ClientSession::build_preamble(std::string& log, std::deque<Pending>& pending) {
+void ClientSession::build_preamble(std::string& log, SlotRing<Pending>& pending) {
     const auto& cfg = router_.config();
-    for (const ReplayStep& step : state_.replay({cfg.redis_user, cfg.redis_password})) {
+    for (const ReplayStep& step : state().replay({cfg.redis_user, cfg.redis_password})) {
         Pending p;
         p.silent = true;
         p.critical = step.critical;
@@ -208,10 +208,10 @@ void ClientSession::build_preamble(std::string& log, std::deque<Pending>& pendin
         p.len = static_cast<std::uint32_t>(log.size() - before);
         pending.push_back(std::move(p));
     }
-    if (state_.in_multi()) {
-        const std::string& tx = state_.transaction_bytes();
+    if (state().in_multi()) {
+        const std::string& tx = state().transaction_bytes();
         std::size_t off = 0;
-        for (std::uint32_t len : state_.transaction_lengths()) {
+        for (std::uint32_t len : state().transaction_lengths()) {
             Pending p;
             p.silent = true;
             p.len = len;
@@ -224,7 +224,7 @@ void ClientSession::build_preamble(std::string& log, std::deque<Pending>& pendin
 
 // The proxy's own AUTH (redis.password), silent; an error closes the session. Sent again
 // right after a client's RESET, which logs the link out on Redis.
-void ClientSession::append_link_auth(std::string& log, std::deque<Pending>& pending) const {
+void ClientSession::append_link_auth(std::string& log, SlotRing<Pending>& pending) const {
     const auto& cfg = router_.config();
     if (cfg.redis_password.empty()) return;
     Pending p;
@@ -288,7 +288,7 @@ std::string ClientSession::null_reply_for(const Pending&) const {
     // Blocking pops that time out answer a null (array for BLPOP/BZPOP*/BLMPOP/XREAD,
     // bulk for BLMOVE/BRPOPLPUSH); RESP3 has one null for both.
     std::string r;
-    reply::null_array(r, state_.proto());
+    reply::null_array(r, state().proto());
     return r;
 }
 
@@ -320,7 +320,7 @@ void ClientSession::on_backend_frame(BackendLink& link, const protocol::FrameInf
         return;
     }
     bool sub_mode_resp2 =
-        state_.proto() == RespVersion::resp2 && info.type == '*' && (subscribed() || front_is_sub);
+        state().proto() == RespVersion::resp2 && info.type == '*' && (subscribed() || front_is_sub);
     if (sub_mode_resp2 && is_message(head)) {
         reply_to_client(bytes);
         return;
@@ -335,7 +335,7 @@ void ClientSession::on_backend_frame(BackendLink& link, const protocol::FrameInf
     if ((p.kind == Kind::subscribe || p.kind == Kind::unsubscribe) && !info.error) {
         if (confirmation) {
             if (p.expect < 0) {
-                const auto& set = state_.subscriptions(p.family);
+                const auto& set = state().subscriptions(p.family);
                 p.expect = std::max<std::int32_t>(1, static_cast<std::int32_t>(set.size()));
             }
             if (!p.silent) reply_to_client(bytes);
@@ -392,7 +392,7 @@ void ClientSession::handle_reply(const NodeAddress& from, const protocol::FrameI
     }
     if (p.exec_nil && !info.error) {
         std::string r;
-        reply::null_array(r, state_.proto());
+        reply::null_array(r, state().proto());
         reply_to_client(r);
     } else {
         reply_to_client(bytes);
@@ -406,7 +406,7 @@ void ClientSession::complete_front(bool success) {
         router_.stats().backend_latency.observe_ms(
             static_cast<double>(uv_now(router_.loop()) - p.issued_ms));
     if (!p.silent) {
-        if (p.in_tx && state_.in_multi()) state_.queued_in_transaction(front_raw());
+        if (p.in_tx && state().in_multi()) state_mut().queued_in_transaction(front_raw());
         if (success || p.kind == Kind::exec || p.kind == Kind::discard) apply_state(p);
     } else if (p.resub && moving_subscriber_) {
         bool more = false;
@@ -435,7 +435,7 @@ void ClientSession::complete_front(bool success) {
 }
 
 void ClientSession::apply_state(const Pending& p) {
-    if (p.args) state_.apply(p.kind, p.family, *p.args);
+    if (p.args) state_mut().apply(p.kind, p.family, *p.args);
 }
 
 void ClientSession::on_backend_read_done(BackendLink&) {

@@ -28,9 +28,9 @@ bool ClientSession::waiting_for_master() const {
 
 void ClientSession::update_hold_timer() {
     if (waiting_for_master()) {
-        if (!hold_timer_.active()) {
+        if (!hold_timer().active()) {
             hold_started_ms_ = uv_now(router_.loop());
-            hold_timer_.start(router_.config().hold_window_ms);
+            hold_timer().start(router_.config().hold_window_ms);
             hold_counted_ = false;
         }
         // Only a wait for a master counts as a hold in the metrics, not a new backend link
@@ -39,8 +39,8 @@ void ClientSession::update_hold_timer() {
             hold_counted_ = true;
             router_.stats().commands_held++;
         }
-    } else if (hold_timer_.active()) {
-        hold_timer_.stop();
+    } else if (hold_timer_ && hold_timer_->active()) {
+        hold_timer_->stop();
         std::uint64_t held = uv_now(router_.loop()) - hold_started_ms_;
         if (hold_counted_) router_.held_for(held);
         if (held > 50)
@@ -104,7 +104,7 @@ void ClientSession::relink(const std::string& why, bool avoid_until_new_snapshot
     upstream_replica_ = false;
     // WATCH state lives in the old connection: a later EXEC must fail (nil), as it would
     // had a watched key changed.
-    state_.link_lost();
+    state_mut().link_lost();
     if (old) {
         avoid_ = *old;
         avoid_generation_ = snap_->generation;
@@ -121,7 +121,7 @@ void ClientSession::relink(const std::string& why, bool avoid_until_new_snapshot
     spdlog::debug("session {}: relinking ({}), {} commands to re-send",
                   client_ ? client_->peer() : "?", why, resent);
     // open_link (from pump) drops the previous preamble and rebuilds the state.
-    bool need = resent > 0 || subscribed() || state_.in_multi();
+    bool need = resent > 0 || subscribed() || state().in_multi();
     for (std::size_t i = 0; i < pending_.size() && !need; ++i)
         if (!pending_[i].local) need = true;
     if (need) {
@@ -129,7 +129,7 @@ void ClientSession::relink(const std::string& why, bool avoid_until_new_snapshot
     } else {
         // Idle client: forget the silent set-up entries; the next command opens a link.
         std::string new_log;
-        std::deque<Pending> np;
+        SlotRing<Pending> np;
         std::size_t off = head_;
         for (auto& p : pending_) {
             if (!p.silent) {
