@@ -18,6 +18,7 @@
 #include "proxy/admin/status_report.h"
 #include "proxy/logging.h"
 #include "proxy/net/fd_limit.h"
+#include "proxy/net/stream_factory.h"
 #include "proxy/net/tcp_stream.h"
 #include "proxy/pool.h"
 
@@ -187,6 +188,12 @@ void reload(App& app) {
             spdlog::warn("reload: admin.listen changed; it takes effect on restart only");
         if (next.log_format != app.config.log_format)
             spdlog::warn("reload: log.format changed; it takes effect on restart only");
+        std::string tls_error;
+        if (!proxy::StreamFactory::reload_client(next, tls_error))
+            spdlog::error("reload: TLS certificate/key not reloaded, keeping the old ones: {}",
+                          tls_error);
+        else if (proxy::StreamFactory::tls(proxy::TlsSide::client))
+            spdlog::info("reload: TLS certificate and key reloaded from {}", next.tls_cert_file);
         config::Config kept = next;
         kept.admin_listen = app.config.admin_listen;
         app.config = kept;
@@ -251,6 +258,14 @@ int main(int argc, char** argv) {
     app.config = inv.config;
     app.argv.assign(argv, argv + argc);
     proxy::setup_logging(app.config);
+    // Certificates and keys are checked before anything starts: a wrong file is a
+    // configuration error (exit 2), like a wrong key.
+    try {
+        proxy::StreamFactory::configure(inv.config);
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "sentinel-proxy: %s\n", e.what());
+        return 2;
+    }
     const proxy::FdLimit fd_limit = proxy::raise_fd_limit();
 
     try {
