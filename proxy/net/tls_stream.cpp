@@ -284,21 +284,24 @@ void TlsStream::flush() {
 }
 
 void TlsStream::encrypt() {
-    if (!plain_out_.empty()) {
-        const int n = SSL_write(ssl_, plain_out_.data(), static_cast<int>(plain_out_.size()));
+    // The write BIO grows, so SSL_write only stops at record boundaries: loop over the
+    // records and drop the written plaintext once.
+    std::size_t done = 0;
+    while (done < plain_out_.size()) {
+        const int n =
+            SSL_write(ssl_, plain_out_.data() + done, static_cast<int>(plain_out_.size() - done));
         if (n <= 0) {
-            // Not reported from inside the owner's call: the read side sees the dead
-            // connection once the socket closes.
+            // Not reported from inside the owner's call: the loop does it.
             spdlog::warn("tls {} {}: write failed: {}", tls_side_name(context_->options().side),
                          peer(), tls_error_text());
             broken_ = true;
             resume_timer_.start(0);
             return;
         }
-        plain_out_.erase(0, static_cast<std::size_t>(n));
-        if (plain_out_.empty() && plain_out_.capacity() > (16u << 10))
-            std::string().swap(plain_out_);
+        done += static_cast<std::size_t>(n);
     }
+    plain_out_.clear();
+    if (plain_out_.capacity() > (16u << 10)) std::string().swap(plain_out_);
     send_records();
 }
 
