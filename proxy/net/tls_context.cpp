@@ -103,8 +103,12 @@ std::shared_ptr<const TlsContext> TlsContext::create(const TlsOptions& o) {
         check_readable(o, "key_file", o.key_file);
         if (SSL_CTX_use_certificate_chain_file(ctx, o.cert_file.c_str()) != 1)
             fail(o, "cert_file", o.cert_file + ": " + last_error("not a PEM certificate"));
-        if (SSL_CTX_use_PrivateKey_file(ctx, o.key_file.c_str(), SSL_FILETYPE_PEM) != 1)
-            fail(o, "key_file", o.key_file + ": " + last_error("not a PEM private key"));
+        if (SSL_CTX_use_PrivateKey_file(ctx, o.key_file.c_str(), SSL_FILETYPE_PEM) != 1) {
+            const std::string why = last_error("not a PEM private key");
+            if (why == "key values mismatch")
+                fail(o, "key_file", o.key_file + " does not match " + o.cert_file);
+            fail(o, "key_file", o.key_file + ": " + why);
+        }
         if (SSL_CTX_check_private_key(ctx) != 1)
             fail(o, "key_file", o.key_file + " does not match " + o.cert_file);
         c->not_after_ = not_after(ctx);

@@ -193,3 +193,96 @@ def test_unplanned_failover_over_tls(tls_topology, tls_proxy, tls_files, record_
     assert not bad, bad[:5]
     assert not wrong and not lost_after
     tls_topology.restart_node(killed)
+
+
+def _peer_cn(port: int, files) -> str:
+    s = _tls_socket(port, files.ca, files.client_cert, files.client_key)
+    try:
+        subject = dict(x[0] for x in s.getpeercert()["subject"])
+        return subject["commonName"]
+    finally:
+        s.close()
+
+
+def test_metrics_and_sighup_reload(tmp_path, tls_topology, tls_files):
+    import dataclasses
+    import shutil
+    import signal
+    import subprocess
+    import urllib.request
+    from harness import free_port
+
+    # Own copies of the served certificate and key, so the test can replace them.
+    own = tmp_path / "own"
+    own.mkdir()
+    shutil.copy(tls_files.cert, own / "server.crt")
+    shutil.copy(tls_files.key, own / "server.key")
+    files = dataclasses.replace(tls_files, cert=own / "server.crt", key=own / "server.key")
+    admin = free_port()
+    proxy = conftest._start_proxy(tmp_path / "p", tls_topology, ["--admin-listen",
+                                                                f"{HOST}:{admin}"], tls=files)
+    try:
+        kept = proxy.client(single_connection_client=True)
+        assert kept.set("tls:reload", "1") is True
+        assert _peer_cn(proxy.tls_port, files) == "server"
+
+        # A new certificate (same CA, CN server2): new handshakes get it, the open one stays.
+        d = tls_files.dir
+        subprocess.run(["openssl", "req", "-newkey", "rsa:2048", "-nodes", "-subj",
+                        "/CN=server2", "-keyout", str(own / "new.key"), "-out",
+                        str(own / "new.csr")], check=True, capture_output=True, timeout=60)
+        subprocess.run(["openssl", "x509", "-req", "-in", str(own / "new.csr"), "-CA",
+                        str(d / "ca.crt"), "-CAkey", str(d / "ca.key"), "-CAcreateserial",
+                        "-days", "30", "-extfile", str(d / "server.ext"), "-out",
+                        str(own / "new.crt")], check=True, capture_output=True, timeout=60)
+        shutil.copy(own / "new.crt", files.cert)
+        shutil.copy(own / "new.key", files.key)
+        proxy.process.proc.send_signal(signal.SIGHUP)
+        wait_until(lambda: _peer_cn(proxy.tls_port, files) == "server2", 10, 0.1,
+                   "new handshakes to use the reloaded certificate")
+        assert kept.get("tls:reload") == "1"  # the established connection survived
+
+        # A bad key: the old (server2) certificate stays, and the log says why.
+        files.key.write_text("not a key\n")
+        proxy.process.proc.send_signal(signal.SIGHUP)
+        wait_until(lambda: "TLS certificate/key not reloaded" in log_text(proxy), 10, 0.1,
+                   "the failed reload to be logged")
+        assert _peer_cn(proxy.tls_port, files) == "server2"
+        assert kept.get("tls:reload") == "1"
+
+        with urllib.request.urlopen(f"http://{HOST}:{admin}/metrics", timeout=5) as r:
+            text = r.read().decode()
+        import re
+        ok = re.search(r'^sentinel_proxy_tls_handshakes_total\{side="client",outcome="ok"\} '
+                       r'(\d+)$', text, re.M)
+        assert ok and int(ok.group(1)) >= 4, text[-3000:]
+        redis_ok = re.search(r'^sentinel_proxy_tls_handshakes_total\{side="redis",outcome="ok"\}'
+                             r' (\d+)$', text, re.M)
+        assert redis_ok and int(redis_ok.group(1)) >= 1
+        count = re.search(r'^sentinel_proxy_tls_handshake_duration_seconds_count\{side="client"\}'
+                          r' (\d+)$', text, re.M)
+        assert count and int(count.group(1)) == int(ok.group(1))
+        expiry = re.search(r'^sentinel_proxy_tls_certificate_expiry_timestamp_seconds'
+                           r'\{side="client"\} (\d+)$', text, re.M)
+        assert expiry and 20 * 86400 < int(expiry.group(1)) - time.time() < 31 * 86400
+    finally:
+        conftest._stop_proxy(proxy)
+
+
+def test_bad_config_exits_2(tmp_path, tls_files):
+    from harness import proxy_bin
+    bad = tmp_path / "bad.toml"
+    for body, want in [
+        (f'[tls]\nlisten = ["{HOST}:1"]\ncert_file = "/nonexistent.crt"\n'
+         f'key_file = "{tls_files.key}"\n', "tls.cert_file: /nonexistent.crt"),
+        (f'[tls]\nlisten = ["{HOST}:1"]\ncert_file = "{tls_files.cert}"\n'
+         f'key_file = "{tls_files.client_key}"\n', "does not match"),
+        (f'[redis_tls]\nenabled = true\nca_file = "{tmp_path}/missing-ca.crt"\n',
+         "redis_tls.ca_file"),
+    ]:
+        bad.write_text(body)
+        import subprocess
+        r = subprocess.run([proxy_bin(), "--config", str(bad), "--sentinel", f"{HOST}:1",
+                            "--master", "m"], capture_output=True, text=True, timeout=20)
+        assert r.returncode == 2, (body, r.stderr)
+        assert want in r.stderr, r.stderr
