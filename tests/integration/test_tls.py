@@ -286,3 +286,49 @@ def test_bad_config_exits_2(tmp_path, tls_files):
                             "--master", "m"], capture_output=True, text=True, timeout=20)
         assert r.returncode == 2, (body, r.stderr)
         assert want in r.stderr, r.stderr
+
+
+def test_expired_server_certificate_on_backend(tmp_path, tls_files):
+    import dataclasses
+    import subprocess
+    from harness import RedisNode, Sentinel
+
+    d = tls_files.dir
+    subprocess.run(["openssl", "req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=expired",
+                    "-keyout", str(tmp_path / "expired.key"), "-out", str(tmp_path / "e.csr")],
+                   check=True, capture_output=True, timeout=60)
+    # -days -1: notAfter is yesterday.
+    subprocess.run(["openssl", "x509", "-req", "-in", str(tmp_path / "e.csr"), "-CA",
+                    str(d / "ca.crt"), "-CAkey", str(d / "ca.key"), "-CAcreateserial", "-days",
+                    "-1", "-extfile", str(d / "server.ext"), "-out",
+                    str(tmp_path / "expired.crt")], check=True, capture_output=True, timeout=60)
+
+    @dataclasses.dataclass
+    class Unverified(TlsFiles):
+        def client_kw(self, cert: bool = False) -> dict:
+            return {"ssl": True, "ssl_cert_reqs": "none"}  # the harness's own health checks
+
+    expired = Unverified(**{**dataclasses.asdict(tls_files), "cert": tmp_path / "expired.crt",
+                            "key": tmp_path / "expired.key"})
+    node = RedisNode(tmp_path, "expired-redis", tls=expired).start()
+    sentinel = Sentinel(tmp_path, "s", node.port, quorum=1, tls=tls_files).start()
+    proxy = None
+    try:
+        proxy = conftest._start_proxy(tmp_path / "p", _OneSentinel(sentinel), tls=tls_files,
+                                      writable=False)
+        wait_until(lambda: "certificate verification failed: certificate has expired"
+                   in log_text(proxy), 20, 0.2, "the expired backend certificate to be logged")
+        line = next(l for l in log_text(proxy).splitlines() if "certificate has expired" in l)
+        assert "tls redis" in line and f":{node.port}" in line, line
+        with pytest.raises(redis.RedisError):
+            proxy.client(socket_timeout=3).set("tls:expired", "1")
+    finally:
+        if proxy:
+            conftest._stop_proxy(proxy)
+        sentinel.stop()
+        node.stop()
+
+
+class _OneSentinel:
+    def __init__(self, sentinel):
+        self.sentinel_ports = [sentinel.port]
