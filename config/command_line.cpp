@@ -102,6 +102,7 @@ std::vector<ResolvedPool> resolve_pools(const Config& config) {
         Config c = config;
         c.master_name = pool.master_name;
         c.listen = pool.listen;
+        c.tls_listen = pool.tls_listen;
         if (pool.read_routing) c.read_routing = *pool.read_routing;
         if (!pool.sentinels.empty()) c.sentinels = pool.sentinels;
         c.pools.clear();
@@ -110,6 +111,28 @@ std::vector<ResolvedPool> resolve_pools(const Config& config) {
     for (ResolvedPool& pool : pools) pool.config.pools.clear();
     return pools;
 }
+
+namespace {
+// What can be checked without OpenSSL; the files themselves are checked when the proxy
+// builds its TLS contexts (proxy/net/tls_context.cpp), also before it starts.
+void validate_tls(const Config& config) {
+    bool any_tls_listen = !config.tls_listen.empty();
+    for (const PoolConfig& pool : config.pools) any_tls_listen |= !pool.tls_listen.empty();
+    if (any_tls_listen && (config.tls_cert_file.empty() || config.tls_key_file.empty()))
+        throw ConfigError(
+            "tls.listen is set but tls.cert_file and tls.key_file are not (both are required "
+            "to serve TLS)");
+    if (config.tls_verify_clients && config.tls_ca_file.empty())
+        throw ConfigError("tls.verify_clients needs tls.ca_file (the CA that signs clients)");
+    auto pair = [](const std::string& cert, const std::string& key, const char* section) {
+        if (cert.empty() != key.empty())
+            throw ConfigError(std::string(section) + ".cert_file and " + section +
+                              ".key_file go together (a client certificate needs its key)");
+    };
+    pair(config.redis_tls_cert_file, config.redis_tls_key_file, "redis_tls");
+    pair(config.sentinel_tls_cert_file, config.sentinel_tls_key_file, "sentinel_tls");
+}
+}  // namespace
 
 void validate(const Config& config) {
     if (config.pools.empty() && config.sentinels.empty()) {
@@ -139,12 +162,14 @@ void validate(const Config& config) {
                               "SENTINEL_PROXY_SENTINEL_ADDRESSES / --sentinel" +
                               (where.empty() ? ")" : ", or the pool's sentinels)"));
         }
-        if (pool.config.listen.empty()) {
+        if (pool.config.listen.empty() && pool.config.tls_listen.empty()) {
             throw ConfigError(where +
                               "no listen addresses configured (proxy.listen / "
-                              "SENTINEL_PROXY_PROXY_LISTEN / --listen)");
+                              "SENTINEL_PROXY_PROXY_LISTEN / --listen, or tls.listen)");
         }
-        for (const HostPort& address : pool.config.listen) {
+        std::vector<HostPort> all = pool.config.listen;
+        all.insert(all.end(), pool.config.tls_listen.begin(), pool.config.tls_listen.end());
+        for (const HostPort& address : all) {
             auto [it, fresh] = listen_owner.emplace(address.str(), pool.name);
             if (!fresh) {
                 throw ConfigError("listen address " + address.str() + " is used by pool \"" +
@@ -159,6 +184,7 @@ void validate(const Config& config) {
             }
         }
     }
+    validate_tls(config);
 }
 
 Invocation parse_invocation(int argc, const char* const* argv, const Environment& env) {

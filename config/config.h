@@ -48,6 +48,7 @@ struct PoolConfig {
     std::vector<HostPort> listen;             // required, at least one
     std::optional<ReadRouting> read_routing;  // default: routing.read_from
     std::vector<HostPort> sentinels;          // default (empty): sentinel.addresses
+    std::vector<HostPort> tls_listen;         // TLS addresses (default: none)
     bool operator==(const PoolConfig&) const = default;
 };
 
@@ -92,6 +93,31 @@ struct Config {
 
     // [admin]
     std::optional<HostPort> admin_listen;
+
+    // [tls] the client side: the proxy is the TLS server on tls.listen (proxy.listen
+    // stays plaintext; either may be empty, not both).
+    std::vector<HostPort> tls_listen;
+    std::string tls_cert_file;
+    std::string tls_key_file;
+    std::string tls_ca_file;          // signs client certificates (verify_clients)
+    bool tls_verify_clients = false;  // mTLS: refuse clients without a valid certificate
+    std::string tls_min_version = "1.2";
+    std::string tls_ciphers;       // TLS 1.2 cipher list ("": OpenSSL's default)
+    std::string tls_ciphersuites;  // TLS 1.3 ciphersuites ("": OpenSSL's default)
+
+    // [redis_tls] / [sentinel_tls]: the proxy as a TLS client of Redis / of Sentinel.
+    bool redis_tls_enabled = false;
+    std::string redis_tls_ca_file;    // "": the system store
+    std::string redis_tls_cert_file;  // client certificate (optional)
+    std::string redis_tls_key_file;
+    std::string redis_tls_server_name;  // "": the host Sentinel announces (or is configured)
+    bool redis_tls_insecure = false;    // no verification at all (logged as a warning)
+    bool sentinel_tls_enabled = false;
+    std::string sentinel_tls_ca_file;
+    std::string sentinel_tls_cert_file;
+    std::string sentinel_tls_key_file;
+    std::string sentinel_tls_server_name;
+    bool sentinel_tls_insecure = false;
 
     // [log]
     std::string log_level = "info";  // trace debug info warn error critical off

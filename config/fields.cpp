@@ -17,6 +17,8 @@ constexpr std::uint64_t kMiB = 1024 * kKiB;
 constexpr std::uint64_t kGiB = 1024 * kMiB;
 
 const std::array kFields = {
+    // First: the empty-list check of proxy.listen depends on it (see assign_addresses).
+    Field{"tls", "listen", Kind::address_list, &Config::tls_listen},
     Field{"proxy", "listen", Kind::address_list, &Config::listen, 0, 0, true},
     Field{"proxy", "max_clients", Kind::uint32, &Config::max_clients, 1, 1'000'000},
     Field{"proxy", "close_subscribers_on_failover", Kind::boolean,
@@ -40,6 +42,25 @@ const std::array kFields = {
     Field{"routing", "read_from", Kind::read_routing, &Config::read_routing},
     Field{"routing", "max_replica_lag_ms", Kind::uint32, &Config::max_replica_lag_ms, 0, 600'000},
     Field{"admin", "listen", Kind::optional_address, &Config::admin_listen},
+    Field{"tls", "cert_file", Kind::string, &Config::tls_cert_file},
+    Field{"tls", "key_file", Kind::string, &Config::tls_key_file},
+    Field{"tls", "ca_file", Kind::string, &Config::tls_ca_file},
+    Field{"tls", "verify_clients", Kind::boolean, &Config::tls_verify_clients},
+    Field{"tls", "min_version", Kind::tls_version, &Config::tls_min_version},
+    Field{"tls", "ciphers", Kind::string, &Config::tls_ciphers},
+    Field{"tls", "ciphersuites", Kind::string, &Config::tls_ciphersuites},
+    Field{"redis_tls", "enabled", Kind::boolean, &Config::redis_tls_enabled},
+    Field{"redis_tls", "ca_file", Kind::string, &Config::redis_tls_ca_file},
+    Field{"redis_tls", "cert_file", Kind::string, &Config::redis_tls_cert_file},
+    Field{"redis_tls", "key_file", Kind::string, &Config::redis_tls_key_file},
+    Field{"redis_tls", "server_name", Kind::name, &Config::redis_tls_server_name},
+    Field{"redis_tls", "insecure", Kind::boolean, &Config::redis_tls_insecure},
+    Field{"sentinel_tls", "enabled", Kind::boolean, &Config::sentinel_tls_enabled},
+    Field{"sentinel_tls", "ca_file", Kind::string, &Config::sentinel_tls_ca_file},
+    Field{"sentinel_tls", "cert_file", Kind::string, &Config::sentinel_tls_cert_file},
+    Field{"sentinel_tls", "key_file", Kind::string, &Config::sentinel_tls_key_file},
+    Field{"sentinel_tls", "server_name", Kind::name, &Config::sentinel_tls_server_name},
+    Field{"sentinel_tls", "insecure", Kind::boolean, &Config::sentinel_tls_insecure},
     Field{"log", "level", Kind::log_level, &Config::log_level},
     Field{"log", "format", Kind::log_format, &Config::log_format},
     Field{"limits", "max_bulk_len", Kind::uint64, &Config::max_bulk_len, 1, 4 * kGiB},
@@ -47,8 +68,9 @@ const std::array kFields = {
     Field{"limits", "memory_budget", Kind::uint64, &Config::memory_budget, 0, 64 * kGiB},
 };
 
-const std::array<std::string_view, 9> kSections = {
-    "proxy", "sentinel", "redis", "client", "timeouts", "routing", "admin", "log", "limits"};
+const std::array<std::string_view, 12> kSections = {"proxy",     "sentinel",     "redis", "client",
+                                                    "timeouts",  "routing",      "admin", "tls",
+                                                    "redis_tls", "sentinel_tls", "log",   "limits"};
 
 const std::array<std::string_view, 7> kLogLevels = {"trace", "debug",    "info", "warn",
                                                     "error", "critical", "off"};
@@ -205,6 +227,12 @@ void assign_string(Config& config, const Field& field, const std::string& value)
             }
             member<std::string>(config, field) = value;
             return;
+        case Kind::tls_version:
+            if (value != "1.2" && value != "1.3") {
+                throw std::invalid_argument(quoted(value) + " is not one of \"1.2\", \"1.3\"");
+            }
+            member<std::string>(config, field) = value;
+            return;
         case Kind::log_format:
             if (value == "text") {
                 member<LogFormat>(config, field) = LogFormat::text;
@@ -226,7 +254,9 @@ void assign_addresses(Config& config, const Field& field, std::vector<HostPort> 
     if (field.kind != Kind::address_list) {
         throw std::logic_error("assign_addresses: not a list key");
     }
-    if (field.non_empty && value.empty()) {
+    // A TLS-only proxy has no plaintext addresses: proxy.listen may be empty once
+    // tls.listen is set (every source assigns tls.listen first).
+    if (field.non_empty && value.empty() && config.tls_listen.empty()) {
         throw std::invalid_argument("at least one address is required");
     }
     std::set<std::string> seen;
@@ -352,6 +382,7 @@ std::string render_value(const Config& config, const Field& field, bool mask_sec
         case Kind::string:
         case Kind::name:
         case Kind::log_level:
+        case Kind::tls_version:
             return toml_quote(member<std::string>(config, field));
         case Kind::secret: {
             const std::string& value = member<std::string>(config, field);

@@ -26,6 +26,7 @@ enum class Kind {
     read_routing,      // "master" | "replica" | "prefer-replica" ("replica-preferred")
     log_level,         // trace debug info warn error critical off
     log_format,        // text | json
+    tls_version,       // "1.2" | "1.3" (a minimum TLS protocol version)
 };
 
 using Member =

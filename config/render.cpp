@@ -30,6 +30,12 @@ std::string render_masked(const Config& config) {
         for (const HostPort& address : pool.listen)
             listen += (listen.empty() ? "" : ", ") + detail::toml_quote(address.str());
         out += "listen = [" + listen + "]\n";
+        if (!pool.tls_listen.empty()) {
+            std::string tls;
+            for (const HostPort& address : pool.tls_listen)
+                tls += (tls.empty() ? "" : ", ") + detail::toml_quote(address.str());
+            out += "tls_listen = [" + tls + "]\n";
+        }
         if (pool.read_routing) {
             out += std::string("read_from = \"") + read_routing_name(*pool.read_routing) + "\"\n";
         }

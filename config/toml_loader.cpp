@@ -47,8 +47,11 @@ class Loader {
         : source_name_(source_name), config_(config) {}
 
     void load(const toml::table& root) {
+        // [tls] first: whether proxy.listen may be empty depends on tls.listen.
+        if (const toml::table* tls = root["tls"].as_table()) load_section("tls", *tls);
         for (auto&& [key, node] : root) {
             const std::string name(key.str());
+            if (name == "tls" && node.is_table()) continue;
             if (name == "pool") {
                 load_pools(key, node);
                 continue;
@@ -111,6 +114,9 @@ class Loader {
                     pool.read_routing = scratch.read_routing;
                 } else if (name == "sentinels") {
                     pool.sentinels = scratch.sentinels;
+                } else if (name == "tls_listen") {
+                    pool.tls_listen = scratch.tls_listen;
+                    has_listen = has_listen || !pool.tls_listen.empty();
                 }
             }
             const char* missing = !has_name     ? "name"
@@ -133,11 +139,12 @@ class Loader {
         if (key == "listen") return detail::find_field("proxy", "listen");
         if (key == "read_from") return detail::find_field("routing", "read_from");
         if (key == "sentinels") return detail::find_field("sentinel", "addresses");
+        if (key == "tls_listen") return detail::find_field("tls", "listen");
         return nullptr;
     }
 
-    inline static const std::vector<std::string> kPoolKeys = {"name", "master", "listen",
-                                                              "read_from", "sentinels"};
+    inline static const std::vector<std::string> kPoolKeys = {
+        "name", "master", "listen", "read_from", "sentinels", "tls_listen"};
 
     void load_section(const std::string& section, const toml::table& table) {
         for (auto&& [key, node] : table) {

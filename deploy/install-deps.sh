@@ -14,7 +14,7 @@
 set -euo pipefail
 profile="${1:-build}"
 
-build_pkgs=(g++ cmake make pkg-config libuv1-dev libhiredis-dev libspdlog-dev libtomlplusplus-dev libcli11-dev catch2 prometheus-cpp-dev)
+build_pkgs=(g++ cmake make pkg-config libuv1-dev libhiredis-dev libspdlog-dev libtomlplusplus-dev libcli11-dev catch2 prometheus-cpp-dev libssl-dev)
 redis_pkgs=(redis-server redis-sentinel redis-tools)
 case "$profile" in
   build)   pkgs=("${build_pkgs[@]}") ;;
@@ -23,7 +23,7 @@ case "$profile" in
                  clang libclang-rt-14-dev podman runc debootstrap prometheus iproute2 iptables) ;;
   bench)   pkgs=("${build_pkgs[@]}" "${redis_pkgs[@]}" python3 python3-redis python3-matplotlib haproxy nutcracker) ;;
   demo)    pkgs=("${build_pkgs[@]}" "${redis_pkgs[@]}" python3 python3-redis) ;;
-  runtime) pkgs=(libuv1 libhiredis0.14 libspdlog1.10 libfmt9 libtomlplusplus3 libprometheus-cpp-core1.0) ;;
+  runtime) pkgs=(libuv1 libhiredis0.14 libspdlog1.10 libfmt9 libtomlplusplus3 libprometheus-cpp-core1.0 libssl3) ;;
   *) echo "usage: $0 build|test|demo|bench|runtime" >&2; exit 2 ;;
 esac
 

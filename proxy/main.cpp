@@ -20,6 +20,7 @@
 #include "proxy/admin/status_report.h"
 #include "proxy/logging.h"
 #include "proxy/net/fd_limit.h"
+#include "proxy/net/stream_factory.h"
 #include "proxy/net/tcp_stream.h"
 #include "proxy/pool.h"
 #include "version.h"
@@ -186,6 +187,12 @@ void reload(App& app) {
                 spdlog::warn("reload: pool {} was removed; it keeps running until restart",
                              pool->name());
         }
+        std::string tls_error;
+        if (!proxy::StreamFactory::reload_client(next, tls_error))
+            spdlog::error("reload: TLS certificate/key not reloaded, keeping the old ones: {}",
+                          tls_error);
+        else if (proxy::StreamFactory::tls(proxy::TlsSide::client))
+            spdlog::info("reload: TLS certificate and key reloaded from {}", next.tls_cert_file);
         const config::SettingsDiff diff = config::diff_settings(app.config, next);
         // What only a restart applies keeps its running value here, so every later reload
         // still reports it as pending.
@@ -278,6 +285,14 @@ int main(int argc, char** argv) {
     app.config = inv.config;
     app.argv.assign(argv, argv + argc);
     proxy::setup_logging(app.config);
+    // Certificates and keys are checked before anything starts: a wrong file is a
+    // configuration error (exit 2), like a wrong key.
+    try {
+        proxy::StreamFactory::configure(inv.config);
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "sentinel-proxy: %s\n", e.what());
+        return 2;
+    }
     spdlog::info("sentinel-proxy {} starting (pid {}), configuration file {}: {}",
                  SENTINEL_PROXY_VERSION, ::getpid(),
                  app.config.config_file ? *app.config.config_file : std::string("none"),

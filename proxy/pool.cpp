@@ -22,7 +22,7 @@ Pool::Pool(uv_loop_t* loop, std::string name, const config::Config& config)
 Pool::~Pool() = default;
 
 void Pool::start() {
-    listener_->start(config_.listen);
+    listener_->start(config_.listen, config_.tls_listen);
     spdlog::info("pool {}: following master '{}' via {} sentinel(s), read_from {}", name_,
                  config_.master_name, config_.sentinels.size(),
                  config::read_routing_name(config_.read_routing));
@@ -36,6 +36,12 @@ void Pool::reconfigure(const config::Config& config) {
         spdlog::warn("reload: pool {}: listen addresses changed; they take effect on restart only",
                      name_);
         next.listen = config_.listen;
+    }
+    if (next.tls_listen != config_.tls_listen) {
+        spdlog::warn(
+            "reload: pool {}: TLS listen addresses changed; they take effect on restart only",
+            name_);
+        next.tls_listen = config_.tls_listen;
     }
     if (next.master_name != config_.master_name) {
         spdlog::warn("reload: pool {}: master name changed; it takes effect on restart only",

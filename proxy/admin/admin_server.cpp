@@ -5,6 +5,7 @@
 #include <memory>
 #include <stdexcept>
 
+#include "proxy/net/stream_factory.h"
 #include "proxy/net/tcp_listen.h"
 #include "proxy/net/tcp_stream.h"
 
@@ -48,9 +49,9 @@ std::string render(const HttpResponse& r, bool head_only) {
 // One admin connection: reads the request head, writes the response, closes. It owns
 // itself: deleted once the response is queued (the stream then frees itself after the
 // write) or when the peer goes away first.
-class AdminConnection : public TcpStream::Handler {
+class AdminConnection : public Stream::Handler {
   public:
-    AdminConnection(uv_loop_t* loop, const AdminServer& server, TcpStream* stream)
+    AdminConnection(uv_loop_t* loop, const AdminServer& server, Stream* stream)
         : server_(server), stream_(stream), timeout_(loop, [this] { answer_timeout(); }) {
         timeout_.start(kRequestTimeoutMs);
     }
@@ -77,7 +78,7 @@ class AdminConnection : public TcpStream::Handler {
         finish(render({408, "text/plain; charset=utf-8", "request timeout\n"}, false));
     }
     void finish(const std::string& response) {
-        TcpStream* s = stream_;
+        Stream* s = stream_;
         stream_ = nullptr;
         s->append(response);
         s->close_after_flush();  // detaches this handler
@@ -85,7 +86,7 @@ class AdminConnection : public TcpStream::Handler {
     }
 
     const AdminServer& server_;
-    TcpStream* stream_;
+    Stream* stream_;
     Timer timeout_;
     std::string head_;
     char buf_[2048];
@@ -118,7 +119,7 @@ void AdminServer::on_connection(uv_stream_t* server, int status) {
         spdlog::warn("admin accept failed: {}", uv_strerror(status));
         return;
     }
-    TcpStream* stream = TcpStream::accept(self->loop_, server, nullptr);
+    Stream* stream = StreamFactory::accept_admin(self->loop_, server, nullptr);
     if (!stream) return;
     auto* conn = new AdminConnection(self->loop_, *self, stream);
     stream->set_handler(conn);

@@ -6,6 +6,8 @@
 #include <sstream>
 
 #include "proxy/admin/process_stats.h"
+#include "proxy/admin/tls_metrics.h"
+#include "proxy/admin/tls_metrics.h"
 #include "proxy/pool.h"
 #include "version.h"
 
@@ -412,7 +414,9 @@ std::string Metrics::scrape(const std::vector<const Pool*>& pools, std::uint64_t
     cpu_seen_ = std::max(cpu_seen_, p.cpu_seconds);
     std::ostringstream out;
     prometheus::TextSerializer().Serialize(out, registry_->Collect());
-    return out.str();
+    std::string text = out.str();
+    append_tls_metrics(text);
+    return text;
 }
 
 }  // namespace sp::proxy

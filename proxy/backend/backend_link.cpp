@@ -3,6 +3,7 @@
 #include <cstring>
 
 #include "proxy/net/resolver.h"
+#include "proxy/net/stream_factory.h"
 #include "proxy/net/tcp_listen.h"
 
 namespace sp::proxy {
@@ -56,7 +57,7 @@ void BackendLink::connect() {
 
 void BackendLink::connect_to(const sockaddr* addr) {
     state_ = State::connecting;
-    stream_ = TcpStream::connect(loop_, addr, this);
+    stream_ = StreamFactory::connect(loop_, addr, TlsSide::redis, address_.host, this);
     if (!stream_) connect_timer_.start(0);
 }
 

@@ -17,7 +17,7 @@
 
 namespace sp::proxy {
 
-class BackendLink : private TcpStream::Handler {
+class BackendLink : private Stream::Handler {
   public:
     class Owner {
       public:
@@ -66,7 +66,7 @@ class BackendLink : private TcpStream::Handler {
     NodeAddress address_;
     std::uint32_t connect_timeout_ms_;
     State state_ = State::resolving;
-    TcpStream* stream_ = nullptr;
+    Stream* stream_ = nullptr;
     std::string out_;  // bytes queued before the connection is up
     std::string rbuf_;
     std::size_t rlen_ = 0;         // valid bytes in rbuf_

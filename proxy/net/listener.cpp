@@ -10,6 +10,7 @@
 #include <stdexcept>
 
 #include "proxy/net/fd_limit.h"
+#include "proxy/net/stream_factory.h"
 #include "proxy/net/tcp_listen.h"
 #include "proxy/session/client_session.h"
 
@@ -30,7 +31,7 @@ constexpr std::uint64_t kFdHeadroom = kFdsPerClient + 8;
 constexpr std::uint64_t kShortOfFdsMs = 5000;
 
 // Writes the refusal, then closes: the stream frees itself.
-class Refusal : public TcpStream::Handler {
+class Refusal : public Stream::Handler {
   public:
     uv_buf_t on_alloc(std::size_t) override { return uv_buf_init(buf_, sizeof(buf_)); }
     void on_read(std::size_t) override {}
@@ -60,6 +61,7 @@ struct Listener::Socket {
     int fd = -1;
     Listener* owner = nullptr;
     std::string address;
+    bool tls = false;
 };
 
 Listener::Listener(uv_loop_t* loop, Router& router)
@@ -70,10 +72,14 @@ Listener::~Listener() {
     if (spare_fd_ >= 0) ::close(spare_fd_);
 }
 
-void Listener::start(const std::vector<config::HostPort>& addresses) {
+void Listener::start(const std::vector<config::HostPort>& addresses,
+                     const std::vector<config::HostPort>& tls_addresses) {
     if (spare_fd_ < 0) spare_fd_ = open_spare();
-    for (const auto& hp : addresses) {
+    for (std::size_t i = 0; i < addresses.size() + tls_addresses.size(); ++i) {
+        const bool tls = i >= addresses.size();
+        const config::HostPort& hp = tls ? tls_addresses[i - addresses.size()] : addresses[i];
         auto* s = new Socket;
+        s->tls = tls;
         s->fd = listen_socket(hp, 511);
         s->owner = this;
         s->address = hp.str();
@@ -81,7 +87,7 @@ void Listener::start(const std::vector<config::HostPort>& addresses) {
         s->poll.data = s;
         uv_poll_start(&s->poll, UV_READABLE, on_readable);
         sockets_.push_back(s);
-        spdlog::info("listening on {}", hp.str());
+        spdlog::info("listening on {}{}", hp.str(), tls ? " (TLS)" : "");
     }
 }
 
@@ -127,7 +133,7 @@ void Listener::accept_pending(Socket& socket) {
                                                "reached");
                 continue;
             }
-            take(fd);
+            take(fd, socket.tls);
             continue;
         }
         const int error = errno;
@@ -145,17 +151,18 @@ void Listener::accept_pending(Socket& socket) {
     }
 }
 
-void Listener::take(int fd) {
+void Listener::take(int fd, bool tls) {
     Router& router = router_;
     if (router.sessions() >= router.config().max_clients) {
         router.stats().connections_rejected++;
-        TcpStream* s = TcpStream::adopt(loop_, fd, &g_refusal);
+        // On a TLS address the refusal goes out once the handshake is done.
+        Stream* s = StreamFactory::adopt_client(loop_, fd, tls, &g_refusal);
         if (!s) return;
         s->append(kMaxClients);
         s->close_after_flush();
         return;
     }
-    auto* session_stream = TcpStream::adopt(loop_, fd, nullptr);
+    Stream* session_stream = StreamFactory::adopt_client(loop_, fd, tls, nullptr);
     if (!session_stream) return;
     router.stats().connections_total++;
     auto* session = new ClientSession(router, session_stream);

@@ -28,8 +28,10 @@ class Listener {
   public:
     Listener(uv_loop_t* loop, Router& router);
     ~Listener();
-    // Binds and listens on every address; throws std::runtime_error naming the address.
-    void start(const std::vector<config::HostPort>& addresses);
+    // Binds and listens on every address (plaintext, then TLS); throws std::runtime_error
+    // naming the address.
+    void start(const std::vector<config::HostPort>& addresses,
+               const std::vector<config::HostPort>& tls_addresses = {});
     // Stops accepting (graceful shutdown).
     void stop();
     bool listening() const { return !sockets_.empty(); }
@@ -42,7 +44,7 @@ class Listener {
     struct Socket;
     static void on_readable(uv_poll_t* poll, int status, int events);
     void accept_pending(Socket& socket);
-    void take(int fd);
+    void take(int fd, bool tls);
     void refuse_with_spare(int listen_fd);
     void short_of_fds(Socket& socket, const char* why);
     void back_off();

@@ -1,7 +1,7 @@
-// One TCP connection on a libuv loop: reads into a buffer its handler provides, writes
-// through a double buffer (one uv_write in flight, the next batch accumulating), so
-// bytes queued while a write is outstanding never move. The stream owns its uv_tcp_t
-// and frees itself in the close callback; its owner only ever calls close().
+// One TCP connection on a libuv loop (the plaintext Stream): reads into a buffer its handler
+// provides, writes through a double buffer (one uv_write in flight, the next batch accumulating),
+// so bytes queued while a write is outstanding never move. The stream owns its uv_tcp_t and frees
+// itself in the close callback; its owner only ever calls close().
 #pragma once
 
 #include <uv.h>
@@ -12,24 +12,13 @@
 #include <string>
 #include <string_view>
 
+#include "proxy/net/stream.h"
+
 namespace sp::proxy {
 
-class TcpStream {
+class TcpStream final : public Stream {
   public:
-    class Handler {
-      public:
-        virtual ~Handler() = default;
-        // Where to read the next bytes (may be called many times per read).
-        virtual uv_buf_t on_alloc(std::size_t suggested) = 0;
-        // `n` bytes were read into the buffer returned by the last on_alloc.
-        virtual void on_read(std::size_t n) = 0;
-        // The peer closed or the connection failed (status: 0 = EOF, else a UV error).
-        virtual void on_closed(int status) = 0;
-        // Outgoing connection attempt finished (status 0 = connected).
-        virtual void on_connected(int /*status*/) {}
-        // Everything queued has been written (for backpressure release and QUIT).
-        virtual void on_drained() {}
-    };
+    using Handler = Stream::Handler;
 
     // Accepts a pending connection from `server`; nullptr on failure.
     static TcpStream* accept(uv_loop_t* loop, uv_stream_t* server, Handler* handler);
@@ -39,28 +28,24 @@ class TcpStream {
     // Starts connecting to a resolved address.
     static TcpStream* connect(uv_loop_t* loop, const sockaddr* addr, Handler* handler);
 
-    void set_handler(Handler* handler) { handler_ = handler; }
-    void start_reading();
-    void stop_reading();
-    bool reading() const { return reading_; }
+    void set_handler(Handler* handler) override { handler_ = handler; }
+    void start_reading() override;
+    void stop_reading() override;
+    bool reading() const override { return reading_; }
 
-    // Queues bytes; they go out on the next flush() (or right away if `flush_now`).
-    void append(std::string_view bytes) { next_.append(bytes); }
-    std::string& out() { return next_; }
-    void flush();
-    // Bytes queued or in flight.
-    std::size_t pending_bytes() const { return in_flight_.size() + next_.size(); }
+    std::string& out() override { return next_; }
+    void flush() override;
+    std::size_t pending_bytes() const override { return in_flight_.size() + next_.size(); }
 
-    // Detaches the handler and closes; memory is freed by libuv's close callback.
-    void close();
-    // Close after everything queued has been written (QUIT, protocol errors).
-    void close_after_flush();
+    // Memory is freed by libuv's close callback.
+    void close() override;
+    void close_after_flush() override;
 
-    std::string peer() const;  // "ip:port" for logs
+    std::string peer() const override;
 
   private:
     TcpStream(uv_loop_t* loop, Handler* handler);
-    ~TcpStream() = default;
+    ~TcpStream() override = default;
     static void alloc_cb(uv_handle_t* h, std::size_t suggested, uv_buf_t* buf);
     static void read_cb(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf);
     static void write_cb(uv_write_t* req, int status);

@@ -69,8 +69,9 @@ void ReplicaMonitor::on_snapshot(const SnapshotPtr& snap) {
 
 void ReplicaMonitor::connect(Node& node) {
     std::uint32_t timeout = std::max<std::uint32_t>(300, config_.max_replica_lag_ms);
-    node.client = std::make_unique<RespClient>(loop_, node.address.host, node.address.port,
-                                               config_.connect_timeout_ms, timeout);
+    node.client =
+        std::make_unique<RespClient>(loop_, TlsSide::redis, node.address.host, node.address.port,
+                                     config_.connect_timeout_ms, timeout);
     node.broken = false;
     node.busy = false;
     if (!config_.redis_password.empty()) {

@@ -5,6 +5,7 @@
 
 #include "protocol/reply_writer.h"
 #include "proxy/net/resolver.h"
+#include "proxy/net/stream_factory.h"
 
 namespace sp::proxy {
 
@@ -33,9 +34,10 @@ void encode_reply(std::string& out, const redisReply* r) {
     }
 }
 
-RespClient::RespClient(uv_loop_t* loop, std::string host, std::uint16_t port,
+RespClient::RespClient(uv_loop_t* loop, TlsSide side, std::string host, std::uint16_t port,
                        std::uint32_t connect_timeout_ms, std::uint32_t command_timeout_ms)
     : loop_(loop),
+      side_(side),
       host_(std::move(host)),
       port_(port),
       connect_timeout_ms_(connect_timeout_ms),
@@ -80,7 +82,7 @@ void RespClient::resolved(int status, const addrinfo* res) {
         uv_ip6_name(reinterpret_cast<sockaddr_in6*>(res->ai_addr), ip, sizeof(ip));
     resolved_ip_ = ip;
     state_ = State::connecting;
-    stream_ = TcpStream::connect(loop_, res->ai_addr, this);
+    stream_ = StreamFactory::connect(loop_, res->ai_addr, side_, host_, this);
     if (!stream_) fail("connect " + address() + ": cannot start");
 }
 

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "proxy/net/tcp_stream.h"
+#include "proxy/net/tls_context.h"
 
 struct redisReply;
 struct redisReader;
@@ -23,14 +24,15 @@ namespace sp::proxy {
 // Writes a parsed reply back out as RESP2 bytes (for consumers that take raw replies).
 void encode_reply(std::string& out, const redisReply* reply);
 
-class RespClient : private TcpStream::Handler {
+class RespClient : private Stream::Handler {
   public:
     // nullptr reply: the connection failed, closed or timed out before the reply came.
     using ReplyFn = std::function<void(const redisReply*)>;
     using ConnectFn = std::function<void(bool ok, const std::string& error)>;
     using ClosedFn = std::function<void(const std::string& why)>;
 
-    RespClient(uv_loop_t* loop, std::string host, std::uint16_t port,
+    // `side`: a Sentinel, or a Redis node (ROLE/INFO probes); it picks the TLS settings.
+    RespClient(uv_loop_t* loop, TlsSide side, std::string host, std::uint16_t port,
                std::uint32_t connect_timeout_ms, std::uint32_t command_timeout_ms);
     ~RespClient() override;
     RespClient(const RespClient&) = delete;
@@ -67,12 +69,13 @@ class RespClient : private TcpStream::Handler {
     void check_timeouts();
 
     uv_loop_t* loop_;
+    TlsSide side_;
     std::string host_;
     std::uint16_t port_;
     std::uint32_t connect_timeout_ms_;
     std::uint32_t command_timeout_ms_;
     State state_ = State::idle;
-    TcpStream* stream_ = nullptr;
+    Stream* stream_ = nullptr;
     redisReader* reader_ = nullptr;
     char read_buf_[16384];
     std::deque<Pending> pending_;

@@ -111,8 +111,10 @@ std::vector<std::string> SentinelWatcher::auth_command(bool sentinel) const {
 void SentinelWatcher::connect_link(SentinelLink& link) {
     std::string key = link.addr.str();
     std::uint32_t ct = config_.connect_timeout_ms;
-    link.cmd = std::make_unique<RespClient>(loop_, link.addr.host, link.addr.port, ct, 2000);
-    link.sub = std::make_unique<RespClient>(loop_, link.addr.host, link.addr.port, ct, 2000);
+    link.cmd = std::make_unique<RespClient>(loop_, TlsSide::sentinel, link.addr.host,
+                                            link.addr.port, ct, 2000);
+    link.sub = std::make_unique<RespClient>(loop_, TlsSide::sentinel, link.addr.host,
+                                            link.addr.port, ct, 2000);
     auto alive = alive_;
     auto find = [this, key, alive]() -> SentinelLink* {
         if (!*alive) return nullptr;
@@ -342,7 +344,7 @@ void SentinelWatcher::probe(const NodeAddress& candidate, const VoteOutcome& vot
     // master while Sentinel has not noticed yet.
     if (probe_failed_addr_ == candidate && uv_now(loop_) - probe_failed_ms_ < kProbeRetryMs) return;
     if (!probe_ || !(probe_addr_ == candidate) || !(probe_->connected())) {
-        probe_ = std::make_unique<RespClient>(loop_, candidate.host, candidate.port,
+        probe_ = std::make_unique<RespClient>(loop_, TlsSide::redis, candidate.host, candidate.port,
                                               config_.connect_timeout_ms, 1000);
         probe_addr_ = candidate;
         auto auth = auth_command(false);

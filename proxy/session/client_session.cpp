@@ -47,7 +47,7 @@ bool valid_client_name(std::string_view name) {
 
 }  // namespace
 
-ClientSession::ClientSession(Router& router, TcpStream* stream)
+ClientSession::ClientSession(Router& router, Stream* stream)
     : router_(router),
       client_(stream),
       parser_(

@@ -36,13 +36,13 @@ namespace sp::proxy {
 
 class Router;
 
-class ClientSession : private TcpStream::Handler, private BackendLink::Owner, private ReplySink {
+class ClientSession : private Stream::Handler, private BackendLink::Owner, private ReplySink {
   public:
-    ClientSession(Router& router, TcpStream* stream);
+    ClientSession(Router& router, Stream* stream);
     ~ClientSession() override;
 
     void start();
-    TcpStream::Handler* as_handler() { return this; }
+    Stream::Handler* as_handler() { return this; }
     // Closes the client when the oldest unanswered non-blocking command has waited longer
     // than `timeout_ms` (timeouts.command_ms): its master hangs; the outcome is unknown.
     void check_command_timeout(std::uint64_t now_ms, std::uint32_t timeout_ms);
@@ -102,7 +102,7 @@ class ClientSession : private TcpStream::Handler, private BackendLink::Owner, pr
         std::shared_ptr<const std::vector<std::string>> args;
     };
 
-    // TcpStream::Handler (client side)
+    // Stream::Handler (client side)
     uv_buf_t on_alloc(std::size_t suggested) override;
     void on_read(std::size_t n) override;
     void on_closed(int status) override;
@@ -165,7 +165,7 @@ class ClientSession : private TcpStream::Handler, private BackendLink::Owner, pr
     std::string_view front_raw() const { return {log_.data() + head_, pending_.front().len}; }
 
     Router& router_;
-    TcpStream* client_;
+    Stream* client_;
     protocol::RequestParser parser_;
     std::unique_ptr<BackendLink> link_;  // dedicated link, while the client needs one
     bool link_ready_ = false;

@@ -12,10 +12,16 @@ import time
 from celery import Celery
 
 PORT = int(os.environ["SP_PROXY_PORT"])
+# SP_PROXY_TLS_CA set (test_celery_tls.py): rediss:// to the proxy's TLS port, verified
+# against that CA.
+TLS_CA = os.environ.get("SP_PROXY_TLS_CA")
+if TLS_CA:
+    _q = f"?ssl_cert_reqs=required&ssl_ca_certs={TLS_CA}"
+    BROKER, BACKEND = f"rediss://127.0.0.1:{PORT}/0{_q}", f"rediss://127.0.0.1:{PORT}/1{_q}"
+else:
+    BROKER, BACKEND = f"redis://127.0.0.1:{PORT}/0", f"redis://127.0.0.1:{PORT}/1"
 
-app = Celery("sp_celery_app",
-             broker=f"redis://127.0.0.1:{PORT}/0",
-             backend=f"redis://127.0.0.1:{PORT}/1")
+app = Celery("sp_celery_app", broker=BROKER, backend=BACKEND)
 app.conf.update(
     task_serializer="json",
     result_serializer="json",

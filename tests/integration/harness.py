@@ -210,6 +210,66 @@ atexit.register(stop_all_processes)
 # ---------------------------------------------------------------------------------------------
 # Redis and Sentinel nodes
 
+@dataclass
+class TlsFiles:
+    """Certificates made with `openssl` for a TLS topology: a CA, a server certificate for
+    127.0.0.1/localhost (Redis, Sentinel and the proxy's client side all use it), a client
+    certificate, and a CA + certificate that nobody trusts."""
+    dir: Path
+    ca: Path = None
+    cert: Path = None
+    key: Path = None
+    client_cert: Path = None
+    client_key: Path = None
+    other_ca_cert: Path = None
+    other_ca_key: Path = None
+
+    @staticmethod
+    def create(root: Path) -> "TlsFiles":
+        d = Path(root) / "tls"
+        d.mkdir(parents=True, exist_ok=True)
+        f = TlsFiles(d)
+
+        def run(*args):
+            subprocess.run(["openssl", *args], check=True, cwd=d, capture_output=True,
+                           timeout=60)
+
+        def ca(name):
+            run("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "30", "-subj",
+                f"/CN={name}", "-keyout", f"{name}.key", "-out", f"{name}.crt")
+
+        def leaf(name, ca_name, ext):
+            run("req", "-newkey", "rsa:2048", "-nodes", "-subj", f"/CN={name}", "-keyout",
+                f"{name}.key", "-out", f"{name}.csr")
+            (d / f"{name}.ext").write_text(ext + "\n")
+            run("x509", "-req", "-in", f"{name}.csr", "-CA", f"{ca_name}.crt", "-CAkey",
+                f"{ca_name}.key", "-CAcreateserial", "-days", "30", "-extfile", f"{name}.ext",
+                "-out", f"{name}.crt")
+
+        ca("ca")
+        ca("other-ca")
+        leaf("server", "ca", "subjectAltName=IP:127.0.0.1,DNS:localhost\n"
+             "extendedKeyUsage=serverAuth,clientAuth")
+        leaf("client", "ca", "extendedKeyUsage=clientAuth")
+        leaf("stranger", "other-ca", "subjectAltName=IP:127.0.0.1,DNS:localhost\n"
+             "extendedKeyUsage=serverAuth,clientAuth")
+        f.ca, f.cert, f.key = d / "ca.crt", d / "server.crt", d / "server.key"
+        f.client_cert, f.client_key = d / "client.crt", d / "client.key"
+        f.other_ca_cert, f.other_ca_key = d / "stranger.crt", d / "stranger.key"
+        return f
+
+    def client_kw(self, cert: bool = False) -> dict:
+        kw = {"ssl": True, "ssl_ca_certs": str(self.ca)}
+        if cert:
+            kw.update(ssl_certfile=str(self.client_cert), ssl_keyfile=str(self.client_key))
+        return kw
+
+    def server_conf(self) -> list[str]:
+        """redis.conf / sentinel.conf lines: TLS only, replication and Sentinel links too."""
+        return [f"tls-cert-file {self.cert}", f"tls-key-file {self.key}",
+                f"tls-ca-cert-file {self.ca}", "tls-auth-clients no", "tls-replication yes"]
+
+
 def _client(port: int, host: str = HOST, **kw) -> redis.Redis:
     kw.setdefault("socket_timeout", 5)
     kw.setdefault("socket_connect_timeout", 2)
@@ -229,6 +289,7 @@ class _ServerProcess:
     # (host = the namespace's address, wrapper = ["ip", "netns", "exec", <namespace>]).
     host: str = HOST
     wrapper: tuple = ()
+    tls: TlsFiles | None = None
 
     @property
     def addr(self) -> tuple[str, int]:
@@ -255,6 +316,9 @@ class _ServerProcess:
     def client(self, **kw) -> redis.Redis:
         if self.auth_password:
             kw.setdefault("password", self.auth_password)
+        if self.tls:
+            for k, v in self.tls.client_kw().items():
+                kw.setdefault(k, v)
         return _client(self.port, self.host, **kw)
 
     def log_tail(self, lines: int = 40) -> str:
@@ -272,19 +336,22 @@ class RedisNode(_ServerProcess):
     def __init__(self, root: Path, name: str, port: int | None = None,
                  replicaof: int | None = None, extra: dict[str, str] | None = None,
                  password: str | None = None, host: str = HOST, wrapper: tuple = (),
-                 master_host: str = HOST):
+                 master_host: str = HOST, tls: TlsFiles | None = None):
         """password: optional `requirepass` and `masterauth` of this node; client() then
         authenticates with it (default None: no password, as before). host/wrapper: see
-        _ServerProcess; master_host: the address of `replicaof`."""
+        _ServerProcess; master_host: the address of `replicaof`. tls: serve TLS only
+        (`port 0`, `tls-port`), replicating over TLS."""
         self.name = name
         self.host, self.wrapper = host, tuple(wrapper)
+        self.tls = tls
         self.password = self.auth_password = password
         self.port = port or free_port()
         self.dir = Path(root) / name
         self.dir.mkdir(parents=True, exist_ok=True)
         self.conf = self.dir / "redis.conf"
         lines = [
-            f"port {self.port}", f"bind {self.host}", f"dir {self.dir}", 'save ""',
+            *([f"port 0", f"tls-port {self.port}", *tls.server_conf()] if tls
+              else [f"port {self.port}"]), f"bind {self.host}", f"dir {self.dir}", 'save ""',
             "appendonly no", "daemonize no", f"logfile {self.dir / 'redis.log'}",
         ]
         if host != HOST:  # a namespace address: its clients come from other namespaces
@@ -319,13 +386,15 @@ class Sentinel(_ServerProcess):
     def __init__(self, root: Path, name: str, master_port: int, quorum: int = 2,
                  down_after_ms: int = 1000, failover_timeout_ms: int = 10000,
                  auth_pass: str | None = None, requirepass: str | None = None,
-                 host: str = HOST, wrapper: tuple = (), master_host: str = HOST):
+                 host: str = HOST, wrapper: tuple = (), master_host: str = HOST,
+                 tls: TlsFiles | None = None):
         """auth_pass: optional `sentinel auth-pass` (the Redis nodes' password); requirepass:
         optional password of the sentinel itself (client() then authenticates with it; the
         sentinels use it with each other too). Both default to None: as before.
         host/wrapper: see _ServerProcess; master_host: the monitored master's address."""
         self.name = name
         self.host, self.wrapper = host, tuple(wrapper)
+        self.tls = tls
         self.requirepass = self.auth_password = requirepass
         self.port = free_port()
         self.dir = Path(root) / name
@@ -341,14 +410,17 @@ class Sentinel(_ServerProcess):
             *([f"sentinel auth-pass {MASTER_NAME} {auth_pass}"] if auth_pass else []),
             *([f"requirepass {requirepass}"] if requirepass else []),
             *(["protected-mode no"] if host != HOST else []),
+            *(tls.server_conf() if tls else []),
         ]) + "\n")
         self.process: ManagedProcess | None = None
 
     log_name = "sentinel.log"
 
     def start(self, timeout: float = 15.0):
-        return self._launch(
-            [REDIS_SENTINEL, str(self.conf), "--port", str(self.port), "--bind", self.host], timeout)
+        ports = (["--port", "0", "--tls-port", str(self.port)] if self.tls
+                 else ["--port", str(self.port)])
+        return self._launch([REDIS_SENTINEL, str(self.conf), *ports, "--bind", self.host],
+                            timeout)
 
     def master_addr(self) -> tuple[str, int] | None:
         try:
@@ -374,7 +446,8 @@ class Topology:
 
     def __init__(self, root: Path, replicas: int = 2, sentinels: int = 3, quorum: int = 2,
                  replica_extra: dict[str, str] | None = None, redis_password: str | None = None,
-                 sentinel_password: str | None = None, placement=None):
+                 sentinel_password: str | None = None, placement=None,
+                 tls: TlsFiles | None = None):
         """redis_password: requirepass + masterauth on every node and `sentinel auth-pass` on
         every sentinel; sentinel_password: requirepass of the sentinels themselves. Both
         default to None (no passwords anywhere, as before). placement: optional
@@ -383,16 +456,18 @@ class Topology:
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
         self.quorum = quorum
+        self.tls = tls  # a TLS-only topology: every node and sentinel (see TlsFiles)
         place = placement or (lambda name: {})
-        master = RedisNode(self.root, "redis-0", password=redis_password, **place("redis-0"))
+        master = RedisNode(self.root, "redis-0", password=redis_password, tls=tls,
+                           **place("redis-0"))
         self.nodes = [master] + [
             RedisNode(self.root, f"redis-{i + 1}", replicaof=master.port, extra=replica_extra,
-                      password=redis_password, master_host=master.host,
+                      password=redis_password, master_host=master.host, tls=tls,
                       **place(f"redis-{i + 1}"))
             for i in range(replicas)]
         self.sentinels = [Sentinel(self.root, f"sentinel-{i}", master.port, quorum,
                                    auth_pass=redis_password, requirepass=sentinel_password,
-                                   master_host=master.host, **place(f"sentinel-{i}"))
+                                   master_host=master.host, tls=tls, **place(f"sentinel-{i}"))
                           for i in range(sentinels)]
         self.initial_master = master
 
@@ -605,7 +680,8 @@ class Proxy:
                  binary: str | None = None, port: int | None = None, name: str = "proxy",
                  sentinel_host: str = HOST, client_password: str | None = None,
                  extra_env: dict[str, str] | None = None, wrapper: list[str] = (),
-                 host: str = HOST, sentinel_addrs: list[tuple[str, int]] | None = None):
+                 host: str = HOST, sentinel_addrs: list[tuple[str, int]] | None = None,
+                 tls: TlsFiles | None = None, tls_extra: str = ""):
         """sentinel_host: how the proxy is told the sentinels' host (default 127.0.0.1; e.g.
         "localhost" to make it resolve a host name). client_password: the proxy's
         --client-password, if the test passes one in extra_args; client() and connection()
@@ -626,6 +702,19 @@ class Proxy:
         for h, p in sentinel_addrs or [(sentinel_host, p) for p in sentinel_ports]:
             argv += ["--sentinel", f"{h}:{p}"]
         argv += ["--master", MASTER_NAME, "--log-level", "debug", *extra_args]
+        self.tls = tls
+        self.tls_port = None
+        if tls:
+            # TLS to Redis and Sentinel, and a TLS listen address next to the plaintext one;
+            # client() uses the TLS one.
+            self.tls_port = free_port()
+            self.config_path = self.dir / "tls.toml"
+            self.config_path.write_text(
+                f'[tls]\nlisten = ["{host}:{self.tls_port}"]\ncert_file = "{tls.cert}"\n'
+                f'key_file = "{tls.key}"\nca_file = "{tls.ca}"\n{tls_extra}\n'
+                f'[redis_tls]\nenabled = true\nca_file = "{tls.ca}"\n'
+                f'[sentinel_tls]\nenabled = true\nca_file = "{tls.ca}"\n')
+            argv += ["--config", str(self.config_path)]
         self.argv = [*wrapper, *argv]
         self.process: ManagedProcess | None = None
         self._sanitizer_scanned = 0  # log bytes already checked for sanitizer reports
@@ -697,6 +786,10 @@ class Proxy:
     def client(self, **kw) -> redis.Redis:
         if self.client_password:
             kw.setdefault("password", self.client_password)
+        if self.tls:
+            for k, v in self.tls.client_kw(cert=True).items():
+                kw.setdefault(k, v)
+            return _client(self.tls_port, self.host, **kw)
         return _client(self.port, self.host, **kw)
 
     def connection(self, **kw) -> redis.Connection:
@@ -904,8 +997,10 @@ class Writer:
 
     def __init__(self, host: str, port: int, batch: int = 10, interval: float = 0.002,
                  socket_timeout: float = 15.0, error_pause: float = 0.05, prefix: str | None = None,
-                 max_seconds: float = 300.0, password: str | None = None):
+                 max_seconds: float = 300.0, password: str | None = None,
+                 ssl_kw: dict | None = None):
         self.host, self.port = host, port
+        self.ssl_kw = ssl_kw or {}  # e.g. TlsFiles.client_kw(): the load goes over TLS
         self.password = password  # optional AUTH on connect (default None: none, as before)
         self.batch = batch
         self.interval = interval
@@ -926,7 +1021,8 @@ class Writer:
 
     def _run(self):
         r = redis.Redis(host=self.host, port=self.port, socket_timeout=self.socket_timeout,
-                        socket_connect_timeout=5, decode_responses=True, password=self.password)
+                        socket_connect_timeout=5, decode_responses=True, password=self.password,
+                        **self.ssl_kw)
         seq = 0
         deadline = now() + self.max_seconds
         try:

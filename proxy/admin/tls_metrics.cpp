@@ -1,0 +1,70 @@
+#include "proxy/admin/tls_metrics.h"
+
+#include <cstdio>
+
+#include "proxy/net/stream_factory.h"
+#include "proxy/net/tls_stats.h"
+
+namespace sp::proxy {
+
+namespace {
+std::string number(double v) {
+    char buf[64];
+    std::snprintf(buf, sizeof buf, "%.17g", v);
+    return buf;
+}
+}  // namespace
+
+void append_tls_metrics(std::string& out) {
+    const TlsSide sides[] = {TlsSide::client, TlsSide::redis, TlsSide::sentinel};
+    bool any = false;
+    for (TlsSide side : sides) any |= StreamFactory::tls(side);
+    if (!any) return;
+    const TlsStats& stats = tls_stats();
+    out +=
+        "# HELP sentinel_proxy_tls_handshakes_total TLS handshakes by side (client: clients "
+        "of the proxy; redis, sentinel: the proxy's own connections) and outcome\n"
+        "# TYPE sentinel_proxy_tls_handshakes_total counter\n";
+    for (TlsSide side : sides) {
+        if (!StreamFactory::tls(side)) continue;
+        const TlsSideStats& s = stats.sides[static_cast<std::size_t>(side)];
+        for (std::size_t i = 0; i < kTlsOutcomeNames.size(); ++i)
+            out += std::string("sentinel_proxy_tls_handshakes_total{side=\"") +
+                   tls_side_name(side) + "\",outcome=\"" + kTlsOutcomeNames[i] + "\"} " +
+                   std::to_string(s.handshakes[i]) + "\n";
+    }
+    out +=
+        "# HELP sentinel_proxy_tls_handshake_duration_seconds Time from the first handshake "
+        "byte (or the TCP connect) to a completed TLS handshake\n"
+        "# TYPE sentinel_proxy_tls_handshake_duration_seconds histogram\n";
+    for (TlsSide side : sides) {
+        if (!StreamFactory::tls(side)) continue;
+        const TlsSideStats& s = stats.sides[static_cast<std::size_t>(side)];
+        const std::string label = std::string("side=\"") + tls_side_name(side) + "\"";
+        std::uint64_t cumulative = 0;
+        for (std::size_t i = 0; i < kTlsLatencyBuckets.size(); ++i) {
+            cumulative += s.latency[i];
+            out += "sentinel_proxy_tls_handshake_duration_seconds_bucket{" + label + ",le=\"" +
+                   number(kTlsLatencyBuckets[i]) + "\"} " + std::to_string(cumulative) + "\n";
+        }
+        cumulative += s.latency.back();
+        out += "sentinel_proxy_tls_handshake_duration_seconds_bucket{" + label + ",le=\"+Inf\"} " +
+               std::to_string(cumulative) + "\n";
+        out += "sentinel_proxy_tls_handshake_duration_seconds_sum{" + label + "} " +
+               number(s.latency_sum_s) + "\n";
+        out += "sentinel_proxy_tls_handshake_duration_seconds_count{" + label + "} " +
+               std::to_string(cumulative) + "\n";
+    }
+    out +=
+        "# HELP sentinel_proxy_tls_certificate_expiry_timestamp_seconds notAfter of the "
+        "certificate the proxy presents on this side, seconds since the epoch\n"
+        "# TYPE sentinel_proxy_tls_certificate_expiry_timestamp_seconds gauge\n";
+    for (TlsSide side : sides) {
+        const TlsSideStats& s = stats.sides[static_cast<std::size_t>(side)];
+        if (!StreamFactory::tls(side) || s.cert_not_after == 0) continue;
+        out += std::string("sentinel_proxy_tls_certificate_expiry_timestamp_seconds{side=\"") +
+               tls_side_name(side) + "\"} " + std::to_string(s.cert_not_after) + "\n";
+    }
+}
+
+}  // namespace sp::proxy

@@ -1,0 +1,137 @@
+#include "proxy/net/stream_factory.h"
+
+#include <spdlog/spdlog.h>
+
+#include <array>
+
+#include "proxy/net/tcp_stream.h"
+#include "proxy/net/tls_stats.h"
+#include "proxy/net/tls_stream.h"
+
+namespace sp::proxy {
+
+namespace {
+
+// One loop thread makes every stream; nothing here is touched from elsewhere.
+std::array<std::shared_ptr<const TlsContext>, 3>& contexts() {
+    static std::array<std::shared_ptr<const TlsContext>, 3> all;
+    return all;
+}
+
+std::shared_ptr<const TlsContext>& slot(TlsSide side) {
+    return contexts()[static_cast<std::size_t>(side)];
+}
+
+void publish_expiry(TlsSide side) {
+    const auto& c = slot(side);
+    tls_stats().of(side).cert_not_after = c ? c->cert_not_after() : 0;
+}
+
+}  // namespace
+
+TlsStats& tls_stats() {
+    static TlsStats stats;
+    return stats;
+}
+
+TlsOptions tls_options(const config::Config& c, TlsSide side) {
+    TlsOptions o;
+    o.side = side;
+    switch (side) {
+        case TlsSide::client:
+            o.key_prefix = "tls.";
+            o.cert_file = c.tls_cert_file;
+            o.key_file = c.tls_key_file;
+            o.ca_file = c.tls_ca_file;
+            o.verify_peer = c.tls_verify_clients;
+            o.min_version = c.tls_min_version;
+            o.ciphers = c.tls_ciphers;
+            o.ciphersuites = c.tls_ciphersuites;
+            break;
+        case TlsSide::redis:
+            o.key_prefix = "redis_tls.";
+            o.cert_file = c.redis_tls_cert_file;
+            o.key_file = c.redis_tls_key_file;
+            o.ca_file = c.redis_tls_ca_file;
+            o.verify_peer = !c.redis_tls_insecure;
+            o.server_name = c.redis_tls_server_name;
+            break;
+        case TlsSide::sentinel:
+            o.key_prefix = "sentinel_tls.";
+            o.cert_file = c.sentinel_tls_cert_file;
+            o.key_file = c.sentinel_tls_key_file;
+            o.ca_file = c.sentinel_tls_ca_file;
+            o.verify_peer = !c.sentinel_tls_insecure;
+            o.server_name = c.sentinel_tls_server_name;
+            break;
+    }
+    return o;
+}
+
+static bool serves_tls(const config::Config& c) {
+    if (!c.tls_listen.empty()) return true;
+    for (const auto& pool : c.pools)
+        if (!pool.tls_listen.empty()) return true;
+    return false;
+}
+
+void StreamFactory::configure(const config::Config& c) {
+    // Built first, installed together: a failure leaves nothing half configured.
+    std::array<std::shared_ptr<const TlsContext>, 3> next;
+    if (serves_tls(c)) next[0] = TlsContext::create(tls_options(c, TlsSide::client));
+    if (c.redis_tls_enabled) next[1] = TlsContext::create(tls_options(c, TlsSide::redis));
+    if (c.sentinel_tls_enabled) next[2] = TlsContext::create(tls_options(c, TlsSide::sentinel));
+    contexts() = next;
+    for (TlsSide side : {TlsSide::client, TlsSide::redis, TlsSide::sentinel}) {
+        publish_expiry(side);
+        const auto& ctx = slot(side);
+        if (!ctx) continue;
+        if (!ctx->server() && !ctx->options().verify_peer)
+            spdlog::warn(
+                "{}insecure = true: {} certificates are NOT verified; anyone on the path can "
+                "impersonate them",
+                ctx->options().key_prefix, tls_side_name(side));
+        spdlog::info(
+            "tls {}: enabled{}", tls_side_name(side),
+            ctx->server() && ctx->options().verify_peer ? " (client certificates required)" : "");
+    }
+}
+
+bool StreamFactory::reload_client(const config::Config& c, std::string& error) {
+    if (!slot(TlsSide::client)) return true;  // TLS listeners only start with the process
+    try {
+        slot(TlsSide::client) = TlsContext::create(tls_options(c, TlsSide::client));
+    } catch (const std::exception& e) {
+        error = e.what();
+        return false;
+    }
+    publish_expiry(TlsSide::client);
+    return true;
+}
+
+Stream* StreamFactory::adopt_client(uv_loop_t* loop, int fd, bool tls, Stream::Handler* handler) {
+    if (tls && slot(TlsSide::client))
+        return TlsStream::adopt(loop, fd, slot(TlsSide::client), handler);
+    return TcpStream::adopt(loop, fd, handler);
+}
+
+Stream* StreamFactory::accept_admin(uv_loop_t* loop, uv_stream_t* server,
+                                    Stream::Handler* handler) {
+    return TcpStream::accept(loop, server, handler);
+}
+
+Stream* StreamFactory::connect(uv_loop_t* loop, const sockaddr* addr, TlsSide side,
+                               const std::string& host, Stream::Handler* handler) {
+    if (const auto& ctx = slot(side)) return TlsStream::connect(loop, addr, ctx, host, handler);
+    return TcpStream::connect(loop, addr, handler);
+}
+
+bool StreamFactory::tls(TlsSide side) {
+    return slot(side) != nullptr;
+}
+
+std::shared_ptr<const TlsContext> StreamFactory::context(TlsSide side) {
+    return slot(side);
+}
+
+}  // namespace sp::proxy

@@ -1,0 +1,432 @@
+#include "proxy/net/tls_stream.h"
+
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+#include <spdlog/spdlog.h>
+
+#include <map>
+
+#include "proxy/net/tcp_listen.h"
+
+namespace sp::proxy {
+
+namespace {
+
+constexpr std::size_t kCipherReadSize = 64 * 1024;
+constexpr std::size_t kPlainReadSize = 16 * 1024;
+// A peer that connects and never finishes its handshake is dropped after this long.
+constexpr std::uint64_t kHandshakeTimeoutMs = 10'000;
+// The same failure from the same host is logged at warn level once per this long.
+constexpr std::uint64_t kFailureLogMs = 60'000;
+constexpr std::size_t kFailureLogKeys = 4096;
+
+// Ciphertext is copied into the read BIO as soon as it is read, so one buffer per loop
+// thread serves every connection: idle TLS connections own no read buffer.
+char* cipher_read_buffer() {
+    thread_local std::unique_ptr<char[]> buf(new char[kCipherReadSize]);
+    return buf.get();
+}
+
+// Logged once per peer and reason: a client (or backend) that keeps failing the same way
+// gives one warning a minute, the repeats go to debug.
+void log_failure(TlsSide side, const std::string& peer, const std::string& reason,
+                 std::uint64_t now_ms) {
+    thread_local std::map<std::string, std::uint64_t> last;
+    const std::string host = peer.substr(0, peer.rfind(':'));
+    const std::string key = std::string(tls_side_name(side)) + "|" + host + "|" + reason;
+    auto it = last.find(key);
+    if (it != last.end() && now_ms - it->second < kFailureLogMs) {
+        spdlog::debug("tls {} {}: handshake failed: {}", tls_side_name(side), peer, reason);
+        return;
+    }
+    if (last.size() >= kFailureLogKeys) last.clear();
+    last[key] = now_ms;
+    spdlog::warn("tls {} {}: handshake failed: {}", tls_side_name(side), peer, reason);
+}
+
+bool ip_literal_text(const std::string& host) {
+    sockaddr_storage ss;
+    return ip_literal(host, 0, ss);
+}
+
+// What went wrong, in words an operator can act on.
+std::string failure_reason(SSL* ssl, const std::string& openssl_text) {
+    const long verify = SSL_get_verify_result(ssl);
+    if (verify != X509_V_OK)
+        return std::string("certificate verification failed: ") +
+               X509_verify_cert_error_string(verify);
+    if (openssl_text == "wrong version number" || openssl_text == "http request" ||
+        openssl_text == "packet length too long" || openssl_text == "unknown protocol" ||
+        openssl_text == "record layer failure")
+        return openssl_text + " (not a TLS client hello: a plaintext client on a TLS port?)";
+    if (openssl_text.empty()) return "the peer closed the connection during the handshake";
+    return openssl_text;
+}
+
+}  // namespace
+
+// Our callbacks may close us (the handler calls close()); deletion waits until the
+// outermost one returns.
+struct TlsStream::Guard {
+    explicit Guard(TlsStream* s) : s(s) { ++s->depth_; }
+    ~Guard() {
+        if (--s->depth_ == 0 && s->closing_) delete s;
+    }
+    TlsStream* s;
+};
+
+TlsStream::TlsStream(uv_loop_t* loop, std::shared_ptr<const TlsContext> context, Stream::Handler* h)
+    : loop_(loop),
+      context_(std::move(context)),
+      handler_(h),
+      started_ms_(uv_now(loop)),
+      handshake_timer_(loop,
+                       [this] {
+                           Guard g(this);
+                           handshake_failed(TlsOutcome::timeout, "handshake timed out");
+                       }),
+      resume_timer_(loop, [this] {
+          Guard g(this);
+          pump();
+      }) {}
+
+TlsStream::~TlsStream() {
+    if (ssl_) SSL_free(ssl_);
+}
+
+bool TlsStream::init_ssl(const std::string& host) {
+    ssl_ = SSL_new(context_->ctx());
+    if (!ssl_) return false;
+    rbio_ = BIO_new(BIO_s_mem());
+    wbio_ = BIO_new(BIO_s_mem());
+    if (!rbio_ || !wbio_) {
+        if (rbio_) BIO_free(rbio_);
+        if (wbio_) BIO_free(wbio_);
+        rbio_ = wbio_ = nullptr;
+        return false;
+    }
+    // An empty read BIO means "want more", not EOF.
+    BIO_set_mem_eof_return(rbio_, -1);
+    BIO_set_mem_eof_return(wbio_, -1);
+    SSL_set_bio(ssl_, rbio_, wbio_);
+    if (context_->server()) {
+        SSL_set_accept_state(ssl_);
+        return true;
+    }
+    SSL_set_connect_state(ssl_);
+    const std::string& name =
+        context_->options().server_name.empty() ? host : context_->options().server_name;
+    if (name.empty() || !context_->options().verify_peer) return true;
+    if (ip_literal_text(name)) {
+        X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl_), name.c_str());
+    } else {
+        SSL_set_tlsext_host_name(ssl_, name.c_str());
+        SSL_set1_host(ssl_, name.c_str());
+    }
+    return true;
+}
+
+TlsStream* TlsStream::adopt(uv_loop_t* loop, int fd, std::shared_ptr<const TlsContext> context,
+                            Stream::Handler* handler) {
+    auto* s = new TlsStream(loop, std::move(context), handler);
+    s->raw_ = TcpStream::adopt(loop, fd, s);
+    if (!s->raw_ || !s->init_ssl({})) {
+        s->release_raw(false);
+        delete s;
+        return nullptr;
+    }
+    s->peer_ = s->raw_->peer();
+    s->handshake_timer_.start(kHandshakeTimeoutMs);
+    // The client speaks first; read it whatever the handler wants.
+    s->raw_->start_reading();
+    return s;
+}
+
+TlsStream* TlsStream::connect(uv_loop_t* loop, const sockaddr* addr,
+                              std::shared_ptr<const TlsContext> context, const std::string& host,
+                              Stream::Handler* handler) {
+    auto* s = new TlsStream(loop, std::move(context), handler);
+    if (!s->init_ssl(host)) {
+        delete s;
+        return nullptr;
+    }
+    s->raw_ = TcpStream::connect(loop, addr, s);
+    if (!s->raw_) {
+        delete s;
+        return nullptr;
+    }
+    return s;
+}
+
+void TlsStream::on_connected(int status) {
+    Guard g(this);
+    if (status != 0) {
+        Stream::Handler* h = handler_;
+        handler_ = nullptr;
+        release_raw(false);
+        destroy_later();
+        if (h) h->on_connected(status);
+        return;
+    }
+    started_ms_ = uv_now(loop_);
+    peer_ = raw_->peer();
+    handshake_timer_.start(kHandshakeTimeoutMs);
+    raw_->start_reading();
+    pump();
+}
+
+uv_buf_t TlsStream::on_alloc(std::size_t) {
+    return uv_buf_init(cipher_read_buffer(), kCipherReadSize);
+}
+
+void TlsStream::on_read(std::size_t n) {
+    Guard g(this);
+    if (closing_) return;
+    // A memory BIO takes everything (it grows), so nothing is left in the shared buffer.
+    BIO_write(rbio_, cipher_read_buffer(), static_cast<int>(n));
+    pump();
+}
+
+void TlsStream::pump() {
+    if (closing_ || !raw_) return;
+    if (broken_) {
+        fail(UV_EPROTO, {});
+        return;
+    }
+    ERR_clear_error();
+    if (state_ == State::handshaking && !handshake()) return;
+    if (state_ == State::open) deliver();
+    if (!closing_ && raw_) send_records();
+}
+
+bool TlsStream::handshake() {
+    const int rc = SSL_do_handshake(ssl_);
+    if (rc == 1) {
+        state_ = State::open;
+        handshake_timer_.stop();
+        tls_stats().handshake(context_->options().side, TlsOutcome::ok,
+                              static_cast<double>(uv_now(loop_) - started_ms_) / 1000.0);
+        send_records();
+        if (finishing_) {
+            finish();
+            return false;
+        }
+        if (!reading_ && context_->server()) raw_->stop_reading();
+        if (!context_->server()) {
+            if (!reading_) raw_->stop_reading();
+            if (handler_) handler_->on_connected(0);
+            if (closing_ || !raw_) return false;
+        }
+        if (!plain_out_.empty()) encrypt();
+        return true;
+    }
+    const int error = SSL_get_error(ssl_, rc);
+    if (error == SSL_ERROR_WANT_READ || error == SSL_ERROR_WANT_WRITE) {
+        send_records();
+        return false;
+    }
+    const std::string text = tls_error_text();
+    const long verify = SSL_get_verify_result(ssl_);
+    handshake_failed(verify != X509_V_OK || text.find("certificate") != std::string::npos ||
+                             text.find("unknown ca") != std::string::npos
+                         ? TlsOutcome::certificate
+                     : text.empty() ? TlsOutcome::closed
+                                    : TlsOutcome::protocol,
+                     failure_reason(ssl_, text));
+    return false;
+}
+
+void TlsStream::handshake_failed(TlsOutcome outcome, const std::string& reason) {
+    if (closing_ || state_ != State::handshaking) return;
+    state_ = State::done;
+    handshake_timer_.stop();
+    tls_stats().handshake(context_->options().side, outcome, 0);
+    log_failure(context_->options().side, peer(), reason, uv_now(loop_));
+    // The alert OpenSSL wrote (if any) is a TLS record, not a reply: it may go out.
+    if (raw_) send_records();
+    Stream::Handler* h = handler_;
+    handler_ = nullptr;
+    release_raw(false);
+    destroy_later();
+    if (!h) return;
+    if (context_->server())
+        h->on_closed(UV_EPROTO);
+    else
+        h->on_connected(UV_EPROTO);
+}
+
+void TlsStream::deliver() {
+    while (reading_ && handler_ && !closing_ && raw_) {
+        if (SSL_pending(ssl_) == 0 && BIO_ctrl_pending(rbio_) == 0) return;
+        uv_buf_t buf = handler_->on_alloc(kPlainReadSize);
+        if (!buf.base || buf.len == 0) return;
+        const int n = SSL_read(ssl_, buf.base, static_cast<int>(buf.len));
+        if (n > 0) {
+            handler_->on_read(static_cast<std::size_t>(n));
+            continue;
+        }
+        const int error = SSL_get_error(ssl_, n);
+        if (error == SSL_ERROR_WANT_READ || error == SSL_ERROR_WANT_WRITE) return;
+        if (error == SSL_ERROR_ZERO_RETURN) {
+            fail(0, {});  // close_notify: an orderly end
+            return;
+        }
+        fail(UV_EPROTO, tls_error_text());
+        return;
+    }
+}
+
+void TlsStream::flush() {
+    if (closing_ || broken_ || state_ != State::open || !raw_) return;
+    ERR_clear_error();
+    encrypt();
+}
+
+void TlsStream::encrypt() {
+    // The write BIO grows, so SSL_write only stops at record boundaries: loop over the
+    // records and drop the written plaintext once.
+    std::size_t done = 0;
+    while (done < plain_out_.size()) {
+        const int n =
+            SSL_write(ssl_, plain_out_.data() + done, static_cast<int>(plain_out_.size() - done));
+        if (n <= 0) {
+            // Not reported from inside the owner's call: the loop does it.
+            spdlog::warn("tls {} {}: write failed: {}", tls_side_name(context_->options().side),
+                         peer(), tls_error_text());
+            broken_ = true;
+            resume_timer_.start(0);
+            return;
+        }
+        done += static_cast<std::size_t>(n);
+    }
+    plain_out_.clear();
+    if (plain_out_.capacity() > (16u << 10)) std::string().swap(plain_out_);
+    send_records();
+}
+
+void TlsStream::send_records() {
+    const std::size_t pending = BIO_ctrl_pending(wbio_);
+    if (pending == 0 || !raw_) return;
+    std::string& out = raw_->out();
+    const std::size_t old = out.size();
+    out.resize(old + pending);
+    const int n = BIO_read(wbio_, out.data() + old, static_cast<int>(pending));
+    out.resize(old + (n > 0 ? static_cast<std::size_t>(n) : 0));
+    raw_->flush();
+}
+
+std::size_t TlsStream::pending_bytes() const {
+    return plain_out_.size() + (raw_ ? raw_->pending_bytes() : 0);
+}
+
+void TlsStream::on_drained() {
+    Guard g(this);
+    if (closing_ || state_ != State::open || !plain_out_.empty()) return;
+    if (handler_) handler_->on_drained();
+}
+
+void TlsStream::on_closed(int status) {
+    Guard g(this);
+    raw_ = nullptr;  // it is freeing itself
+    if (closing_) return;
+    if (state_ == State::handshaking) {
+        handshake_failed(TlsOutcome::closed,
+                         status == 0 ? "the peer closed the connection during the handshake"
+                                     : std::string("connection lost during the handshake: ") +
+                                           uv_strerror(status));
+        return;
+    }
+    // Decrypted bytes still buffered are not delivered: the connection is gone.
+    fail(status, {});
+}
+
+void TlsStream::fail(int status, const std::string& reason) {
+    if (!reason.empty())
+        spdlog::debug("tls {} {}: {}", tls_side_name(context_->options().side), peer(), reason);
+    Stream::Handler* h = handler_;
+    handler_ = nullptr;
+    release_raw(false);
+    destroy_later();
+    if (h) h->on_closed(status);
+}
+
+void TlsStream::start_reading() {
+    if (reading_ || closing_) return;
+    reading_ = true;
+    if (state_ != State::open || !raw_) return;
+    raw_->start_reading();
+    // Records already decrypted or received wait for the loop, never for the caller.
+    if (SSL_pending(ssl_) > 0 || BIO_ctrl_pending(rbio_) > 0) resume_timer_.start(0);
+}
+
+void TlsStream::stop_reading() {
+    if (!reading_ || closing_) return;
+    reading_ = false;
+    if (state_ == State::open && raw_) raw_->stop_reading();
+}
+
+void TlsStream::close() {
+    if (closing_) return;
+    handler_ = nullptr;
+    release_raw(state_ == State::open);
+    destroy_later();
+    if (depth_ == 0) delete this;
+}
+
+void TlsStream::close_after_flush() {
+    if (closing_) return;
+    handler_ = nullptr;
+    reading_ = false;
+    if (state_ == State::handshaking) {
+        finishing_ = true;  // the queued bytes go out once the handshake is done
+        return;
+    }
+    finish();
+    if (depth_ == 0) delete this;
+}
+
+// Encrypts what is queued, adds close_notify, and leaves the TcpStream to write it all
+// and close; this object is done.
+void TlsStream::finish() {
+    if (raw_ && state_ == State::open) {
+        ERR_clear_error();
+        encrypt();
+        if (raw_) {
+            SSL_shutdown(ssl_);
+            send_records();
+            raw_->close_after_flush();
+            raw_ = nullptr;
+        }
+    }
+    release_raw(false);
+    state_ = State::done;
+    destroy_later();
+}
+
+void TlsStream::release_raw(bool notify) {
+    if (!raw_) return;
+    if (notify) {
+        // Best effort close_notify: it goes out if the socket takes it right away.
+        ERR_clear_error();
+        SSL_shutdown(ssl_);
+        send_records();
+    }
+    if (raw_) raw_->close();
+    raw_ = nullptr;
+}
+
+void TlsStream::destroy_later() {
+    closing_ = true;
+    handshake_timer_.stop();
+    resume_timer_.stop();
+}
+
+std::string TlsStream::peer() const {
+    if (peer_.empty() || peer_ == "?") {
+        if (raw_) peer_ = raw_->peer();
+    }
+    return peer_.empty() ? "?" : peer_;
+}
+
+}  // namespace sp::proxy

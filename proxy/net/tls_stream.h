@@ -1,0 +1,98 @@
+// A TLS connection on the libuv loop: OpenSSL 3 over memory BIOs on top of a TcpStream,
+// with no blocking I/O and no thread. Ciphertext the TcpStream reads goes into the read
+// BIO; records are decrypted straight into the buffers the handler's on_alloc returns;
+// plaintext the owner queues is encrypted on flush() and the write BIO's records handed
+// to the TcpStream (and so to its uv_try_write fast path).
+//
+// Until the handshake is done the owner's bytes wait and, on the connecting side,
+// on_connected is only reported once the peer is verified. A failed handshake is logged
+// (rate-limited per peer and reason), counted, and the socket closed: the peer gets no
+// made-up reply. Renegotiation is refused by the context; a close_notify from the peer is
+// an orderly EOF, and close() sends one.
+#pragma once
+
+#include <uv.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "proxy/net/stream.h"
+#include "proxy/net/tcp_stream.h"
+#include "proxy/net/tls_context.h"
+#include "proxy/net/tls_stats.h"
+
+using SSL = struct ssl_st;
+using BIO = struct bio_st;
+
+namespace sp::proxy {
+
+class TlsStream final : public Stream, private Stream::Handler {
+  public:
+    // The server side of an accepted socket (closes `fd` and returns nullptr on failure).
+    static TlsStream* adopt(uv_loop_t* loop, int fd, std::shared_ptr<const TlsContext> context,
+                            Stream::Handler* handler);
+    // Connects and handshakes; `host` is the name to verify and send as SNI unless the
+    // context names one (an IP literal is verified as an address, without SNI).
+    static TlsStream* connect(uv_loop_t* loop, const sockaddr* addr,
+                              std::shared_ptr<const TlsContext> context, const std::string& host,
+                              Stream::Handler* handler);
+
+    void set_handler(Stream::Handler* handler) override { handler_ = handler; }
+    void start_reading() override;
+    void stop_reading() override;
+    bool reading() const override { return reading_; }
+    std::string& out() override { return plain_out_; }
+    void flush() override;
+    std::size_t pending_bytes() const override;
+    void close() override;
+    void close_after_flush() override;
+    std::string peer() const override;
+
+  private:
+    enum class State { handshaking, open, done };
+    struct Guard;
+
+    TlsStream(uv_loop_t* loop, std::shared_ptr<const TlsContext> context, Stream::Handler* h);
+    ~TlsStream() override;
+    bool init_ssl(const std::string& host);
+
+    // From the TcpStream.
+    uv_buf_t on_alloc(std::size_t suggested) override;
+    void on_read(std::size_t n) override;
+    void on_closed(int status) override;
+    void on_connected(int status) override;
+    void on_drained() override;
+
+    void pump();
+    bool handshake();
+    void handshake_failed(TlsOutcome outcome, const std::string& reason);
+    void deliver();
+    void encrypt();
+    void send_records();
+    void fail(int status, const std::string& reason);
+    void finish();
+    void release_raw(bool notify);
+    void destroy_later();
+
+    uv_loop_t* loop_;
+    std::shared_ptr<const TlsContext> context_;
+    Stream::Handler* handler_;
+    TcpStream* raw_ = nullptr;
+    SSL* ssl_ = nullptr;
+    BIO* rbio_ = nullptr;  // ciphertext in (owned by ssl_)
+    BIO* wbio_ = nullptr;  // ciphertext out (owned by ssl_)
+    std::string plain_out_;
+    mutable std::string peer_;
+    State state_ = State::handshaking;
+    bool reading_ = false;      // the handler wants bytes
+    bool finishing_ = false;    // close_after_flush() came during the handshake
+    bool broken_ = false;       // a write failed; reported from the loop
+    bool closing_ = false;      // deleted as soon as no callback of ours is running
+    int depth_ = 0;             // our callbacks on the stack
+    std::uint64_t started_ms_;  // for the handshake latency
+    Timer handshake_timer_;
+    Timer resume_timer_;  // decrypted bytes left over when reading resumes
+};
+
+}  // namespace sp::proxy
