@@ -6,15 +6,18 @@ peers are refused, logged with the reason, and get no made-up reply."""
 
 from __future__ import annotations
 
+import json
 import socket
 import ssl
+import threading
 import time
+import urllib.request
 
 import pytest
 import redis
 
 import conftest
-from harness import HOST, TlsFiles, Writer, now, wait_until
+from harness import HOST, TlsFiles, Writer, free_port, now, wait_until
 
 
 @pytest.fixture(scope="module")
@@ -78,6 +81,56 @@ def test_plaintext_port_still_plaintext(tls_proxy):
     # Both on separate addresses: the plaintext listen address serves plaintext clients.
     plain = redis.Redis(host=HOST, port=tls_proxy.port, socket_timeout=5, decode_responses=True)
     assert plain.set("tls:plain", "1") is True
+
+
+def test_blocking_command_over_tls(tls_proxy):
+    # BLPOP pins its client to a dedicated TLS link; a push from another client wakes it.
+    waiter = tls_proxy.client(socket_timeout=15)
+    pusher = tls_proxy.client()
+    pusher.delete("tls:q")
+    got = {}
+
+    def pop():
+        got["v"] = waiter.blpop("tls:q", timeout=10)
+
+    t = threading.Thread(target=pop, daemon=True)
+    t.start()
+    time.sleep(0.5)
+    assert t.is_alive(), "BLPOP returned before anything was pushed"
+    pusher.rpush("tls:q", "job-1")
+    t.join(10)
+    assert got.get("v") == ("tls:q", "job-1")
+
+
+def test_replica_reads_over_tls(tmp_path, tls_topology, tls_files):
+    # Replica reads over TLS: the proxy measures the TLS replicas (INFO over TLS links) and
+    # sends reads to them; the values are the ones written.
+    admin = free_port()
+    proxy = conftest._start_proxy(tmp_path, tls_topology, tls=tls_files, name="rr-proxy",
+                                  extra_args=["--read-from", "prefer-replica",
+                                              "--admin-listen", f"{HOST}:{admin}"])
+    try:
+        def eligible():
+            with urllib.request.urlopen(f"http://{HOST}:{admin}/status", timeout=5) as r:
+                pool = json.loads(r.read())["pools"][0]
+            return [x["address"] for x in pool["read_replicas"] if x["eligible"]]
+        wait_until(lambda: len(eligible()) >= 1, 30, 0.2, "a TLS replica eligible")
+        master = tls_topology.current_master()
+        replicas = tls_topology.replicas_of(master)
+
+        def replica_gets():
+            return sum(int(n.client().info("commandstats").get("cmdstat_get", {})
+                           .get("calls", 0)) for n in replicas)
+        values = {f"tls:rr:{i}": f"v{i}" for i in range(50)}
+        proxy.client().mset(values)
+        time.sleep(1.0)
+        before = replica_gets()
+        reader = proxy.client()  # a client that never wrote: no read-your-writes fence
+        for k, v in values.items():
+            assert reader.get(k) == v
+        assert replica_gets() - before >= 25, "reads over TLS did not reach the replicas"
+    finally:
+        conftest._stop_proxy(proxy)
 
 
 def _tls_socket(port: int, ca, cert=None, key=None):
