@@ -7,7 +7,6 @@
 
 #include "proxy/admin/process_stats.h"
 #include "proxy/admin/tls_metrics.h"
-#include "proxy/admin/tls_metrics.h"
 #include "proxy/pool.h"
 #include "version.h"
 
@@ -107,8 +106,9 @@ Metrics::Metrics()
                            .Register(*registry_)),
       commands_(prometheus::BuildCounter()
                     .Name("sentinel_proxy_commands_total")
-                    .Help("Client commands by outcome: forwarded to Redis; held (a session "
-                          "started holding its commands for a verified master); resent after "
+                    .Help("Client commands by outcome: forwarded to Redis; held (a command "
+                          "that had to wait for a verified master, or with read_from = replica "
+                          "for an eligible replica); resent after "
                           "READONLY/UNBLOCKED or a lost link; failed (lost when the proxy "
                           "closed the client: hold timeout or unknown write outcome)")
                     .Register(*registry_)),

@@ -67,8 +67,8 @@ Timer& ClientSession::hold_timer() {
             router_.stats().commands_failed += unanswered();
             close(std::string(waiting_replica_ ? "no eligible replica (read_from = replica)"
                                                : "no verified master") +
-                  " within the hold window (" +
-                  std::to_string(router_.config().hold_window_ms) + " ms)");
+                  " within the hold window (" + std::to_string(router_.config().hold_window_ms) +
+                  " ms)");
         });
     }
     return *hold_timer_;
@@ -555,6 +555,8 @@ std::size_t ClientSession::unanswered() const {
 }
 
 void ClientSession::enqueue(std::string_view raw, Pending p) {
+    if (hold_counted_ && !p.silent && hold_timer_ && hold_timer_->active())
+        router_.stats().commands_held++;  // arrives while this session holds: held too
     p.len = static_cast<std::uint32_t>(raw.size());
     log_.append(raw);
     pending_.push_back(std::move(p));

@@ -35,9 +35,12 @@ void ClientSession::update_hold_timer() {
         }
         // Only a wait for a master counts as a hold in the metrics, not a new backend link
         // still connecting to a verified one.
+        // commands_total{outcome="held"} counts commands: those waiting now, and (enqueue)
+        // every one that arrives while the hold lasts.
         if (!hold_counted_ && (!can_send() || waiting_replica_)) {
             hold_counted_ = true;
-            router_.stats().commands_held++;
+            for (std::size_t i = sent_; i < pending_.size(); ++i)
+                if (!pending_[i].local && !pending_[i].silent) router_.stats().commands_held++;
         }
     } else if (hold_timer_ && hold_timer_->active()) {
         hold_timer_->stop();
