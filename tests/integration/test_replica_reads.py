@@ -525,7 +525,13 @@ def test_unplanned_failover_with_prefer_replica(make_topology, make_proxy, recor
     # later and still be lost to asynchronous replication (Redis's own window, as in
     # test_unplanned_failover): everything acknowledged 50 ms after the death must be kept.
     after = list(stats.acked_seqs(after=t_dead + 0.05))
-    missing, wrong = stats.verify_on(new.client(socket_timeout=10), after)
+    # Under load Sentinel may fail the freshly promoted master over again (seen: a second
+    # +switch-master 3 s later); the writes must then be on whichever node is master now,
+    # as test_unplanned_failover checks.
+    final = topo.current_master()
+    if final.name != new.name:
+        print(f"note: Sentinel failed over a second time ({new.name} -> {final.name})")
+    missing, wrong = stats.verify_on(final.client(socket_timeout=10), after)
     kinds = {e[3] for e in stats.errors}
     record_figures("replica reads: unplanned failover", {
         "reads": sum(r.reads for r in readers), "writes_acked": stats.acked,
