@@ -12,6 +12,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -244,8 +245,13 @@ class NodeScript:
 # ------------------------------------------------------------ the suites with replica reads
 # ctest runs the Celery and Django suites a second time with SP_PROXY_EXTRA_ARGS="--read-from
 # prefer-replica" (tests/CMakeLists.txt); those runs also check that reads reached replicas.
-REPLICA_READS = "--read-from" in os.environ.get("SP_PROXY_EXTRA_ARGS", "") and \
-    "--read-from master" not in os.environ.get("SP_PROXY_EXTRA_ARGS", "")
+def _read_from(args: list[str]) -> str:
+    """The value of the last --read-from in args ("master" when absent)."""
+    values = [args[i + 1] for i, a in enumerate(args[:-1]) if a == "--read-from"]
+    return values[-1] if values else "master"
+
+
+REPLICA_READS = _read_from(shlex.split(os.environ.get("SP_PROXY_EXTRA_ARGS", ""))) != "master"
 
 
 def routed_to_replicas(proxy) -> int:
