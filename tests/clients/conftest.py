@@ -264,3 +264,18 @@ def routed_to_replicas(proxy) -> int:
                     'route="replica"' in line:
                 return int(float(line.rsplit(" ", 1)[1]))
     return 0
+
+
+def wait_replica_eligible(proxy, timeout: float = 40.0):
+    """Until the proxy's /status lists a read replica as eligible: after a failover the
+    remaining replica resyncs with the new master (sometimes after a second failover), and
+    until then every prefer-replica read goes to the master."""
+    import json
+    import urllib.request
+    url = f"http://{harness.HOST}:{proxy.admin_port}/status"
+
+    def eligible():
+        with urllib.request.urlopen(url, timeout=5) as r:
+            pool = json.loads(r.read().decode())["pools"][0]
+        return [x["address"] for x in pool.get("read_replicas", []) if x["eligible"]]
+    return harness.wait_until(eligible, timeout, 0.1, "a read replica eligible at the proxy")

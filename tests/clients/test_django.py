@@ -15,7 +15,8 @@ import uuid
 
 import pytest
 
-from conftest import REPLICA_READS, longest_gap, proxy_errors, routed_to_replicas
+from conftest import (REPLICA_READS, longest_gap, proxy_errors, routed_to_replicas,
+                      wait_replica_eligible)
 from harness import now, wait_until
 
 MAX_SECONDS = 120
@@ -179,11 +180,14 @@ def test_unplanned_failover(django_cache, failovers, record_figures):
 
 
 @pytest.mark.skipif(not REPLICA_READS, reason="only in the run with --read-from prefer-replica")
-def test_reads_reached_replicas(module_proxy, django_cache):
+def test_reads_reached_replicas(module_proxy, django_cache, failovers):
     # Runs after both failovers: the scenarios above passed with replica reads on. Their loop
     # reads right after its own writes, so read-your-writes keeps those on the master; reads
-    # a second after the writes are served by replicas, and return what was written.
+    # a second after the writes are served by replicas, and return what was written. The
+    # surviving replica must first resync with the new master and be measured eligible.
     cache, _ = django_cache
+    failovers.settle()
+    wait_replica_eligible(module_proxy)
     run = uuid.uuid4().hex[:8]
     values = {f"rr:{run}:{i}": f"value-{i}" for i in range(50)}
     for k, v in values.items():
