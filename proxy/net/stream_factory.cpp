@@ -22,6 +22,11 @@ std::shared_ptr<const TlsContext>& slot(TlsSide side) {
     return contexts()[static_cast<std::size_t>(side)];
 }
 
+StreamFactory::Connector& test_connector() {
+    static StreamFactory::Connector fn;
+    return fn;
+}
+
 void publish_expiry(TlsSide side) {
     const auto& c = slot(side);
     tls_stats().of(side).cert_not_after = c ? c->cert_not_after() : 0;
@@ -122,8 +127,13 @@ Stream* StreamFactory::accept_admin(uv_loop_t* loop, uv_stream_t* server,
 
 Stream* StreamFactory::connect(uv_loop_t* loop, const sockaddr* addr, TlsSide side,
                                const std::string& host, Stream::Handler* handler) {
+    if (test_connector()) return test_connector()(addr, side, host, handler);
     if (const auto& ctx = slot(side)) return TlsStream::connect(loop, addr, ctx, host, handler);
     return TcpStream::connect(loop, addr, handler);
+}
+
+void StreamFactory::set_connector_for_tests(Connector fn) {
+    test_connector() = std::move(fn);
 }
 
 bool StreamFactory::tls(TlsSide side) {

@@ -8,6 +8,7 @@
 
 #include <uv.h>
 
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -36,6 +37,13 @@ class StreamFactory {
     // under (verified against its certificate unless redis_tls.server_name says otherwise).
     static Stream* connect(uv_loop_t* loop, const sockaddr* addr, TlsSide side,
                            const std::string& host, Stream::Handler* handler);
+
+    // Tests only: every outgoing connection (Redis and Sentinel sides) is made by `fn`
+    // instead, e.g. an in-memory stream to a scripted backend (tests/fuzz/session_fuzz.cpp).
+    // Pass an empty function to restore sockets.
+    using Connector = std::function<Stream*(const sockaddr* addr, TlsSide side,
+                                            const std::string& host, Stream::Handler* handler)>;
+    static void set_connector_for_tests(Connector fn);
 
     static bool tls(TlsSide side);
     // The current context of a side (nullptr: plaintext), e.g. for the expiry gauge.

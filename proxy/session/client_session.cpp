@@ -1,6 +1,7 @@
 // The client side of a session: reading and framing requests, the proxy's own client
-// password, the route decision (shared link or dedicated), the commands the proxy answers
-// itself, and closing. The backend side is in session_backend.cpp.
+// password, the route decision (shared link or dedicated), and closing. The commands the
+// proxy answers itself are in session_local_replies.cpp, the backend side in
+// session_backend.cpp.
 #include "proxy/session/client_session.h"
 
 #include <spdlog/spdlog.h>
@@ -38,11 +39,6 @@ bool keeps_args(const protocol::CommandPolicy& p) {
         default:
             return true;
     }
-}
-
-// Redis's rule for CLIENT SETNAME / HELLO SETNAME: printable, no spaces.
-bool valid_client_name(std::string_view name) {
-    return std::all_of(name.begin(), name.end(), [](char c) { return c >= '!' && c <= '~'; });
 }
 
 }  // namespace
@@ -340,8 +336,10 @@ void ClientSession::handle_command_after_gate(const protocol::Command& cmd) {
         enqueue_local(std::move(r), true);
         return;
     }
-    if (policy.kind == CommandKind::ping && !subscribed() && pending_.empty() && !snap_->master) {
-        // Nothing to keep in order and no master: answer here so health checks work.
+    if (policy.kind == CommandKind::ping && !subscribed() && !multi_open_at_parse_ &&
+        pending_.empty() && !snap_->master) {
+        // Nothing to keep in order and no master: answer here so health checks work (not
+        // inside MULTI, where Redis queues it).
         std::string r;
         if (cmd.argc() > 1)
             reply::bulk(r, cmd.argv[1]);
@@ -360,11 +358,13 @@ void ClientSession::handle_command_after_gate(const protocol::Command& cmd) {
     if (keeps_args(policy))
         p.args = std::make_shared<const std::vector<std::string>>(cmd.argv.begin(), cmd.argv.end());
 
-    if (policy.kind == CommandKind::hello && !subscribed() && pending_.empty() && !snap_->master) {
+    if (policy.kind == CommandKind::hello && !subscribed() && !multi_open_at_parse_ &&
+        pending_.empty() && !snap_->master) {
         route_shared(cmd, policy);
         answer_hello_locally(cmd);
         return;
     }
+    const bool multi_was_open = multi_open_at_parse_;
     p.shared = route_shared(cmd, policy);
     p.proto = proto_at_parse_;
     p.replica_read = p.shared && policy.replica_ok &&
@@ -375,7 +375,8 @@ void ClientSession::handle_command_after_gate(const protocol::Command& cmd) {
         p.kind != Kind::discard && p.kind != Kind::reset && p.kind != Kind::watch)
         p.in_tx = true;
 
-    if (p.kind == Kind::exec && state().watch_broken()) {
+    // (An EXEC without MULTI goes to Redis as it is: "EXEC without MULTI", WATCH kept.)
+    if (p.kind == Kind::exec && multi_was_open && state().watch_broken()) {
         // The WATCHed keys were watched on a master that is gone: the transaction must
         // fail as if a watched key changed. Discard it there and answer EXEC with nil.
         p.kind = Kind::discard;
@@ -466,87 +467,6 @@ bool ClientSession::as_proxy_credentials(const protocol::Command& cmd) const {
     return o.error.empty() && o.password && same(*o.user, *o.password);
 }
 
-// Connection-state commands of a client on a shared link are answered by the proxy: sent
-// there, they would change the connection of every client sharing it. Returns true when
-// answered (the state is recorded for a dedicated link later).
-bool ClientSession::answer_on_shared(const protocol::Command& cmd, const Pending& p) {
-    std::string r;
-    switch (p.kind) {
-        case Kind::hello:
-            answer_hello_locally(cmd);
-            return true;
-        case Kind::auth:  // only the proxy's own credentials get here (anything else pins)
-            reply::status(r, "OK");
-            break;
-        case Kind::select:  // SELECT 0 (anything else pins)
-            reply::status(r, "OK");
-            break;
-        case Kind::reset:
-            state_mut().reset();
-            reply::status(r, "RESET");
-            break;
-        case Kind::client_setname:
-            if (cmd.argc() != 3) return false;  // Redis words the error
-            if (!valid_client_name(cmd.argv[2])) {
-                reply::error(r,
-                             "ERR Client names cannot contain spaces, newlines or special "
-                             "characters.");
-                break;
-            }
-            state_mut().apply(p.kind, p.family, *p.args);
-            reply::status(r, "OK");
-            break;
-        default:
-            if (cmd.name == "client" && cmd.argc() == 2 && ieq(cmd.argv[1], "getname")) {
-                if (state().client_name().empty())
-                    reply::null(r, state().proto());
-                else
-                    reply::bulk(r, state().client_name());
-                break;
-            }
-            return false;
-    }
-    enqueue_local(std::move(r));
-    return true;
-}
-
-// HELLO answered by the proxy (no master to ask, or a shared link): what Redis 7 would
-// say, and the protocol (and SETNAME) remembered, so a dedicated link replays them.
-void ClientSession::answer_hello_locally(const protocol::Command& cmd) {
-    std::string r;
-    const protocol::HelloOptions o = protocol::parse_hello(cmd.argv);
-    if (!o.error.empty()) {
-        reply::error(r, o.error);
-        enqueue_local(std::move(r));
-        return;
-    }
-    if (o.version) state_mut().set_proto(o.version == 3 ? RespVersion::resp3 : RespVersion::resp2);
-    if (o.client_name)
-        state_mut().apply(Kind::client_setname, SubFamily::channel,
-                          {"CLIENT", "SETNAME", std::string(*o.client_name)});
-    if (o.password)
-        state_mut().apply(Kind::auth, SubFamily::channel,
-                          {"AUTH", std::string(*o.user), std::string(*o.password)});
-    static std::uint64_t next_id = 1;
-    const RespVersion proto = state().proto();
-    reply::map_header(r, 7, proto);
-    reply::bulk(r, "server");
-    reply::bulk(r, "redis");
-    reply::bulk(r, "version");
-    reply::bulk(r, "7.0.0");
-    reply::bulk(r, "proto");
-    reply::integer(r, proto == RespVersion::resp3 ? 3 : 2);
-    reply::bulk(r, "id");
-    reply::integer(r, static_cast<std::int64_t>(next_id++));
-    reply::bulk(r, "mode");
-    reply::bulk(r, "standalone");
-    reply::bulk(r, "role");
-    reply::bulk(r, "master");
-    reply::bulk(r, "modules");
-    reply::array_header(r, 0);
-    enqueue_local(std::move(r));
-}
-
 std::size_t ClientSession::unanswered() const {
     std::size_t n = 0;
     for (const Pending& p : pending_)
@@ -560,31 +480,6 @@ void ClientSession::enqueue(std::string_view raw, Pending p) {
     p.len = static_cast<std::uint32_t>(raw.size());
     log_.append(raw);
     pending_.push_back(std::move(p));
-}
-
-void ClientSession::enqueue_local(std::string reply_bytes, bool close_after) {
-    Pending p;
-    p.local = true;
-    p.close_after = close_after;
-    p.len = 0;
-    pending_.push_back(std::move(p));
-    local_replies_.push_back(std::move(reply_bytes));
-    deliver_locals();
-}
-
-// Answers local entries that reached the front of the queue.
-void ClientSession::deliver_locals() {
-    while (!pending_.empty() && pending_.front().local) {
-        bool close_after = pending_.front().close_after;
-        reply_to_client(local_replies_.front());
-        local_replies_.pop_front();
-        pending_.pop_front();
-        if (sent_ > 0) --sent_;
-        if (close_after) {
-            close("client sent QUIT or a protocol error", true);
-            return;
-        }
-    }
 }
 
 }  // namespace sp::proxy

@@ -83,9 +83,11 @@ class ClientSession : private Stream::Handler, private BackendLink::Owner, priva
         Kind kind = Kind::normal;
         SubFamily family = SubFamily::channel;
         protocol::TimeoutArg timeout = protocol::TimeoutArg::none;
-        bool local = false;        // answered by the proxy: bytes in local_replies_
-        bool close_after = false;  // QUIT, or a protocol error: close once answered
-        bool shared = false;       // goes over a shared link (else the dedicated one)
+        bool local = false;          // answered by the proxy: bytes in local_replies_
+        bool local_state = false;    // local, and changes the state (kind, args) when answered
+        bool local_getname = false;  // CLIENT GETNAME on a shared link: answered at the front
+        bool close_after = false;    // QUIT, or a protocol error: close once answered
+        bool shared = false;         // goes over a shared link (else the dedicated one)
         protocol::RespVersion proto = protocol::RespVersion::resp2;  // of a shared one
         bool resendable = false;    // command_policy: safe to send again
         bool replica_read = false;  // may be read from a replica (routing.read_from)
@@ -130,6 +132,10 @@ class ClientSession : private Stream::Handler, private BackendLink::Owner, priva
     void answer_hello_locally(const protocol::Command& cmd);
     void enqueue(std::string_view raw, Pending p);
     void enqueue_local(std::string reply, bool close_after = false);
+    // A connection-state command answered by the proxy (RESET, CLIENT SETNAME, HELLO on a
+    // shared link): the state changes when the reply reaches the front, after the commands
+    // before it, so a link that dies with those in flight still replays what they need.
+    void enqueue_local_change(std::string reply, const Pending& change);
     void deliver_locals();
     void check_backpressure();
     void reply_to_client(std::string_view bytes);
@@ -169,6 +175,7 @@ class ClientSession : private Stream::Handler, private BackendLink::Owner, priva
     protocol::RequestParser parser_;
     std::unique_ptr<BackendLink> link_;  // dedicated link, while the client needs one
     bool link_ready_ = false;
+    bool link_stale_ = false;            // a state change answered locally since link_ was set up
     SharedLink* shared_link_ = nullptr;  // where the shared entries in flight went
     bool inflight_shared_ = false;       // the entries in flight went to shared_link_
     bool upstream_replica_ = false;      // shared_link_ was chosen as a replica (reads only)

@@ -9,6 +9,7 @@
 
 #include "protocol/ascii.h"
 #include "protocol/reply_writer.h"
+#include "protocol/subscription_reply.h"
 #include "proxy/backend/backend_pool.h"
 #include "proxy/session/client_session.h"
 #include "proxy/session/router.h"
@@ -93,6 +94,9 @@ void ClientSession::pump() {
     while (sent_ < pending_.size()) {
         Pending& p = pending_[sent_];
         if (p.local) {
+            // A state change answered here applies at the front: a dedicated link must not
+            // run later commands before it, nor in the state it had before.
+            if (p.local_state && upstream_inflight_ > 0 && !inflight_shared_) break;
             ++sent_;
             continue;
         }
@@ -118,7 +122,7 @@ void ClientSession::pump() {
             shared_link_->send(this, std::string_view(log_.data() + unsent_, p.len));
             inflight_shared_ = true;
         } else {
-            if (!link_) {
+            if (!link_ || link_stale_) {
                 open_link();  // rebuilds the queue: its set-up first, then everything
                 continue;
             }
@@ -142,6 +146,7 @@ void ClientSession::open_link() {
     link_ = std::make_unique<BackendLink>(router_.loop(), owner, *snap_->master,
                                           router_.config().connect_timeout_ms);
     link_ready_ = false;
+    link_stale_ = false;
     link_paused_ = false;
     // Everything pending goes out on this link (or, for default-state commands later in
     // the queue, a shared one), preceded by the connection state; the previous link's
@@ -177,6 +182,20 @@ void ClientSession::open_link() {
             }
             p.len = static_cast<std::uint32_t>(rewritten.size());
             new_log += rewritten;
+        } else if ((p.kind == Kind::subscribe || p.kind == Kind::unsubscribe) && p.args &&
+                   p.expect >= 0 && p.expect + 1 < static_cast<std::int32_t>(p.args->size())) {
+            // Partly confirmed on the lost link: only the channels Redis did not confirm go
+            // again (the confirmed ones are in the state, replayed above).
+            std::vector<std::string> rest{p.args->front()};
+            rest.insert(rest.end(), p.args->end() - p.expect, p.args->end());
+            const std::size_t before = new_log.size();
+            reply::command(new_log, rest);
+            p.len = static_cast<std::uint32_t>(new_log.size() - before);
+            p.args = std::make_shared<const std::vector<std::string>>(std::move(rest));
+        } else if (p.kind == Kind::unsubscribe && p.args && p.args->size() == 1) {
+            // UNSUBSCRIBE of everything: counted again against what is still subscribed.
+            p.expect = -1;
+            new_log.append(raw);
         } else {
             new_log.append(raw);
         }
@@ -338,7 +357,13 @@ void ClientSession::on_backend_frame(BackendLink& link, const protocol::FrameInf
                 const auto& set = state().subscriptions(p.family);
                 p.expect = std::max<std::int32_t>(1, static_cast<std::int32_t>(set.size()));
             }
-            if (!p.silent) reply_to_client(bytes);
+            if (!p.silent) {
+                reply_to_client(bytes);
+                // Recorded per channel: a link lost before the last confirmation replays
+                // the confirmed ones and re-sends only the rest (open_link).
+                if (auto channel = protocol::confirmation_channel(bytes))
+                    state_mut().apply(p.kind, p.family, {"", std::string(*channel)});
+            }
             if (--p.expect <= 0) complete_front(true);
             return;
         }
@@ -407,7 +432,9 @@ void ClientSession::complete_front(bool success) {
             static_cast<double>(uv_now(router_.loop()) - p.issued_ms));
     if (!p.silent) {
         if (p.in_tx && state().in_multi()) state_mut().queued_in_transaction(front_raw());
-        if (success || p.kind == Kind::exec || p.kind == Kind::discard) apply_state(p);
+        // (Subscriptions were recorded as each channel was confirmed.)
+        const bool sub = p.kind == Kind::subscribe || p.kind == Kind::unsubscribe;
+        if (!sub && (success || p.kind == Kind::exec || p.kind == Kind::discard)) apply_state(p);
     } else if (p.resub && moving_subscriber_) {
         bool more = false;
         for (std::size_t i = 1; i < pending_.size(); ++i)
