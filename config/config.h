@@ -129,6 +129,11 @@ struct Config {
     // Bytes all clients together may have buffered in the proxy (commands being read or
     // not yet answered, replies not yet written); 0: no budget.
     std::uint64_t memory_budget = 128ull * 1024 * 1024;
+    // Redis's client-query-buffer-limit, per client: bytes it sent that are not yet framed
+    // into a command or not yet forwarded. 64 MiB: a command at the limit, held about three
+    // times over (being read, in the re-send log, in the link's buffer), still fits a
+    // 256 MiB pod. It also caps the largest bulk (the smaller of it and max_bulk_len wins).
+    std::uint64_t query_buffer_limit = 64ull * 1024 * 1024;
 
     // [[pool]] tables (file only). The top-level sentinel.master, proxy.listen and
     // routing.read_from form the pool named "default" when sentinel.master is set.

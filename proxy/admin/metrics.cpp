@@ -58,7 +58,7 @@ struct Metrics::PoolSeries {
     CounterFeed accept_fd_limit, accept_other;
     CounterFeed forwarded, held, resent, failed;
     CounterFeed route_master, route_replica;
-    CounterFeed closed_unknown_outcome, closed_hold_timeout;
+    CounterFeed closed_unknown_outcome, closed_hold_timeout, closed_query_buffer;
     CounterFeed bytes_in, bytes_out;
     CounterFeed failovers;
     HistogramFeed hold_wait, backend_latency;
@@ -116,10 +116,12 @@ Metrics::Metrics()
                              .Name("sentinel_proxy_commands_routed_total")
                              .Help("Client commands forwarded, by destination (master/replica)")
                              .Register(*registry_)),
-      clients_closed_(prometheus::BuildCounter()
-                          .Name("sentinel_proxy_clients_closed_total")
-                          .Help("Client connections the proxy closed during a failover, by reason")
-                          .Register(*registry_)),
+      clients_closed_(
+          prometheus::BuildCounter()
+              .Name("sentinel_proxy_clients_closed_total")
+              .Help("Client connections the proxy closed, by reason: during a failover, "
+                    "or at a client limit")
+              .Register(*registry_)),
       hold_wait_(prometheus::BuildHistogram()
                      .Name("sentinel_proxy_hold_wait_seconds")
                      .Help("How long a session held commands waiting for a verified master")
@@ -273,6 +275,7 @@ Metrics::PoolSeries& Metrics::series_for(const Pool& pool) {
     s.closed_unknown_outcome.counter =
         &clients_closed_.Add(with({{"reason", "unknown_write_outcome"}}));
     s.closed_hold_timeout.counter = &clients_closed_.Add(with({{"reason", "hold_timeout"}}));
+    s.closed_query_buffer.counter = &clients_closed_.Add(with({{"reason", "query_buffer"}}));
     s.bytes_in.counter = &bytes_.Add(with({{"direction", "in"}}));
     s.bytes_out.counter = &bytes_.Add(with({{"direction", "out"}}));
     s.failovers.counter = &failovers_.Add(with({}));
@@ -314,6 +317,7 @@ void Metrics::update(const Pool& pool, PoolSeries& s, std::uint64_t now_ms) {
     s.route_replica.feed(st.commands_forwarded_replica);
     s.closed_unknown_outcome.feed(st.clients_closed_unknown_outcome);
     s.closed_hold_timeout.feed(st.clients_closed_hold_timeout);
+    s.closed_query_buffer.feed(st.clients_closed_query_buffer);
     s.bytes_in.feed(st.bytes_in);
     s.bytes_out.feed(st.bytes_out);
     s.failovers.feed(st.failovers_seen);

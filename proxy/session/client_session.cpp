@@ -158,8 +158,32 @@ void ClientSession::on_read(std::size_t n) {
     if (closed_) return;
     if (parser_.buffered() == 0) parser_.shrink_if_idle();
     pump();
+    if (closed_ || !query_buffer_ok()) return;
     check_backpressure();
     account_memory();
+}
+
+// Redis's client-query-buffer-limit: what the client sent that is not framed yet (a command
+// still arriving) or framed but not forwarded yet. Past it the client is told so and closed,
+// after the replies it is owed; the commands already framed still go (none is dropped).
+bool ClientSession::query_buffer_ok() {
+    const std::uint64_t limit = router_.config().query_buffer_limit;
+    const std::uint64_t qbuf = parser_.buffered() + (log_.size() - unsent_);
+    if (limit == 0 || qbuf <= limit || input_refused_) return true;
+    spdlog::warn(
+        "client {}: closing client that reached max query buffer length ({} bytes, "
+        "limits.query_buffer_limit {})",
+        client_ ? client_->peer() : std::string("?"), qbuf, limit);
+    router_.stats().clients_closed_query_buffer++;
+    std::string e;
+    reply::error(e,
+                 "ERR Protocol error: closing client that reached max query buffer length "
+                 "(limits.query_buffer_limit, " +
+                     std::to_string(limit) + " bytes)");
+    input_refused_ = true;
+    enqueue_local(std::move(e), true);
+    pump();
+    return false;
 }
 
 bool ClientSession::account_memory() {
@@ -216,11 +240,15 @@ void ClientSession::close(const std::string& why, bool graceful) {
 void ClientSession::check_backpressure() {
     if (closed_ || !client_) return;
     std::size_t backlog = log_.size() - head_;
-    bool too_much = backlog > kMaxPendingBytes || pending_.size() > kMaxPendingCommands;
+    // Pause a pipelining client well before its unsent commands could reach the query
+    // buffer limit: only a single command too big for it closes the client.
+    const std::size_t pause_at = static_cast<std::size_t>(
+        std::min<std::uint64_t>(kMaxPendingBytes, router_.config().query_buffer_limit / 2));
+    bool too_much = backlog > pause_at || pending_.size() > kMaxPendingCommands;
     if (too_much && !client_paused_) {
         client_->stop_reading();
         client_paused_ = true;
-    } else if (!too_much && client_paused_ && backlog < kMaxPendingBytes / 2) {
+    } else if (!too_much && client_paused_ && backlog < pause_at / 2) {
         client_->start_reading();
         client_paused_ = false;
     }

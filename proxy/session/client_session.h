@@ -132,6 +132,7 @@ class ClientSession : private Stream::Handler, private BackendLink::Owner, priva
     void enqueue_local(std::string reply, bool close_after = false);
     void deliver_locals();
     void check_backpressure();
+    bool query_buffer_ok();  // limits.query_buffer_limit; false: the client is being closed
     void reply_to_client(std::string_view bytes);
 
     // session_backend.cpp: commands out, replies in, failover
