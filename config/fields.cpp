@@ -68,6 +68,14 @@ const std::array kFields = {
     Field{"limits", "memory_budget", Kind::uint64, &Config::memory_budget, 0, 64 * kGiB},
     Field{"limits", "query_buffer_limit", Kind::uint64, &Config::query_buffer_limit, kMiB,
           64 * kGiB},
+    Field{"limits", "output_normal_hard", Kind::uint64, &Config::output_normal_hard, 0, 64 * kGiB},
+    Field{"limits", "output_normal_soft", Kind::uint64, &Config::output_normal_soft, 0, 64 * kGiB},
+    Field{"limits", "output_normal_soft_seconds", Kind::uint32, &Config::output_normal_soft_seconds,
+          0, 86'400},
+    Field{"limits", "output_pubsub_hard", Kind::uint64, &Config::output_pubsub_hard, 0, 64 * kGiB},
+    Field{"limits", "output_pubsub_soft", Kind::uint64, &Config::output_pubsub_soft, 0, 64 * kGiB},
+    Field{"limits", "output_pubsub_soft_seconds", Kind::uint32, &Config::output_pubsub_soft_seconds,
+          0, 86'400},
 };
 
 const std::array<std::string_view, 12> kSections = {"proxy",     "sentinel",     "redis", "client",

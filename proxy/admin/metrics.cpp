@@ -59,6 +59,7 @@ struct Metrics::PoolSeries {
     CounterFeed forwarded, held, resent, failed;
     CounterFeed route_master, route_replica;
     CounterFeed closed_unknown_outcome, closed_hold_timeout, closed_query_buffer;
+    CounterFeed closed_output_buffer;
     CounterFeed bytes_in, bytes_out;
     CounterFeed failovers;
     HistogramFeed hold_wait, backend_latency;
@@ -276,6 +277,7 @@ Metrics::PoolSeries& Metrics::series_for(const Pool& pool) {
         &clients_closed_.Add(with({{"reason", "unknown_write_outcome"}}));
     s.closed_hold_timeout.counter = &clients_closed_.Add(with({{"reason", "hold_timeout"}}));
     s.closed_query_buffer.counter = &clients_closed_.Add(with({{"reason", "query_buffer"}}));
+    s.closed_output_buffer.counter = &clients_closed_.Add(with({{"reason", "output_buffer"}}));
     s.bytes_in.counter = &bytes_.Add(with({{"direction", "in"}}));
     s.bytes_out.counter = &bytes_.Add(with({{"direction", "out"}}));
     s.failovers.counter = &failovers_.Add(with({}));
@@ -318,6 +320,7 @@ void Metrics::update(const Pool& pool, PoolSeries& s, std::uint64_t now_ms) {
     s.closed_unknown_outcome.feed(st.clients_closed_unknown_outcome);
     s.closed_hold_timeout.feed(st.clients_closed_hold_timeout);
     s.closed_query_buffer.feed(st.clients_closed_query_buffer);
+    s.closed_output_buffer.feed(st.clients_closed_output_buffer);
     s.bytes_in.feed(st.bytes_in);
     s.bytes_out.feed(st.bytes_out);
     s.failovers.feed(st.failovers_seen);

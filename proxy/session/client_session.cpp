@@ -24,9 +24,6 @@ namespace reply = protocol::reply;
 
 namespace {
 
-constexpr std::size_t kMaxPendingBytes = 32u << 20;  // pause the client beyond this
-constexpr std::size_t kMaxPendingCommands = 1u << 20;
-
 // Commands whose reply changes the connection state keep their arguments; so do blocking
 // ones (re-issued with the time they have left after a failover).
 bool keeps_args(const protocol::CommandPolicy& p) {
@@ -163,40 +160,6 @@ void ClientSession::on_read(std::size_t n) {
     account_memory();
 }
 
-// Redis's client-query-buffer-limit: what the client sent that is not framed yet (a command
-// still arriving) or framed but not forwarded yet. Past it the client is told so and closed,
-// after the replies it is owed; the commands already framed still go (none is dropped).
-bool ClientSession::query_buffer_ok() {
-    const std::uint64_t limit = router_.config().query_buffer_limit;
-    const std::uint64_t qbuf = parser_.buffered() + (log_.size() - unsent_);
-    if (limit == 0 || qbuf <= limit || input_refused_) return true;
-    spdlog::warn(
-        "client {}: closing client that reached max query buffer length ({} bytes, "
-        "limits.query_buffer_limit {})",
-        client_ ? client_->peer() : std::string("?"), qbuf, limit);
-    router_.stats().clients_closed_query_buffer++;
-    std::string e;
-    reply::error(e,
-                 "ERR Protocol error: closing client that reached max query buffer length "
-                 "(limits.query_buffer_limit, " +
-                     std::to_string(limit) + " bytes)");
-    input_refused_ = true;
-    enqueue_local(std::move(e), true);
-    pump();
-    return false;
-}
-
-bool ClientSession::account_memory() {
-    std::uint64_t mine =
-        parser_.buffered() + (log_.size() - head_) + (client_ ? client_->pending_bytes() : 0);
-    router_.charge(static_cast<std::int64_t>(mine) - static_cast<std::int64_t>(charged_));
-    charged_ = mine;
-    const std::uint64_t budget = router_.config().memory_budget;
-    // Small clients are never closed for the budget: only one holding 1 MiB or more, when
-    // all together are past it (the big value on its way, the pipeline not yet answered).
-    return budget == 0 || mine < (1u << 20) || router_.buffered_bytes() <= budget;
-}
-
 void ClientSession::on_closed(int status) {
     client_ = nullptr;
     close(status == 0 ? "client closed the connection"
@@ -235,40 +198,6 @@ void ClientSession::close(const std::string& why, bool graceful) {
     hold_timer_.reset();
     retry_timer_.reset();
     router_.retire(this);
-}
-
-void ClientSession::check_backpressure() {
-    if (closed_ || !client_) return;
-    std::size_t backlog = log_.size() - head_;
-    // Pause a pipelining client well before its unsent commands could reach the query
-    // buffer limit: only a single command too big for it closes the client.
-    const std::size_t pause_at = static_cast<std::size_t>(
-        std::min<std::uint64_t>(kMaxPendingBytes, router_.config().query_buffer_limit / 2));
-    bool too_much = backlog > pause_at || pending_.size() > kMaxPendingCommands;
-    if (too_much && !client_paused_) {
-        client_->stop_reading();
-        client_paused_ = true;
-    } else if (!too_much && client_paused_ && backlog < pause_at / 2) {
-        client_->start_reading();
-        client_paused_ = false;
-    }
-    bool out_full = client_->pending_bytes() > kMaxClientOutput;
-    if (out_full && subscribed()) {
-        // Redis's pub/sub class limit (32 MB hard): a subscriber that stops reading is
-        // disconnected instead of growing the proxy's memory or stalling its link.
-        close("subscriber output buffer over " + std::to_string(kMaxClientOutput >> 20) +
-              " MiB (pub/sub limit)");
-        return;
-    }
-    if (link_) {
-        if (out_full && !link_paused_) {
-            link_->pause_reading();
-            link_paused_ = true;
-        } else if (!out_full && link_paused_) {
-            link_->resume_reading();
-            link_paused_ = false;
-        }
-    }
 }
 
 // ---------------------------------------------------------------- commands in

@@ -67,6 +67,9 @@ class Router {
     // limits.memory_budget: every session reports what it holds; the total across clients.
     void charge(std::int64_t delta) { buffered_bytes_ += delta; }
     std::uint64_t buffered_bytes() const { return buffered_bytes_; }
+    // A session whose output is at its soft limit (on) or no longer (off): the output sweep
+    // checks only those, every kOutputSweepMs, while there are any.
+    void watch_output(ClientSession* s, bool on);
     // Backend connections (metrics): the pool's shared ones, the sessions' own.
     std::size_t shared_links() const;
     std::size_t dedicated_links() const;
@@ -124,6 +127,9 @@ class Router {
     Timer release_timer_;
     Timer reap_timer_;
     Timer timeline_timer_;
+    std::unordered_set<ClientSession*> output_watch_;
+    Timer output_timer_;
+    void sweep_output_limits();
     Timer sweep_timer_;  // command timeout checks (timeouts.command_ms)
     void sweep_command_timeouts();
     void schedule_sweep();
