@@ -143,6 +143,11 @@ struct Config {
     std::uint64_t output_pubsub_hard = 32ull * 1024 * 1024;
     std::uint64_t output_pubsub_soft = 8ull * 1024 * 1024;
     std::uint32_t output_pubsub_soft_seconds = 60;
+    // Commands held while no master is verified (0: no bound). At the bound the proxy stops
+    // reading that client (or, at the total, every client that would add to it) until the
+    // hold ends: nothing already accepted is dropped, nothing answered for Redis.
+    std::uint32_t max_held_per_client = 10000;
+    std::uint32_t max_held_total = 100000;
 
     // [[pool]] tables (file only). The top-level sentinel.master, proxy.listen and
     // routing.read_from form the pool named "default" when sentinel.master is set.

@@ -76,6 +76,9 @@ const std::array kFields = {
     Field{"limits", "output_pubsub_soft", Kind::uint64, &Config::output_pubsub_soft, 0, 64 * kGiB},
     Field{"limits", "output_pubsub_soft_seconds", Kind::uint32, &Config::output_pubsub_soft_seconds,
           0, 86'400},
+    Field{"limits", "max_held_per_client", Kind::uint32, &Config::max_held_per_client, 0,
+          1'000'000},
+    Field{"limits", "max_held_total", Kind::uint32, &Config::max_held_total, 0, 100'000'000},
 };
 
 const std::array<std::string_view, 12> kSections = {"proxy",     "sentinel",     "redis", "client",

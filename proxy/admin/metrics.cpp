@@ -65,6 +65,7 @@ struct Metrics::PoolSeries {
     HistogramFeed hold_wait, backend_latency;
     Gauge* last_switch = nullptr;  // absent until the first verification
     Gauge* master_verified = nullptr;
+    Gauge* held_commands = nullptr;
     Gauge* replicas_eligible = nullptr;
     Gauge* links_shared = nullptr;
     Gauge* links_dedicated = nullptr;
@@ -149,6 +150,11 @@ Metrics::Metrics()
                            .Name("sentinel_proxy_master_verified")
                            .Help("1 while a master is verified, 0 while commands are held")
                            .Register(*registry_)),
+      held_commands_(prometheus::BuildGauge()
+                         .Name("sentinel_proxy_held_commands")
+                         .Help("Client commands held now, waiting for a verified master "
+                               "(bounded by limits.max_held_per_client and max_held_total)")
+                         .Register(*registry_)),
       master_info_(prometheus::BuildGauge()
                        .Name("sentinel_proxy_master_info")
                        .Help("The verified master (1), by address; absent while none")
@@ -284,6 +290,7 @@ Metrics::PoolSeries& Metrics::series_for(const Pool& pool) {
     s.hold_wait.histogram = &hold_wait_.Add(with({}), seconds_bounds());
     s.backend_latency.histogram = &backend_latency_.Add(with({}), seconds_bounds());
     s.master_verified = &master_verified_.Add(with({}));
+    s.held_commands = &held_commands_.Add(with({}));
     s.replicas_eligible = &replicas_eligible_.Add(with({}));
     s.links_shared = &backend_connections_.Add(with({{"kind", "shared"}}));
     s.links_dedicated = &backend_connections_.Add(with({{"kind", "dedicated"}}));
@@ -307,6 +314,7 @@ void Metrics::update(const Pool& pool, PoolSeries& s, std::uint64_t now_ms) {
     const Router& router = pool.router();
     const ProxyStats& st = router.stats();
     s.connections->Set(static_cast<double>(router.sessions()));
+    s.held_commands->Set(static_cast<double>(router.held_total()));
     s.connections_total.feed(st.connections_total);
     s.connections_rejected.feed(st.connections_rejected);
     s.accept_fd_limit.feed(st.accept_failures_fd_limit);

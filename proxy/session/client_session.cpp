@@ -114,6 +114,10 @@ void ClientSession::on_read(std::size_t n) {
     last_read_ms_ = uv_now(router_.loop());
     if (input_refused_) return;
     parser_.commit(n);
+    process_input();
+}
+
+void ClientSession::process_input() {
     if (!account_memory()) {
         std::string e;
         reply::error(e,
@@ -133,6 +137,12 @@ void ClientSession::on_read(std::size_t n) {
     protocol::Command cmd;
     const bool gated = !router_.config().client_password.empty();
     for (;;) {
+        if (hold_full()) {
+            // The rest waits in the parser and the socket until the hold ends (on_topology).
+            if (!hold_paused_ && client_) client_->stop_reading();
+            hold_paused_ = true;
+            break;
+        }
         // Redis's pre-AUTH limits apply per command, so AUTH and RESET take effect at once.
         parser_.set_authenticated(!gated || authenticated_);
         auto st = parser_.next(cmd);
@@ -150,6 +160,7 @@ void ClientSession::on_read(std::size_t n) {
             return;
         }
         handle_command(cmd);
+        account_held();
         if (closed_ || input_refused_) break;
     }
     if (closed_) return;
@@ -191,6 +202,7 @@ void ClientSession::close(const std::string& why, bool graceful) {
     client_ = nullptr;
     router_.charge(-static_cast<std::int64_t>(charged_));
     charged_ = 0;
+    account_held();
     link_.reset();
     // The shared link stays; the replies still owed to this client are dropped there.
     if (shared_link_) shared_link_->cancel(this);

@@ -139,6 +139,10 @@ class ClientSession : private Stream::Handler, private BackendLink::Owner, priva
     // session_limits.cpp: the client limits.
     bool query_buffer_ok();  // limits.query_buffer_limit; false: the client is being closed
     bool output_limit_reached(std::uint64_t now_ms);  // limits.output_*; true: closed
+    bool hold_full() const;  // limits.max_held_*: read no more commands while holding
+    void account_held();     // tells the router how many commands this session holds
+    void process_input();    // frames what the parser holds, as far as the limits allow
+    void follow_topology();
     void reply_to_client(std::string_view bytes);
 
     // session_backend.cpp: commands out, replies in, failover
@@ -230,6 +234,8 @@ class ClientSession : private Stream::Handler, private BackendLink::Owner, priva
     bool input_refused_ = false;
     std::uint64_t charged_ = 0;        // what this session counts against limits.memory_budget
     std::uint64_t soft_since_ms_ = 0;  // output at its class's soft limit since (0: below)
+    std::size_t held_charged_ = 0;     // what this session counts in Router::held_total
+    bool hold_paused_ = false;         // not read: at a limits.max_held_* bound
     // Re-counts this session's buffers against the memory budget; false when it must go.
     bool account_memory();
     std::uint64_t last_read_ms_ = 0;  // loop time of the client's last bytes  // a protocol error

@@ -92,6 +92,23 @@ bool ClientSession::output_limit_reached(std::uint64_t now_ms) {
     return true;
 }
 
+// limits.max_held_*: while no master is verified, a client at its own bound, or one that
+// would add to a full total, is not read until the hold ends, so the hold costs bounded
+// memory and nothing accepted is dropped. Holds for a lost link (a master still verified)
+// last about 100 ms and are not bounded here.
+bool ClientSession::hold_full() const {
+    if (snap_->master) return false;
+    const auto& cfg = router_.config();
+    return (cfg.max_held_per_client != 0 && pending_.size() - sent_ >= cfg.max_held_per_client) ||
+           (cfg.max_held_total != 0 && router_.held_total() >= cfg.max_held_total);
+}
+
+void ClientSession::account_held() {
+    const std::size_t now = closed_ || snap_->master ? 0 : pending_.size() - sent_;
+    router_.charge_held(static_cast<std::int64_t>(now) - static_cast<std::int64_t>(held_charged_));
+    held_charged_ = now;
+}
+
 void ClientSession::check_backpressure() {
     if (closed_ || !client_) return;
     std::size_t backlog = log_.size() - head_;
@@ -104,7 +121,7 @@ void ClientSession::check_backpressure() {
         client_->stop_reading();
         client_paused_ = true;
     } else if (!too_much && client_paused_ && backlog < pause_at / 2) {
-        client_->start_reading();
+        if (!hold_paused_) client_->start_reading();
         client_paused_ = false;
     }
     if (output_limit_reached(uv_now(router_.loop()))) return;
