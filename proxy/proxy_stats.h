@@ -39,13 +39,14 @@ struct ProxyStats {
         0;  // lost with their connection (hold timeout, unknown outcome)
     std::uint64_t clients_closed_unknown_outcome = 0;
     std::uint64_t clients_closed_hold_timeout = 0;
-    std::uint64_t clients_closed_query_buffer = 0;   // limits.query_buffer_limit
-    std::uint64_t clients_closed_output_buffer = 0;  // limits.output_*
-    std::uint64_t failovers_seen = 0;                // the verified master changed to another node
-    std::uint64_t bytes_in = 0;                      // from clients
-    std::uint64_t bytes_out = 0;                     // to clients
-    LoopHistogram hold_wait;                         // how long sessions held commands for a master
-    LoopHistogram backend_latency;  // command sent -> reply (non-blocking commands)
+    std::uint64_t failovers_seen = 0;  // the verified master changed to another node
+    std::uint64_t bytes_in = 0;        // from clients
+    std::uint64_t bytes_out = 0;       // to clients
+    LoopHistogram hold_wait;           // how long sessions held commands for a master
+    LoopHistogram backend_latency;     // command sent -> reply (non-blocking commands)
+    // Clients closed at limits.query_buffer_limit, and at limits.output_*.
+    std::uint64_t clients_closed_query_buffer = 0;
+    std::uint64_t clients_closed_output_buffer = 0;
 };
 
 }  // namespace sp::proxy
