@@ -86,3 +86,40 @@ def test_hold_queue_is_bounded_and_every_command_answered_in_order(make_topology
     finally:
         for c in clients:
             c.close()
+
+
+def test_clients_paused_at_the_bound_are_closed_at_the_hold_window(make_topology, make_proxy):
+    """A client not read for the bound is still covered by the hold window: with no master
+    it is closed (no reply made up), also one paused at the total that holds nothing."""
+    hold_ms = 1500
+    topo = make_topology(replica_extra={"replica-priority": "0"})
+    admin = free_port()
+    proxy = make_proxy(topo, ["--hold-window-ms", str(hold_ms),
+                              "--admin-listen", f"{HOST}:{admin}"],
+                       extra_env={"SENTINEL_PROXY_LIMITS_MAX_HELD_PER_CLIENT": "10",
+                                  "SENTINEL_PROXY_LIMITS_MAX_HELD_TOTAL": "10"})
+
+    def held() -> float:
+        return metric_value(http_get(admin, "/metrics")[1], "sentinel_proxy_held_commands")
+
+    master = topo.current_master()
+    master.stop(signal.SIGKILL)
+    wait_until(lambda: metric_value(http_get(admin, "/metrics")[1],
+                                    "sentinel_proxy_master_verified") == 0, 20, 0.1,
+               "the proxy to hold (no verified master)")
+    full = RawResp(proxy.port, timeout=20)
+    waiting = RawResp(proxy.port, timeout=20)
+    try:
+        full.send(full.command("INCR", uniq("full")) * 50)
+        wait_until(lambda: held() == 10, 10, 0.05, "10 commands held")
+        t0 = harness.now()
+        waiting.send(waiting.command("INCR", uniq("waiting")))
+        for c in (full, waiting):
+            assert c.wait_closed(hold_ms / 1000 + 8), "a paused client was never closed"
+            assert c.buf == b"", f"a reply was made up: {c.buf[:100]!r}"
+        assert harness.now() - t0 >= 0.8 * hold_ms / 1000 - 0.5
+        wait_until(lambda: held() == 0, 5, 0.1, "nothing held once they are closed")
+        assert proxy.alive()
+    finally:
+        full.close()
+        waiting.close()
