@@ -19,7 +19,8 @@ def limited_proxy(make_proxy, topo):
     return make_proxy(topo, extra_env={"SENTINEL_PROXY_LIMITS_QUERY_BUFFER_LIMIT": str(LIMIT)})
 
 
-def test_a_command_past_the_limit_closes_only_its_client(module_topology, make_proxy):
+def test_a_command_past_the_limit_closes_only_its_client(module_topology, make_proxy,
+                                                         record_figures):
     proxy = limited_proxy(make_proxy, module_topology)
     master = module_topology.current_master().client()
 
@@ -58,6 +59,8 @@ def test_a_command_past_the_limit_closes_only_its_client(module_topology, make_p
     big.close()
     # it stopped near the limit (socket buffers aside), not after the whole value
     assert sent <= 12 << 20, f"{sent} bytes sent before the error"
+    record_figures("query buffer limit 2 MiB", {
+        "sent of a 32 MiB SET before the error (MiB)": f"{sent / (1 << 20):.2f}"})
     assert master.exists(k_big) == 0
     assert "closing client that reached max query buffer length" in proxy.log_text()
 
