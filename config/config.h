@@ -129,6 +129,25 @@ struct Config {
     // Bytes all clients together may have buffered in the proxy (commands being read or
     // not yet answered, replies not yet written); 0: no budget.
     std::uint64_t memory_budget = 128ull * 1024 * 1024;
+    // Redis's client-query-buffer-limit, per client: bytes it sent that are not yet framed
+    // into a command or not yet forwarded. 64 MiB: a command at the limit, held about three
+    // times over (being read, in the re-send log, in the link's buffer), still fits a
+    // 256 MiB pod. It also caps the largest bulk (the smaller of it and max_bulk_len wins).
+    std::uint64_t query_buffer_limit = 64ull * 1024 * 1024;
+    // Redis's client-output-buffer-limit by class (0: off), with Redis's defaults: normal
+    // 0 0 0 (such a client is paused, never closed), pubsub 32mb 8mb 60. A client is closed
+    // at `hard` bytes waiting for it, or after more than `soft_seconds` at `soft` or more.
+    std::uint64_t output_normal_hard = 0;
+    std::uint64_t output_normal_soft = 0;
+    std::uint32_t output_normal_soft_seconds = 0;
+    std::uint64_t output_pubsub_hard = 32ull * 1024 * 1024;
+    std::uint64_t output_pubsub_soft = 8ull * 1024 * 1024;
+    std::uint32_t output_pubsub_soft_seconds = 60;
+    // Commands held while no master is verified (0: no bound). At the bound the proxy stops
+    // reading that client (or, at the total, every client that would add to it) until the
+    // hold ends: nothing already accepted is dropped, nothing answered for Redis.
+    std::uint32_t max_held_per_client = 10000;
+    std::uint32_t max_held_total = 100000;
 
     // [[pool]] tables (file only). The top-level sentinel.master, proxy.listen and
     // routing.read_from form the pool named "default" when sentinel.master is set.

@@ -297,6 +297,12 @@ int main(int argc, char** argv) {
                  SENTINEL_PROXY_VERSION, ::getpid(),
                  app.config.config_file ? *app.config.config_file : std::string("none"),
                  config::settings_summary(app.config));
+    if (app.config.query_buffer_limit < app.config.max_bulk_len)
+        spdlog::info(
+            "limits: the largest command a client may send is limits.query_buffer_limit ({} "
+            "bytes), so it caps bulks below limits.max_bulk_len ({}); raise it (and "
+            "limits.memory_budget) to accept larger values",
+            app.config.query_buffer_limit, app.config.max_bulk_len);
     const proxy::FdLimit fd_limit = proxy::raise_fd_limit();
 
     try {

@@ -44,6 +44,9 @@ struct ProxyStats {
     std::uint64_t bytes_out = 0;       // to clients
     LoopHistogram hold_wait;           // how long sessions held commands for a master
     LoopHistogram backend_latency;     // command sent -> reply (non-blocking commands)
+    // Clients closed at limits.query_buffer_limit, and at limits.output_*.
+    std::uint64_t clients_closed_query_buffer = 0;
+    std::uint64_t clients_closed_output_buffer = 0;
 };
 
 }  // namespace sp::proxy

@@ -58,12 +58,14 @@ struct Metrics::PoolSeries {
     CounterFeed accept_fd_limit, accept_other;
     CounterFeed forwarded, held, resent, failed;
     CounterFeed route_master, route_replica;
-    CounterFeed closed_unknown_outcome, closed_hold_timeout;
+    CounterFeed closed_unknown_outcome, closed_hold_timeout, closed_query_buffer;
+    CounterFeed closed_output_buffer;
     CounterFeed bytes_in, bytes_out;
     CounterFeed failovers;
     HistogramFeed hold_wait, backend_latency;
     Gauge* last_switch = nullptr;  // absent until the first verification
     Gauge* master_verified = nullptr;
+    Gauge* held_commands = nullptr;
     Gauge* replicas_eligible = nullptr;
     Gauge* links_shared = nullptr;
     Gauge* links_dedicated = nullptr;
@@ -116,10 +118,12 @@ Metrics::Metrics()
                              .Name("sentinel_proxy_commands_routed_total")
                              .Help("Client commands forwarded, by destination (master/replica)")
                              .Register(*registry_)),
-      clients_closed_(prometheus::BuildCounter()
-                          .Name("sentinel_proxy_clients_closed_total")
-                          .Help("Client connections the proxy closed during a failover, by reason")
-                          .Register(*registry_)),
+      clients_closed_(
+          prometheus::BuildCounter()
+              .Name("sentinel_proxy_clients_closed_total")
+              .Help("Client connections the proxy closed, by reason: during a failover, "
+                    "or at a client limit")
+              .Register(*registry_)),
       hold_wait_(prometheus::BuildHistogram()
                      .Name("sentinel_proxy_hold_wait_seconds")
                      .Help("How long a session held commands waiting for a verified master")
@@ -146,6 +150,11 @@ Metrics::Metrics()
                            .Name("sentinel_proxy_master_verified")
                            .Help("1 while a master is verified, 0 while commands are held")
                            .Register(*registry_)),
+      held_commands_(prometheus::BuildGauge()
+                         .Name("sentinel_proxy_held_commands")
+                         .Help("Client commands held now, waiting for a verified master "
+                               "(bounded by limits.max_held_per_client and max_held_total)")
+                         .Register(*registry_)),
       master_info_(prometheus::BuildGauge()
                        .Name("sentinel_proxy_master_info")
                        .Help("The verified master (1), by address; absent while none")
@@ -273,12 +282,15 @@ Metrics::PoolSeries& Metrics::series_for(const Pool& pool) {
     s.closed_unknown_outcome.counter =
         &clients_closed_.Add(with({{"reason", "unknown_write_outcome"}}));
     s.closed_hold_timeout.counter = &clients_closed_.Add(with({{"reason", "hold_timeout"}}));
+    s.closed_query_buffer.counter = &clients_closed_.Add(with({{"reason", "query_buffer"}}));
+    s.closed_output_buffer.counter = &clients_closed_.Add(with({{"reason", "output_buffer"}}));
     s.bytes_in.counter = &bytes_.Add(with({{"direction", "in"}}));
     s.bytes_out.counter = &bytes_.Add(with({{"direction", "out"}}));
     s.failovers.counter = &failovers_.Add(with({}));
     s.hold_wait.histogram = &hold_wait_.Add(with({}), seconds_bounds());
     s.backend_latency.histogram = &backend_latency_.Add(with({}), seconds_bounds());
     s.master_verified = &master_verified_.Add(with({}));
+    s.held_commands = &held_commands_.Add(with({}));
     s.replicas_eligible = &replicas_eligible_.Add(with({}));
     s.links_shared = &backend_connections_.Add(with({{"kind", "shared"}}));
     s.links_dedicated = &backend_connections_.Add(with({{"kind", "dedicated"}}));
@@ -302,6 +314,7 @@ void Metrics::update(const Pool& pool, PoolSeries& s, std::uint64_t now_ms) {
     const Router& router = pool.router();
     const ProxyStats& st = router.stats();
     s.connections->Set(static_cast<double>(router.sessions()));
+    s.held_commands->Set(static_cast<double>(router.held_total()));
     s.connections_total.feed(st.connections_total);
     s.connections_rejected.feed(st.connections_rejected);
     s.accept_fd_limit.feed(st.accept_failures_fd_limit);
@@ -314,6 +327,8 @@ void Metrics::update(const Pool& pool, PoolSeries& s, std::uint64_t now_ms) {
     s.route_replica.feed(st.commands_forwarded_replica);
     s.closed_unknown_outcome.feed(st.clients_closed_unknown_outcome);
     s.closed_hold_timeout.feed(st.clients_closed_hold_timeout);
+    s.closed_query_buffer.feed(st.clients_closed_query_buffer);
+    s.closed_output_buffer.feed(st.clients_closed_output_buffer);
     s.bytes_in.feed(st.bytes_in);
     s.bytes_out.feed(st.bytes_out);
     s.failovers.feed(st.failovers_seen);

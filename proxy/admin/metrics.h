@@ -55,6 +55,7 @@ class Metrics {
     prometheus::Family<prometheus::Counter>& failovers_;
     prometheus::Family<prometheus::Gauge>& last_switch_;
     prometheus::Family<prometheus::Gauge>& master_verified_;
+    prometheus::Family<prometheus::Gauge>& held_commands_;
     prometheus::Family<prometheus::Gauge>& master_info_;
     prometheus::Family<prometheus::Gauge>& sentinel_up_;
     prometheus::Family<prometheus::Gauge>& sentinels_;

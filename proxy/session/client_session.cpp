@@ -25,9 +25,6 @@ namespace reply = protocol::reply;
 
 namespace {
 
-constexpr std::size_t kMaxPendingBytes = 32u << 20;  // pause the client beyond this
-constexpr std::size_t kMaxPendingCommands = 1u << 20;
-
 // Commands whose reply changes the connection state keep their arguments; so do blocking
 // ones (re-issued with the time they have left after a failover).
 bool keeps_args(const protocol::CommandPolicy& p) {
@@ -113,6 +110,10 @@ void ClientSession::on_read(std::size_t n) {
     last_read_ms_ = uv_now(router_.loop());
     if (input_refused_) return;
     parser_.commit(n);
+    process_input();
+}
+
+void ClientSession::process_input() {
     if (!account_memory()) {
         std::string e;
         reply::error(e,
@@ -132,6 +133,12 @@ void ClientSession::on_read(std::size_t n) {
     protocol::Command cmd;
     const bool gated = !router_.config().client_password.empty();
     for (;;) {
+        if (hold_full()) {
+            // The rest waits in the parser and the socket until the hold ends (on_topology).
+            if (!hold_paused_ && client_) client_->stop_reading();
+            hold_paused_ = true;
+            break;
+        }
         // Redis's pre-AUTH limits apply per command, so AUTH and RESET take effect at once.
         parser_.set_authenticated(!gated || authenticated_);
         auto st = parser_.next(cmd);
@@ -149,24 +156,15 @@ void ClientSession::on_read(std::size_t n) {
             return;
         }
         handle_command(cmd);
+        account_held();
         if (closed_ || input_refused_) break;
     }
     if (closed_) return;
     if (parser_.buffered() == 0) parser_.shrink_if_idle();
     pump();
+    if (closed_ || !query_buffer_ok()) return;
     check_backpressure();
     account_memory();
-}
-
-bool ClientSession::account_memory() {
-    std::uint64_t mine =
-        parser_.buffered() + (log_.size() - head_) + (client_ ? client_->pending_bytes() : 0);
-    router_.charge(static_cast<std::int64_t>(mine) - static_cast<std::int64_t>(charged_));
-    charged_ = mine;
-    const std::uint64_t budget = router_.config().memory_budget;
-    // Small clients are never closed for the budget: only one holding 1 MiB or more, when
-    // all together are past it (the big value on its way, the pipeline not yet answered).
-    return budget == 0 || mine < (1u << 20) || router_.buffered_bytes() <= budget;
 }
 
 void ClientSession::on_closed(int status) {
@@ -200,6 +198,7 @@ void ClientSession::close(const std::string& why, bool graceful) {
     client_ = nullptr;
     router_.charge(-static_cast<std::int64_t>(charged_));
     charged_ = 0;
+    account_held();
     link_.reset();
     // The shared link stays; the replies still owed to this client are dropped there.
     if (shared_link_) shared_link_->cancel(this);
@@ -207,36 +206,6 @@ void ClientSession::close(const std::string& why, bool graceful) {
     hold_timer_.reset();
     retry_timer_.reset();
     router_.retire(this);
-}
-
-void ClientSession::check_backpressure() {
-    if (closed_ || !client_) return;
-    std::size_t backlog = log_.size() - head_;
-    bool too_much = backlog > kMaxPendingBytes || pending_.size() > kMaxPendingCommands;
-    if (too_much && !client_paused_) {
-        client_->stop_reading();
-        client_paused_ = true;
-    } else if (!too_much && client_paused_ && backlog < kMaxPendingBytes / 2) {
-        client_->start_reading();
-        client_paused_ = false;
-    }
-    bool out_full = client_->pending_bytes() > kMaxClientOutput;
-    if (out_full && subscribed()) {
-        // Redis's pub/sub class limit (32 MB hard): a subscriber that stops reading is
-        // disconnected instead of growing the proxy's memory or stalling its link.
-        close("subscriber output buffer over " + std::to_string(kMaxClientOutput >> 20) +
-              " MiB (pub/sub limit)");
-        return;
-    }
-    if (link_) {
-        if (out_full && !link_paused_) {
-            link_->pause_reading();
-            link_paused_ = true;
-        } else if (!out_full && link_paused_) {
-            link_->resume_reading();
-            link_paused_ = false;
-        }
-    }
 }
 
 // ---------------------------------------------------------------- commands in

@@ -49,6 +49,9 @@ class ClientSession : private Stream::Handler, private BackendLink::Owner, priva
     // Closes the client when it sent nothing for `idle_ms` (timeouts.client_idle_ms), unless
     // it is subscribed, blocked, or still owed a reply (Redis's `timeout` rules).
     void check_idle(std::uint64_t now_ms, std::uint32_t idle_ms);
+    // The router's output sweep: a client over its soft output limit is closed once it has
+    // been over it for the limit's time (limits.output_*_soft_seconds).
+    void check_output_limit(std::uint64_t now_ms) { output_limit_reached(now_ms); }
     // The router publishes a snapshot this session should follow.
     void on_topology();
     // Closes the client connection (after writing what is queued, if `graceful`).
@@ -70,8 +73,9 @@ class ClientSession : private Stream::Handler, private BackendLink::Owner, priva
     using Kind = protocol::CommandKind;
     using SubFamily = protocol::SubFamily;
     // Client output beyond this pauses a dedicated link, and stops new commands going to a
-    // shared one (a shared link is never paused for one slow reader).
-    static constexpr std::size_t kMaxClientOutput = 32u << 20;
+    // shared one (a shared link is never paused for one slow reader); the output limits
+    // (limits.output_*) close a client on top of that (session_limits.cpp).
+    static constexpr std::size_t kPauseOutput = 32u << 20;
     // Requests one client may have in flight on a shared link: one deep pipeline cannot
     // starve the others, and the replies owed to a client that stops reading are bounded.
     static constexpr std::size_t kMaxSharedInflight = 64;
@@ -138,6 +142,13 @@ class ClientSession : private Stream::Handler, private BackendLink::Owner, priva
     void enqueue_local_change(std::string reply, const Pending& change);
     void deliver_locals();
     void check_backpressure();
+    // session_limits.cpp: the client limits.
+    bool query_buffer_ok();  // limits.query_buffer_limit; false: the client is being closed
+    bool output_limit_reached(std::uint64_t now_ms);  // limits.output_*; true: closed
+    bool hold_full() const;  // limits.max_held_*: read no more commands while holding
+    void account_held();     // tells the router how many commands this session holds
+    void process_input();    // frames what the parser holds, as far as the limits allow
+    void follow_topology();
     void reply_to_client(std::string_view bytes);
 
     // session_backend.cpp: commands out, replies in, failover
@@ -228,7 +239,10 @@ class ClientSession : private Stream::Handler, private BackendLink::Owner, priva
     bool client_paused_ = false;
     bool link_paused_ = false;
     bool input_refused_ = false;
-    std::uint64_t charged_ = 0;  // what this session counts against limits.memory_budget
+    std::uint64_t charged_ = 0;        // what this session counts against limits.memory_budget
+    std::uint64_t soft_since_ms_ = 0;  // output at its class's soft limit since (0: below)
+    std::size_t held_charged_ = 0;     // what this session counts in Router::held_total
+    bool hold_paused_ = false;         // not read: at a limits.max_held_* bound
     // Re-counts this session's buffers against the memory budget; false when it must go.
     bool account_memory();
     std::uint64_t last_read_ms_ = 0;  // loop time of the client's last bytes  // a protocol error

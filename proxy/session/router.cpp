@@ -12,6 +12,8 @@ namespace sp::proxy {
 namespace {
 // How long held commands may wait for subscribers to re-subscribe on a new master.
 constexpr std::uint64_t kSubscriberHeadStartMs = 500;
+// How often clients over a soft output limit are checked (Redis counts whole seconds).
+constexpr std::uint64_t kOutputSweepMs = 250;
 }  // namespace
 
 Router::Router(uv_loop_t* loop, const config::Config& config, Topology& topology)
@@ -26,6 +28,7 @@ Router::Router(uv_loop_t* loop, const config::Config& config, Topology& topology
       release_timer_(loop, [this] { release_everyone(); }),
       reap_timer_(loop, [this] { reap(); }),
       timeline_timer_(loop, [this] { log_failover_timeline(); }),
+      output_timer_(loop, [this] { sweep_output_limits(); }),
       sweep_timer_(loop, [this] { sweep_command_timeouts(); }) {
     topology_sub_ = topology_.subscribe([this](const SnapshotPtr& s) { on_snapshot(s); });
     schedule_sweep();
@@ -71,6 +74,23 @@ void Router::sweep_command_timeouts() {
     }
 }
 
+void Router::watch_output(ClientSession* s, bool on) {
+    if (on) {
+        output_watch_.insert(s);
+        if (!output_timer_.active()) output_timer_.start(kOutputSweepMs, kOutputSweepMs);
+    } else {
+        output_watch_.erase(s);
+        if (output_watch_.empty()) output_timer_.stop();
+    }
+}
+
+void Router::sweep_output_limits() {
+    std::uint64_t now = uv_now(loop_);
+    auto watched = output_watch_;
+    for (ClientSession* s : watched)
+        if (output_watch_.count(s)) s->check_output_limit(now);
+}
+
 Router::~Router() {
     topology_.unsubscribe(topology_sub_);
     close_all();
@@ -113,6 +133,7 @@ void Router::retire(ClientSession* s) {
     if (sessions_.erase(s) == 0) return;
     moving_subscribers_.erase(s);
     replica_waiters_.erase(s);
+    watch_output(s, false);
     retired_.push_back(s);
     reap_timer_.start(0);
 }

@@ -67,6 +67,12 @@ class Router {
     // limits.memory_budget: every session reports what it holds; the total across clients.
     void charge(std::int64_t delta) { buffered_bytes_ += delta; }
     std::uint64_t buffered_bytes() const { return buffered_bytes_; }
+    // A session whose output is at its soft limit (on) or no longer (off): the output sweep
+    // checks only those, every kOutputSweepMs, while there are any.
+    void watch_output(ClientSession* s, bool on);
+    // limits.max_held_total: commands held for a master now, across the pool's sessions.
+    void charge_held(std::int64_t delta) { held_total_ += delta; }
+    std::uint64_t held_total() const { return held_total_; }
     // Backend connections (metrics): the pool's shared ones, the sessions' own.
     std::size_t shared_links() const;
     std::size_t dedicated_links() const;
@@ -109,6 +115,7 @@ class Router {
     std::optional<NodeAddress> last_master_;  // last verified master, kept through holds
     bool draining_ = false;
     std::uint64_t buffered_bytes_ = 0;
+    std::uint64_t held_total_ = 0;
     // The failover timeline, logged once the switch has settled.
     struct Timeline {
         std::uint64_t hold_ms = 0;  // first snapshot without a master (0: no hold seen)
@@ -124,6 +131,9 @@ class Router {
     Timer release_timer_;
     Timer reap_timer_;
     Timer timeline_timer_;
+    std::unordered_set<ClientSession*> output_watch_;
+    Timer output_timer_;
+    void sweep_output_limits();
     Timer sweep_timer_;  // command timeout checks (timeouts.command_ms)
     void sweep_command_timeouts();
     void schedule_sweep();

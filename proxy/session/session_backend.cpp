@@ -103,7 +103,7 @@ void ClientSession::pump() {
         if (upstream_inflight_ > 0 && p.shared != inflight_shared_) break;
         if (p.shared) {
             if (upstream_inflight_ >= kMaxSharedInflight ||
-                (client_ && client_->pending_bytes() > kMaxClientOutput))
+                (client_ && client_->pending_bytes() > kPauseOutput))
                 break;
             // The link in use keeps the replies in order; another (a new master, a
             // replica, the other protocol) only once it owes nothing.

@@ -16,7 +16,8 @@ constexpr std::uint64_t kLinkRetryMs = 100;
 }  // namespace
 
 bool ClientSession::waiting_for_master() const {
-    if (waiting_replica_) return true;  // read_from = replica: held the same way
+    if (waiting_replica_) return true;             // read_from = replica: held the same way
+    if (hold_paused_ && !can_send()) return true;  // not read at limits.max_held_*
     bool unsent = false;
     for (std::size_t i = sent_; i < pending_.size() && !unsent; ++i)
         if (!pending_[i].local) unsent = true;
@@ -27,6 +28,7 @@ bool ClientSession::waiting_for_master() const {
 }
 
 void ClientSession::update_hold_timer() {
+    account_held();
     if (waiting_for_master()) {
         if (!hold_timer().active()) {
             hold_started_ms_ = uv_now(router_.loop());
@@ -151,6 +153,15 @@ void ClientSession::relink(const std::string& why, bool avoid_until_new_snapshot
 // ---------------------------------------------------------------- topology
 
 void ClientSession::on_topology() {
+    follow_topology();
+    if (closed_ || !hold_paused_ || hold_full()) return;
+    // The hold that paused this client is over: frame what waited, then read again.
+    hold_paused_ = false;
+    if (client_ && !client_paused_) client_->start_reading();
+    if (!input_refused_) process_input();
+}
+
+void ClientSession::follow_topology() {
     if (closed_) return;
     snap_ = router_.snapshot(subscribed());
     if (!snap_->master) {
