@@ -27,14 +27,13 @@ bool parse_int(std::string_view s, long long& out) {
     return true;
 }
 
-// Redis's validateClientName: printable ASCII without spaces; empty clears the name.
+}  // namespace
+
 bool valid_client_name(std::string_view name) {
     for (char c : name)
         if (c < '!' || c > '~') return false;
     return true;
 }
-
-}  // namespace
 
 HelloOptions parse_hello(std::span<const std::string_view> argv) {
     HelloOptions o;

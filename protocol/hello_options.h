@@ -18,6 +18,10 @@ struct HelloOptions {
     std::string error;  // the error reply without '-' and CRLF; empty when valid
 };
 
+// Redis's validateClientName, for HELLO SETNAME and CLIENT SETNAME: printable ASCII without
+// spaces; empty clears the name.
+bool valid_client_name(std::string_view name);
+
 // argv is the whole command, argv[0] being "HELLO". Views point into argv.
 HelloOptions parse_hello(std::span<const std::string_view> argv);
 

@@ -61,8 +61,10 @@ TcpStream* TcpStream::adopt(uv_loop_t* loop, int fd, Handler* handler) {
 
 TcpStream* TcpStream::connect(uv_loop_t* loop, const sockaddr* addr, Handler* handler) {
     auto* s = new TcpStream(loop, handler);
-    s->connect_req_.data = s;
-    int rc = uv_tcp_connect(&s->connect_req_, &s->tcp_, addr, connect_cb);
+    auto* req = new uv_connect_t;
+    req->data = s;
+    int rc = uv_tcp_connect(req, &s->tcp_, addr, connect_cb);
+    if (rc != 0) delete req;  // never started: no callback will come
     // The socket exists once uv_tcp_connect created it.
     if (rc == 0) set_socket_options(&s->tcp_);
     if (rc != 0) {
@@ -75,7 +77,9 @@ TcpStream* TcpStream::connect(uv_loop_t* loop, const sockaddr* addr, Handler* ha
 }
 
 void TcpStream::connect_cb(uv_connect_t* req, int status) {
+    // libuv calls this (UV_ECANCELED if closed meanwhile) before the close callback frees s.
     auto* s = static_cast<TcpStream*>(req->data);
+    delete req;
     if (s->closing_ || !s->handler_) return;
     s->handler_->on_connected(status);
 }
@@ -138,8 +142,9 @@ void TcpStream::flush() {
     in_flight_.swap(next_);
     next_.clear();
     uv_buf_t buf = uv_buf_init(in_flight_.data(), static_cast<unsigned>(in_flight_.size()));
-    write_req_.data = this;
-    int rc = uv_write(&write_req_, reinterpret_cast<uv_stream_t*>(&tcp_), &buf, 1, write_cb);
+    if (!write_req_) write_req_ = new uv_write_t;
+    write_req_->data = this;
+    int rc = uv_write(write_req_, reinterpret_cast<uv_stream_t*>(&tcp_), &buf, 1, write_cb);
     if (rc != 0) {
         fail(rc);
         return;

@@ -87,6 +87,14 @@ void ClientSession::start() {
     client_->start_reading();
 }
 
+void ClientSession::trim_if_idle(std::uint64_t now_ms, std::uint64_t idle_ms) {
+    if (closed_ || !pending_.empty() || now_ms - last_read_ms_ < idle_ms) return;
+    pending_.release_if_empty();
+    local_replies_.release_if_empty();
+    if (log_.capacity() > 0 && log_.empty()) std::string().swap(log_);
+    head_ = unsent_ = 0;
+}
+
 void ClientSession::check_idle(std::uint64_t now_ms, std::uint32_t idle_ms) {
     if (closed_ || subscribed() || !pending_.empty() || now_ms - last_read_ms_ < idle_ms) return;
     close("idle for " + std::to_string(idle_ms) + " ms (timeouts.client_idle_ms)");

@@ -52,6 +52,9 @@ class ClientSession : private Stream::Handler, private BackendLink::Owner, priva
     // The router's output sweep: a client over its soft output limit is closed once it has
     // been over it for the limit's time (limits.output_*_soft_seconds).
     void check_output_limit(std::uint64_t now_ms) { output_limit_reached(now_ms); }
+    // Idle since `idle_ms` (nothing owed, nothing read): release the reply rings and buffers
+    // kept for a busy client (about 0.25 KiB), as Redis's clientsCron shrinks query buffers.
+    void trim_if_idle(std::uint64_t now_ms, std::uint64_t idle_ms);
     // The router publishes a snapshot this session should follow.
     void on_topology();
     // Closes the client connection (after writing what is queued, if `graceful`).
@@ -223,18 +226,25 @@ class ClientSession : private Stream::Handler, private BackendLink::Owner, priva
     bool sticky_pin_ = false;  // subscriptions, blocking, MONITOR, own AUTH...: stays
     protocol::RespVersion proto_at_parse_ = protocol::RespVersion::resp2;
 
-    // Failover handling.
-    std::optional<NodeAddress> avoid_;  // demoted or lost master: not until a new snapshot
-    std::uint64_t avoid_generation_ = 0;
-    std::uint64_t avoid_until_ms_ = 0;
-    std::uint64_t hold_started_ms_ = 0;
+    // Failover handling. What a session remembers about lost links and holds lives apart,
+    // created the first time a link is lost or a hold starts (about 0.1 KiB an idle client
+    // in the default state never needs).
+    struct FailoverMemory {
+        std::optional<NodeAddress> avoid;  // demoted or lost master: not until a new snapshot
+        std::uint64_t avoid_generation = 0;
+        std::uint64_t avoid_until_ms = 0;
+        std::uint64_t hold_started_ms = 0;
+        // A subscriber's link to this master was closed by Redis: if a new link to the same
+        // master connects (no failover), the client is closed as Redis closed it.
+        std::optional<NodeAddress> sub_link_lost;
+    };
+    std::unique_ptr<FailoverMemory> failover_;
+    const FailoverMemory& failover() const;
+    FailoverMemory& failover_mut();
     std::unique_ptr<Timer> hold_timer_;   // created on first use (hold_timer())
     bool hold_counted_ = false;           // this hold waited for a master (metrics)
     std::unique_ptr<Timer> retry_timer_;  // created on first use (retry_timer())
     bool moving_subscriber_ = false;
-    // A subscriber's link to this master was closed by Redis: if a new link to the same
-    // master connects (no failover), the client is closed as Redis closed it.
-    std::optional<NodeAddress> sub_link_lost_;
     bool closed_ = false;
     bool client_paused_ = false;
     bool link_paused_ = false;

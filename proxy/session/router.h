@@ -135,6 +135,8 @@ class Router {
     Timer output_timer_;
     void sweep_output_limits();
     Timer sweep_timer_;  // command timeout checks (timeouts.command_ms)
+    Timer trim_timer_;   // idle sessions give back their reply rings (kTrimIdleMs)
+    void trim_idle_sessions();
     void sweep_command_timeouts();
     void schedule_sweep();
 };

@@ -42,8 +42,9 @@ bool is_message(std::string_view head) {
 
 bool ClientSession::can_send() const {
     if (!snap_->master) return false;
-    if (avoid_ && *avoid_ == *snap_->master && snap_->generation == avoid_generation_ &&
-        (avoid_until_ms_ == 0 || uv_now(router_.loop()) < avoid_until_ms_))
+    const FailoverMemory& f = failover();
+    if (f.avoid && *f.avoid == *snap_->master && snap_->generation == f.avoid_generation &&
+        (f.avoid_until_ms == 0 || uv_now(router_.loop()) < f.avoid_until_ms))
         return false;
     return true;
 }
@@ -77,9 +78,10 @@ void ClientSession::pump() {
         return;
     }
     if (!can_send()) {
-        if (avoid_until_ms_ && !(retry_timer_ && retry_timer_->active())) {
+        const std::uint64_t until = failover().avoid_until_ms;
+        if (until && !(retry_timer_ && retry_timer_->active())) {
             std::uint64_t now = uv_now(router_.loop());
-            retry_timer().start(avoid_until_ms_ > now ? avoid_until_ms_ - now : 1);
+            retry_timer().start(until > now ? until - now : 1);
         }
         update_hold_timer();
         if (client_) client_->flush();
@@ -314,7 +316,7 @@ std::string ClientSession::null_reply_for(const Pending&) const {
 // ---------------------------------------------------------------- replies in
 
 void ClientSession::on_backend_connected(BackendLink& link) {
-    if (sub_link_lost_ && link.address() == *sub_link_lost_) {
+    if (failover().sub_link_lost && link.address() == *failover().sub_link_lost) {
         // Redis dropped this subscriber's connection (CLIENT KILL, a restart) and the same
         // master is still the master: no failover to hide. Closing the client, as Redis
         // did, tells it that it may have missed messages (Celery then re-reads results and
@@ -322,7 +324,7 @@ void ClientSession::on_backend_connected(BackendLink& link) {
         close("Redis closed the subscriber's connection outside a failover");
         return;
     }
-    sub_link_lost_.reset();
+    if (failover_) failover_->sub_link_lost.reset();
     link_ready_ = true;
     update_hold_timer();
 }

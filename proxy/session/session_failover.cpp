@@ -15,6 +15,16 @@ namespace {
 constexpr std::uint64_t kLinkRetryMs = 100;
 }  // namespace
 
+const ClientSession::FailoverMemory& ClientSession::failover() const {
+    static const FailoverMemory kNone;  // never lost a link, never held
+    return failover_ ? *failover_ : kNone;
+}
+
+ClientSession::FailoverMemory& ClientSession::failover_mut() {
+    if (!failover_) failover_ = std::make_unique<FailoverMemory>();
+    return *failover_;
+}
+
 bool ClientSession::waiting_for_master() const {
     if (waiting_replica_) return true;             // read_from = replica: held the same way
     if (hold_paused_ && !can_send()) return true;  // not read at limits.max_held_*
@@ -31,7 +41,7 @@ void ClientSession::update_hold_timer() {
     account_held();
     if (waiting_for_master()) {
         if (!hold_timer().active()) {
-            hold_started_ms_ = uv_now(router_.loop());
+            failover_mut().hold_started_ms = uv_now(router_.loop());
             hold_timer().start(router_.config().hold_window_ms);
             hold_counted_ = false;
         }
@@ -46,7 +56,7 @@ void ClientSession::update_hold_timer() {
         }
     } else if (hold_timer_ && hold_timer_->active()) {
         hold_timer_->stop();
-        std::uint64_t held = uv_now(router_.loop()) - hold_started_ms_;
+        std::uint64_t held = uv_now(router_.loop()) - failover().hold_started_ms;
         if (hold_counted_) router_.held_for(held);
         if (held > 50)
             spdlog::debug("session {}: released after holding {} ms",
@@ -66,7 +76,7 @@ void ClientSession::close_unknown_outcome(const std::string& why) {
 void ClientSession::on_backend_closed(BackendLink& link, const std::string& why) {
     if (closed_) return;
     NodeAddress addr = link.address();
-    if (subscribed()) sub_link_lost_ = addr;
+    if (subscribed()) failover_mut().sub_link_lost = addr;
     if (upstream_inflight_ > 0) router_.topology().report_master_trouble(addr, why);
     if (!in_flight_resendable()) {
         close_unknown_outcome(why);
@@ -111,9 +121,10 @@ void ClientSession::relink(const std::string& why, bool avoid_until_new_snapshot
     // had a watched key changed.
     state_mut().link_lost();
     if (old) {
-        avoid_ = *old;
-        avoid_generation_ = snap_->generation;
-        avoid_until_ms_ = avoid_until_new_snapshot ? 0 : uv_now(router_.loop()) + kLinkRetryMs;
+        FailoverMemory& f = failover_mut();
+        f.avoid = *old;
+        f.avoid_generation = snap_->generation;
+        f.avoid_until_ms = avoid_until_new_snapshot ? 0 : uv_now(router_.loop()) + kLinkRetryMs;
     }
     // Everything unanswered goes out again on the next link.
     std::size_t resent = 0;
@@ -185,9 +196,9 @@ void ClientSession::follow_topology() {
             return;
         }
         if (subscribed()) moving_subscriber_ = true;
-        sub_link_lost_.reset();  // a failover: subscribers move silently
+        if (failover_) failover_->sub_link_lost.reset();  // a failover: subscribers move silently
         relink("master switched to " + snap_->master->str(), false);
-        avoid_.reset();
+        if (failover_) failover_->avoid.reset();
     } else if (subscribed() && !link_) {
         moving_subscriber_ = true;
     }

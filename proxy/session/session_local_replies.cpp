@@ -16,16 +16,8 @@ namespace sp::proxy {
 
 using protocol::ieq;
 using protocol::RespVersion;
+using protocol::valid_client_name;
 namespace reply = protocol::reply;
-
-namespace {
-
-// Redis's rule for CLIENT SETNAME / HELLO SETNAME: printable, no spaces.
-bool valid_client_name(std::string_view name) {
-    return std::all_of(name.begin(), name.end(), [](char c) { return c >= '!' && c <= '~'; });
-}
-
-}  // namespace
 
 // Connection-state commands of a client on a shared link are answered by the proxy: sent
 // there, they would change the connection of every client sharing it. Returns true when

@@ -43,3 +43,41 @@ TEST_CASE("slot ring drops a popped slot's contents and moves", "[slot_ring]") {
     REQUIRE(moved.size() == 1);
     CHECK(moved.front() == held);
 }
+
+TEST_CASE("slot ring: the inline slot, growth past it, release when idle", "[slot_ring]") {
+    auto held = std::make_shared<int>(1);
+    SlotRing<std::shared_ptr<int>> r;
+    // One at a time stays in the inline slot, however often.
+    for (int i = 0; i < 10; ++i) {
+        r.push_back(held);
+        REQUIRE(r.size() == 1);
+        r.pop_front();
+    }
+    CHECK(held.use_count() == 1);
+    // A pipeline moves to the heap in order; the inline slot lets go of what it held.
+    SlotRing<std::string> s;
+    s.push_back("a");
+    s.push_back("b");
+    s.push_back("c");
+    s.pop_front();
+    for (int i = 0; i < 6; ++i) s.push_back(std::to_string(i));
+    REQUIRE(s.size() == 8);
+    CHECK(s.front() == "b");
+    CHECK(s.back() == "5");
+    // A moved inline ring keeps its element; release_if_empty only when empty.
+    r.push_back(held);
+    SlotRing<std::shared_ptr<int>> moved;
+    moved = std::move(r);
+    CHECK(held.use_count() == 2);
+    REQUIRE(moved.size() == 1);
+    moved.release_if_empty();
+    CHECK(moved.front() == held);
+    s.release_if_empty();
+    CHECK(s.size() == 8);
+    while (!s.empty()) s.pop_front();
+    s.release_if_empty();
+    s.push_back("x");
+    s.push_back("y");
+    CHECK(s.front() == "x");
+    CHECK(s.back() == "y");
+}
