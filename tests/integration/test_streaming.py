@@ -1,0 +1,184 @@
+"""limits.stream_bulk_len (issue 14, defect 3): a bulk longer than it is forwarded to Redis as
+it arrives, never held whole. A 200 MiB SET raises the proxy's peak RSS by a few MiB (it was
+about three times the value), the reply and the stored value are right, pipelined commands
+around it are answered in order, a client that stalls mid-value blocks no one, and a master
+lost mid-stream closes that client (the write's outcome is unknown) while others go on."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import socket
+
+import harness
+from harness import RawResp, now, peak_rss_kib, wait_until
+
+uniq = harness.key_maker("stream")
+
+MiB = 1 << 20
+
+
+def header(key: str, size: int) -> bytes:
+    return b"*3\r\n$3\r\nSET\r\n$%d\r\n%s\r\n$%d\r\n" % (len(key), key.encode(), size)
+
+
+def block(i: int) -> bytes:
+    """1 MiB of the value, different for every i (so a misplaced MiB is seen)."""
+    seed = hashlib.sha256(b"%d" % i).digest()
+    return (seed * (MiB // len(seed)))[:MiB]
+
+
+def test_a_200_mib_set_streams_with_little_proxy_memory(make_topology, make_proxy,
+                                                        record_figures):
+    topo = make_topology(replicas=1)
+    proxy = make_proxy(topo)
+    pid = proxy.process.pid
+    key = uniq("big")
+    size = 200 * MiB
+    r = RawResp(proxy.port, timeout=60)
+    assert r.call("PING") == "PONG"
+    before = peak_rss_kib(pid)
+    # small commands before and after it, in the same stream
+    r.send(r.command("SET", key + ":before", "1") + header(key, size))
+    digest = hashlib.sha256()
+    for i in range(size // MiB):
+        b = block(i)
+        digest.update(b)
+        r.send(b)
+    r.send(b"\r\n" + r.command("STRLEN", key) + r.command("GET", key + ":before"))
+    t0 = now()
+    assert r.read_reply() == "OK"
+    assert r.read_reply() == "OK"
+    assert r.read_reply() == size
+    assert r.read_reply() == "1"
+    answered_s = now() - t0
+    peak = peak_rss_kib(pid)
+    r.close()
+
+    m = topo.current_master().client(socket_timeout=60, decode_responses=False)
+    for off in (0, MiB - 3, 77 * MiB + 12345, size - 10):
+        i, j = off // MiB, off % MiB
+        want = (block(i) + block(i + 1) if i + 1 < size // MiB else block(i))[j:j + 10]
+        assert m.getrange(key, off, off + 9) == want, off
+    assert hashlib.sha256(m.get(key)).hexdigest() == digest.hexdigest()
+    m.delete(key)
+    grown = (peak - before) / 1024
+    record_figures("streaming a 200 MiB SET", {
+        "proxy VmHWM before (MiB)": f"{before / 1024:.1f}",
+        "proxy VmHWM after (MiB)": f"{peak / 1024:.1f}",
+        "peak growth (MiB)": f"{grown:.1f}",
+        "replies after the last byte (s)": f"{answered_s:.2f}"})
+    assert grown < 24, f"the proxy's peak RSS grew by {grown:.1f} MiB for a 200 MiB value"
+    assert "max query buffer length" not in proxy.log_text()
+    assert "memory budget" not in proxy.log_text()
+
+
+def test_a_stalled_stream_blocks_no_one_and_holds_little(make_topology, make_proxy):
+    topo = make_topology(replicas=1)
+    proxy = make_proxy(topo)
+    pid = proxy.process.pid
+    key = uniq("stalled")
+    size = 64 * MiB
+    stalled = RawResp(proxy.port, timeout=30)
+    stalled.send(header(key, size))
+    for i in range(size // MiB // 2):
+        stalled.send(block(i))
+    rss_mid = harness.rss_mib(pid)
+
+    # others, over the shared links, are not held up by it
+    c = proxy.client(socket_timeout=5)
+    t0 = now()
+    for i in range(200):
+        k = uniq(f"other{i}")
+        assert c.set(k, "v") is True
+        assert c.get(k) == "v"
+    assert now() - t0 < 10
+    other = RawResp(proxy.port, timeout=10)
+    other.send(header(uniq("other-big"), 2 * MiB) + b"o" * (2 * MiB) + b"\r\n")
+    assert other.read_reply() == "OK"
+    other.close()
+    assert rss_mid < 64, f"proxy RSS {rss_mid:.1f} MiB with 32 MiB of a value in flight"
+
+    # the stalled one finishes and is answered
+    for i in range(size // MiB // 2, size // MiB):
+        stalled.send(block(i))
+    stalled.send(b"\r\n")
+    assert stalled.read_reply() == "OK"
+    assert stalled.call("STRLEN", key) == size
+    assert stalled.call("GETRANGE", key, 40 * MiB, 40 * MiB + 7) == block(40)[:8].decode(
+        "utf-8", "replace")
+    stalled.close()
+
+
+def test_the_master_killed_mid_stream_closes_that_client(make_topology, make_proxy):
+    topo = make_topology()
+    topo.wait_stable()
+    proxy = make_proxy(topo)
+    key = uniq("lost")
+    streaming = RawResp(proxy.port, timeout=30)
+    streaming.send(header(key, 100 * MiB))
+    for i in range(10):
+        streaming.send(block(i))
+    old, _ = topo.kill_master()
+    closed = False
+    reply = None
+    t_end = now() + 60
+    try:
+        while now() < t_end:
+            streaming.sock.settimeout(0.5)
+            try:
+                data = streaming.sock.recv(4096)
+                if not data:
+                    closed = True
+                    break
+                reply = data
+                break
+            except socket.timeout:
+                streaming.sock.sendall(block(0))  # a client still sending its value
+    except OSError:
+        closed = True
+    streaming.close()
+    assert reply is None, f"a reply was made up: {reply!r}"
+    assert closed, "the client streaming to the lost master was not closed"
+
+    topo.wait_for_switch(old.addr)
+    c = proxy.client(socket_timeout=10)
+
+    def works():
+        try:
+            return c.set(uniq("after"), "x") is True
+        except Exception:
+            return False
+    wait_until(works, 40, 0.2, "commands through the proxy after the failover")
+    # a new big value streams to the new master
+    r = RawResp(proxy.port, timeout=30)
+    k2 = uniq("new")
+    r.send(header(k2, 3 * MiB) + block(1) + block(2) + block(3) + b"\r\n")
+    assert r.read_reply() == "OK"
+    assert r.call("STRLEN", k2) == 3 * MiB
+    r.close()
+
+
+def test_big_values_inside_multi_and_during_pipelines_keep_order(make_topology, make_proxy):
+    topo = make_topology(replicas=1)
+    proxy = make_proxy(topo)
+    value = os.urandom(3 * MiB)
+    r = RawResp(proxy.port, timeout=30)
+    k1, k2 = uniq("tx"), uniq("pipe")
+    # inside MULTI: held whole as before (queued, replayable), answered by EXEC
+    r.send(r.command("MULTI") + r.command("SET", k1, value) + r.command("EXEC"))
+    assert r.read_reply() == "OK"
+    assert r.read_reply() == "QUEUED"
+    assert r.read_reply() == ["OK"]
+    # a deep pipeline of small commands on a shared link, then a big one: after them
+    n = 500
+    r.send(r.command("INCR", k2) * n + r.command("SET", k2 + ":v", value) +
+           r.command("INCR", k2))
+    for i in range(n):
+        assert r.read_reply() == i + 1
+    assert r.read_reply() == "OK"
+    assert r.read_reply() == n + 1
+    r.close()
+    m = topo.current_master().client(decode_responses=False)
+    assert m.get(k1) == value
+    assert m.get(k2 + ":v") == value
