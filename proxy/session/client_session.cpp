@@ -38,9 +38,6 @@ bool keeps_args(const protocol::CommandPolicy& p) {
     }
 }
 
-}  // namespace
-
-namespace {
 protocol::ParserLimits parser_limits(const config::Config& c) {
     protocol::ParserLimits l;
     l.max_bulk_len = c.max_bulk_len;
@@ -48,6 +45,7 @@ protocol::ParserLimits parser_limits(const config::Config& c) {
     l.stream_bulk_len = c.stream_bulk_len;
     return l;
 }
+
 }  // namespace
 
 ClientSession::ClientSession(Router& router, Stream* stream)

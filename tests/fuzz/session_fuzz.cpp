@@ -88,8 +88,8 @@ class Harness {
         const std::uint8_t setup = in_.byte();
         config_.shared_links = setup & 1 ? 1 : 0;
         faults_ = (setup & 2) != 0;
-        // Streaming (limits.stream_bulk_len) of every SET/ECHO argument of 3 bytes or more
-        // ("t10"...), with bit 4: such commands go over the dedicated link as they arrive.
+        // Streaming (limits.stream_bulk_len) of every SET value of 3 bytes or more ("t10"...),
+        // with bit 4: such commands go over the dedicated link as they arrive.
         if (setup & 4) config_.stream_bulk_len = 2;
         config_.hold_window_ms = 2000;
         config_.connect_timeout_ms = 500;

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import hashlib
 import os
+import signal
 import socket
 
 import harness
-from harness import RawResp, now, peak_rss_kib, wait_until
+from harness import HOST, RawResp, free_port, now, peak_rss_kib, wait_until
+from test_fd_limit import http_get, metric_value
 
 uniq = harness.key_maker("stream")
 
@@ -230,3 +232,36 @@ def test_a_client_stalled_mid_value_is_closed_at_the_idle_timeout(make_topology,
     assert closed, "a client stalled mid-value was not closed"
     assert 0.4 < waited < 5, waited
     assert topo.current_master().client().exists(key) == 0
+
+
+def test_a_big_value_sent_during_a_hold_is_held_whole_and_answered(make_topology, make_proxy):
+    """No master verified: the value cannot stream (it may go to the next master, so it keeps
+    its bytes); it is held within the limits and answered once a master is back. The master
+    is killed with both replicas at replica-priority 0 and restarted (test_hold_queue)."""
+    topo = make_topology(replica_extra={"replica-priority": "0"})
+    admin = free_port()
+    proxy = make_proxy(topo, ["--hold-window-ms", "40000", "--admin-listen", f"{HOST}:{admin}"])
+
+    def verified() -> float:
+        status, body = http_get(admin, "/metrics")
+        assert status == 200
+        return metric_value(body, "sentinel_proxy_master_verified")
+
+    master = topo.current_master()
+    master.stop(signal.SIGKILL)
+    wait_until(lambda: master.role() == "down", 5, 0.05, "the master to be gone")
+    wait_until(lambda: verified() == 0, 20, 0.1, "the proxy to hold (no verified master)")
+    key = uniq("held")
+    r = RawResp(proxy.port, timeout=60)
+    try:
+        r.send(header(key, 3 * MiB) + block(0) + block(1) + block(2) + b"\r\n" +
+               r.command("STRLEN", key))
+        harness.time.sleep(0.5)
+        topo.restart_node(master)
+        wait_until(lambda: verified() == 1, 40, 0.1, "the restarted master to be verified")
+        assert r.read_reply() == "OK"
+        assert r.read_reply() == 3 * MiB
+        value = master.client(decode_responses=False).get(key)
+        assert value == block(0) + block(1) + block(2)
+    finally:
+        r.close()
