@@ -25,8 +25,8 @@ struct ParserLimits {
     // password must not make the proxy buffer big requests.
     std::size_t unauthenticated_max_args = 10;
     std::size_t unauthenticated_max_bulk_len = 16u * 1024;
-    // A bulk longer than this, among a multibulk command's first kMaxStreamHead arguments
-    // but not its first, is offered for streaming (Status::stream_start); 0: never.
+    // A bulk of a multibulk command longer than this, with 1 to kMaxStreamHead arguments
+    // before it, is offered for streaming (Status::stream_start); 0: never.
     std::size_t stream_bulk_len = 0;
 };
 
