@@ -60,6 +60,7 @@ void ClientSession::begin_stream(const protocol::Command& head) {
     ++upstream_inflight_;
     inflight_shared_ = false;
     router_.stats().commands_forwarded++;
+    router_.stats().commands_streamed++;
     link_->out().append(head.raw);
     parser_.begin_stream();
 }

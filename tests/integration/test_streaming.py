@@ -33,7 +33,8 @@ def block(i: int) -> bytes:
 def test_a_200_mib_set_streams_with_little_proxy_memory(make_topology, make_proxy,
                                                         record_figures):
     topo = make_topology(replicas=1)
-    proxy = make_proxy(topo)
+    admin = free_port()
+    proxy = make_proxy(topo, ["--admin-listen", f"{HOST}:{admin}"])
     pid = proxy.process.pid
     key = uniq("big")
     size = 200 * MiB
@@ -73,6 +74,12 @@ def test_a_200_mib_set_streams_with_little_proxy_memory(make_topology, make_prox
     assert grown < 24, f"the proxy's peak RSS grew by {grown:.1f} MiB for a 200 MiB value"
     assert "max query buffer length" not in proxy.log_text()
     assert "memory budget" not in proxy.log_text()
+    status, body = http_get(admin, "/metrics")
+    assert status == 200
+    # the big SET streamed; the small commands around it did not
+    streamed = sum(float(ln.split()[-1]) for ln in body.splitlines()
+                   if ln.startswith("sentinel_proxy_commands_total{") and 'outcome="streamed"' in ln)
+    assert streamed == 1, streamed
 
 
 def test_a_stalled_stream_blocks_no_one_and_holds_little(make_topology, make_proxy):
