@@ -126,6 +126,9 @@ struct Config {
     // [limits]
     std::uint64_t max_bulk_len = 512ull * 1024 * 1024;
     std::uint64_t max_inline_len = 64ull * 1024;
+    // A bulk longer than this is forwarded as it arrives, never held whole (when the client
+    // may stream now: see docs/architecture.md, "Streaming big values"); 0: never.
+    std::uint64_t stream_bulk_len = 1024ull * 1024;
     // Bytes all clients together may have buffered in the proxy (commands being read or
     // not yet answered, replies not yet written); 0: no budget.
     std::uint64_t memory_budget = 128ull * 1024 * 1024;

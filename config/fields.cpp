@@ -65,6 +65,7 @@ const std::array kFields = {
     Field{"log", "format", Kind::log_format, &Config::log_format},
     Field{"limits", "max_bulk_len", Kind::uint64, &Config::max_bulk_len, 1, 4 * kGiB},
     Field{"limits", "max_inline_len", Kind::uint64, &Config::max_inline_len, 1, 512 * kMiB},
+    Field{"limits", "stream_bulk_len", Kind::uint64, &Config::stream_bulk_len, 0, 4 * kGiB},
     Field{"limits", "memory_budget", Kind::uint64, &Config::memory_budget, 0, 64 * kGiB},
     Field{"limits", "query_buffer_limit", Kind::uint64, &Config::query_buffer_limit, kMiB,
           64 * kGiB},

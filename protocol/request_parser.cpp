@@ -114,6 +114,13 @@ struct RequestParser::Impl {
     bool inline_nul = false;    // the inline line in progress has a NUL before any '\n'
     bool authenticated = true;  // false: the unauthenticated_* limits apply
 
+    // Streaming (ParserLimits::stream_bulk_len): the command's first arguments, recorded by
+    // the pre-scan as (offset from start, len), up to kMaxStreamHead of them.
+    std::vector<std::pair<std::size_t, std::size_t>> head;
+    bool offered = false;    // stream_start returned; waiting for begin or decline
+    bool declined = false;   // this command is framed whole
+    bool streaming = false;  // begun: [start, ...) is the rest of the command
+
     // hiredis reader for multibulk commands.
     redisReader* reader = nullptr;
     const char* fed_base = nullptr;  // start of the current command inside reader->buf
@@ -131,7 +138,7 @@ struct RequestParser::Impl {
     std::span<char> write_area(std::size_t min_size);
 
     // One framing step; `error` leaves the text in `err`.
-    enum class Step { command, skipped, incomplete, error };
+    enum class Step { command, skipped, incomplete, error, stream_start, stream_end };
     Step step(Command& out, std::string& err);
     Step step_inline(Command& out, std::string& err);
     Step step_multibulk(Command& out, std::string& err);
@@ -140,6 +147,7 @@ struct RequestParser::Impl {
     int read_header(long long& value, bool& too_big);
     bool finish_multibulk(Command& out, std::string& err);
     void set_name(Command& out);
+    void stream_head(Command& out);
 
     static void* on_string(const redisReadTask* task, char* str, std::size_t len);
     static void* on_array(const redisReadTask* task, int elements);
@@ -462,17 +470,39 @@ RequestParser::Impl::Step RequestParser::Impl::step_multibulk(Command& out, std:
                 }
                 body_left = n + 2;
                 mode = Mode::mb_bulk_body;
+                if (streaming || limits.stream_bulk_len == 0) break;
+                {
+                    const auto index = static_cast<std::size_t>(elems_total - elems_left);
+                    if (!declined && index >= 1 && index <= kMaxStreamHead &&
+                        static_cast<unsigned long long>(n) > limits.stream_bulk_len) {
+                        offered = true;
+                        stream_head(out);
+                        return Step::stream_start;
+                    }
+                    if (index < kMaxStreamHead)
+                        head.emplace_back(scan - start, static_cast<std::size_t>(n));
+                }
                 break;
             }
             case Mode::mb_bulk_body: {
                 const long long avail = static_cast<long long>(end - scan);
                 const long long take = std::min(avail, body_left);
+                if (streaming) {
+                    // The body's bytes are released as they pass: check its CRLF now.
+                    for (long long k = std::max(0LL, body_left - 2); k < take; ++k) {
+                        if (buf[scan + static_cast<std::size_t>(k)] !=
+                            (body_left - k == 2 ? '\r' : '\n')) {
+                            err = "Protocol error: expected CRLF after bulk string";
+                            return Step::error;
+                        }
+                    }
+                }
                 scan += static_cast<std::size_t>(take);
                 body_left -= take;
                 if (body_left > 0) return Step::incomplete;
                 // Stricter than Redis (which skips the two bytes unchecked): a wrong bulk
                 // length would make the proxy and the server disagree on the stream.
-                if (buf[scan - 2] != '\r' || buf[scan - 1] != '\n') {
+                if (!streaming && (buf[scan - 2] != '\r' || buf[scan - 1] != '\n')) {
                     err = "Protocol error: expected CRLF after bulk string";
                     return Step::error;
                 }
@@ -481,6 +511,7 @@ RequestParser::Impl::Step RequestParser::Impl::step_multibulk(Command& out, std:
                     line_start = scan;
                     break;
                 }
+                if (streaming) return Step::stream_end;
                 return finish_multibulk(out, err) ? Step::command : Step::error;
             }
             default:
@@ -536,10 +567,28 @@ bool RequestParser::Impl::finish_multibulk(Command& out, std::string& err) {
     return true;
 }
 
+// The head of a command offered for streaming: its arguments before the big bulk, and its
+// bytes up to the big bulk's body (scan).
+void RequestParser::Impl::stream_head(Command& out) {
+    const char* base = buf.get() + start;
+    argv.clear();
+    for (auto [off, len] : head) argv.emplace_back(base + off, len);
+    out.raw = std::string_view(base, scan - start);
+    out.is_inline = false;
+    set_name(out);
+}
+
 RequestParser::Impl::Step RequestParser::Impl::step(Command& out, std::string& err) {
+    if (offered) {
+        stream_head(out);
+        return Step::stream_start;
+    }
+    if (streaming) return Step::incomplete;
     if (mode == Mode::idle) {
         if (start == end) return Step::incomplete;
         inline_nul = false;
+        declined = false;
+        head.clear();
         scan = start;
         line_start = start;
         mode = buf[start] == '*' ? Mode::mb_count : Mode::inline_line;
@@ -575,6 +624,10 @@ RequestParser::Status RequestParser::next(Command& out) {
         switch (impl_->step(out, error_)) {
             case Impl::Step::command:
                 return Status::command;
+            case Impl::Step::stream_start:
+                return Status::stream_start;
+            case Impl::Step::stream_end:  // not returned outside streaming
+                return Status::incomplete;
             case Impl::Step::skipped:
                 continue;
             case Impl::Step::incomplete:
@@ -584,6 +637,49 @@ RequestParser::Status RequestParser::next(Command& out) {
                 return Status::error;
         }
     }
+}
+
+void RequestParser::begin_stream() {
+    Impl& im = *impl_;
+    if (!im.offered) return;
+    im.offered = false;
+    im.streaming = true;
+    im.start = im.scan;  // the head is the caller's now
+}
+
+void RequestParser::decline_stream() {
+    Impl& im = *impl_;
+    if (!im.offered) return;
+    im.offered = false;
+    im.declined = true;  // no other offer for this command
+}
+
+bool RequestParser::streaming() const {
+    return impl_->streaming;
+}
+
+RequestParser::Chunk RequestParser::next_stream_chunk(std::string_view& bytes) {
+    Impl& im = *impl_;
+    bytes = {};
+    if (!error_.empty()) return Chunk::error;
+    if (!im.streaming) return Chunk::incomplete;
+    im.authenticated = authenticated_;
+    Command unused;
+    const Impl::Step st = im.step_multibulk(unused, error_);
+    if (st == Impl::Step::error) {
+        if (error_.empty()) error_ = "Protocol error";
+        return Chunk::error;
+    }
+    // A header line is handed on only once it is read whole (it may still be refused).
+    const std::size_t upto = im.mode == Impl::Mode::mb_bulk_header ? im.line_start : im.scan;
+    bytes = std::string_view(im.buf.get() + im.start, upto - im.start);
+    im.start = upto;
+    if (st == Impl::Step::stream_end) {
+        im.streaming = false;
+        im.mode = Impl::Mode::idle;
+        return Chunk::end;
+    }
+    return bytes.empty() ? Chunk::incomplete : Chunk::data;
 }
 
 std::size_t RequestParser::buffered() const {

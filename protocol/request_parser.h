@@ -25,6 +25,9 @@ struct ParserLimits {
     // password must not make the proxy buffer big requests.
     std::size_t unauthenticated_max_args = 10;
     std::size_t unauthenticated_max_bulk_len = 16u * 1024;
+    // A bulk of a multibulk command longer than this, with 1 to kMaxStreamHead arguments
+    // before it, is offered for streaming (Status::stream_start); 0: never.
+    std::size_t stream_bulk_len = 0;
 };
 
 // One framed command. Every view stays valid until the next call to next(),
@@ -42,7 +45,20 @@ struct Command {
 
 class RequestParser {
   public:
-    enum class Status { command, incomplete, error };
+    // stream_start: the command in progress has a bulk longer than stream_bulk_len and
+    // every argument before it is complete. `out` is its head: the arguments before the
+    // big bulk (argv, name) and raw = the command's bytes up to and including the big
+    // bulk's header. The caller then either begin_stream()s, and takes the rest of the
+    // command's bytes as they arrive with next_stream_chunk(), or decline_stream()s, and
+    // the command is buffered and framed whole as usual. Until one of them, next()
+    // returns stream_start again (with fresh views), so the caller may wait.
+    enum class Status { command, incomplete, error, stream_start };
+    // next_stream_chunk(): `data` more of the command (more to come), `incomplete` nothing
+    // available now, `end` the command's last bytes (the parser frames normally again),
+    // `error` a framing error in the rest of the command (error() says which).
+    enum class Chunk { data, incomplete, end, error };
+    // Arguments before a big bulk that a stream head can hold.
+    static constexpr std::size_t kMaxStreamHead = 16;
 
     explicit RequestParser(ParserLimits limits = {});
     ~RequestParser();
@@ -60,10 +76,20 @@ class RequestParser {
     // The session updates it after each command (AUTH, RESET), as Redis checks per command.
     void set_authenticated(bool yes) { authenticated_ = yes; }
 
-    // Frames the next command. Empty commands (`*0\r\n`, `*-1\r\n`, blank inline lines)
-    // are skipped as Redis does. After `error`, the parser stays in error: the session
-    // answers `-ERR <error()>` and closes the connection.
+    // Frames the next command (Status::incomplete while streaming). Empty commands (`*0\r\n`,
+    // `*-1\r\n`, blank inline lines) are skipped as Redis does. After `error`, the parser stays in
+    // error: the session answers `-ERR <error()>` and closes the connection.
     Status next(Command& out);
+
+    // After stream_start: see Status. The head's views stay valid until the next
+    // write_area() or feed().
+    void begin_stream();
+    void decline_stream();
+    // The command's next bytes after begin_stream(), framed as they pass (later headers,
+    // lengths, max_bulk_len, CRLFs) and released from the buffer: `bytes` is valid until
+    // the next write_area() or feed(). Bytes after the command's end are left for next().
+    Chunk next_stream_chunk(std::string_view& bytes);
+    bool streaming() const;
 
     // "Protocol error: ..." (no "-ERR " prefix, no CRLF).
     const std::string& error() const { return error_; }

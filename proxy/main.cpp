@@ -299,10 +299,12 @@ int main(int argc, char** argv) {
                  config::settings_summary(app.config));
     if (app.config.query_buffer_limit < app.config.max_bulk_len)
         spdlog::info(
-            "limits: the largest command a client may send is limits.query_buffer_limit ({} "
-            "bytes), so it caps bulks below limits.max_bulk_len ({}); raise it (and "
-            "limits.memory_budget) to accept larger values",
-            app.config.query_buffer_limit, app.config.max_bulk_len);
+            "limits: the largest command a client may send whole is limits.query_buffer_limit "
+            "({} bytes), so it caps bulks below limits.max_bulk_len ({}) unless they are "
+            "streamed (limits.stream_bulk_len {}: {}); raise it (and limits.memory_budget) to "
+            "accept larger values when they cannot be",
+            app.config.query_buffer_limit, app.config.max_bulk_len, app.config.stream_bulk_len,
+            app.config.stream_bulk_len ? "on" : "off");
     const proxy::FdLimit fd_limit = proxy::raise_fd_limit();
 
     try {

@@ -47,6 +47,7 @@ struct ProxyStats {
     // Clients closed at limits.query_buffer_limit, and at limits.output_*.
     std::uint64_t clients_closed_query_buffer = 0;
     std::uint64_t clients_closed_output_buffer = 0;
+    std::uint64_t commands_streamed = 0;  // part of commands_forwarded (limits.stream_bulk_len)
 };
 
 }  // namespace sp::proxy

@@ -56,7 +56,7 @@ struct Metrics::PoolSeries {
     Gauge* connections = nullptr;
     CounterFeed connections_total, connections_rejected;
     CounterFeed accept_fd_limit, accept_other;
-    CounterFeed forwarded, held, resent, failed;
+    CounterFeed forwarded, held, resent, failed, streamed;
     CounterFeed route_master, route_replica;
     CounterFeed closed_unknown_outcome, closed_hold_timeout, closed_query_buffer;
     CounterFeed closed_output_buffer;
@@ -112,7 +112,8 @@ Metrics::Metrics()
                           "that had to wait for a verified master, or with read_from = replica "
                           "for an eligible replica); resent after "
                           "READONLY/UNBLOCKED or a lost link; failed (lost when the proxy "
-                          "closed the client: hold timeout or unknown write outcome)")
+                          "closed the client: hold timeout or unknown write outcome); "
+                          "streamed (of the forwarded, a big bulk sent as it arrived)")
                     .Register(*registry_)),
       commands_by_route_(prometheus::BuildCounter()
                              .Name("sentinel_proxy_commands_routed_total")
@@ -277,6 +278,7 @@ Metrics::PoolSeries& Metrics::series_for(const Pool& pool) {
     s.held.counter = &commands_.Add(with({{"outcome", "held"}}));
     s.resent.counter = &commands_.Add(with({{"outcome", "resent"}}));
     s.failed.counter = &commands_.Add(with({{"outcome", "failed"}}));
+    s.streamed.counter = &commands_.Add(with({{"outcome", "streamed"}}));
     s.route_master.counter = &commands_by_route_.Add(with({{"route", "master"}}));
     s.route_replica.counter = &commands_by_route_.Add(with({{"route", "replica"}}));
     s.closed_unknown_outcome.counter =
@@ -323,6 +325,7 @@ void Metrics::update(const Pool& pool, PoolSeries& s, std::uint64_t now_ms) {
     s.held.feed(st.commands_held);
     s.resent.feed(st.commands_resent);
     s.failed.feed(st.commands_failed);
+    s.streamed.feed(st.commands_streamed);
     s.route_master.feed(st.commands_forwarded - st.commands_forwarded_replica);
     s.route_replica.feed(st.commands_forwarded_replica);
     s.closed_unknown_outcome.feed(st.clients_closed_unknown_outcome);

@@ -165,7 +165,9 @@ void TcpStream::write_cb(uv_write_t* req, int status) {
     }
     if (!s->next_.empty()) {
         s->flush();
-        return;
+        // flush() may write it all at once (uv_try_write), with no callback to come: the
+        // queue is drained now, and on_drained must not be lost (backpressure waits on it).
+        if (s->writing_ || s->closing_ || !s->next_.empty()) return;
     }
     if (s->close_when_drained_) {
         s->handler_ = nullptr;

@@ -38,13 +38,18 @@ bool keeps_args(const protocol::CommandPolicy& p) {
     }
 }
 
+protocol::ParserLimits parser_limits(const config::Config& c) {
+    protocol::ParserLimits l;
+    l.max_bulk_len = c.max_bulk_len;
+    l.max_inline_len = c.max_inline_len;
+    l.stream_bulk_len = c.stream_bulk_len;
+    return l;
+}
+
 }  // namespace
 
 ClientSession::ClientSession(Router& router, Stream* stream)
-    : router_(router),
-      client_(stream),
-      parser_(
-          protocol::ParserLimits{router.config().max_bulk_len, router.config().max_inline_len}) {
+    : router_(router), client_(stream), parser_(parser_limits(router.config())) {
     snap_ = router_.snapshot(false);
 }
 
@@ -96,7 +101,10 @@ void ClientSession::trim_if_idle(std::uint64_t now_ms, std::uint64_t idle_ms) {
 }
 
 void ClientSession::check_idle(std::uint64_t now_ms, std::uint32_t idle_ms) {
-    if (closed_ || subscribed() || !pending_.empty() || now_ms - last_read_ms_ < idle_ms) return;
+    // A client in the middle of a streamed command owes bytes: idle is its doing.
+    if (closed_ || subscribed() || (!pending_.empty() && !parser_.streaming()) ||
+        now_ms - last_read_ms_ < idle_ms)
+        return;
     close("idle for " + std::to_string(idle_ms) + " ms (timeouts.client_idle_ms)");
 }
 
@@ -141,6 +149,11 @@ void ClientSession::process_input() {
     protocol::Command cmd;
     const bool gated = !router_.config().client_password.empty();
     for (;;) {
+        if (parser_.streaming()) {
+            parser_.set_authenticated(!gated || authenticated_);
+            if (!stream_input()) break;
+            continue;
+        }
         if (hold_full()) {
             // The rest waits in the parser and the socket until the hold ends (on_topology).
             if (!hold_paused_ && client_) client_->stop_reading();
@@ -151,6 +164,15 @@ void ClientSession::process_input() {
         parser_.set_authenticated(!gated || authenticated_);
         auto st = parser_.next(cmd);
         if (st == protocol::RequestParser::Status::incomplete) break;
+        if (st == protocol::RequestParser::Status::stream_start) {
+            const StreamGo go = stream_decision(cmd);
+            if (go == StreamGo::wait) break;
+            if (go == StreamGo::decline)
+                parser_.decline_stream();  // framed whole as any command, within the limits
+            else
+                begin_stream(cmd);
+            continue;
+        }
         if (st == protocol::RequestParser::Status::error) {
             spdlog::debug("client {}: {}", client_->peer(), parser_.error());
             std::string e;
@@ -173,6 +195,8 @@ void ClientSession::process_input() {
     if (closed_ || !query_buffer_ok()) return;
     check_backpressure();
     account_memory();
+    // pump() may have answered what a waiting stream waited for (local replies only).
+    if (stream_wait_ && (stream_can_go() || !can_send())) stream_wait_over();
 }
 
 void ClientSession::on_closed(int status) {

@@ -103,6 +103,7 @@ class ClientSession : private Stream::Handler, private BackendLink::Owner, priva
         bool resub = false;         // silent re-subscription after a switch
         bool in_tx = false;         // queued inside MULTI: replayed on a new link
         bool exec_nil = false;      // EXEC sent as DISCARD because WATCH state was lost
+        bool streamed = false;      // forwarded as it arrived (len 0): can never be re-sent
         std::int32_t expect = 1;    // frames still expected (-1: count at the front)
         std::uint64_t issued_ms = 0;
         // The arguments of the rare commands whose reply changes the connection state,
@@ -151,6 +152,16 @@ class ClientSession : private Stream::Handler, private BackendLink::Owner, priva
     bool hold_full() const;  // limits.max_held_*: read no more commands while holding
     void account_held();     // tells the router how many commands this session holds
     void process_input();    // frames what the parser holds, as far as the limits allow
+    // session_stream.cpp: a big bulk forwarded as it arrives (limits.stream_bulk_len).
+    enum class StreamGo { decline, wait, go };
+    StreamGo stream_decision(const protocol::Command& head);
+    void begin_stream(const protocol::Command& head);
+    bool stream_input();      // false: nothing more to do now (incomplete, paused, closed)
+    void stream_wait_over();  // something a waiting stream needed may have happened
+    bool stream_can_go() const { return pending_.empty() && link_ && !link_stale_ && link_ready_; }
+    bool reading_allowed() const {
+        return !client_paused_ && !hold_paused_ && !stream_wait_ && !stream_paused_;
+    }
     void follow_topology();
     void reply_to_client(std::string_view bytes);
 
@@ -253,6 +264,8 @@ class ClientSession : private Stream::Handler, private BackendLink::Owner, priva
     std::uint64_t soft_since_ms_ = 0;  // output at its class's soft limit since (0: below)
     std::size_t held_charged_ = 0;     // what this session counts in Router::held_total
     bool hold_paused_ = false;         // not read: at a limits.max_held_* bound
+    bool stream_wait_ = false;         // not read: a big bulk waits to stream (session_stream.cpp)
+    bool stream_paused_ = false;       // not read: the streamed bytes queued for Redis are many
     // Re-counts this session's buffers against the memory budget; false when it must go.
     bool account_memory();
     std::uint64_t last_read_ms_ = 0;  // loop time of the client's last bytes  // a protocol error

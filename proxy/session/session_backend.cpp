@@ -125,6 +125,11 @@ void ClientSession::pump() {
             inflight_shared_ = true;
         } else {
             if (!link_ || link_stale_) {
+                // A streamed command cannot be re-sent on a new link: wait for its reply.
+                bool streamed_in_flight = false;
+                for (std::size_t i = 0; i < sent_; ++i)
+                    if (pending_[i].streamed) streamed_in_flight = true;
+                if (streamed_in_flight) break;
                 open_link();  // rebuilds the queue: its set-up first, then everything
                 continue;
             }
@@ -327,6 +332,7 @@ void ClientSession::on_backend_connected(BackendLink& link) {
     if (failover_) failover_->sub_link_lost.reset();
     link_ready_ = true;
     update_hold_timer();
+    stream_wait_over();
 }
 
 void ClientSession::on_backend_frame(BackendLink& link, const protocol::FrameInfo& info,
@@ -396,7 +402,8 @@ void ClientSession::handle_reply(const NodeAddress& from, const protocol::FrameI
         replica_failed(from, std::string(head.substr(0, head.find(' '))));
         return;
     }
-    if (info.error && !p.silent &&
+    // (A streamed command cannot be re-sent: its READONLY goes to the client as it came.)
+    if (info.error && !p.silent && !p.streamed &&
         (starts_with(head, "READONLY") || starts_with(head, "UNBLOCKED"))) {
         // The node is no longer master: this command did not run there (UNBLOCKED: the
         // blocking pop popped nothing). Re-send everything unanswered to the new master.
@@ -474,6 +481,7 @@ void ClientSession::on_backend_read_done(BackendLink&) {
     // Commands waiting for this link to owe nothing (the next ones go shared) may go now.
     if (sent_ < pending_.size()) pump();
     if (client_) client_->flush();
+    stream_wait_over();
 }
 
 void ClientSession::on_shared_read_done(SharedLink&) {
@@ -482,8 +490,7 @@ void ClientSession::on_shared_read_done(SharedLink&) {
     account_memory();
     // Replies came in: more of this client's commands may go (allowance, order).
     pump();
+    stream_wait_over();
 }
-
-void ClientSession::on_backend_drained(BackendLink&) {}
 
 }  // namespace sp::proxy

@@ -83,6 +83,7 @@ void ClientSession::on_backend_closed(BackendLink& link, const std::string& why)
         return;
     }
     relink(why, false);
+    stream_wait_over();
 }
 
 void ClientSession::on_shared_link_lost(SharedLink& link, const std::string& why) {
@@ -165,10 +166,11 @@ void ClientSession::relink(const std::string& why, bool avoid_until_new_snapshot
 
 void ClientSession::on_topology() {
     follow_topology();
+    stream_wait_over();
     if (closed_ || !hold_paused_ || hold_full()) return;
     // The hold that paused this client is over: frame what waited, then read again.
     hold_paused_ = false;
-    if (client_ && !client_paused_) client_->start_reading();
+    if (client_ && reading_allowed()) client_->start_reading();
     if (!input_refused_) process_input();
 }
 

@@ -121,8 +121,8 @@ void ClientSession::check_backpressure() {
         client_->stop_reading();
         client_paused_ = true;
     } else if (!too_much && client_paused_ && backlog < pause_at / 2) {
-        if (!hold_paused_) client_->start_reading();
         client_paused_ = false;
+        if (reading_allowed()) client_->start_reading();
     }
     if (output_limit_reached(uv_now(router_.loop()))) return;
     // Below its class's limits, a client's output beyond kPauseOutput pauses its dedicated

@@ -5,7 +5,10 @@
 // every raw is the exact input bytes ending at the consumed offset, bytes skipped between
 // commands frame to nothing (so raws and skipped gaps concatenate back to the consumed
 // input), multibulk argv re-encodes to raw, name is argv[0] lower-cased, and nothing
-// consumed is still counted as buffered.
+// consumed is still counted as buffered. With streaming on (mode bit 4, a tiny
+// stream_bulk_len), every offer is taken: head and chunks concatenate to exactly the input
+// bytes, nothing handed on stays buffered, and the raws equal those of a parser that does
+// not stream, up to the first error.
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
@@ -32,10 +35,12 @@ struct Framed {
     std::string raw;
     bool is_inline;
     std::size_t end;  // stream offset just after the command
+    bool streamed = false;
 };
 
 struct Run {
     std::vector<Framed> commands;
+    Framed streaming;  // the streamed command in progress
     RequestParser::Status last = RequestParser::Status::incomplete;
     std::string error;
 };
@@ -59,7 +64,53 @@ void check_skippable(std::string_view gap) {
 void drain(RequestParser& p, std::string_view input, std::size_t fed, Run& run) {
     Command cmd;
     for (;;) {
+        if (p.streaming()) {
+            std::string_view chunk;
+            const auto c = p.next_stream_chunk(chunk);
+            Framed& f = run.streaming;
+            f.raw.append(chunk);
+            check(p.buffered() <= fed);
+            // Everything handed on is the input up to what is still buffered.
+            check(input.substr(fed - p.buffered() - f.raw.size(), f.raw.size()) == f.raw);
+            if (c == RequestParser::Chunk::error) {
+                run.last = RequestParser::Status::error;
+                break;
+            }
+            if (c == RequestParser::Chunk::incomplete) {
+                check(chunk.empty());
+                run.last = RequestParser::Status::incomplete;
+                return;  // streaming: nothing consumed may be checked as skippable yet
+            }
+            check(!chunk.empty());
+            if (c == RequestParser::Chunk::end) {
+                f.end = fed - p.buffered();
+                run.commands.push_back(std::move(f));
+                run.streaming = Framed{};
+            }
+            continue;
+        }
         run.last = p.next(cmd);
+        if (run.last == RequestParser::Status::stream_start) {
+            Command again;
+            check(p.next(again) == RequestParser::Status::stream_start);
+            check(again.raw == cmd.raw && again.argc() == cmd.argc());
+            check(cmd.argc() >= 1 && cmd.argc() <= RequestParser::kMaxStreamHead);
+            check(cmd.raw.size() <= p.buffered());
+            const std::size_t at = fed - p.buffered();
+            check(input.substr(at, cmd.raw.size()) == cmd.raw);
+            Framed f;
+            for (auto a : cmd.argv) f.argv.emplace_back(a);
+            const std::size_t prev_end = run.commands.empty() ? 0 : run.commands.back().end;
+            check(at >= prev_end);
+            check_skippable(input.substr(prev_end, at - prev_end));
+            f.raw = std::string(cmd.raw);
+            f.is_inline = false;
+            f.streamed = true;
+            p.begin_stream();
+            check(p.streaming());
+            run.streaming = std::move(f);
+            continue;
+        }
         if (run.last != RequestParser::Status::command) break;
         Framed f;
         f.end = fed - p.buffered();
@@ -84,6 +135,10 @@ void drain(RequestParser& p, std::string_view input, std::size_t fed, Run& run) 
         check(f.end - f.raw.size() >= prev_end);
         check_skippable(input.substr(prev_end, f.end - f.raw.size() - prev_end));
         run.commands.push_back(std::move(f));
+    }
+    if (run.last == RequestParser::Status::error && p.streaming()) {
+        run.error = p.error();
+        return;
     }
     if (run.last == RequestParser::Status::error) run.error = p.error();
     // What the parser consumed after the last command (fed minus buffered) frames to
@@ -123,7 +178,9 @@ void compare(const Run& a, const Run& b) {
         check(a.commands[i].raw == b.commands[i].raw);
         check(a.commands[i].is_inline == b.commands[i].is_inline);
         check(a.commands[i].end == b.commands[i].end);
+        check(a.commands[i].streamed == b.commands[i].streamed);
     }
+    check(a.streaming.raw.empty() == b.streaming.raw.empty());
 }
 
 }  // namespace
@@ -137,6 +194,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         limits.max_inline_len = 32;
         limits.max_multibulk_len = 8;
     }
+    const bool stream = (mode & 4) != 0;
+    if (stream) limits.stream_bulk_len = 4;
     const std::string_view input(reinterpret_cast<const char*>(data + 1), size - 1);
 
     Run whole;
@@ -186,6 +245,19 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
 
     compare(whole, bytewise);
     compare(whole, fragmented);
+    if (stream) {
+        // Streaming changes what is handed on when, never the bytes of a command.
+        ParserLimits plain = limits;
+        plain.stream_bulk_len = 0;
+        Run ref;
+        RequestParser p(plain);
+        p.feed(input);
+        drain(p, input, input.size(), ref);
+        const std::size_t n = std::min(ref.commands.size(), whole.commands.size());
+        for (std::size_t i = 0; i < n; ++i) check(ref.commands[i].raw == whole.commands[i].raw);
+        if (ref.last != RequestParser::Status::error && whole.last != RequestParser::Status::error)
+            check(ref.commands.size() == whole.commands.size());
+    }
     if (whole.last == RequestParser::Status::error) check(!whole.error.empty());
     return 0;
 }

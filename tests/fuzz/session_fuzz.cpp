@@ -4,7 +4,7 @@
 // mid-reply, failed connects, a failover that demotes the master (-READONLY), a hold with no
 // verified master. The input is a script: a command sequence (MULTI/WATCH/EXEC,
 // SUBSCRIBE/UNSUBSCRIBE, SELECT, HELLO 2/3, AUTH, RESET, BLPOP, QUIT, reads, writes, and
-// malformed bytes), then events.
+// malformed bytes), then events. Setup bit 4 streams values (limits.stream_bulk_len).
 //
 // The oracle is the same command stream sent straight to one scripted Redis. Invariants:
 // - the client's replies are the reference replies in order (HELLO only by type, since the
@@ -88,6 +88,9 @@ class Harness {
         const std::uint8_t setup = in_.byte();
         config_.shared_links = setup & 1 ? 1 : 0;
         faults_ = (setup & 2) != 0;
+        // Streaming (limits.stream_bulk_len) of every SET value of 3 bytes or more ("t10"...),
+        // with bit 4: such commands go over the dedicated link as they arrive.
+        if (setup & 4) config_.stream_bulk_len = 2;
         config_.hold_window_ms = 2000;
         config_.connect_timeout_ms = 500;
         proxy::StreamFactory::set_connector_for_tests(

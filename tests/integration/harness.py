@@ -79,13 +79,22 @@ def key_maker(prefix: str):
     return make
 
 
-def rss_kib(pid: int) -> int:
-    """Resident set size of a process, in KiB (VmRSS of /proc/PID/status; 0 if absent)."""
+def _status_kib(pid: int, field: str) -> int:
     with open(f"/proc/{pid}/status") as f:
         for line in f:
-            if line.startswith("VmRSS:"):
+            if line.startswith(field + ":"):
                 return int(line.split()[1])
     return 0
+
+
+def rss_kib(pid: int) -> int:
+    """Resident set size of a process, in KiB (VmRSS of /proc/PID/status; 0 if absent)."""
+    return _status_kib(pid, "VmRSS")
+
+
+def peak_rss_kib(pid: int) -> int:
+    """Peak resident set size of a process so far, in KiB (VmHWM; 0 if absent)."""
+    return _status_kib(pid, "VmHWM")
 
 
 def rss_mib(pid: int) -> float:

@@ -16,7 +16,10 @@ LIMIT = 2 << 20  # the smallest limits.query_buffer_limit is 1 MiB
 
 
 def limited_proxy(make_proxy, topo):
-    return make_proxy(topo, extra_env={"SENTINEL_PROXY_LIMITS_QUERY_BUFFER_LIMIT": str(LIMIT)})
+    # Streaming off: big values are held whole here, as commands that cannot stream are
+    # (inside MULTI, during a hold...); test_streaming.py covers the streamed path.
+    return make_proxy(topo, extra_env={"SENTINEL_PROXY_LIMITS_QUERY_BUFFER_LIMIT": str(LIMIT),
+                                       "SENTINEL_PROXY_LIMITS_STREAM_BULK_LEN": "0"})
 
 
 def test_a_command_past_the_limit_closes_only_its_client(module_topology, make_proxy,
