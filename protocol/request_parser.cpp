@@ -2,8 +2,8 @@
 // reads straight into it); a small resumable pre-scan walks the headers of the command in
 // progress so Redis's limits and error texts apply as bytes arrive, and once a multibulk
 // command is complete hiredis's redisReader parses it with object callbacks that allocate
-// nothing and only record where each argument lies. Inline commands are split like
-// Redis's sdssplitargs into a scratch buffer.
+// nothing and only record where each argument lies. Big bulks may stream (begin_stream).
+// Inline commands are in request_inline.cpp; the parser's state in request_parser_impl.h.
 #include "protocol/request_parser.h"
 
 #include <hiredis/read.h>
@@ -13,6 +13,8 @@
 #include <limits>
 #include <new>
 #include <utility>
+
+#include "protocol/request_parser_impl.h"
 
 extern "C" {
 // From hiredis's sds.c (exported by libhiredis); r->buf is an sds string.
@@ -24,137 +26,13 @@ size_t sdsAllocSize(char* s);
 
 namespace sp::protocol {
 
-namespace {
-
-constexpr std::size_t kMinBuffer = 4096;
-// Reader buffers and scratch space above this size are released by shrink_if_idle.
-constexpr std::size_t kIdleKeep = 16 * 1024;
-
-char lower_ascii(char c) {
-    return (c >= 'A' && c <= 'Z') ? static_cast<char>(c + 32) : c;
-}
-
-// Redis's string2ll(): optional '-', no '+', no leading zeros, "0" alone, no "-0".
-bool parse_ll(const char* p, std::size_t n, long long& out) {
-    if (n == 0 || n > 20) return false;
-    if (n == 1 && p[0] == '0') {
-        out = 0;
-        return true;
-    }
-    bool negative = false;
-    std::size_t i = 0;
-    if (p[0] == '-') {
-        negative = true;
-        if (++i == n) return false;
-    }
-    if (p[i] < '1' || p[i] > '9') return false;
-    unsigned long long v = static_cast<unsigned long long>(p[i] - '0');
-    for (++i; i < n; ++i) {
-        if (p[i] < '0' || p[i] > '9') return false;
-        unsigned long long d = static_cast<unsigned long long>(p[i] - '0');
-        if (v > (std::numeric_limits<unsigned long long>::max() - d) / 10) return false;
-        v = v * 10 + d;
-    }
-    if (negative) {
-        if (v > static_cast<unsigned long long>(std::numeric_limits<long long>::max()) + 1)
-            return false;
-        out = static_cast<long long>(0 - v);
-    } else {
-        if (v > static_cast<unsigned long long>(std::numeric_limits<long long>::max()))
-            return false;
-        out = static_cast<long long>(v);
-    }
-    return true;
-}
-
-bool is_hex(char c) {
-    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
-}
-int hex_value(char c) {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    return c - 'A' + 10;
-}
-bool is_space(char c) {  // C isspace() in the "C" locale
-    return c == ' ' || c == '\t' || c == '\n' || c == '\v' || c == '\f' || c == '\r';
-}
-
-}  // namespace
+using namespace parser_detail;
 
 std::string Command::lower(std::string_view s) {
     std::string out(s);
     for (char& c : out) c = lower_ascii(c);
     return out;
 }
-
-struct RequestParser::Impl {
-    // What the pre-scan is looking at in the command that starts at `start`.
-    enum class Mode : std::uint8_t { idle, inline_line, mb_count, mb_bulk_header, mb_bulk_body };
-
-    explicit Impl(ParserLimits l) : limits(l) {}
-    ~Impl() {
-        if (reader) redisReaderFree(reader);
-    }
-
-    ParserLimits limits;
-
-    // Input buffer: [start, end) is received and not yet returned as commands.
-    std::unique_ptr<char[]> buf;
-    std::size_t cap = 0;
-    std::size_t start = 0;
-    std::size_t end = 0;
-
-    // Resumable pre-scan of the command starting at `start`.
-    Mode mode = Mode::idle;
-    std::size_t scan = 0;        // absolute offset where scanning resumes
-    std::size_t line_start = 0;  // absolute offset of the header line being read
-    long long elems_left = 0;    // bulks still expected
-    long long body_left = 0;     // bytes of the current bulk (with its CRLF) still expected
-    long long elems_total = 0;
-    bool inline_nul = false;    // the inline line in progress has a NUL before any '\n'
-    bool authenticated = true;  // false: the unauthenticated_* limits apply
-
-    // Streaming (ParserLimits::stream_bulk_len): the command's first arguments, recorded by
-    // the pre-scan as (offset from start, len), up to kMaxStreamHead of them.
-    std::vector<std::pair<std::size_t, std::size_t>> head;
-    bool offered = false;    // stream_start returned; waiting for begin or decline
-    bool declined = false;   // this command is framed whole
-    bool streaming = false;  // begun: [start, ...) is the rest of the command
-
-    // hiredis reader for multibulk commands.
-    redisReader* reader = nullptr;
-    const char* fed_base = nullptr;  // start of the current command inside reader->buf
-    bool reader_bad = false;         // a callback saw something that is not a flat bulk array
-    char bad_type = 0;
-    std::vector<std::pair<std::size_t, std::size_t>> spans;  // (offset, len) from start
-
-    // Output storage, reused across commands.
-    std::vector<std::string_view> argv;
-    std::string name;
-    std::string scratch;  // unescaped inline arguments
-
-    void make_reader();
-    void shift(std::size_t by);
-    std::span<char> write_area(std::size_t min_size);
-
-    // One framing step; `error` leaves the text in `err`.
-    enum class Step { command, skipped, incomplete, error, stream_start, stream_end };
-    Step step(Command& out, std::string& err);
-    Step step_inline(Command& out, std::string& err);
-    Step step_multibulk(Command& out, std::string& err);
-    // Reads a "<c><number>\r\n" header line starting at line_start. Returns 1 when read,
-    // 0 when more bytes are needed, -1 when the number is malformed.
-    int read_header(long long& value, bool& too_big);
-    bool finish_multibulk(Command& out, std::string& err);
-    void set_name(Command& out);
-    void stream_head(Command& out);
-
-    static void* on_string(const redisReadTask* task, char* str, std::size_t len);
-    static void* on_array(const redisReadTask* task, int elements);
-    static void* on_integer(const redisReadTask* task, long long value);
-    static void* on_nil(const redisReadTask* task);
-    static void on_free(void*) {}
-};
 
 namespace {
 // Returned for every object: non-NULL so hiredis carries on, never dereferenced.
@@ -273,146 +151,6 @@ void RequestParser::Impl::set_name(Command& out) {
     for (char& c : name) c = lower_ascii(c);
     out.name = name;
     out.argv = std::span<const std::string_view>(argv.data(), argv.size());
-}
-
-RequestParser::Impl::Step RequestParser::Impl::step_inline(Command& out, std::string& err) {
-    const char* base = buf.get();
-    const void* nl = nullptr;
-    if (!inline_nul && scan < end) {
-        nl = std::memchr(base + scan, '\n', end - scan);
-        const std::size_t stop =
-            nl ? static_cast<std::size_t>(static_cast<const char*>(nl) - base) : end;
-        // Redis looks for the line's end with strchr(), so a NUL before the '\n' hides it:
-        // Redis waits for more (and past 64 KiB answers "too big inline request"). The
-        // proxy does the same rather than forward a line Redis would never answer.
-        if (std::memchr(base + scan, '\0', stop - scan)) {
-            inline_nul = true;
-            nl = nullptr;
-        }
-    }
-    if (nl == nullptr) {
-        scan = end;
-        // A line of exactly the maximum may still be waiting for "\n" after its "\r".
-        const std::size_t pending = end - start;
-        if (pending > limits.max_inline_len &&
-            (inline_nul || !(pending == limits.max_inline_len + 1 && base[end - 1] == '\r'))) {
-            err = "Protocol error: too big inline request";
-            return Step::error;
-        }
-        return Step::incomplete;
-    }
-    const std::size_t nl_at = static_cast<std::size_t>(static_cast<const char*>(nl) - base);
-    std::size_t line_end = nl_at;
-    if (line_end > start && base[line_end - 1] == '\r') --line_end;
-    if (line_end - start > limits.max_inline_len) {
-        err = "Protocol error: too big inline request";
-        return Step::error;
-    }
-
-    // sdssplitargs() semantics (the line holds no NUL: see above).
-    const char* line = base + start;
-    const std::size_t n = line_end - start;
-    auto at = [&](std::size_t i) -> char { return i < n ? line[i] : '\0'; };
-
-    scratch.clear();
-    spans.clear();
-    std::size_t p = 0;
-    for (;;) {
-        while (p < n && is_space(line[p])) ++p;
-        if (p >= n) break;
-        const std::size_t token_start = scratch.size();
-        bool inq = false, insq = false, done = false;
-        while (!done) {
-            const char c = at(p);
-            if (inq) {
-                if (c == '\\' && at(p + 1) == 'x' && is_hex(at(p + 2)) && is_hex(at(p + 3))) {
-                    scratch.push_back(
-                        static_cast<char>(hex_value(at(p + 2)) * 16 + hex_value(at(p + 3))));
-                    p += 3;
-                } else if (c == '\\' && at(p + 1)) {
-                    ++p;
-                    char e = at(p);
-                    switch (e) {
-                        case 'n':
-                            e = '\n';
-                            break;
-                        case 'r':
-                            e = '\r';
-                            break;
-                        case 't':
-                            e = '\t';
-                            break;
-                        case 'b':
-                            e = '\b';
-                            break;
-                        case 'a':
-                            e = '\a';
-                            break;
-                        default:
-                            break;
-                    }
-                    scratch.push_back(e);
-                } else if (c == '"') {
-                    if (at(p + 1) && !is_space(at(p + 1))) goto unbalanced;
-                    done = true;
-                } else if (c == '\0') {
-                    goto unbalanced;
-                } else {
-                    scratch.push_back(c);
-                }
-            } else if (insq) {
-                if (c == '\\' && at(p + 1) == '\'') {
-                    ++p;
-                    scratch.push_back('\'');
-                } else if (c == '\'') {
-                    if (at(p + 1) && !is_space(at(p + 1))) goto unbalanced;
-                    done = true;
-                } else if (c == '\0') {
-                    goto unbalanced;
-                } else {
-                    scratch.push_back(c);
-                }
-            } else {
-                switch (c) {
-                    case ' ':
-                    case '\n':
-                    case '\r':
-                    case '\t':
-                    case '\0':
-                        done = true;
-                        break;
-                    case '"':
-                        inq = true;
-                        break;
-                    case '\'':
-                        insq = true;
-                        break;
-                    default:
-                        scratch.push_back(c);
-                        break;
-                }
-            }
-            if (at(p)) ++p;
-        }
-        spans.emplace_back(token_start, scratch.size() - token_start);
-    }
-
-    {
-        const std::size_t raw_start = start;
-        start = scan = nl_at + 1;
-        mode = Mode::idle;
-        if (spans.empty()) return Step::skipped;
-        argv.clear();
-        for (auto [off, len] : spans) argv.emplace_back(scratch.data() + off, len);
-        out.raw = std::string_view(base + raw_start, nl_at + 1 - raw_start);
-        out.is_inline = true;
-        set_name(out);
-        return Step::command;
-    }
-
-unbalanced:
-    err = "Protocol error: unbalanced quotes in request";
-    return Step::error;
 }
 
 RequestParser::Impl::Step RequestParser::Impl::step_multibulk(Command& out, std::string& err) {
