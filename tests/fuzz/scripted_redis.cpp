@@ -13,10 +13,10 @@ using protocol::RespVersion;
 
 namespace {
 
+// The proxy's own ASCII lower-casing and client-name rule: the scripted Redis must agree
+// with Redis, and these are the proxy's copies of Redis's rules.
 std::string lower(std::string_view s) {
-    std::string r(s);
-    for (char& c : r) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    return r;
+    return protocol::Command::lower(s);
 }
 
 bool is_write(const std::string& name) {
@@ -195,7 +195,7 @@ std::string ScriptedRedis::reply_to(const std::vector<std::string>& argv,
     } else if (name == "client") {
         if (argc == 3 && lower(argv[1]) == "setname") {
             const std::string& n = argv[2];
-            if (!std::all_of(n.begin(), n.end(), [](char c) { return c >= '!' && c <= '~'; }))
+            if (!protocol::valid_client_name(n))
                 reply::error(r,
                              "ERR Client names cannot contain spaces, newlines or special "
                              "characters.");

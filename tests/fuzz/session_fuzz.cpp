@@ -399,9 +399,14 @@ class Harness {
         return out;
     }
 
-    std::size_t frames_received() const {
-        bool complete = true;
-        return frame(received_, complete).size();
+    // Framed again only when more arrived: finish() asks every round.
+    std::size_t frames_received() {
+        if (received_.size() != framed_size_) {
+            bool complete = true;
+            framed_count_ = frame(received_, complete).size();
+            framed_size_ = received_.size();
+        }
+        return framed_count_;
     }
 
     void check() {
@@ -476,6 +481,8 @@ class Harness {
     std::vector<ScriptedFrame> expected_;
     bool ref_over_ = false;  // the reference connection ended (QUIT, protocol error)
     std::string received_;
+    std::size_t framed_size_ = 0;  // frames_received()'s cache
+    std::size_t framed_count_ = 0;
 };
 
 }  // namespace
