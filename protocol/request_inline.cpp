@@ -9,7 +9,7 @@ namespace sp::protocol {
 using namespace parser_detail;
 
 RequestParser::Impl::Step RequestParser::Impl::step_inline(Command& out, std::string& err) {
-    const char* base = buf.get();
+    const char* base = data;
     const void* nl = nullptr;
     if (!inline_nul && scan < end) {
         nl = std::memchr(base + scan, '\n', end - scan);

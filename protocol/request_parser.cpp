@@ -1,9 +1,10 @@
-// Frames client requests out of a byte stream. The parser owns the input buffer (libuv
-// reads straight into it); a small resumable pre-scan walks the headers of the command in
-// progress so Redis's limits and error texts apply as bytes arrive, and once a multibulk
-// command is complete hiredis's redisReader parses it with object callbacks that allocate
-// nothing and only record where each argument lies. Big bulks may stream (begin_stream).
-// Inline commands are in request_inline.cpp; the parser's state in request_parser_impl.h.
+// Frames client requests out of a byte stream. libuv reads straight into the parser's
+// buffer, or into a per-thread area that idle parsers share (write_area); a small resumable
+// pre-scan walks the headers of the command in progress so Redis's limits and error texts apply as
+// bytes arrive, and once a multibulk command is complete hiredis's redisReader parses it with
+// object callbacks that allocate nothing and only record where each argument lies. Big bulks may
+// stream (begin_stream). Inline commands are in request_inline.cpp; the parser's state in
+// request_parser_impl.h.
 #include "protocol/request_parser.h"
 
 #include <hiredis/read.h>
@@ -39,14 +40,31 @@ namespace {
 char g_dummy_object;
 }  // namespace
 
-void RequestParser::Impl::make_reader() {
+namespace {
+// One hiredis reader per thread, shared by every parser on it (see Impl::fed_base).
+struct SharedReader {
+    redisReader* reader = nullptr;
+    ~SharedReader() {
+        if (reader) redisReaderFree(reader);
+    }
+};
+thread_local SharedReader t_reader;
+
+void reset_shared_reader() {
+    if (t_reader.reader) redisReaderFree(t_reader.reader);
+    t_reader.reader = nullptr;
+}
+}  // namespace
+
+redisReader* RequestParser::Impl::shared_reader() {
     static redisReplyObjectFunctions functions = {&on_string, &on_array, &on_integer, &on_nil,
                                                   &on_free};
-    if (reader) redisReaderFree(reader);
-    reader = redisReaderCreateWithFunctions(&functions);
-    if (!reader) throw std::bad_alloc();
-    reader->maxbuf = 0;  // we decide when to release its buffer (shrink_if_idle)
-    reader->privdata = this;
+    if (!t_reader.reader) {
+        t_reader.reader = redisReaderCreateWithFunctions(&functions);
+        if (!t_reader.reader) throw std::bad_alloc();
+        t_reader.reader->maxbuf = 0;  // finish_multibulk decides when to release its buffer
+    }
+    return t_reader.reader;
 }
 
 void* RequestParser::Impl::on_string(const redisReadTask* task, char* str, std::size_t len) {
@@ -87,7 +105,34 @@ void* RequestParser::Impl::on_nil(const redisReadTask* task) {
 
 void RequestParser::Impl::shift(std::size_t by) {
     if (by == 0) return;
-    std::memmove(buf.get(), buf.get() + by, end - by);
+    std::memmove(data, data + by, end - by);
+    start -= by;
+    end -= by;
+    scan -= by;
+    line_start = line_start >= by ? line_start - by : 0;
+}
+
+void RequestParser::Impl::rebase(std::size_t cap_wanted) {
+    const std::size_t live = end - start;
+    const std::size_t by = start;
+    if (borrowed || own_cap < cap_wanted) {
+        std::unique_ptr<char[]> fresh;
+        char* to = own.get();
+        if (own_cap < cap_wanted) {
+            fresh.reset(new char[cap_wanted]);
+            to = fresh.get();
+        }
+        if (live) std::memmove(to, data + start, live);
+        if (fresh) {
+            own = std::move(fresh);
+            own_cap = cap_wanted;
+        }
+    } else if (by > 0 && live) {
+        std::memmove(own.get(), data + start, live);
+    }
+    data = own.get();
+    cap = own_cap;
+    borrowed = false;
     start -= by;
     end -= by;
     scan -= by;
@@ -99,30 +144,22 @@ std::span<char> RequestParser::Impl::write_area(std::size_t min_size) {
     if (start == end && mode == Mode::idle) {
         start = end = scan = line_start = 0;
     }
+    if (borrowed) rebase(std::max({end - start + min_size, own_cap, kMinBuffer}));
     if (cap - end < min_size) {
         const std::size_t live = end - start;
         if (start > 0 && live + min_size <= cap && start >= live) {
             // Moving costs `live` bytes, paid for by the `start` bytes already consumed.
             shift(start);
         } else {
-            std::size_t new_cap = std::max({cap * 2, live + min_size, kMinBuffer});
-            std::unique_ptr<char[]> fresh(new char[new_cap]);
-            if (live) std::memcpy(fresh.get(), buf.get() + start, live);
-            const std::size_t by = start;
-            buf = std::move(fresh);
-            cap = new_cap;
-            start -= by;
-            end -= by;
-            scan -= by;
-            line_start = line_start >= by ? line_start - by : 0;
+            rebase(std::max({cap * 2, live + min_size, kMinBuffer}));
         }
     }
-    return {buf.get() + end, cap - end};
+    return {data + end, cap - end};
 }
 
 int RequestParser::Impl::read_header(long long& value, bool& too_big) {
     too_big = false;
-    const char* base = buf.get();
+    const char* base = data;
     const void* cr = nullptr;
     if (scan < end) cr = std::memchr(base + scan, '\r', end - scan);
     if (cr == nullptr) {
@@ -185,7 +222,7 @@ RequestParser::Impl::Step RequestParser::Impl::step_multibulk(Command& out, std:
             }
             case Mode::mb_bulk_header: {
                 if (line_start >= end) return Step::incomplete;
-                const char t = buf[line_start];
+                const char t = data[line_start];
                 if (t != '$') {
                     err = "Protocol error: expected '$', got '";
                     err.push_back(t);
@@ -228,7 +265,7 @@ RequestParser::Impl::Step RequestParser::Impl::step_multibulk(Command& out, std:
                 if (streaming) {
                     // The body's bytes are released as they pass: check its CRLF now.
                     for (long long k = std::max(0LL, body_left - 2); k < take; ++k) {
-                        if (buf[scan + static_cast<std::size_t>(k)] !=
+                        if (data[scan + static_cast<std::size_t>(k)] !=
                             (body_left - k == 2 ? '\r' : '\n')) {
                             err = "Protocol error: expected CRLF after bulk string";
                             return Step::error;
@@ -240,7 +277,7 @@ RequestParser::Impl::Step RequestParser::Impl::step_multibulk(Command& out, std:
                 if (body_left > 0) return Step::incomplete;
                 // Stricter than Redis (which skips the two bytes unchecked): a wrong bulk
                 // length would make the proxy and the server disagree on the stream.
-                if (!streaming && (buf[scan - 2] != '\r' || buf[scan - 1] != '\n')) {
+                if (!streaming && (data[scan - 2] != '\r' || data[scan - 1] != '\n')) {
                     err = "Protocol error: expected CRLF after bulk string";
                     return Step::error;
                 }
@@ -262,8 +299,9 @@ bool RequestParser::Impl::finish_multibulk(Command& out, std::string& err) {
     const std::size_t cmd_len = scan - start;
     spans.clear();
     reader_bad = false;
-    if (!reader) make_reader();  // created with the first multibulk command, freed when idle
-    if (redisReaderFeed(reader, buf.get() + start, cmd_len) != REDIS_OK) {
+    redisReader* reader = shared_reader();
+    reader->privdata = this;
+    if (redisReaderFeed(reader, data + start, cmd_len) != REDIS_OK) {
         err = std::string("Protocol error: ") + reader->errstr;
         return false;
     }
@@ -275,13 +313,23 @@ bool RequestParser::Impl::finish_multibulk(Command& out, std::string& err) {
     const bool consumed_all = reader->pos == reader->len;
     if (rc != REDIS_OK) {
         err = std::string("Protocol error: ") + reader->errstr;
-        make_reader();
+        reset_shared_reader();
         return false;
     }
-    // Drop whatever the reader holds so following bytes (possibly inline) start fresh.
+    // Drop whatever the reader holds so following bytes (possibly inline) start fresh, and
+    // the memory a big command needed with them.
     reader->pos = 0;
     reader->len = 0;
-    sdsclear(reader->buf);
+    if (sdsAllocSize(reader->buf) > kIdleKeep) {
+        sdsfree(reader->buf);
+        reader->buf = sdsempty();
+        if (!reader->buf) {
+            reset_shared_reader();
+            throw std::bad_alloc();
+        }
+    } else {
+        sdsclear(reader->buf);
+    }
     if (reader_bad) {
         err = "Protocol error: expected '$', got '";
         err.push_back(bad_type);
@@ -291,10 +339,10 @@ bool RequestParser::Impl::finish_multibulk(Command& out, std::string& err) {
     if (!complete || !consumed_all || spans.size() != static_cast<std::size_t>(elems_total)) {
         // The pre-scan and hiredis disagree on where the command ends: never forward it.
         err = "Protocol error: invalid multibulk request";
-        make_reader();
+        reset_shared_reader();
         return false;
     }
-    const char* base = buf.get() + start;
+    const char* base = data + start;
     argv.clear();
     for (auto [off, len] : spans) argv.emplace_back(base + off, len);
     out.raw = std::string_view(base, cmd_len);
@@ -308,7 +356,7 @@ bool RequestParser::Impl::finish_multibulk(Command& out, std::string& err) {
 // The head of a command offered for streaming: its arguments before the big bulk, and its
 // bytes up to the big bulk's body (scan).
 void RequestParser::Impl::stream_head(Command& out) {
-    const char* base = buf.get() + start;
+    const char* base = data + start;
     argv.clear();
     for (auto [off, len] : head) argv.emplace_back(base + off, len);
     out.raw = std::string_view(base, scan - start);
@@ -329,20 +377,100 @@ RequestParser::Impl::Step RequestParser::Impl::step(Command& out, std::string& e
         head.clear();
         scan = start;
         line_start = start;
-        mode = buf[start] == '*' ? Mode::mb_count : Mode::inline_line;
+        mode = data[start] == '*' ? Mode::mb_count : Mode::inline_line;
     }
     if (mode == Mode::inline_line) return step_inline(out, err);
     return step_multibulk(out, err);
 }
 
-RequestParser::RequestParser(ParserLimits limits) : impl_(std::make_unique<Impl>(limits)) {}
-RequestParser::~RequestParser() = default;
+// The framing state lent to the parser whose read is in the shared area: while one
+// command arrives whole per read, framing allocates nothing and idle parsers hold nothing.
+struct RequestParser::Lender {
+    Impl impl{ParserLimits{}};
+    RequestParser* user = nullptr;
+
+    void reset() {
+        Impl& im = impl;
+        im.data = nullptr;
+        im.cap = 0;
+        im.borrowed = false;
+        im.own.reset();
+        im.own_cap = 0;
+        im.start = im.end = im.scan = im.line_start = 0;
+        im.mode = Impl::Mode::idle;
+        im.streaming = im.offered = im.declined = false;
+        im.head.clear();
+        if (im.scratch.capacity() > kIdleKeep) std::string().swap(im.scratch);
+        if (im.argv.capacity() > 1024) std::vector<std::string_view>().swap(im.argv);
+        if (im.spans.capacity() > 1024) decltype(im.spans)().swap(im.spans);
+        if (im.head.capacity() > 1024) decltype(im.head)().swap(im.head);
+        user = nullptr;
+    }
+};
+
+RequestParser::Lender& RequestParser::lender() {
+    thread_local Lender l;
+    return l;
+}
+
+RequestParser::RequestParser(ParserLimits limits) : limits_(limits) {}
+
+RequestParser::~RequestParser() {
+    if (impl_ && impl_ != own_.get()) lender().reset();
+}
+
+void RequestParser::release_lent() {
+    lender().reset();
+    impl_ = nullptr;
+}
+
+RequestParser::Impl& RequestParser::own_impl() {
+    if (impl_ && impl_ != own_.get()) keep_unread();  // lent: idle (released) or moved
+    if (!impl_) {
+        own_ = std::make_unique<Impl>(limits_);
+        impl_ = own_.get();
+    }
+    return *impl_;
+}
 
 std::span<char> RequestParser::write_area(std::size_t min_size) {
-    return impl_->write_area(min_size);
+    return own_impl().write_area(min_size);
+}
+
+std::span<char> RequestParser::write_area(std::size_t min_size, std::span<char> shared) {
+    if (shared.size() < min_size || (impl_ && !impl_->empty_idle()))
+        return own_impl().write_area(min_size);
+    Lender& l = lender();
+    // Whoever framed from the shared area last takes its unread bytes first.
+    if (l.user && l.user != this) l.user->keep_unread();
+    if (impl_ && impl_ == own_.get()) own_.reset();  // idle: its memory goes back
+    l.reset();
+    Impl& im = l.impl;
+    im.limits = limits_;
+    im.data = shared.data();
+    im.cap = shared.size();
+    im.borrowed = true;
+    l.user = this;
+    impl_ = &im;
+    return shared;
+}
+
+void RequestParser::keep_unread() {
+    if (!impl_ || impl_ == own_.get()) return;
+    Impl& im = *impl_;
+    if (im.empty_idle()) {
+        release_lent();
+        return;
+    }
+    if (im.borrowed) im.rebase(std::max(im.end - im.start, kMinBuffer));
+    own_ = std::make_unique<Impl>(std::move(im));
+    impl_ = own_.get();
+    lender().impl = Impl(ParserLimits{});
+    lender().reset();
 }
 
 void RequestParser::commit(std::size_t n) {
+    if (!impl_) return;
     Impl& im = *impl_;
     if (n > im.cap - im.end) n = im.cap - im.end;  // cannot commit past the area
     im.end += n;
@@ -357,6 +485,7 @@ void RequestParser::feed(std::string_view bytes) {
 
 RequestParser::Status RequestParser::next(Command& out) {
     if (!error_.empty()) return Status::error;
+    if (!impl_) return Status::incomplete;
     impl_->authenticated = authenticated_;
     for (;;) {
         switch (impl_->step(out, error_)) {
@@ -378,6 +507,7 @@ RequestParser::Status RequestParser::next(Command& out) {
 }
 
 void RequestParser::begin_stream() {
+    if (!impl_) return;
     Impl& im = *impl_;
     if (!im.offered) return;
     im.offered = false;
@@ -386,6 +516,7 @@ void RequestParser::begin_stream() {
 }
 
 void RequestParser::decline_stream() {
+    if (!impl_) return;
     Impl& im = *impl_;
     if (!im.offered) return;
     im.offered = false;
@@ -393,14 +524,14 @@ void RequestParser::decline_stream() {
 }
 
 bool RequestParser::streaming() const {
-    return impl_->streaming;
+    return impl_ && impl_->streaming;
 }
 
 RequestParser::Chunk RequestParser::next_stream_chunk(std::string_view& bytes) {
-    Impl& im = *impl_;
     bytes = {};
     if (!error_.empty()) return Chunk::error;
-    if (!im.streaming) return Chunk::incomplete;
+    if (!impl_ || !impl_->streaming) return Chunk::incomplete;
+    Impl& im = *impl_;
     im.authenticated = authenticated_;
     Command unused;
     const Impl::Step st = im.step_multibulk(unused, error_);
@@ -410,7 +541,7 @@ RequestParser::Chunk RequestParser::next_stream_chunk(std::string_view& bytes) {
     }
     // A header line is handed on only once it is read whole (it may still be refused).
     const std::size_t upto = im.mode == Impl::Mode::mb_bulk_header ? im.line_start : im.scan;
-    bytes = std::string_view(im.buf.get() + im.start, upto - im.start);
+    bytes = std::string_view(im.data + im.start, upto - im.start);
     im.start = upto;
     if (st == Impl::Step::stream_end) {
         im.streaming = false;
@@ -421,23 +552,17 @@ RequestParser::Chunk RequestParser::next_stream_chunk(std::string_view& bytes) {
 }
 
 std::size_t RequestParser::buffered() const {
-    return impl_->end - impl_->start;
+    return impl_ ? impl_->end - impl_->start : 0;
 }
 
 void RequestParser::shrink_if_idle() {
-    Impl& im = *impl_;
-    if (im.start != im.end || im.mode != Impl::Mode::idle) return;
-    im.buf.reset();
-    im.cap = im.start = im.end = im.scan = im.line_start = 0;
-    // A hiredis reader with its task stack is about 0.6 KiB: an idle client keeps none.
-    if (im.reader) {
-        redisReaderFree(im.reader);
-        im.reader = nullptr;
+    if (!impl_ || !impl_->empty_idle()) return;
+    if (impl_ != own_.get()) {
+        release_lent();
+        return;
     }
-    if (im.scratch.capacity() > kIdleKeep) std::string().swap(im.scratch);
-    if (im.name.capacity() > kIdleKeep) std::string().swap(im.name);
-    if (im.argv.capacity() > 1024) std::vector<std::string_view>().swap(im.argv);
-    if (im.spans.capacity() > 1024) decltype(im.spans)().swap(im.spans);
+    own_.reset();
+    impl_ = nullptr;
 }
 
 }  // namespace sp::protocol

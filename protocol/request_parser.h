@@ -68,6 +68,15 @@ class RequestParser {
     // Zero-copy intake for libuv's alloc/read callbacks: get a writable area of at least
     // `min_size` bytes at the end of the buffer, read into it, then commit what was read.
     std::span<char> write_area(std::size_t min_size);
+    // The same, but while nothing is buffered the read may land in `shared`, a buffer that
+    // many parsers on one thread take turns with, so a request read whole and framed at once
+    // costs no allocation (twemproxy's and PgBouncer's shared read buffer). Commands framed
+    // from it are valid as usual; keep_unread() must run before anything else reads into
+    // `shared`.
+    std::span<char> write_area(std::size_t min_size, std::span<char> shared);
+    // Moves what is still unread out of a shared area into the parser's own buffer (and
+    // ends the views of the commands framed from it).
+    void keep_unread();
     void commit(std::size_t n);
     // Convenience: copy bytes in.
     void feed(std::string_view bytes);
@@ -101,7 +110,17 @@ class RequestParser {
   private:
     // Implementation detail; see request_parser.cpp.
     struct Impl;
-    std::unique_ptr<Impl> impl_;
+    struct Lender;
+    static Lender& lender();
+    Impl& own_impl();
+    void release_lent();
+
+    ParserLimits limits_;
+    // The framing state: null while nothing is buffered, the thread's lent Impl while a
+    // read from the shared area is framed, else own_ (a command spans reads). An idle
+    // client therefore keeps no parser state on the heap.
+    Impl* impl_ = nullptr;
+    std::unique_ptr<Impl> own_;
     std::string error_;
     bool authenticated_ = true;
 };

@@ -79,15 +79,16 @@ struct RequestParser::Impl {
     enum class Mode : std::uint8_t { idle, inline_line, mb_count, mb_bulk_header, mb_bulk_body };
 
     explicit Impl(ParserLimits l) : limits(l) {}
-    ~Impl() {
-        if (reader) redisReaderFree(reader);
-    }
 
     ParserLimits limits;
 
-    // Input buffer: [start, end) is received and not yet returned as commands.
-    std::unique_ptr<char[]> buf;
+    // Input buffer: [start, end) of data is received and not yet returned as commands. data
+    // is own, or a shared area lent by write_area(min, shared) until keep_unread().
+    char* data = nullptr;
     std::size_t cap = 0;
+    std::unique_ptr<char[]> own;
+    std::size_t own_cap = 0;
+    bool borrowed = false;
     std::size_t start = 0;
     std::size_t end = 0;
 
@@ -108,8 +109,8 @@ struct RequestParser::Impl {
     bool declined = false;   // this command is framed whole
     bool streaming = false;  // begun: [start, ...) is the rest of the command
 
-    // hiredis reader for multibulk commands.
-    redisReader* reader = nullptr;
+    // The hiredis reader for multibulk commands is one per thread (shared_reader()): a
+    // command is fed and read whole in one call, so parsers never interleave on it.
     const char* fed_base = nullptr;  // start of the current command inside reader->buf
     bool reader_bad = false;         // a callback saw something that is not a flat bulk array
     char bad_type = 0;
@@ -120,8 +121,11 @@ struct RequestParser::Impl {
     std::string name;
     std::string scratch;  // unescaped inline arguments
 
-    void make_reader();
+    static redisReader* shared_reader();
     void shift(std::size_t by);
+    // Copies [start, end) into own storage of at least `cap_wanted` bytes, at offset 0.
+    void rebase(std::size_t cap_wanted);
+    bool empty_idle() const { return start == end && mode == Mode::idle && !streaming && !offered; }
     std::span<char> write_area(std::size_t min_size);
 
     // One framing step; `error` leaves the text in `err`.

@@ -39,11 +39,11 @@ void BackendPool::on_check(uv_check_t* handle) {
 
 void BackendPool::flush_dirty() {
     if (dirty_.empty()) return;
-    std::vector<SharedLink*> dirty;
-    dirty.swap(dirty_);
+    flushing_.swap(dirty_);  // both keep their capacity: no allocation per loop turn
     ++batches_;
-    batched_links_ += dirty.size();
-    for (SharedLink* l : dirty) l->flush();
+    batched_links_ += flushing_.size();
+    for (SharedLink* l : flushing_) l->flush();
+    flushing_.clear();
 }
 
 SharedLink& BackendPool::link_for(const NodeAddress& master, protocol::RespVersion proto) {

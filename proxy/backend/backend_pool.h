@@ -54,8 +54,9 @@ class BackendPool {
     std::uint32_t connect_timeout_ms_;
     std::vector<std::unique_ptr<SharedLink>> links_;
     std::vector<SharedLink*> dirty_;
-    uv_check_t* check_;  // freed by its close callback
-    Timer reap_timer_;   // destroys dead and drained links outside their callbacks
+    std::vector<SharedLink*> flushing_;  // dirty_ of the flush in progress
+    uv_check_t* check_;                  // freed by its close callback
+    Timer reap_timer_;                   // destroys dead and drained links outside their callbacks
     std::uint64_t batches_ = 0;
     std::uint64_t batched_links_ = 0;
 };

@@ -8,6 +8,11 @@
 
 namespace sp::proxy {
 
+namespace {
+// Numbers the reads of every shared link on this thread (see ReplySink::told_in_read_).
+thread_local std::uint64_t t_read_id = 1;
+}  // namespace
+
 namespace {}  // namespace
 
 SharedLink::SharedLink(uv_loop_t* loop, NodeAddress address, protocol::RespVersion proto,
@@ -85,18 +90,21 @@ void SharedLink::on_backend_frame(BackendLink&, const protocol::FrameInfo& info,
         }
         return;
     }
-    if (!sink) return;  // its client went away: dropped
-    if (std::find(touched_.begin(), touched_.end(), sink) == touched_.end())
+    if (!sink) return;                  // its client went away: dropped
+    if (touched_.empty()) ++t_read_id;  // the first frame of a read (reads never nest)
+    if (sink->told_in_read_ != t_read_id) {
+        sink->told_in_read_ = t_read_id;
         touched_.push_back(sink);
+    }
     sink->on_shared_reply(*this, info, bytes);
 }
 
 void SharedLink::on_backend_read_done(BackendLink&) {
     // Sessions are destroyed only on a later loop turn, so every pointer here is valid
     // even if one of them closed while an earlier one was told.
-    std::vector<ReplySink*> touched;
-    touched.swap(touched_);
-    for (ReplySink* s : touched) s->on_shared_read_done(*this);
+    telling_.swap(touched_);
+    for (ReplySink* s : telling_) s->on_shared_read_done(*this);
+    telling_.clear();
 }
 
 void SharedLink::on_backend_closed(BackendLink&, const std::string& why) {

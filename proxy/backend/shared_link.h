@@ -40,6 +40,12 @@ class ReplySink {
     virtual void on_shared_link_lost(SharedLink& link, const std::string& why) = 0;
     // Every frame of one read has been handed out (flush the client once).
     virtual void on_shared_read_done(SharedLink& link) = 0;
+
+  private:
+    friend class SharedLink;
+    // The read in which a shared link last gave this sink a frame: told once per read
+    // without searching the list of sinks told (1,000 clients make that list long).
+    std::uint64_t told_in_read_ = 0;
 };
 
 class SharedLink : private BackendLink::Owner {
@@ -89,6 +95,7 @@ class SharedLink : private BackendLink::Owner {
     std::deque<ReplySink*> fifo_;
     std::size_t handshake_left_ = 0;   // the first fifo entries are the link's own set-up
     std::vector<ReplySink*> touched_;  // sinks given a frame during the current read
+    std::vector<ReplySink*> telling_;  // touched_ of the read being told (capacity kept)
     std::function<void(SharedLink&)> on_dirty_;
     std::function<void(SharedLink&)> on_dead_;
     bool dirty_ = false;

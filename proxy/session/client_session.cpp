@@ -117,7 +117,10 @@ uv_buf_t ClientSession::on_alloc(std::size_t) {
         static thread_local char discard[16 * 1024];
         return uv_buf_init(discard, sizeof(discard));
     }
-    auto area = parser_.write_area(16 * 1024);
+    // A request that arrives whole is framed and sent on from the thread's shared area
+    // (no allocation per request); only bytes left unread are copied to the session.
+    static thread_local char shared[64 * 1024];
+    auto area = parser_.write_area(16 * 1024, std::span<char>(shared, sizeof(shared)));
     return uv_buf_init(area.data(), static_cast<unsigned>(area.size()));
 }
 
@@ -127,6 +130,7 @@ void ClientSession::on_read(std::size_t n) {
     if (input_refused_) return;
     parser_.commit(n);
     process_input();
+    parser_.keep_unread();
 }
 
 void ClientSession::process_input() {

@@ -8,12 +8,14 @@
 // consumed is still counted as buffered. With streaming on (mode bit 4, a tiny
 // stream_bulk_len), every offer is taken: head and chunks concatenate to exactly the input
 // bytes, nothing handed on stays buffered, and the raws equal those of a parser that does
-// not stream, up to the first error.
+// not stream, up to the first error. Two parsers that take turns with one shared read area
+// (write_area(n, shared), keep_unread) must frame exactly the same.
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -243,8 +245,43 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         }
     }
 
+    // Two parsers taking turns with one shared read area, as the sessions of one thread do:
+    // each reads its fragment there, frames it, and (mostly) keeps what is left; when it
+    // does not, the other one's next read must make it keep those bytes first.
+    Run shared_a, shared_b;
+    {
+        static char area_bytes[1024];
+        const std::span<char> shared(area_bytes, sizeof(area_bytes));
+        RequestParser a(limits), b(limits);
+        Rng rng{hash(input) ^ mode ^ 0x5A5A};
+        std::size_t pos_a = 0, pos_b = 0;
+        for (int turn = 0; pos_a < input.size() || pos_b < input.size(); ++turn) {
+            const bool on_a = (turn & 1) == 0;
+            RequestParser& p = on_a ? a : b;
+            Run& run = on_a ? shared_a : shared_b;
+            std::size_t& pos = on_a ? pos_a : pos_b;
+            if (pos >= input.size() || run.last == RequestParser::Status::error) {
+                pos = input.size();
+                continue;
+            }
+            const std::uint64_t r = rng.next();
+            const std::size_t n = std::min<std::size_t>(
+                input.size() - pos, (r & 3) == 0 ? 1 + (r >> 8) % 900 : 1 + (r >> 8) % 40);
+            auto area = p.write_area(n, shared);
+            check(area.size() >= n);
+            std::memcpy(area.data(), input.data() + pos, n);
+            p.commit(n);
+            pos += n;
+            drain(p, input, pos, run);
+            if ((r & 48) != 0) p.keep_unread();
+            if ((r & 64) && p.buffered() == 0) p.shrink_if_idle();
+        }
+    }
+
     compare(whole, bytewise);
     compare(whole, fragmented);
+    compare(whole, shared_a);
+    compare(whole, shared_b);
     if (stream) {
         // Streaming changes what is handed on when, never the bytes of a command.
         ParserLimits plain = limits;

@@ -6,6 +6,7 @@
 #include <cstring>
 #include <new>
 #include <random>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -501,4 +502,78 @@ TEST_CASE("no heap allocation per command in steady state", "[request_parser]") 
     g_count_allocations = false;
     CHECK(commands == 150);
     CHECK(g_allocations == 0);
+}
+
+// The session's read path: every idle client reads into one area per thread, framed with
+// state lent per thread; only a command left incomplete gets the client its own buffer.
+TEST_CASE("sessions sharing one read area allocate nothing while requests arrive whole",
+          "[request_parser]") {
+    static char area_bytes[64 * 1024];
+    const std::span<char> shared(area_bytes, sizeof(area_bytes));
+    std::vector<RequestParser> parsers(4);
+    Command cmd;
+    const std::string get = multibulk({"GET", "key"});
+    auto read_into = [&](RequestParser& p, std::string_view bytes) {
+        auto area = p.write_area(16 * 1024, shared);
+        REQUIRE(area.size() >= bytes.size());
+        std::memcpy(area.data(), bytes.data(), bytes.size());
+        p.commit(bytes.size());
+    };
+    auto round = [&] {
+        std::size_t commands = 0;
+        for (auto& p : parsers) {
+            read_into(p, get);
+            while (p.next(cmd) == RequestParser::Status::command) {
+                CHECK(cmd.raw == get);
+                ++commands;
+            }
+            if (p.buffered() == 0) p.shrink_if_idle();
+            p.keep_unread();
+        }
+        return commands;
+    };
+    REQUIRE(round() == 4);  // warm-up: the thread's reader and argv reach their size
+    g_allocations = 0;
+    g_count_allocations = true;
+    std::size_t commands = 0;
+    for (int i = 0; i < 100; ++i) commands += round();
+    g_count_allocations = false;
+    CHECK(commands == 400);
+    CHECK(g_allocations == 0);
+}
+
+TEST_CASE("a command left incomplete in the shared area survives other sessions' reads",
+          "[request_parser]") {
+    static char area_bytes[1024];
+    const std::span<char> shared(area_bytes, sizeof(area_bytes));
+    RequestParser a, b;
+    Command cmd;
+    const std::string set = multibulk({"SET", "k", std::string(300, 'x')});
+    auto read_into = [&](RequestParser& p, std::string_view bytes) {
+        auto area = p.write_area(bytes.size(), shared);
+        REQUIRE(area.size() >= bytes.size());
+        std::memcpy(area.data(), bytes.data(), bytes.size());
+        p.commit(bytes.size());
+    };
+    SECTION("kept by the session itself") {
+        read_into(a, std::string_view(set).substr(0, 100));
+        CHECK(a.next(cmd) == RequestParser::Status::incomplete);
+        a.keep_unread();
+    }
+    SECTION("left there: the next reader makes it keep the bytes first") {
+        read_into(a, std::string_view(set).substr(0, 100));
+        CHECK(a.next(cmd) == RequestParser::Status::incomplete);
+    }
+    // b overwrites the shared area with a whole command of its own.
+    read_into(b, std::string(1000, '\n').replace(0, 6, "PING\r\n"));
+    REQUIRE(b.next(cmd) == RequestParser::Status::command);
+    CHECK(cmd.name == "ping");
+    b.keep_unread();
+    CHECK(a.buffered() == 100);
+    read_into(a, std::string_view(set).substr(100));
+    REQUIRE(a.next(cmd) == RequestParser::Status::command);
+    CHECK(cmd.raw == set);
+    CHECK(cmd.argv[2] == std::string(300, 'x'));
+    a.keep_unread();
+    CHECK(a.buffered() == 0);
 }
