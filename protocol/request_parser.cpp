@@ -115,24 +115,16 @@ void RequestParser::Impl::shift(std::size_t by) {
 void RequestParser::Impl::rebase(std::size_t cap_wanted) {
     const std::size_t live = end - start;
     const std::size_t by = start;
-    if (borrowed || own_cap < cap_wanted) {
-        std::unique_ptr<char[]> fresh;
-        char* to = own.get();
-        if (own_cap < cap_wanted) {
-            fresh.reset(new char[cap_wanted]);
-            to = fresh.get();
-        }
-        if (live) std::memmove(to, data + start, live);
-        if (fresh) {
-            own = std::move(fresh);
-            own_cap = cap_wanted;
-        }
-    } else if (by > 0 && live) {
+    if (own_cap < cap_wanted) {
+        std::unique_ptr<char[]> fresh(new char[cap_wanted]);
+        if (live) std::memcpy(fresh.get(), data + start, live);
+        own = std::move(fresh);
+        own_cap = cap_wanted;
+    } else if (live && (borrowed() || by > 0)) {
         std::memmove(own.get(), data + start, live);
     }
     data = own.get();
     cap = own_cap;
-    borrowed = false;
     start -= by;
     end -= by;
     scan -= by;
@@ -144,7 +136,7 @@ std::span<char> RequestParser::Impl::write_area(std::size_t min_size) {
     if (start == end && mode == Mode::idle) {
         start = end = scan = line_start = 0;
     }
-    if (borrowed) rebase(std::max({end - start + min_size, own_cap, kMinBuffer}));
+    if (borrowed()) rebase(std::max({end - start + min_size, own_cap, kMinBuffer}));
     if (cap - end < min_size) {
         const std::size_t live = end - start;
         if (start > 0 && live + min_size <= cap && start >= live) {
@@ -393,7 +385,6 @@ struct RequestParser::Lender {
         Impl& im = impl;
         im.data = nullptr;
         im.cap = 0;
-        im.borrowed = false;
         im.own.reset();
         im.own_cap = 0;
         im.start = im.end = im.scan = im.line_start = 0;
@@ -401,6 +392,7 @@ struct RequestParser::Lender {
         im.streaming = im.offered = im.declined = false;
         im.head.clear();
         if (im.scratch.capacity() > kIdleKeep) std::string().swap(im.scratch);
+        if (im.name.capacity() > kIdleKeep) std::string().swap(im.name);
         if (im.argv.capacity() > 1024) std::vector<std::string_view>().swap(im.argv);
         if (im.spans.capacity() > 1024) decltype(im.spans)().swap(im.spans);
         if (im.head.capacity() > 1024) decltype(im.head)().swap(im.head);
@@ -449,7 +441,6 @@ std::span<char> RequestParser::write_area(std::size_t min_size, std::span<char> 
     im.limits = limits_;
     im.data = shared.data();
     im.cap = shared.size();
-    im.borrowed = true;
     l.user = this;
     impl_ = &im;
     return shared;
@@ -462,11 +453,12 @@ void RequestParser::keep_unread() {
         release_lent();
         return;
     }
-    if (im.borrowed) im.rebase(std::max(im.end - im.start, kMinBuffer));
+    if (im.borrowed()) im.rebase(std::max(im.end - im.start, kMinBuffer));
     own_ = std::make_unique<Impl>(std::move(im));
     impl_ = own_.get();
-    lender().impl = Impl(ParserLimits{});
-    lender().reset();
+    Lender& l = lender();
+    l.impl = Impl(ParserLimits{});
+    l.user = nullptr;
 }
 
 void RequestParser::commit(std::size_t n) {

@@ -31,7 +31,8 @@ struct ParserLimits {
 };
 
 // One framed command. Every view stays valid until the next call to next(),
-// write_area() or feed() on the parser that produced it.
+// write_area(), feed(), keep_unread() or shrink_if_idle() on the parser that produced it,
+// or, for a command framed from a shared area, until another parser reads into that area.
 struct Command {
     std::string_view name;                   // argv[0], lower-cased (ASCII)
     std::span<const std::string_view> argv;  // all arguments as sent, argv[0] is the name

@@ -18,7 +18,8 @@
 namespace sp::protocol::parser_detail {
 
 inline constexpr std::size_t kMinBuffer = 4096;
-// Reader buffers and scratch space above this size are released by shrink_if_idle.
+// Buffers and scratch space above this size are released when a command is done with them
+// (the thread's hiredis buffer, the lent parser state).
 inline constexpr std::size_t kIdleKeep = 16 * 1024;
 
 inline char lower_ascii(char c) {
@@ -88,7 +89,6 @@ struct RequestParser::Impl {
     std::size_t cap = 0;
     std::unique_ptr<char[]> own;
     std::size_t own_cap = 0;
-    bool borrowed = false;
     std::size_t start = 0;
     std::size_t end = 0;
 
@@ -125,6 +125,7 @@ struct RequestParser::Impl {
     void shift(std::size_t by);
     // Copies [start, end) into own storage of at least `cap_wanted` bytes, at offset 0.
     void rebase(std::size_t cap_wanted);
+    bool borrowed() const { return data != own.get(); }
     bool empty_idle() const { return start == end && mode == Mode::idle && !streaming && !offered; }
     std::span<char> write_area(std::size_t min_size);
 

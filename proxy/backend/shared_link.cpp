@@ -13,8 +13,6 @@ namespace {
 thread_local std::uint64_t t_read_id = 1;
 }  // namespace
 
-namespace {}  // namespace
-
 SharedLink::SharedLink(uv_loop_t* loop, NodeAddress address, protocol::RespVersion proto,
                        const BackendCredentials& credentials, std::uint32_t connect_timeout_ms,
                        std::function<void(SharedLink&)> on_dirty,
