@@ -303,10 +303,10 @@ def default_chart_kinds():
                     node = node[key]
                 if not node:
                     continue
-            elif cond == "include":     # secret.yaml: only with passwords and no existingSecret
-                a = values["auth"]
-                if a["existingSecret"] or not (a["redisPassword"] or a["sentinelPassword"]
-                                               or a["clientPassword"]):
+            elif cond == "include":     # secret.yaml: a generated client password, or
+                a = values["auth"]      # passwords given as values without existingSecret
+                if a["clientPasswordSource"] != "generate" and (
+                        a["existingSecret"] or not (a["redisPassword"] or a["sentinelPassword"])):
                     continue
         kinds += re.findall(r"^kind:\s*(\S+)", text, re.M)
     return sorted(kinds)
@@ -314,7 +314,9 @@ def default_chart_kinds():
 
 def test_chart_defaults_render_the_manifests_kinds():
     plain = sorted(o["kind"] for o in k8s_objects(DEFAULT_RESOURCES))
-    assert default_chart_kinds() == plain
+    # The chart also generates the client password into a Secret (issue 22); the plain
+    # manifests cannot generate one.
+    assert default_chart_kinds() == sorted(plain + ["Secret"])
 
 
 def test_chart_defaults_match_the_manifests():
