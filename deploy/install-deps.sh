@@ -5,7 +5,8 @@
 #   test    build + redis-server/sentinel + Debian's python3 clients and pytest + clang 14
 #           with libclang-rt-14-dev (libFuzzer, sanitizer runtimes: tests/fuzz/run-fuzzers),
 #           podman + runc + debootstrap (tests/deploy/test_image.py builds and runs the image
-#           on a debootstrap base), promtool (prometheus: checks deploy/monitoring rules),
+#           on a debootstrap base), podman-compose + the CNI dnsname plugin (container names
+#           in DNS: tests/deploy/test_compose.py runs the compose stack), promtool (prometheus: checks deploy/monitoring rules),
 #           iproute2 and iptables (network namespaces, partitions and latency for
 #           tests/integration/test_network_partitions.py and the soak; they need root)
 #   demo    build + redis-server/sentinel + python3-redis
@@ -20,7 +21,8 @@ case "$profile" in
   build)   pkgs=("${build_pkgs[@]}") ;;
   test)    pkgs=("${build_pkgs[@]}" "${redis_pkgs[@]}" python3 python3-redis python3-pytest
                  python3-celery python3-kombu python3-django python3-django-redis python3-yaml docker-compose
-                 clang libclang-rt-14-dev podman runc debootstrap prometheus iproute2 iptables) ;;
+                 clang libclang-rt-14-dev podman runc debootstrap podman-compose
+                 golang-github-containernetworking-plugin-dnsname prometheus iproute2 iptables) ;;
   bench)   pkgs=("${build_pkgs[@]}" "${redis_pkgs[@]}" python3 python3-redis python3-matplotlib haproxy nutcracker) ;;
   demo)    pkgs=("${build_pkgs[@]}" "${redis_pkgs[@]}" python3 python3-redis) ;;
   runtime) pkgs=(libuv1 libhiredis0.14 libspdlog1.10 libfmt9 libtomlplusplus3 libprometheus-cpp-core1.0 libssl3) ;;
