@@ -10,11 +10,22 @@
 
 namespace sp::proxy {
 
+// Bucket bounds in milliseconds, chosen for what each histogram measures.
+// Holds last from a few ms (a planned failover) to the hold window (10 s by default, up to
+// minutes): dense between 1 s and 5 s, where an unplanned failover's holds fall, so a
+// 1.1 s hold reads as 1.1 s at p99, not as 4.96 s.
+inline constexpr std::array<double, 16> kHoldBoundsMs = {
+    50, 100, 250, 500, 750, 1000, 1500, 2000, 2500, 3000, 4000, 5000, 7500, 10000, 15000, 30000};
+// Backend latency is measured in microseconds (uv_hrtime): a Redis on the same host or
+// network answers in 50 us to 1 ms, so most of the buckets are below one millisecond.
+inline constexpr std::array<double, 17> kLatencyBoundsMs = {
+    0.025, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1, 2.5, 5, 10, 25, 50, 100, 250, 1000, 5000};
+
 // Milliseconds, cumulative buckets as Prometheus wants them (le = upper bound).
+template <const auto& Bounds>
 struct LoopHistogram {
-    static constexpr std::array<double, 14> kBoundsMs = {0.1, 0.25, 0.5, 1,   2.5,  5,    10,
-                                                         25,  50,   100, 250, 1000, 5000, 10000};
-    std::array<std::uint64_t, kBoundsMs.size() + 1> counts{};  // last: +Inf
+    static constexpr const auto& kBoundsMs = Bounds;
+    std::array<std::uint64_t, Bounds.size() + 1> counts{};  // last: +Inf
     double sum_ms = 0;
 
     void observe_ms(double ms) {
@@ -24,6 +35,9 @@ struct LoopHistogram {
         sum_ms += ms;
     }
 };
+
+using HoldHistogram = LoopHistogram<kHoldBoundsMs>;
+using LatencyHistogram = LoopHistogram<kLatencyBoundsMs>;
 
 struct ProxyStats {
     std::uint64_t connections_total = 0;
@@ -42,8 +56,8 @@ struct ProxyStats {
     std::uint64_t failovers_seen = 0;  // the verified master changed to another node
     std::uint64_t bytes_in = 0;        // from clients
     std::uint64_t bytes_out = 0;       // to clients
-    LoopHistogram hold_wait;           // how long sessions held commands for a master
-    LoopHistogram backend_latency;     // command sent -> reply (non-blocking commands)
+    HoldHistogram hold_wait;           // how long sessions held commands for a master
+    LatencyHistogram backend_latency;  // command sent -> reply (non-blocking commands)
     // Clients closed at limits.query_buffer_limit, and at limits.output_*.
     std::uint64_t clients_closed_query_buffer = 0;
     std::uint64_t clients_closed_output_buffer = 0;

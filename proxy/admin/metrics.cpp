@@ -19,9 +19,10 @@ using prometheus::Gauge;
 using prometheus::Histogram;
 using prometheus::Labels;
 
+template <typename LoopHistogramT>
 Histogram::BucketBoundaries seconds_bounds() {
     Histogram::BucketBoundaries b;
-    for (double ms : LoopHistogram::kBoundsMs) b.push_back(ms / 1000.0);
+    for (double ms : LoopHistogramT::kBoundsMs) b.push_back(ms / 1000.0);
     return b;
 }
 
@@ -35,10 +36,11 @@ struct CounterFeed {
     }
 };
 
+template <typename LoopHistogramT>
 struct HistogramFeed {
     Histogram* histogram = nullptr;
-    LoopHistogram seen;
-    void feed(const LoopHistogram& now) {
+    LoopHistogramT seen;
+    void feed(const LoopHistogramT& now) {
         std::vector<double> increments(now.counts.size());
         bool any = false;
         for (std::size_t i = 0; i < now.counts.size(); ++i) {
@@ -62,7 +64,8 @@ struct Metrics::PoolSeries {
     CounterFeed closed_output_buffer;
     CounterFeed bytes_in, bytes_out;
     CounterFeed failovers;
-    HistogramFeed hold_wait, backend_latency;
+    HistogramFeed<HoldHistogram> hold_wait;
+    HistogramFeed<LatencyHistogram> backend_latency;
     Gauge* last_switch = nullptr;  // absent until the first verification
     Gauge* master_verified = nullptr;
     Gauge* held_commands = nullptr;
@@ -132,7 +135,7 @@ Metrics::Metrics()
       backend_latency_(prometheus::BuildHistogram()
                            .Name("sentinel_proxy_backend_latency_seconds")
                            .Help("Command sent to Redis until its reply (blocking commands "
-                                 "excluded; millisecond resolution)")
+                                 "excluded; microsecond resolution)")
                            .Register(*registry_)),
       bytes_(prometheus::BuildCounter()
                  .Name("sentinel_proxy_client_bytes_total")
@@ -289,8 +292,9 @@ Metrics::PoolSeries& Metrics::series_for(const Pool& pool) {
     s.bytes_in.counter = &bytes_.Add(with({{"direction", "in"}}));
     s.bytes_out.counter = &bytes_.Add(with({{"direction", "out"}}));
     s.failovers.counter = &failovers_.Add(with({}));
-    s.hold_wait.histogram = &hold_wait_.Add(with({}), seconds_bounds());
-    s.backend_latency.histogram = &backend_latency_.Add(with({}), seconds_bounds());
+    s.hold_wait.histogram = &hold_wait_.Add(with({}), seconds_bounds<HoldHistogram>());
+    s.backend_latency.histogram =
+        &backend_latency_.Add(with({}), seconds_bounds<LatencyHistogram>());
     s.master_verified = &master_verified_.Add(with({}));
     s.held_commands = &held_commands_.Add(with({}));
     s.replicas_eligible = &replicas_eligible_.Add(with({}));

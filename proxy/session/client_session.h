@@ -106,6 +106,9 @@ class ClientSession : private Stream::Handler, private BackendLink::Owner, priva
         bool streamed = false;      // forwarded as it arrived (len 0): can never be re-sent
         std::int32_t expect = 1;    // frames still expected (-1: count at the front)
         std::uint64_t issued_ms = 0;
+        // When sent, by uv_hrtime in microseconds: the backend latency histogram (issued_ms,
+        // the loop's millisecond clock, times commands out).
+        std::uint64_t issued_us = 0;
         // The arguments of the rare commands whose reply changes the connection state,
         // and of blocking commands (re-issued with the time left): kept from the one
         // framing, never parsed again.

@@ -93,6 +93,7 @@ void ClientSession::pump() {
     // the shared-link allowance. Local entries count as sent; they are answered when they
     // reach the front.
     const std::uint64_t now = uv_now(router_.loop());
+    const std::uint64_t now_us = uv_hrtime() / 1000;  // backend latency, below 1 ms too
     while (sent_ < pending_.size()) {
         Pending& p = pending_[sent_];
         if (p.local) {
@@ -117,7 +118,10 @@ void ClientSession::pump() {
                 link_ready_ = false;
             }
             shared_link_ = target;
-            if (p.issued_ms == 0) p.issued_ms = now;
+            if (p.issued_ms == 0) {
+                p.issued_ms = now;
+                p.issued_us = now_us;
+            }
             router_.stats().commands_forwarded++;
             router_.stats().commands_forwarded_shared++;
             if (upstream_replica_) router_.stats().commands_forwarded_replica++;
@@ -133,7 +137,10 @@ void ClientSession::pump() {
                 open_link();  // rebuilds the queue: its set-up first, then everything
                 continue;
             }
-            if (p.issued_ms == 0) p.issued_ms = now;
+            if (p.issued_ms == 0) {
+                p.issued_ms = now;
+                p.issued_us = now_us;
+            }
             if (!p.silent) router_.stats().commands_forwarded++;
             link_->out().append(log_, unsent_, p.len);
             inflight_shared_ = false;
@@ -207,6 +214,7 @@ void ClientSession::open_link() {
             new_log.append(raw);
         }
         p.issued_ms = 0;
+        p.issued_us = 0;
         new_pending.push_back(p);
     }
     log_ = std::move(new_log);
@@ -436,9 +444,9 @@ void ClientSession::handle_reply(const NodeAddress& from, const protocol::FrameI
 
 void ClientSession::complete_front(bool success) {
     const Pending p = pending_.front();
-    if (!p.silent && p.issued_ms != 0 && !(p.flags & protocol::kBlocking))
+    if (!p.silent && p.issued_us != 0 && !(p.flags & protocol::kBlocking))
         router_.stats().backend_latency.observe_ms(
-            static_cast<double>(uv_now(router_.loop()) - p.issued_ms));
+            static_cast<double>(uv_hrtime() / 1000 - p.issued_us) / 1000.0);
     if (!p.silent) {
         if (p.in_tx && state().in_multi()) state_mut().queued_in_transaction(front_raw());
         // (Subscriptions were recorded as each channel was confirmed.)

@@ -92,8 +92,10 @@ bool ClientSession::stream_input() {
         return false;
     }
     link_->out().append(bytes);
-    if (c == protocol::RequestParser::Chunk::end)
+    if (c == protocol::RequestParser::Chunk::end) {
         pending_.back().issued_ms = uv_now(router_.loop());
+        pending_.back().issued_us = uv_hrtime() / 1000;
+    }
     link_->flush();
     if (c == protocol::RequestParser::Chunk::end) return true;
     if (link_->pending_write_bytes() > kStreamPause && !stream_paused_) {

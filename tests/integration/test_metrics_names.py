@@ -91,3 +91,48 @@ def test_config_reloads_are_counted_by_outcome_with_a_timestamp(make_topology, m
     wait_until(lambda: series("failure", total) == 1, 10, 0.1, "a counted failed reload")
     assert series("failure", stamp) >= series("success", stamp) > 0
     assert series("success", total) == 1
+
+
+def bucket_bounds(text: str, family: str) -> list[float]:
+    return [float(le) for le in re.findall(rf'^{family}_bucket\{{[^}}]*le="([^"+]+)"', text, re.M)]
+
+
+def p99_upper_bound(bounds: list[float], observed: float) -> float:
+    """The most histogram_quantile(0.99) can report for holds that all lasted `observed`:
+    the upper bound of the bucket it falls in."""
+    return next(b for b in bounds if observed <= b)
+
+
+def test_histogram_buckets_fit_what_they_measure(make_topology, make_proxy):
+    """Issue 22: holds had no bucket between 1 s and 5 s (a 1.12 s hold read as up to 5 s at
+    p99), and backend latency was measured on the loop's millisecond clock under
+    sub-millisecond buckets (a 80 us reply counted as 0 ms)."""
+    topo = make_topology()
+    admin = free_port()
+    proxy = make_proxy(topo, ["--admin-listen", f"{HOST}:{admin}"])
+    c = proxy.client()
+    for i in range(300):
+        c.set(f"sp:buckets:{i}", i)
+        c.get(f"sp:buckets:{i}")
+    text = scrape(admin)
+
+    hold = bucket_bounds(text, "sentinel_proxy_hold_wait_seconds")
+    assert {1.0, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0} <= set(hold), hold
+    assert min(hold) <= 0.05 and max(hold) >= 30, hold
+    assert p99_upper_bound(hold, 1.12) <= 1.5
+
+    latency = bucket_bounds(text, "sentinel_proxy_backend_latency_seconds")
+    assert len([b for b in latency if b < 0.001]) >= 5, latency
+    count = value(text, "sentinel_proxy_backend_latency_seconds_count")
+    total = value(text, "sentinel_proxy_backend_latency_seconds_sum")
+    assert count >= 600, count
+    # Microsecond resolution: the sum is not a whole number of milliseconds (with the
+    # loop clock every observation was), and the mean reply of a local Redis is under 50 ms.
+    assert abs(total * 1000 - round(total * 1000)) > 1e-6, total
+    assert 0 < total / count < 0.05, (total, count)
+    # Most replies of a local Redis arrive within a millisecond, and now land in the
+    # sub-millisecond buckets by their real time, not all in the first one.
+    cumulative = {float(le): float(v) for le, v in re.findall(
+        r'^sentinel_proxy_backend_latency_seconds_bucket\{[^}]*le="([^"+]+)"\} (\S+)$',
+        text, re.M)}
+    assert cumulative[0.001] >= count * 0.5, cumulative
