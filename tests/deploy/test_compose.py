@@ -89,8 +89,15 @@ def build(tag: str, recipe: str, files: dict[str, Path], workdir: Path):
     (workdir / "Containerfile").write_text(recipe)
     for name, src in files.items():
         shutil.copy2(src, workdir / name)
-    podman("build", *PODMAN_RUN_ARGS, "--format", "docker", "-t", tag, str(workdir),
-           timeout=900)
+    # --layers=false: no intermediate images (another engineer's build is not ours to
+    # prune); the proxy's collect stage is removed by the caller.
+    podman("build", *PODMAN_RUN_ARGS, "--format", "docker", "--layers=false", "-t", tag,
+           str(workdir), timeout=900)
+
+
+def image_ids() -> set[str]:
+    return {i.removeprefix("sha256:")
+            for i in podman("images", "-a", "-q", "--no-trunc").stdout.split()}
 
 
 @pytest.fixture(scope="module")
@@ -110,6 +117,7 @@ def images(tmp_path_factory):
     FIGURES["images_s"] = time.monotonic() - t0
     proxy_image = f"localhost/sp-compose-proxy:test-{uuid.uuid4().hex[:8]}"
     binary = Path(os.environ.get("SP_PROXY_BIN", ROOT / "build" / "sentinel-proxy"))
+    before = image_ids()
     try:
         build(proxy_image, PROXY_RECIPE.format(redis_image=redis_image),
               {"sentinel-proxy": binary,
@@ -118,7 +126,10 @@ def images(tmp_path_factory):
         yield {"redis": redis_image, "proxy": proxy_image}
     finally:
         podman("rmi", "-f", proxy_image, check=False)
-        podman("image", "prune", "-f", "--filter", "dangling=true", check=False)
+        # The build's collect stage too; never the cached base or Redis image.
+        made = image_ids() - before
+        if made:
+            podman("rmi", "-f", *sorted(made), check=False)
 
 
 class Stack:
