@@ -83,6 +83,21 @@ std::string read_file(const std::string& path) {
     return text.str();
 }
 
+// A flag's description in --help, with its key's built-in default ("... (default: 10000)"):
+// the value with no file, variable or flag, without TOML's quotes and brackets. None for
+// secrets or empty values (the description says what empty means). In the description
+// rather than CLI11's default_str, which would also stand in for a missing value.
+std::string described_with_default(const KeyFlag& flag) {
+    const Field& field = *detail::find_field(flag.section, flag.key);
+    std::string value;
+    if (field.kind != detail::Kind::secret) {
+        for (char c : detail::render_value(Config{}, field, true))
+            if (c != '"' && c != '[' && c != ']' && c != ' ') value += c;
+    }
+    return value.empty() ? flag.description
+                         : std::string(flag.description) + " (default: " + value + ")";
+}
+
 std::string help_footer() {
     return "Configuration sources, each overriding the one before:\n"
            "  1. the TOML file given by --config FILE or SENTINEL_PROXY_CONFIG\n"
@@ -217,17 +232,19 @@ Invocation parse_invocation(int argc, const char* const* argv, const Environment
     std::vector<CLI::Option*> options;
     for (std::size_t i = 0; i < std::size(kKeyFlags); ++i) {
         const KeyFlag& flag = kKeyFlags[i];
+        const std::string description = described_with_default(flag);
         CLI::Option* option = flag.repeatable
-                                  ? app.add_option(flag.name, lists[i], flag.description)
+                                  ? app.add_option(flag.name, lists[i], description)
                                         ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll)
                                         ->allow_extra_args(false)
-                                  : app.add_option(flag.name, values[i], flag.description);
+                                  : app.add_option(flag.name, values[i], description);
         option->type_name(flag.type_name);
         options.push_back(option);
     }
     auto* close_subscribers_option = app.add_flag(
         "--close-subscribers-on-failover", close_subscribers,
-        "Disconnect subscribers on failover instead of re-subscribing on the new master");
+        "Disconnect subscribers on failover instead of re-subscribing on the new master "
+        "(default: re-subscribe)");
 
     std::vector<std::string> args;
     for (int i = argc - 1; i >= 1; --i) args.emplace_back(argv[i]);  // CLI11 wants them reversed

@@ -667,6 +667,35 @@ TEST_CASE("config: help, version and check-config", "[config]") {
         // Help wins over a configuration that would not validate.
         CHECK(invoke({"--help"}, {{"SENTINEL_PROXY_BOGUS", "1"}}).action == Action::help);
     }
+    SECTION("--help shows each flag's default, never a secret") {
+        const std::string help = invoke({"--help"}).text;
+        // The help entry of a flag: from its name to the next flag.
+        auto entry = [&](const std::string& flag) {
+            std::size_t at = help.find("  " + flag + " ");
+            if (at == std::string::npos) at = help.find("  " + flag + "\n");
+            REQUIRE(at != std::string::npos);
+            return help.substr(at, help.find("\n  --", at + 1) - at);
+        };
+        CHECK_THAT(entry("--hold-window-ms"), Contains("(default: 10000)"));
+        CHECK_THAT(entry("--max-clients"), Contains("(default: 10000)"));
+        CHECK_THAT(entry("--connect-timeout-ms"), Contains("(default: 2000)"));
+        CHECK_THAT(entry("--command-timeout-ms"), Contains("(default: 0)"));
+        CHECK_THAT(entry("--poll-interval-ms"), Contains("(default: 1000)"));
+        CHECK_THAT(entry("--log-level"), Contains("(default: info)"));
+        CHECK_THAT(entry("--log-format"), Contains("(default: text)"));
+        CHECK_THAT(entry("--read-from"), Contains("(default: master)"));
+        CHECK_THAT(entry("--listen"), Contains("(default: 127.0.0.1:6379)"));
+        CHECK_THAT(entry("--shared-links"), Contains("(default: 1)"));
+        CHECK_THAT(entry("--memory-budget"), Contains("(default: 134217728)"));
+        CHECK_THAT(entry("--close-subscribers-on-failover"), Contains("(default: re-subscribe)"));
+        // Never a secret's value, and nothing for what has no default.
+        for (const char* flag : {"--sentinel-password", "--redis-password", "--client-password",
+                                 "--master", "--sentinel", "--admin-listen"})
+            CHECK_THAT(entry(flag), !Contains("default"));
+        // What --help shows is the key's real default, not a copy that could drift.
+        CHECK_THAT(entry("--hold-window-ms"),
+                   Contains("(default: " + std::to_string(Config{}.hold_window_ms) + ")"));
+    }
     SECTION("--version") {
         Invocation invocation = invoke({"--version"});
         CHECK(invocation.action == Action::version);
