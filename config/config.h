@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <map>
 #include <optional>
+#include <set>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -157,6 +158,9 @@ struct Config {
     std::vector<PoolConfig> pools;
 
     std::optional<std::string> config_file;  // where the TOML came from, if any
+    // Keys the file, the environment or a flag set ("proxy.max_clients"), whatever the
+    // value: a default nobody chose is reported differently (the fd-limit notice at start).
+    std::set<std::string> explicit_keys;
 };
 
 // A pool with every default filled in: a whole Config whose master_name, listen,

@@ -171,6 +171,12 @@ std::string closest_match(std::string_view word, const std::vector<std::string>&
     return best;
 }
 
+namespace {
+void mark_explicit(Config& config, const Field& field) {
+    config.explicit_keys.insert(dotted_name(field));
+}
+}  // namespace
+
 void assign_integer(Config& config, const Field& field, std::int64_t value) {
     if (value < 0 || static_cast<std::uint64_t>(value) < field.min ||
         static_cast<std::uint64_t>(value) > field.max) {
@@ -178,6 +184,7 @@ void assign_integer(Config& config, const Field& field, std::int64_t value) {
                                     std::to_string(field.min) + ".." + std::to_string(field.max) +
                                     ")");
     }
+    mark_explicit(config, field);
     if (field.kind == Kind::uint32) {
         member<std::uint32_t>(config, field) = static_cast<std::uint32_t>(value);
     } else if (field.kind == Kind::uint64) {
@@ -189,10 +196,12 @@ void assign_integer(Config& config, const Field& field, std::int64_t value) {
 
 void assign_bool(Config& config, const Field& field, bool value) {
     if (field.kind != Kind::boolean) throw std::logic_error("assign_bool: not a boolean key");
+    mark_explicit(config, field);
     member<bool>(config, field) = value;
 }
 
 void assign_string(Config& config, const Field& field, const std::string& value) {
+    mark_explicit(config, field);
     switch (field.kind) {
         case Kind::string:
         case Kind::secret:
@@ -279,6 +288,7 @@ void assign_addresses(Config& config, const Field& field, std::vector<HostPort> 
             throw std::invalid_argument("duplicate address " + quoted(address.str()));
         }
     }
+    mark_explicit(config, field);
     member<std::vector<HostPort>>(config, field) = std::move(value);
 }
 

@@ -92,17 +92,28 @@ void log_fd_budget(App& app, const proxy::FdLimit& limit) {
     app.client_budget.capacity = capacity;
     std::uint64_t wanted = 0;
     for (const auto& pool : app.pools) wanted += pool->config().max_clients;
-    spdlog::info("file descriptors: limit {} (hard {}): room for about {} clients ({} fds each)",
-                 limit.soft,
-                 limit.hard == UINT64_MAX ? std::string("unlimited") : std::to_string(limit.hard),
-                 capacity, proxy::kFdsPerClient);
-    if (wanted > capacity)
+    const std::uint64_t needed =
+        wanted * proxy::kFdsPerClient + proxy::open_fd_count() + reserved_fds(app);
+    // At the default max_clients (nobody asked for 10000) a lower limit is a fact to know,
+    // said once in this line, not a warning at every start under a 1024 or 16384 limit.
+    const bool asked = app.config.explicit_keys.count("proxy.max_clients") > 0;
+    spdlog::info(
+        "file descriptors: limit {} (hard {}): room for about {} clients ({} fds each){}",
+        limit.soft,
+        limit.hard == UINT64_MAX ? std::string("unlimited") : std::to_string(limit.hard), capacity,
+        proxy::kFdsPerClient,
+        wanted > capacity && !asked
+            ? fmt::format(", fewer than the default proxy.max_clients allows ({}): past that, "
+                          "new clients get \"max number of clients reached\" (set "
+                          "proxy.max_clients, or raise the limit to {})",
+                          wanted, needed)
+            : std::string());
+    if (wanted > capacity && asked)
         spdlog::warn(
             "proxy.max_clients = {} cannot be honoured: the file-descriptor limit {} leaves room "
             "for about {} clients; past that, new clients get \"max number of clients reached\". "
             "Raise the limit (ulimit -n, LimitNOFILE=, --ulimit nofile=) to at least {}",
-            wanted, limit.soft, capacity,
-            wanted * proxy::kFdsPerClient + proxy::open_fd_count() + reserved_fds(app));
+            wanted, limit.soft, capacity, needed);
 }
 
 void finish(App& app) {

@@ -77,7 +77,12 @@ def test_hard_limit_64_warns_counts_and_answers(make_topology, make_proxy, recor
     proxy = make_proxy(topo, ["--admin-listen", f"{HOST}:{admin}"],
                        wrapper=["prlimit", "--nofile=64:64", "--"])
     log = proxy.log_text()
-    assert re.search(r"max_clients = 10000 cannot be honoured", log), proxy.log_tail()
+    # max_clients is at its default: said once, as information, in the budget line
+    # (issue 22: it used to be a warning at every start under a limit below ~20k).
+    [line] = [ln for ln in log.splitlines() if "file descriptors: limit" in ln]
+    assert " info " in line, line
+    assert "fewer than the default proxy.max_clients allows (10000)" in line, line
+    assert "cannot be honoured" not in log and " warning " not in log, proxy.log_tail()
 
     tally, socks = ping_many(proxy.port, CLIENTS)
     try:
@@ -119,3 +124,18 @@ def test_soft_limit_is_raised_to_the_hard_limit(make_topology, make_proxy, recor
         s.close()
     record_figures("fd limit 64:4096, 100 clients", tally)
     assert tally["pong"] == CLIENTS, tally
+
+
+def test_explicit_max_clients_above_the_limit_warns(make_topology, make_proxy):
+    """Asked for explicitly (a flag, or the environment), a max_clients the limit cannot hold
+    is a warning, even when the value is the default's."""
+    topo = make_topology()
+    for args, env in ((["--max-clients", "10000"], None),
+                      ([], {"SENTINEL_PROXY_PROXY_MAX_CLIENTS": "500"})):
+        proxy = make_proxy(topo, args, extra_env=env, wrapper=["prlimit", "--nofile=64:64", "--"])
+        log = proxy.log_text()
+        wanted = args[1] if args else "500"
+        [warning] = [ln for ln in log.splitlines() if "cannot be honoured" in ln]
+        assert " warning " in warning and f"max_clients = {wanted} " in warning, warning
+        assert "fewer than the default" not in log
+        proxy.stop()
