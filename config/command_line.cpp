@@ -123,7 +123,10 @@ std::vector<ResolvedPool> resolve_pools(const Config& config) {
         c.pools.clear();
         pools.push_back({pool.name, std::move(c)});
     }
-    for (ResolvedPool& pool : pools) pool.config.pools.clear();
+    for (ResolvedPool& pool : pools) {
+        pool.config.pools.clear();
+        pool.config.pool_name = pool.name;
+    }
     return pools;
 }
 

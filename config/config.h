@@ -158,6 +158,9 @@ struct Config {
     std::vector<PoolConfig> pools;
 
     std::optional<std::string> config_file;  // where the TOML came from, if any
+    // The pool this configuration is for ("default", or a [[pool]]'s name): set by
+    // resolve_pools, for the pool's log lines.
+    std::string pool_name = "default";
     // Keys the file, the environment or a flag set ("proxy.max_clients"), whatever the
     // value: a default nobody chose is reported differently (the fd-limit notice at start).
     std::set<std::string> explicit_keys;

@@ -5,6 +5,7 @@
 #include <spdlog/spdlog.h>
 
 #include "proxy/admin/status_report.h"
+#include "proxy/log_event.h"
 
 namespace sp::proxy {
 
@@ -23,6 +24,24 @@ class JsonMessageFlag : public spdlog::custom_flag_formatter {
         return std::make_unique<JsonMessageFlag>();
     }
 };
+
+// %F: the fields of a log_event call (pool, master, event, ...) as `,"key":value` pairs;
+// nothing for a plain spdlog call.
+class JsonFieldsFlag : public spdlog::custom_flag_formatter {
+  public:
+    void format(const spdlog::details::log_msg&, const std::tm&,
+                spdlog::memory_buf_t& dest) override {
+        if (!current_log_fields) return;
+        for (const LogField& field : *current_log_fields) {
+            std::string pair = "," + json_quote(std::string(field.key)) + ":" +
+                               (field.number ? field.value : json_quote(field.value));
+            dest.append(pair.data(), pair.data() + pair.size());
+        }
+    }
+    std::unique_ptr<custom_flag_formatter> clone() const override {
+        return std::make_unique<JsonFieldsFlag>();
+    }
+};
 }  // namespace
 
 void setup_logging(const config::Config& config) {
@@ -32,8 +51,8 @@ void setup_logging(const config::Config& config) {
     if (config.log_format == config::LogFormat::json) {
         // One JSON object per line.
         auto formatter = std::make_unique<spdlog::pattern_formatter>();
-        formatter->add_flag<JsonMessageFlag>('j').set_pattern(
-            R"({"time":"%Y-%m-%dT%H:%M:%S.%e%z","level":"%l","msg":%j})");
+        formatter->add_flag<JsonMessageFlag>('j').add_flag<JsonFieldsFlag>('F').set_pattern(
+            R"({"time":"%Y-%m-%dT%H:%M:%S.%e%z","level":"%l","msg":%j%F})");
         spdlog::set_formatter(std::move(formatter));
     } else {
         spdlog::set_pattern("%Y-%m-%d %H:%M:%S.%e %^%l%$ %v");

@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include "proxy/log_event.h"
+
 namespace sp::proxy {
 
 Pool::Pool(uv_loop_t* loop, std::string name, const config::Config& config)
@@ -23,9 +25,10 @@ Pool::~Pool() = default;
 
 void Pool::start() {
     listener_->start(config_.listen, config_.tls_listen);
-    spdlog::info("pool {}: following master '{}' via {} sentinel(s), read_from {}", name_,
-                 config_.master_name, config_.sentinels.size(),
-                 config::read_routing_name(config_.read_routing));
+    log_event(spdlog::level::info, log_context(name_, config_.master_name, "pool_started"),
+              "pool {}: following master '{}' via {} sentinel(s), read_from {}", name_,
+              config_.master_name, config_.sentinels.size(),
+              config::read_routing_name(config_.read_routing));
     watcher_->start();
     replica_monitor_->start();
 }

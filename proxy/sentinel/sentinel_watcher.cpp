@@ -7,6 +7,7 @@
 #include <sstream>
 #include <vector>
 
+#include "proxy/log_event.h"
 #include "proxy/sentinel/sentinel_replies.h"
 
 namespace sp::proxy {
@@ -183,7 +184,11 @@ void SentinelWatcher::link_down(SentinelLink& link, const std::string& why) {
     std::uint64_t now = uv_now(loop_);
     if (link.down_since_ms == 0) {
         link.down_since_ms = now;
-        spdlog::warn("sentinel {} unreachable: {}", link.addr.str(), why);
+        LogFields fields =
+            log_context(config_.pool_name, config_.master_name, "sentinel_unreachable");
+        fields.emplace_back("sentinel", link.addr.str());
+        fields.emplace_back("reason", why);
+        log_event(spdlog::level::warn, fields, "sentinel {} unreachable: {}", link.addr.str(), why);
     }
     link.cmd_up = false;
     link.sub_up = false;
@@ -398,11 +403,16 @@ void SentinelWatcher::verified(const NodeAddress& addr, const VoteOutcome& vote,
     std::uint64_t now = uv_now(loop_);
     bool switched = !verified_ || !(*verified_ == addr);
     if (!cur->master || switched) {
-        spdlog::info(
-            "master verified {} ({}, ROLE master){}{}", addr.str(), kept ? note : vote.describe(),
-            switched && verified_ ? "; switched from " + verified_->str() : "",
-            hold_since_ms_ ? "; commands held for " + std::to_string(now - hold_since_ms_) + " ms"
-                           : "");
+        LogFields fields = log_context(config_.pool_name, config_.master_name, "master_verified");
+        fields.emplace_back("address", addr.str());
+        if (switched && verified_) fields.emplace_back("from", verified_->str());
+        if (hold_since_ms_) fields.emplace_back("held_ms", now - hold_since_ms_);
+        log_event(spdlog::level::info, fields, "master verified {} ({}, ROLE master){}{}",
+                  addr.str(), kept ? note : vote.describe(),
+                  switched && verified_ ? "; switched from " + verified_->str() : "",
+                  hold_since_ms_
+                      ? "; commands held for " + std::to_string(now - hold_since_ms_) + " ms"
+                      : "");
     }
     verified_ = addr;
     failover_from_.reset();
@@ -438,7 +448,10 @@ void SentinelWatcher::unverify(const std::string& reason) {
     const SnapshotPtr& cur = topology_.current();
     if (!cur->master && cur->hold_reason == reason) return;
     if (cur->master) {
-        spdlog::warn("holding commands: {}", reason);
+        LogFields fields = log_context(config_.pool_name, config_.master_name, "hold");
+        fields.emplace_back("reason", reason);
+        if (cur->master) fields.emplace_back("from", cur->master->str());
+        log_event(spdlog::level::warn, fields, "holding commands: {}", reason);
         hold_since_ms_ = uv_now(loop_);
     } else {
         spdlog::debug("still holding: {}", reason);
@@ -478,8 +491,12 @@ void SentinelWatcher::on_event(const std::string& channel, const std::string& pa
             master_in_event ? *master_in_event : (verified_ ? *verified_ : NodeAddress{});
         if (!failover_from_ || !(*failover_from_ == from)) {
             if (verified_ && *verified_ == from) {
-                spdlog::info("failover of {} under way ({}): holding commands", from.str(),
-                             channel);
+                LogFields fields =
+                    log_context(config_.pool_name, config_.master_name, "failover_started");
+                fields.emplace_back("from", from.str());
+                fields.emplace_back("sentinel_event", channel);
+                log_event(spdlog::level::info, fields,
+                          "failover of {} under way ({}): holding commands", from.str(), channel);
                 failover_from_ = from;
                 failover_since_ms_ = uv_now(loop_);
                 unverify("failover of " + from.str() + " in progress (" + channel + ")");
@@ -487,8 +504,14 @@ void SentinelWatcher::on_event(const std::string& channel, const std::string& pa
         }
         start_round(channel);
     } else if (channel.rfind("-failover-abort", 0) == 0 || channel == "+failover-end-for-timeout") {
-        if (failover_from_)
-            spdlog::info("failover of {} aborted ({})", failover_from_->str(), channel);
+        if (failover_from_) {
+            LogFields fields =
+                log_context(config_.pool_name, config_.master_name, "failover_aborted");
+            fields.emplace_back("from", failover_from_->str());
+            fields.emplace_back("sentinel_event", channel);
+            log_event(spdlog::level::info, fields, "failover of {} aborted ({})",
+                      failover_from_->str(), channel);
+        }
         failover_from_.reset();
         start_round(channel);
     } else if (channel == "+failover-end" || channel == "+sdown" || channel == "-odown" ||

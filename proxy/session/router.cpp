@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "proxy/backend/backend_pool.h"
+#include "proxy/log_event.h"
 #include "proxy/session/client_session.h"
 
 namespace sp::proxy {
@@ -255,9 +256,15 @@ void Router::release_everyone() {
         if (!s->subscribed()) ++n;
         s->on_topology();
     }
-    spdlog::info("sessions released to master {}: {} sessions, {} ms after the switch",
-                 main_snap_->master ? main_snap_->master->str() : "-", n,
-                 uv_now(loop_) - switch_started_ms_);
+    const std::string to = main_snap_->master ? main_snap_->master->str() : "-";
+    const std::uint64_t after_ms = uv_now(loop_) - switch_started_ms_;
+    LogFields fields = log_context(config_.pool_name, config_.master_name, "sessions_released");
+    fields.emplace_back("to", to);
+    fields.emplace_back("sessions", n);
+    fields.emplace_back("after_ms", after_ms);
+    log_event(spdlog::level::info, fields,
+              "sessions released to master {}: {} sessions, {} ms after the switch", to, n,
+              after_ms);
     if (timeline_.from) {
         timeline_.released_ms = uv_now(loop_);
         timeline_.released_sessions = n;
@@ -273,14 +280,20 @@ void Router::log_failover_timeline() {
     const std::uint64_t t0 = t.hold_ms ? t.hold_ms : t.verified_ms;
     // fmt, not std::string operator+: g++ 12 -O3 reports a false -Wrestrict on the latter.
     auto at = [t0](std::uint64_t ms) { return fmt::format("+{} ms", ms >= t0 ? ms - t0 : 0); };
-    spdlog::info(
-        "failover timeline [{}]: {} -> {}; event seen{}{}; master verified {}; subscribers "
-        "moved {} ({}); held commands released {} ({} sessions); longest hold {} ms",
-        config_.master_name, t.from->str(), main_snap_->master->str(),
-        t.hold_ms ? " +0 ms" : " (none: switch seen without a hold)",
-        t.hold_reason.empty() ? "" : " (" + t.hold_reason + ")", at(t.verified_ms),
-        t.subscribers_moved_ms ? at(t.subscribers_moved_ms) : std::string("-"), t.subscribers,
-        at(t.released_ms), t.released_sessions, t.longest_hold_ms);
+    LogFields fields = log_context(config_.pool_name, config_.master_name, "failover_timeline");
+    fields.emplace_back("from", t.from->str());
+    fields.emplace_back("to", main_snap_->master->str());
+    fields.emplace_back("verified_ms", t.verified_ms >= t0 ? t.verified_ms - t0 : 0);
+    fields.emplace_back("released_sessions", t.released_sessions);
+    fields.emplace_back("longest_hold_ms", t.longest_hold_ms);
+    log_event(spdlog::level::info, fields,
+              "failover timeline [{}]: {} -> {}; event seen{}{}; master verified {}; subscribers "
+              "moved {} ({}); held commands released {} ({} sessions); longest hold {} ms",
+              config_.master_name, t.from->str(), main_snap_->master->str(),
+              t.hold_ms ? " +0 ms" : " (none: switch seen without a hold)",
+              t.hold_reason.empty() ? "" : " (" + t.hold_reason + ")", at(t.verified_ms),
+              t.subscribers_moved_ms ? at(t.subscribers_moved_ms) : std::string("-"), t.subscribers,
+              at(t.released_ms), t.released_sessions, t.longest_hold_ms);
     timeline_ = Timeline{};
 }
 
