@@ -66,7 +66,8 @@ once per render and kept in .Values, so the Secret and its checksum annotation a
 {{- end }}
 {{- $_ := set .Values.auth "_resolvedClientPassword" $password }}
 {{- end }}
-{{- .Values.auth._resolvedClientPassword }}
+{{- /* A render-time entry, not a value: read by name, never as a .Values path. */}}
+{{- index .Values.auth "_resolvedClientPassword" }}
 {{- end }}
 
 {{/* The passwords the proxy reads, as YAML {refs: [{name, secret, key}]}: name is redis,
