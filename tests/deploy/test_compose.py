@@ -58,10 +58,12 @@ WORKDIR /data
 """
 # The Dockerfile's collect and runtime stages, on the binary under test.
 PROXY_RECIPE = """FROM {redis_image} AS collect
+LABEL {label}
 COPY sentinel-proxy /usr/local/bin/sentinel-proxy
 COPY collect-runtime.sh /tmp/collect-runtime.sh
 RUN /tmp/collect-runtime.sh /usr/local/bin/sentinel-proxy /rootfs
 FROM scratch
+LABEL {label}
 COPY --from=collect /rootfs/ /
 ENV SENTINEL_PROXY_CONFIG=/etc/sentinel-proxy/sentinel-proxy.toml
 USER 10001:10001
@@ -89,15 +91,11 @@ def build(tag: str, recipe: str, files: dict[str, Path], workdir: Path):
     (workdir / "Containerfile").write_text(recipe)
     for name, src in files.items():
         shutil.copy2(src, workdir / name)
-    # --layers=false: no intermediate images (another engineer's build is not ours to
-    # prune); the proxy's collect stage is removed by the caller.
+    # --layers=false: no intermediate images; the proxy's collect stage is removed by the
+    # caller, found by its label (an image another build made meanwhile is not ours).
     podman("build", *PODMAN_RUN_ARGS, "--format", "docker", "--layers=false", "-t", tag,
            str(workdir), timeout=900)
 
-
-def image_ids() -> set[str]:
-    return {i.removeprefix("sha256:")
-            for i in podman("images", "-a", "-q", "--no-trunc").stdout.split()}
 
 
 @pytest.fixture(scope="module")
@@ -115,21 +113,21 @@ def images(tmp_path_factory):
         build(redis_image, REDIS_RECIPE, {"install-deps.sh": deps},
               tmp_path_factory.mktemp("redis-image"))
     FIGURES["images_s"] = time.monotonic() - t0
-    proxy_image = f"localhost/sp-compose-proxy:test-{uuid.uuid4().hex[:8]}"
+    run_id = uuid.uuid4().hex[:8]
+    proxy_image = f"localhost/sp-compose-proxy:test-{run_id}"
+    label = f"org.sentinel-proxy.compose-test={run_id}"
     binary = Path(os.environ.get("SP_PROXY_BIN", ROOT / "build" / "sentinel-proxy"))
-    before = image_ids()
     try:
-        build(proxy_image, PROXY_RECIPE.format(redis_image=redis_image),
+        build(proxy_image, PROXY_RECIPE.format(redis_image=redis_image, label=label),
               {"sentinel-proxy": binary,
                "collect-runtime.sh": ROOT / "deploy" / "image" / "collect-runtime.sh"},
               tmp_path_factory.mktemp("proxy-image"))
         yield {"redis": redis_image, "proxy": proxy_image}
     finally:
-        podman("rmi", "-f", proxy_image, check=False)
-        # The build's collect stage too; never the cached base or Redis image.
-        made = image_ids() - before
-        if made:
-            podman("rmi", "-f", *sorted(made), check=False)
+        # The image and the build's collect stage; never the cached base or Redis image.
+        made = podman("images", "-a", "-q", "--filter", f"label={label}",
+                      check=False).stdout.split()
+        podman("rmi", "-f", proxy_image, *made, check=False)
 
 
 class Stack:
