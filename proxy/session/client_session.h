@@ -178,6 +178,8 @@ class ClientSession : private Stream::Handler, private BackendLink::Owner, priva
                       std::string_view bytes);
     void complete_front(bool success);
     void apply_state(const Pending& p);
+    // Whether the client is sent the reply completing `p` (CLIENT REPLY OFF|SKIP).
+    bool reply_visible(const Pending& p, bool success);
     void build_preamble(std::string& log, SlotRing<Pending>& pending);
     void append_link_auth(std::string& log, SlotRing<Pending>& pending) const;
     void rewrite_blocking(std::string& out, const Pending& p, bool& expired);

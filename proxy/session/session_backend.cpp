@@ -435,7 +435,7 @@ void ClientSession::handle_reply(const NodeAddress& from, const protocol::FrameI
     }
     // Whether Redis would have sent it (CLIENT REPLY OFF|SKIP), decided before the state
     // commands EXEC ran take effect, as Redis replies to EXEC before its next command.
-    const bool visible = !state_ || state_->reply_visible(p.kind, p.args.get(), !info.error);
+    const bool visible = reply_visible(p, !info.error);
     if (p.kind == Kind::exec && state_ && state_->in_multi() && state_->has_queued_changes()) {
         // Each queued state command counts only if its element in EXEC's reply is not an
         // error; nil or EXECABORT: none ran.
@@ -501,6 +501,11 @@ void ClientSession::complete_front(bool success) {
         head_ = 0;
     }
     deliver_locals();
+}
+
+bool ClientSession::reply_visible(const Pending& p, bool success) {
+    if (!state_ && p.kind != Kind::client_reply) return true;  // the default: every reply
+    return state_mut().reply_visible(p.kind, p.args.get(), success);
 }
 
 void ClientSession::apply_state(const Pending& p) {

@@ -142,9 +142,7 @@ void ClientSession::deliver_locals() {
         }
         bool close_after = pending_.front().close_after;
         // (CLIENT REPLY OFF|SKIP hide the proxy's own replies too, QUIT's +OK included.)
-        if (!state_ ||
-            state_->reply_visible(pending_.front().kind, pending_.front().args.get(), true))
-            reply_to_client(local_replies_.front());
+        if (reply_visible(pending_.front(), true)) reply_to_client(local_replies_.front());
         local_replies_.pop_front();
         pending_.pop_front();
         if (sent_ > 0) --sent_;

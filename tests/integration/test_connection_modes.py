@@ -41,17 +41,24 @@ def kill_client_link(master, name: str):
     time.sleep(0.3)  # the proxy reads the EOF on its next loop turn
 
 
-def closed_within(s: RawResp, seconds: float) -> bool:
-    """True when the peer closes `s` within `seconds` (no bytes expected before)."""
-    s.sock.settimeout(seconds)
-    try:
-        data = s.sock.recv(1 << 16)
-    except socket.timeout:
-        return False
-    except ConnectionError:
-        return True
-    assert not data, f"unexpected bytes {data[:200]!r}"
-    return True
+def closed_within(s: RawResp, seconds: float, output_ok: bool = False) -> bool:
+    """True when the peer closes `s` within `seconds`; bytes before the close are an error
+    unless `output_ok` (MONITOR's stream)."""
+    deadline = now() + seconds
+    while True:
+        left = deadline - now()
+        if left <= 0:
+            return False
+        s.sock.settimeout(left)
+        try:
+            data = s.sock.recv(1 << 16)
+        except socket.timeout:
+            return False
+        except ConnectionError:
+            return True
+        if not data:
+            return True
+        assert output_ok, f"unexpected bytes {data[:200]!r}"
 
 
 def nothing_more(s: RawResp, seconds: float = 0.3) -> bool:
@@ -250,7 +257,8 @@ def test_link_bound_mode_closes_the_client_with_its_link(where, mode, module_top
         # killed as a failover (or an operator) kills it: Redis closes the client; so does
         # the proxy, rather than carry on without the mode on a new link
         assert kill_named(master, name) == 1
-        assert closed_within(s, 5), f"{' '.join(mode)}: the client stayed connected"
+        assert closed_within(s, 5, output_ok=mode[0] == "MONITOR"), \
+            f"{' '.join(mode)}: the client stayed connected"
     finally:
         s.close()
 
@@ -325,3 +333,41 @@ def test_no_evict_is_replayed_and_never_set_on_a_shared_link(module_topology, mo
         assert len(mine) == 1 and "e" in mine[0]["flags"], mine
     finally:
         s.close()
+
+
+# ---------------------------------------------------------------------------------------------
+# The same modes across a planned failover (the client's link replaced by one to the new master).
+
+def test_modes_across_a_planned_failover(make_topology, make_proxy):
+    topo = make_topology()
+    proxy = make_proxy(topo)
+    old = topo.current_master()
+    kx, ky, kz, kt, kd = uniq("fx"), uniq("fy"), uniq("fz"), uniq("ft"), uniq("fd")
+    old.client().mset({kx: "x", ky: "y", kz: "z", kt: "t"})
+    track, mon, skip, plain = (RawResp(proxy.port) for _ in range(4))
+    try:
+        assert track.call("HELLO", "3")["proto"] == 3
+        assert track.call("CLIENT", "TRACKING", "on") == "OK"
+        assert track.call("GET", kt) == "t"
+        assert mon.call("MONITOR") == "OK"
+        skip.send(skip.command("CLIENT", "REPLY", "SKIP") + skip.command("GET", kx) +
+                  skip.command("GET", ky))
+        assert skip.read_reply() == "y"
+        assert plain.call("SELECT", "2") == "OK"
+        assert plain.call("SET", kd, "two") == "OK"
+        topo.wait_replication(old)
+        topo.planned_failover()
+        new = topo.wait_for_switch(old.addr)
+        # the pinned client in db 2 carries on at the new master, in db 2
+        wait_until(lambda: plain.call("GET", kd) == "two", 30, 0.2,
+                   what="the db 2 client to read from the new master")
+        assert new.client(db=2).get(kd) == "two"
+        # the reply mode is the proxy's: GET z answers z, never x or y
+        assert skip.call("GET", kz) == "z"
+        assert nothing_more(skip)
+        # tracking and MONITOR cannot move to the new master: closed, as Redis closes them
+        assert closed_within(track, 20), "the tracking client stayed connected"
+        assert closed_within(mon, 20, output_ok=True), "the MONITOR client stayed connected"
+    finally:
+        for s in (track, mon, skip, plain):
+            s.close()
