@@ -505,7 +505,9 @@ void ClientSession::complete_front(bool success) {
 
 bool ClientSession::reply_visible(const Pending& p, bool success) {
     if (!state_ && p.kind != Kind::client_reply) return true;  // the default: every reply
-    return state_mut().reply_visible(p.kind, p.args.get(), success);
+    // Queued in MULTI, a CLIENT REPLY answers +QUEUED like any command; it applies with EXEC.
+    const Kind kind = p.in_tx && state().in_multi() ? Kind::normal : p.kind;
+    return state_mut().reply_visible(kind, p.args.get(), success);
 }
 
 void ClientSession::apply_state(const Pending& p) {

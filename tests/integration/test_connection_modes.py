@@ -199,6 +199,30 @@ def test_client_reply_off_then_lost_link(where, module_topology, module_proxy):
         s.close()
 
 
+def test_client_reply_queued_in_multi_applies_after_exec(module_topology, module_proxy):
+    """Redis 7.0 runs CLIENT REPLY OFF|SKIP inside EXEC and cuts EXEC's own reply short (an
+    array with fewer elements than it announced); the proxy answers the whole EXEC and applies
+    the mode after it (docs/architecture.md, "Replay or close")."""
+    k = uniq("txreply")
+    s = RawResp(module_proxy.port)
+    try:
+        assert s.call("MULTI") == "OK"
+        assert s.call("CLIENT", "REPLY", "SKIP") == "QUEUED"
+        assert s.call("SET", k, "v") == "QUEUED"
+        assert s.call("EXEC") == ["OK", "OK"]
+        s.send(s.command("GET", k) + s.command("PING"))  # GET's reply skipped
+        assert s.read_reply() == "PONG"
+        assert s.call("MULTI") == "OK"
+        assert s.call("CLIENT", "REPLY", "OFF") == "QUEUED"
+        assert s.call("EXEC") == ["OK"]
+        s.send(s.command("GET", k))
+        assert nothing_more(s, 0.5)
+        assert s.call("CLIENT", "REPLY", "ON") == "OK"
+        assert s.call("GET", k) == "v"
+    finally:
+        s.close()
+
+
 # ---------------------------------------------------------------------------------------------
 # Case 6: CLIENT REPLY OFF and a bulk load past a million commands.
 
