@@ -368,7 +368,9 @@ void ClientSession::on_backend_frame(BackendLink& link, const protocol::FrameInf
     }
     Pending& p = pending_.front();
     bool confirmation = (info.push || sub_mode_resp2) && is_sub_confirmation(head);
-    if ((p.kind == Kind::subscribe || p.kind == Kind::unsubscribe) && !info.error) {
+    // Queued in MULTI, a (P|S)SUBSCRIBE answers one +QUEUED; it runs with EXEC.
+    const bool queued = p.in_tx && state().in_multi();
+    if ((p.kind == Kind::subscribe || p.kind == Kind::unsubscribe) && !info.error && !queued) {
         if (confirmation) {
             if (p.expect < 0) {
                 const auto& set = state().subscriptions(p.family);
@@ -465,8 +467,7 @@ void ClientSession::complete_front(bool success) {
         const bool sub = p.kind == Kind::subscribe || p.kind == Kind::unsubscribe;
         if (p.in_tx && state().in_multi()) {
             // +QUEUED says nothing ran: a state command waits for EXEC's reply.
-            state_mut().queued_in_transaction(front_raw(), success, sub ? Kind::normal : p.kind,
-                                              p.family, p.args.get());
+            state_mut().queued_in_transaction(front_raw(), success, p.kind, p.family, p.args.get());
         } else if (!sub && (success || p.kind == Kind::exec || p.kind == Kind::discard)) {
             apply_state(p);
         }

@@ -151,6 +151,24 @@ def test_select_queued_in_multi_counts_only_if_it_ran(where, tx, db_after, modul
         s.close()
 
 
+@pytest.mark.parametrize("where", ["redis", "proxy"])
+def test_subscribe_queued_in_multi_runs_with_exec(where, module_topology, module_proxy):
+    """SUBSCRIBE inside MULTI answers +QUEUED (the proxy waited for a confirmation that never
+    came, and the client hung) and subscribes when EXEC runs it."""
+    ports, master = targets(module_topology, module_proxy)
+    ch = uniq("txch")
+    s = RawResp(ports[where], timeout=5)
+    try:
+        assert s.call("MULTI") == "OK"
+        assert s.call("SUBSCRIBE", ch) == "QUEUED"
+        assert s.call("EXEC") == [["subscribe", ch, 1]]
+        wait_until(lambda: master.client().publish(ch, "hi") == 1, 5, 0.05,
+                   what="the subscription to reach Redis")
+        assert s.read_reply() == ["message", ch, "hi"]
+    finally:
+        s.close()
+
+
 # ---------------------------------------------------------------------------------------------
 # Case 5: CLIENT REPLY SKIP / OFF: the proxy never expects a reply Redis does not send, and a
 # replaced link never brings back replies the client was not to see.
