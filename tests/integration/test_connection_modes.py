@@ -38,7 +38,9 @@ def kill_client_link(master, name: str):
     assert kill_named(master, name) == 1, [c for c in master.client().client_list()]
     wait_until(lambda: not any(c.get("name") == name for c in master.client().client_list()),
                5, 0.05, what="the killed link to leave Redis")
-    time.sleep(0.3)  # the proxy reads the EOF on its next loop turn
+    # The proxy reads the EOF on its next loop turn. Should it not have yet, the tests' next
+    # command is one the proxy may re-send on a new link (a read, WATCH, PING), never a write.
+    time.sleep(0.3)
 
 
 def closed_within(s: RawResp, seconds: float, output_ok: bool = False) -> bool:
@@ -62,6 +64,7 @@ def closed_within(s: RawResp, seconds: float, output_ok: bool = False) -> bool:
 
 
 def nothing_more(s: RawResp, seconds: float = 0.3) -> bool:
+    """True when no reply arrives within `seconds` (none buffered either)."""
     s.sock.settimeout(seconds)
     try:
         data = s.sock.recv(1 << 16)
