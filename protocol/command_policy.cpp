@@ -41,6 +41,7 @@ constexpr NamedKind kKinds[] = {
     {"unwatch", CommandKind::unwatch},
     {"reset", CommandKind::reset},
     {"quit", CommandKind::quit},
+    {"monitor", CommandKind::monitor},
 };
 
 CommandKind kind_of(const Command& cmd) {
@@ -48,6 +49,11 @@ CommandKind kind_of(const Command& cmd) {
     if (n == "client" && cmd.argc() > 1) {
         if (ieq(cmd.argv[1], "setname")) return CommandKind::client_setname;
         if (ieq(cmd.argv[1], "setinfo")) return CommandKind::client_setinfo;
+        if (ieq(cmd.argv[1], "reply")) return CommandKind::client_reply;
+        if (ieq(cmd.argv[1], "tracking")) return CommandKind::client_tracking;
+        if (ieq(cmd.argv[1], "id")) return CommandKind::client_id;
+        if (ieq(cmd.argv[1], "no-evict") || ieq(cmd.argv[1], "no-touch"))
+            return CommandKind::client_flag;
         return CommandKind::normal;
     }
     // Only connection-level commands have a kind: one table lookup decides it for them.
@@ -87,7 +93,12 @@ PinReason pin_of(const Command& cmd, const CommandPolicy& p) {
     if (cmd.name == "client" && cmd.argc() > 2) {
         if (ieq(cmd.argv[1], "reply") && !ieq(cmd.argv[2], "on")) return PinReason::client_reply;
         if (ieq(cmd.argv[1], "tracking") && ieq(cmd.argv[2], "on")) return PinReason::tracking;
+        if (p.kind == CommandKind::client_flag && ieq(cmd.argv[2], "on"))
+            return PinReason::client_flag;
     }
+    // The id must be the one the client's invalidations (CLIENT TRACKING ... REDIRECT id)
+    // or CLIENT KILL reach: its own connection, never a shared link.
+    if (p.kind == CommandKind::client_id) return PinReason::client_id;
     return PinReason::none;
 }
 

@@ -30,6 +30,13 @@ enum class CommandKind : std::uint8_t {
     unwatch,
     reset,
     quit,
+    // Connection modes the proxy follows from Redis's replies (docs/architecture.md,
+    // "Replay or close").
+    client_reply,     // CLIENT REPLY ON|OFF|SKIP: kept by the proxy, Redis always replies
+    client_tracking,  // CLIENT TRACKING: bound to the connection it ran on
+    client_id,        // CLIENT ID: the id names one connection
+    client_flag,      // CLIENT NO-EVICT / NO-TOUCH: replayed on a new link
+    monitor,          // MONITOR: bound to the connection it ran on
 };
 
 enum class SubFamily : std::uint8_t { channel, pattern, shard };
@@ -46,6 +53,8 @@ enum class PinReason : std::uint8_t {
     tracking,      // CLIENT TRACKING: invalidations belong to one connection
     select,        // SELECT n: per-connection database
     identity,      // AUTH / HELLO AUTH: per-connection user
+    client_id,     // CLIENT ID: the id must name the client's own connection
+    client_flag,   // CLIENT NO-EVICT|NO-TOUCH ON: per-connection flags
 };
 
 struct CommandPolicy {

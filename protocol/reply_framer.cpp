@@ -268,4 +268,24 @@ ReplyFramer::Status ReplyFramer::feed(const char* data, std::size_t len, std::si
     return Status::complete;
 }
 
+bool array_elements_ok(std::string_view frame, std::vector<bool>& ok) {
+    ok.clear();
+    const std::size_t eol = frame.find("\r\n");
+    if (frame.empty() || frame[0] != '*' || eol == std::string_view::npos ||
+        frame.substr(0, eol) == "*-1")
+        return false;
+    ReplyFramer framer;
+    std::size_t pos = eol + 2;
+    while (pos < frame.size()) {
+        std::size_t consumed = 0;
+        FrameInfo info;
+        if (framer.feed(frame.data() + pos, frame.size() - pos, consumed, info) !=
+            ReplyFramer::Status::complete)
+            return false;
+        ok.push_back(!info.error);
+        pos += consumed;
+    }
+    return true;
+}
+
 }  // namespace sp::protocol

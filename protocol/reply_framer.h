@@ -88,4 +88,8 @@ class ReplyFramer {
     bool fail(std::string text);
 };
 
+// For a complete top-level array frame (EXEC's reply), whether each element is not an
+// error, in order, into `ok`. False when `frame` is not a non-null array.
+bool array_elements_ok(std::string_view frame, std::vector<bool>& ok);
+
 }  // namespace sp::protocol

@@ -389,6 +389,14 @@ void ClientSession::handle_command_after_gate(const protocol::Command& cmd) {
         enqueue(protocol::reply::command({"DISCARD"}), p);
         return;
     }
+    if (p.kind == Kind::client_reply && cmd.argc() == 3 &&
+        (ieq(cmd.argv[2], "off") || ieq(cmd.argv[2], "skip"))) {
+        // OFF and SKIP are kept by the proxy (ConnectionState::reply_visible): Redis is asked
+        // CLIENT REPLY ON, which checks the same ACL and keeps every reply coming, so reply
+        // slots stay matched and a lost link has no reply mode to restore.
+        enqueue(protocol::reply::command({"CLIENT", "REPLY", "ON"}), p);
+        return;
+    }
     enqueue(cmd.raw, p);
     if (p.kind == Kind::reset) append_link_auth(log_, pending_);
 }
@@ -407,8 +415,9 @@ bool ClientSession::route_shared(const protocol::Command& cmd,
             break;
         case Kind::exec:
         case Kind::discard:
+            // Without a MULTI both are errors after which Redis keeps the WATCH.
+            if (multi_open_at_parse_) watch_at_parse_ = false;
             multi_open_at_parse_ = false;
-            watch_at_parse_ = false;
             break;
         case Kind::watch:
             watch_at_parse_ = true;
@@ -417,7 +426,11 @@ bool ClientSession::route_shared(const protocol::Command& cmd,
             watch_at_parse_ = false;
             break;
         case Kind::select:
-            if (cmd.argc() == 2) db_nonzero_at_parse_ = cmd.argv[1] != "0";
+            // Queued in MULTI it may never run (DISCARD): until EXEC's reply says, the client
+            // may be in either database, so it stays on its dedicated link.
+            if (cmd.argc() == 2)
+                db_nonzero_at_parse_ =
+                    cmd.argv[1] != "0" || (multi_open_at_parse_ && db_nonzero_at_parse_);
             break;
         case Kind::reset:
             sticky_pin_ = multi_open_at_parse_ = watch_at_parse_ = db_nonzero_at_parse_ = false;
@@ -438,6 +451,8 @@ bool ClientSession::route_shared(const protocol::Command& cmd,
         case PinReason::monitor:
         case PinReason::client_reply:
         case PinReason::tracking:
+        case PinReason::client_id:
+        case PinReason::client_flag:
             // Clients that block or subscribe once do it again: they keep a connection of
             // their own until RESET.
             sticky_pin_ = true;

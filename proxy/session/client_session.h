@@ -173,11 +173,16 @@ class ClientSession : private Stream::Handler, private BackendLink::Owner, priva
     bool can_send() const;
     void open_link();
     void relink(const std::string& why, bool avoid_until_new_snapshot);
+    // The client's link is being replaced: false (and the client closed) when its state
+    // is bound to that connection (CLIENT TRACKING, MONITOR, a known CLIENT ID).
+    bool survives_link_change(const std::string& why);
     bool in_flight_resendable() const;
     void handle_reply(const NodeAddress& from, const protocol::FrameInfo& info,
                       std::string_view bytes);
     void complete_front(bool success);
     void apply_state(const Pending& p);
+    // Whether the client is sent the reply completing `p` (CLIENT REPLY OFF|SKIP).
+    bool reply_visible(const Pending& p, bool success);
     void build_preamble(std::string& log, SlotRing<Pending>& pending);
     void append_link_auth(std::string& log, SlotRing<Pending>& pending) const;
     void rewrite_blocking(std::string& out, const Pending& p, bool& expired);

@@ -14,7 +14,14 @@ using protocol::CommandKind;
 using protocol::RespVersion;
 using protocol::SubFamily;
 
-namespace {}  // namespace
+namespace {
+
+// CLIENT <sub> ON|OFF (TRACKING, NO-EVICT, NO-TOUCH): the switch is the third word.
+bool switched_on(const std::vector<std::string>& argv) {
+    return argv.size() >= 3 && ieq(argv[2], "on");
+}
+
+}  // namespace
 
 const std::set<std::string>& ConnectionState::subscriptions(SubFamily family) const {
     return family == SubFamily::pattern ? patterns_
@@ -74,9 +81,15 @@ void ConnectionState::apply(CommandKind kind, SubFamily family,
             break;
         case CommandKind::exec:
         case CommandKind::discard:
+            // Without MULTI both are errors after which Redis keeps the WATCH; with MULTI,
+            // whatever EXEC answered (array, nil, EXECABORT), the transaction and the watch
+            // are over.
+            if (!in_multi_) break;
             in_multi_ = false;
             tx_log_.clear();
             tx_lens_.clear();
+            queued_count_ = 0;
+            queued_changes_.clear();
             watching_ = false;
             watch_broken_ = false;
             break;
@@ -89,6 +102,36 @@ void ConnectionState::apply(CommandKind kind, SubFamily family,
             break;
         case CommandKind::reset:
             reset();
+            break;
+        case CommandKind::client_reply:
+            if (argv.size() == 3) {
+                if (ieq(argv[2], "on"))
+                    reply_mode_ = ReplyMode::on;
+                else if (ieq(argv[2], "off"))
+                    reply_mode_ = ReplyMode::off;
+                else if (ieq(argv[2], "skip") && reply_mode_ != ReplyMode::off)
+                    reply_mode_ = ReplyMode::skip;  // (ignored while OFF, as in Redis)
+            }
+            break;
+        case CommandKind::client_tracking:
+            tracking_ = switched_on(argv);
+            break;
+        case CommandKind::monitor:
+            monitor_ = true;
+            break;
+        case CommandKind::client_id:
+            id_known_ = true;
+            break;
+        case CommandKind::client_flag:
+            if (argv.size() == 3) {
+                std::string flag = argv[1];
+                for (char& c : flag)
+                    c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+                if (switched_on(argv))
+                    client_flags_.insert(flag);
+                else
+                    client_flags_.erase(flag);
+            }
             break;
         case CommandKind::subscribe: {
             auto& set = subscriptions_mut(family);
@@ -106,10 +149,48 @@ void ConnectionState::apply(CommandKind kind, SubFamily family,
     }
 }
 
-void ConnectionState::queued_in_transaction(std::string_view raw) {
+void ConnectionState::queued_in_transaction(std::string_view raw, bool queued, CommandKind kind,
+                                            SubFamily family,
+                                            const std::vector<std::string>* argv) {
     if (!in_multi_) return;
     tx_log_.append(raw);
     tx_lens_.push_back(static_cast<std::uint32_t>(raw.size()));
+    if (!queued) return;  // refused at queue time: no element in EXEC's reply (EXECABORT)
+    if (kind != CommandKind::normal && kind != CommandKind::ping && argv)
+        queued_changes_.push_back({queued_count_, kind, family, *argv});
+    ++queued_count_;
+}
+
+void ConnectionState::exec_ran(const std::vector<bool>& element_ok) {
+    if (!in_multi_) return;
+    // Moved out first: apply() of a queued RESET-like command must not see them again.
+    std::vector<QueuedChange> changes;
+    changes.swap(queued_changes_);
+    for (const QueuedChange& c : changes)
+        if (c.index < element_ok.size() && element_ok[c.index]) apply(c.kind, c.family, c.argv);
+}
+
+bool ConnectionState::reply_visible(CommandKind kind, const std::vector<std::string>* argv,
+                                    bool success) {
+    if (kind == CommandKind::client_reply && success && argv && argv->size() == 3) {
+        // ON answers even while OFF or SKIP; OFF and SKIP never answer (Redis sends nothing).
+        // The mode itself changes in apply(), after this reply.
+        return ieq((*argv)[2], "on");
+    }
+    if (kind == CommandKind::reset && success) return true;  // RESET clears the mode first
+    if (reply_mode_ == ReplyMode::off) return false;
+    if (reply_mode_ == ReplyMode::skip) {
+        reply_mode_ = ReplyMode::on;  // one command's reply skipped
+        return false;
+    }
+    return true;
+}
+
+const char* ConnectionState::bound_to_link() const {
+    if (monitor_) return "MONITOR";
+    if (tracking_) return "CLIENT TRACKING";
+    if (id_known_) return "CLIENT ID";
+    return nullptr;
 }
 
 void ConnectionState::reset() {
@@ -126,7 +207,14 @@ void ConnectionState::reset() {
     in_multi_ = false;
     tx_log_.clear();
     tx_lens_.clear();
+    queued_count_ = 0;
+    queued_changes_.clear();
     watching_ = watch_broken_ = false;
+    // RESET also ends CLIENT REPLY OFF|SKIP, tracking and MONITOR (Redis 7
+    // clearClientConnectionState); NO-EVICT stays, as on Redis 7.0. The id stays Redis's,
+    // but the proxy may move a reset client to a shared link: CLIENT ID must be asked again.
+    reply_mode_ = ReplyMode::on;
+    tracking_ = monitor_ = id_known_ = false;
 }
 
 std::vector<ReplayStep> ConnectionState::replay(const BackendCredentials& creds) const {
@@ -169,6 +257,7 @@ std::vector<ReplayStep> ConnectionState::replay(const BackendCredentials& creds)
         s.expect = static_cast<std::int32_t>(set.size());
         out.push_back(std::move(s));
     };
+    for (const std::string& flag : client_flags_) add({"CLIENT", flag, "ON"}, false);
     resub("SUBSCRIBE", channels_, SubFamily::channel);
     resub("PSUBSCRIBE", patterns_, SubFamily::pattern);
     resub("SSUBSCRIBE", shard_channels_, SubFamily::shard);

@@ -1,9 +1,13 @@
 // What one client told its Redis connection, and so what any new backend connection must
 // be told again before the client's commands go out: credentials, protocol version, name
-// and library, database, subscriptions, and an open MULTI with what it queued. WATCH
-// cannot be replayed (the watched values are gone with the old connection): it is marked
-// broken, so EXEC answers nil as if a watched key had changed. Pure, unit-tested; the
-// session applies each state command once its reply says it succeeded.
+// and library, database, subscriptions, client flags (NO-EVICT, NO-TOUCH), and an open
+// MULTI with what it queued. WATCH cannot be replayed (the watched values are gone with
+// the old connection): it is marked broken, so EXEC answers nil as if a watched key had
+// changed. CLIENT TRACKING, MONITOR and a known CLIENT ID cannot be replayed either: they
+// bind the client to its connection (bound_to_link), which the session then closes with
+// it, as Redis does. CLIENT REPLY OFF|SKIP is kept here, not on Redis (reply_visible).
+// Pure, unit-tested; the session applies each state command once its reply says it
+// succeeded, and one queued in MULTI once EXEC's reply says it ran.
 #pragma once
 
 #include <cstdint>
@@ -33,14 +37,43 @@ struct BackendCredentials {
     std::string password;
 };
 
+// One state command queued inside MULTI (+QUEUED): it changes the state only if EXEC's
+// reply says it ran.
+struct QueuedChange {
+    std::uint32_t index = 0;  // its element in EXEC's reply
+    protocol::CommandKind kind = protocol::CommandKind::normal;
+    protocol::SubFamily family = protocol::SubFamily::channel;
+    std::vector<std::string> argv;
+};
+
 class ConnectionState {
   public:
     // Applies a state command that succeeded (EXEC and DISCARD: whatever their reply).
     // `argv` is the command as framed, name first.
     void apply(protocol::CommandKind kind, protocol::SubFamily family,
                const std::vector<std::string>& argv);
-    // Inside MULTI, a queued command's bytes are kept to be replayed with the MULTI.
-    void queued_in_transaction(std::string_view raw);
+    // Inside MULTI, a queued command's bytes are kept to be replayed with the MULTI;
+    // `queued`: Redis answered +QUEUED (it has an element in EXEC's reply). A state
+    // command (`kind` not normal) then waits for EXEC's reply (exec_ran).
+    void queued_in_transaction(std::string_view raw, bool queued = true,
+                               protocol::CommandKind kind = protocol::CommandKind::normal,
+                               protocol::SubFamily family = protocol::SubFamily::channel,
+                               const std::vector<std::string>* argv = nullptr);
+    // State commands queued in the open MULTI: EXEC's reply must be read element by element.
+    bool has_queued_changes() const { return !queued_changes_.empty(); }
+    // EXEC answered: `element_ok[i]` says whether its i-th element is not an error (empty
+    // when EXEC ran nothing: nil, EXECABORT). Applies the queued state commands that ran;
+    // apply(exec) then closes the transaction.
+    void exec_ran(const std::vector<bool>& element_ok);
+    // Whether the client is sent the reply of a command that completes now (in client
+    // order, after the state commands before it applied). CLIENT REPLY OFF|SKIP reach
+    // Redis as CLIENT REPLY ON, so Redis always replies and the proxy drops what Redis
+    // would not have sent: a lost link then has no reply mode to restore.
+    bool reply_visible(protocol::CommandKind kind, const std::vector<std::string>* argv,
+                       bool success);
+    // The connection mode a new link cannot restore: the client must be closed with its
+    // link (nullptr: none).
+    const char* bound_to_link() const;
     // The link the WATCH ran on is gone.
     void link_lost() {
         if (watching_) watch_broken_ = true;
@@ -66,6 +99,12 @@ class ConnectionState {
     bool in_multi() const { return in_multi_; }
     bool watching() const { return watching_; }
     bool watch_broken() const { return watch_broken_; }
+    // A command must not go over a shared link in this state (read from Redis's replies;
+    // the session's guess from the requests may be behind).
+    bool needs_own_link() const {
+        return in_multi_ || watching_ || db_ != 0 || subscribed() || bound_to_link() ||
+               !client_flags_.empty() || reply_mode_ != ReplyMode::on;
+    }
 
   private:
     std::set<std::string>& subscriptions_mut(protocol::SubFamily family);
@@ -81,6 +120,14 @@ class ConnectionState {
     std::vector<std::uint32_t> tx_lens_;
     bool watching_ = false;
     bool watch_broken_ = false;
+    std::uint32_t queued_count_ = 0;  // commands answered +QUEUED in the open MULTI
+    std::vector<QueuedChange> queued_changes_;
+    enum class ReplyMode : std::uint8_t { on, off, skip };
+    ReplyMode reply_mode_ = ReplyMode::on;
+    bool tracking_ = false;
+    bool monitor_ = false;
+    bool id_known_ = false;
+    std::set<std::string> client_flags_;  // "NO-EVICT", "NO-TOUCH" switched on
 };
 
 }  // namespace sp::proxy

@@ -103,6 +103,14 @@ void ClientSession::pump() {
             ++sent_;
             continue;
         }
+        if (p.shared && (upstream_inflight_ == 0 || !inflight_shared_) && state_ &&
+            state_->needs_own_link()) {
+            // Parsed for a shared link, but Redis's replies to the commands before it say
+            // the connection is not in the default state (an EXEC that was an error kept
+            // the WATCH, a MULTI that was refused...): it stays on the dedicated link.
+            p.shared = false;
+            p.replica_read = false;
+        }
         if (upstream_inflight_ > 0 && p.shared != inflight_shared_) break;
         if (p.shared) {
             if (upstream_inflight_ >= kMaxSharedInflight ||
@@ -129,6 +137,7 @@ void ClientSession::pump() {
             inflight_shared_ = true;
         } else {
             if (!link_ || link_stale_) {
+                if (link_ && !survives_link_change("a state change answered by the proxy")) return;
                 // A streamed command cannot be re-sent on a new link: wait for its reply.
                 bool streamed_in_flight = false;
                 for (std::size_t i = 0; i < sent_; ++i)
@@ -367,7 +376,9 @@ void ClientSession::on_backend_frame(BackendLink& link, const protocol::FrameInf
     }
     Pending& p = pending_.front();
     bool confirmation = (info.push || sub_mode_resp2) && is_sub_confirmation(head);
-    if ((p.kind == Kind::subscribe || p.kind == Kind::unsubscribe) && !info.error) {
+    // Queued in MULTI, a (P|S)SUBSCRIBE answers one +QUEUED; it runs with EXEC.
+    const bool queued = p.in_tx && state().in_multi();
+    if ((p.kind == Kind::subscribe || p.kind == Kind::unsubscribe) && !info.error && !queued) {
         if (confirmation) {
             if (p.expect < 0) {
                 const auto& set = state().subscriptions(p.family);
@@ -432,7 +443,19 @@ void ClientSession::handle_reply(const NodeAddress& from, const protocol::FrameI
         complete_front(!info.error);
         return;
     }
-    if (p.exec_nil && !info.error) {
+    // Whether Redis would have sent it (CLIENT REPLY OFF|SKIP), decided before the state
+    // commands EXEC ran take effect, as Redis replies to EXEC before its next command.
+    const bool visible = reply_visible(p, !info.error);
+    if (p.kind == Kind::exec && state_ && state_->in_multi() && state_->has_queued_changes()) {
+        // Each queued state command counts only if its element in EXEC's reply is not an
+        // error; nil or EXECABORT: none ran.
+        std::vector<bool> ran;
+        if (!info.error) protocol::array_elements_ok(bytes, ran);
+        state_->exec_ran(ran);
+    }
+    if (!visible) {
+        // (Redis's connection always replies: CLIENT REPLY OFF|SKIP are the proxy's.)
+    } else if (p.exec_nil && !info.error) {
         std::string r;
         reply::null_array(r, state().proto());
         reply_to_client(r);
@@ -448,10 +471,14 @@ void ClientSession::complete_front(bool success) {
         router_.stats().backend_latency.observe_ms(
             static_cast<double>(uv_hrtime() / 1000 - p.issued_us) / 1000.0);
     if (!p.silent) {
-        if (p.in_tx && state().in_multi()) state_mut().queued_in_transaction(front_raw());
         // (Subscriptions were recorded as each channel was confirmed.)
         const bool sub = p.kind == Kind::subscribe || p.kind == Kind::unsubscribe;
-        if (!sub && (success || p.kind == Kind::exec || p.kind == Kind::discard)) apply_state(p);
+        if (p.in_tx && state().in_multi()) {
+            // +QUEUED says nothing ran: a state command waits for EXEC's reply.
+            state_mut().queued_in_transaction(front_raw(), success, p.kind, p.family, p.args.get());
+        } else if (!sub && (success || p.kind == Kind::exec || p.kind == Kind::discard)) {
+            apply_state(p);
+        }
     } else if (p.resub && moving_subscriber_) {
         bool more = false;
         for (std::size_t i = 1; i < pending_.size(); ++i)
@@ -464,6 +491,13 @@ void ClientSession::complete_front(bool success) {
     note_answered(p);
     head_ += p.len;
     pending_.pop_front();
+    if (pending_.empty()) {
+        // Everything parsed is answered: what the requests suggested gives way to what
+        // Redis did (a refused MULTI, a SELECT queued then discarded, a kept WATCH).
+        multi_open_at_parse_ = state().in_multi();
+        watch_at_parse_ = state().watching();
+        db_nonzero_at_parse_ = state().db() != 0;
+    }
     if (sent_ > 0) --sent_;
     if (upstream_inflight_ > 0 && --upstream_inflight_ == 0 && inflight_shared_)
         shared_link_ = nullptr;  // nothing owed there: the pool may close it
@@ -476,6 +510,13 @@ void ClientSession::complete_front(bool success) {
         head_ = 0;
     }
     deliver_locals();
+}
+
+bool ClientSession::reply_visible(const Pending& p, bool success) {
+    if (!state_ && p.kind != Kind::client_reply) return true;  // the default: every reply
+    // Queued in MULTI, a CLIENT REPLY answers +QUEUED like any command; it applies with EXEC.
+    const Kind kind = p.in_tx && state().in_multi() ? Kind::normal : p.kind;
+    return state_mut().reply_visible(kind, p.args.get(), success);
 }
 
 void ClientSession::apply_state(const Pending& p) {

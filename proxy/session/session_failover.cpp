@@ -111,7 +111,20 @@ bool ClientSession::in_flight_resendable() const {
     return true;
 }
 
+bool ClientSession::survives_link_change(const std::string& why) {
+    const char* mode = state_ ? state_->bound_to_link() : nullptr;
+    if (!mode) return true;
+    // Redis closes a connection it loses; the client then knows its tracking cache, its
+    // MONITOR stream or its id are gone. A new link would carry none of them, silently.
+    router_.stats().commands_failed += unanswered();
+    spdlog::info("session {}: {} cannot move to a new Redis connection ({}); closing the client",
+                 client_ ? client_->peer() : "?", mode, why);
+    close(std::string(mode) + " is bound to the Redis connection that was replaced (" + why + ")");
+    return false;
+}
+
 void ClientSession::relink(const std::string& why, bool avoid_until_new_snapshot) {
+    if (!survives_link_change(why)) return;
     std::optional<NodeAddress> old = upstream_address();
     link_.reset();
     link_ready_ = false;

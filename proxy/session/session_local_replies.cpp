@@ -141,7 +141,8 @@ void ClientSession::deliver_locals() {
                 reply::bulk(r, state().client_name());
         }
         bool close_after = pending_.front().close_after;
-        reply_to_client(local_replies_.front());
+        // (CLIENT REPLY OFF|SKIP hide the proxy's own replies too, QUIT's +OK included.)
+        if (reply_visible(pending_.front(), true)) reply_to_client(local_replies_.front());
         local_replies_.pop_front();
         pending_.pop_front();
         if (sent_ > 0) --sent_;

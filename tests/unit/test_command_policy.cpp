@@ -108,6 +108,24 @@ TEST_CASE("command policy: per-connection modes pin", "[command_policy]") {
     CHECK(policy_of({"CLIENT", "REPLY", "ON"}).pins == PinReason::none);
     CHECK(policy_of({"CLIENT", "TRACKING", "on"}).pins == PinReason::tracking);
     CHECK(policy_of({"WAIT", "1", "0"}).pins == PinReason::blocking);
+    // issue 21: the id must name the client's own connection; connection flags pin
+    CHECK(policy_of({"CLIENT", "ID"}).pins == PinReason::client_id);
+    CHECK(policy_of({"CLIENT", "NO-EVICT", "on"}).pins == PinReason::client_flag);
+    CHECK(policy_of({"client", "no-touch", "ON"}).pins == PinReason::client_flag);
+    CHECK(policy_of({"CLIENT", "NO-EVICT", "off"}).pins == PinReason::none);
+}
+
+TEST_CASE("command policy: modes followed from Redis's replies have a kind (issue 21)",
+          "[command_policy]") {
+    CHECK(policy_of({"CLIENT", "REPLY", "SKIP"}).kind == CommandKind::client_reply);
+    CHECK(policy_of({"CLIENT", "TRACKING", "on", "BCAST"}).kind == CommandKind::client_tracking);
+    CHECK(policy_of({"CLIENT", "ID"}).kind == CommandKind::client_id);
+    CHECK(policy_of({"CLIENT", "NO-EVICT", "on"}).kind == CommandKind::client_flag);
+    CHECK(policy_of({"MONITOR"}).kind == CommandKind::monitor);
+    CHECK(policy_of({"CLIENT", "INFO"}).kind == CommandKind::normal);
+    // harmless to send again on a new link: none runs anything
+    CHECK(policy_of({"CLIENT", "ID"}).resendable);
+    CHECK(policy_of({"CLIENT", "REPLY", "OFF"}).resendable);
 }
 
 TEST_CASE("command policy: what may be read from a replica", "[command_policy]") {
@@ -127,31 +145,31 @@ TEST_CASE("command policy: what may be read from a replica", "[command_policy]")
         INFO(ok[0]);
         CHECK(policy_of(ok).replica_ok);
     }
-    for (std::vector<std::string> no : std::vector<std::vector<std::string>>{
-             {"SET", "k", "v"},
-             {"INCR", "k"},
-             {"SORT", "l"},  // may STORE
-             {"EVAL", "return 1", "0"},
-             {"FCALL", "f", "0"},
-             {"BLPOP", "l", "0"},
-             {"XREAD", "BLOCK", "0", "STREAMS", "s", "$"},
-             {"WAIT", "1", "0"},
-             {"SUBSCRIBE", "c"},
-             {"PUBLISH", "c", "m"},
-             {"MULTI"},
-             {"EXEC"},
-             {"WATCH", "k"},
-             {"SELECT", "0"},
-             {"PING"},
-             {"CLIENT", "LIST"},
-             {"CONFIG", "GET", "x"},
-             {"INFO"},
-             {"SCAN", "0"},
-             {"SSCAN", "s", "0"},
-             {"HSCAN", "h", "0"},
-             {"ZSCAN", "z", "0"},
-             {"TOUCH", "k"},
-             {"NOSUCHCMD"}}) {
+    for (std::vector<std::string> no :
+         std::vector<std::vector<std::string>>{{"SET", "k", "v"},
+                                               {"INCR", "k"},
+                                               {"SORT", "l"},  // may STORE
+                                               {"EVAL", "return 1", "0"},
+                                               {"FCALL", "f", "0"},
+                                               {"BLPOP", "l", "0"},
+                                               {"XREAD", "BLOCK", "0", "STREAMS", "s", "$"},
+                                               {"WAIT", "1", "0"},
+                                               {"SUBSCRIBE", "c"},
+                                               {"PUBLISH", "c", "m"},
+                                               {"MULTI"},
+                                               {"EXEC"},
+                                               {"WATCH", "k"},
+                                               {"SELECT", "0"},
+                                               {"PING"},
+                                               {"CLIENT", "LIST"},
+                                               {"CONFIG", "GET", "x"},
+                                               {"INFO"},
+                                               {"SCAN", "0"},
+                                               {"SSCAN", "s", "0"},
+                                               {"HSCAN", "h", "0"},
+                                               {"ZSCAN", "z", "0"},
+                                               {"TOUCH", "k"},
+                                               {"NOSUCHCMD"}}) {
         INFO(no[0]);
         CHECK_FALSE(policy_of(no).replica_ok);
     }

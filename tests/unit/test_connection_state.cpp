@@ -128,3 +128,122 @@ TEST_CASE("connection state: RESET forgets the session but keeps the proxy's AUT
     // what the link must be told after RESET: the proxy's credentials again
     CHECK(argvs(st.replay({"", "pw"})) == V{{"AUTH", "pw"}});
 }
+
+TEST_CASE("connection state: EXEC or DISCARD without MULTI keeps the WATCH (issue 21, case 7)",
+          "[connection_state]") {
+    ConnectionState st;
+    st.apply(CommandKind::watch, SubFamily::channel, {"WATCH", "k"});
+    st.apply(CommandKind::exec, SubFamily::channel, {"EXEC"});  // "-ERR EXEC without MULTI"
+    CHECK(st.watching());
+    CHECK(st.needs_own_link());
+    st.apply(CommandKind::discard, SubFamily::channel, {"DISCARD"});
+    CHECK(st.watching());
+    st.apply(CommandKind::multi, SubFamily::channel, {"MULTI"});
+    st.apply(CommandKind::exec, SubFamily::channel, {"EXEC"});  // nil, EXECABORT or an array
+    CHECK_FALSE(st.watching());
+    CHECK_FALSE(st.needs_own_link());
+}
+
+TEST_CASE(
+    "connection state: a state command queued in MULTI counts only if EXEC ran it "
+    "(issue 21, case 8)",
+    "[connection_state]") {
+    const std::vector<std::string> select1{"SELECT", "1"};
+    const std::vector<std::string> name{"CLIENT", "SETNAME", "n"};
+    SECTION("DISCARD") {
+        ConnectionState st;
+        st.apply(CommandKind::multi, SubFamily::channel, {"MULTI"});
+        st.queued_in_transaction("s", true, CommandKind::select, SubFamily::channel, &select1);
+        CHECK(st.db() == 0);
+        CHECK(st.has_queued_changes());
+        st.apply(CommandKind::discard, SubFamily::channel, {"DISCARD"});
+        CHECK(st.db() == 0);
+        CHECK_FALSE(st.has_queued_changes());
+        CHECK(argvs(st.replay({})).empty());
+    }
+    SECTION("EXEC: each by its own element") {
+        ConnectionState st;
+        st.apply(CommandKind::multi, SubFamily::channel, {"MULTI"});
+        st.queued_in_transaction("g", true);  // GET k: element 0
+        st.queued_in_transaction("s", true, CommandKind::select, SubFamily::channel, &select1);
+        st.queued_in_transaction("bad", false);  // refused at queue time: no element
+        st.queued_in_transaction("n", true, CommandKind::client_setname, SubFamily::channel, &name);
+        st.exec_ran({true, true, false});  // SETNAME's element is an error
+        st.apply(CommandKind::exec, SubFamily::channel, {"EXEC"});
+        CHECK(st.db() == 1);
+        CHECK(st.client_name().empty());
+        CHECK_FALSE(st.in_multi());
+    }
+    SECTION("EXEC answered nil or EXECABORT") {
+        ConnectionState st;
+        st.apply(CommandKind::multi, SubFamily::channel, {"MULTI"});
+        st.queued_in_transaction("s", true, CommandKind::select, SubFamily::channel, &select1);
+        st.exec_ran({});
+        st.apply(CommandKind::exec, SubFamily::channel, {"EXEC"});
+        CHECK(st.db() == 0);
+    }
+}
+
+TEST_CASE(
+    "connection state: CLIENT REPLY OFF|SKIP hide the replies Redis would not send "
+    "(issue 21, case 5)",
+    "[connection_state]") {
+    using A = std::vector<std::string>;
+    const A off{"CLIENT", "REPLY", "OFF"}, skip{"CLIENT", "REPLY", "SKIP"},
+        on{"CLIENT", "REPLY", "ON"};
+    ConnectionState st;
+    auto complete = [&](CommandKind kind, const A* argv, bool success = true) {
+        const bool visible = st.reply_visible(kind, argv, success);
+        if (success && argv) st.apply(kind, SubFamily::channel, *argv);
+        return visible;
+    };
+    CHECK_FALSE(complete(CommandKind::client_reply, &skip));
+    CHECK_FALSE(complete(CommandKind::normal, nullptr));  // GET x: skipped
+    CHECK(complete(CommandKind::normal, nullptr));        // GET y
+    CHECK_FALSE(complete(CommandKind::client_reply, &off));
+    CHECK_FALSE(complete(CommandKind::normal, nullptr));
+    CHECK_FALSE(complete(CommandKind::normal, nullptr, false));  // errors too
+    CHECK_FALSE(complete(CommandKind::client_reply, &skip));     // ignored while OFF
+    CHECK_FALSE(complete(CommandKind::normal, nullptr));
+    CHECK(complete(CommandKind::client_reply, &on));  // ON answers
+    CHECK(complete(CommandKind::normal, nullptr));
+    // SKIP then ON: ON answers and the next reply is not skipped
+    CHECK_FALSE(complete(CommandKind::client_reply, &skip));
+    CHECK(complete(CommandKind::client_reply, &on));
+    CHECK(complete(CommandKind::normal, nullptr));
+    // RESET answers and ends OFF
+    CHECK_FALSE(complete(CommandKind::client_reply, &off));
+    const A reset{"RESET"};
+    CHECK(complete(CommandKind::reset, &reset));
+    CHECK(complete(CommandKind::normal, nullptr));
+    // nothing of it is replayed: Redis's connection always replies
+    CHECK(argvs(st.replay({})).empty());
+}
+
+TEST_CASE(
+    "connection state: tracking, MONITOR and a known id bind the client to its link; "
+    "NO-EVICT is replayed (issue 21, case 4)",
+    "[connection_state]") {
+    ConnectionState st;
+    CHECK(st.bound_to_link() == nullptr);
+    st.apply(CommandKind::client_tracking, SubFamily::channel,
+             {"CLIENT", "TRACKING", "on", "BCAST"});
+    CHECK(std::string(st.bound_to_link()) == "CLIENT TRACKING");
+    st.apply(CommandKind::client_tracking, SubFamily::channel, {"CLIENT", "TRACKING", "off"});
+    CHECK(st.bound_to_link() == nullptr);
+    st.apply(CommandKind::client_id, SubFamily::channel, {"CLIENT", "ID"});
+    CHECK(std::string(st.bound_to_link()) == "CLIENT ID");
+    st.apply(CommandKind::reset, SubFamily::channel, {"RESET"});
+    CHECK(st.bound_to_link() == nullptr);
+    st.apply(CommandKind::monitor, SubFamily::channel, {"MONITOR"});
+    CHECK(std::string(st.bound_to_link()) == "MONITOR");
+
+    ConnectionState flags;
+    flags.apply(CommandKind::client_flag, SubFamily::channel, {"CLIENT", "no-evict", "on"});
+    CHECK(flags.needs_own_link());
+    CHECK(argvs(flags.replay({})) == V{{"CLIENT", "NO-EVICT", "ON"}});
+    flags.apply(CommandKind::reset, SubFamily::channel, {"RESET"});  // kept, as on Redis 7.0
+    CHECK(argvs(flags.replay({})) == V{{"CLIENT", "NO-EVICT", "ON"}});
+    flags.apply(CommandKind::client_flag, SubFamily::channel, {"CLIENT", "NO-EVICT", "off"});
+    CHECK(flags.replay({}).empty());
+}

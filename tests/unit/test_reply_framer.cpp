@@ -345,3 +345,16 @@ TEST_CASE("framer agrees with hiredis on random RESP2 streams", "[reply_framer]"
         }
     }
 }
+
+TEST_CASE("EXEC's reply read element by element", "[reply_framer]") {
+    std::vector<bool> ok;
+    CHECK(sp::protocol::array_elements_ok(
+        "*3\r\n+OK\r\n-ERR DB index is out of range\r\n*2\r\n-a\r\n:1\r\n", ok));
+    CHECK(ok == std::vector<bool>{true, false, true});
+    CHECK(sp::protocol::array_elements_ok("*0\r\n", ok));
+    CHECK(ok.empty());
+    CHECK_FALSE(sp::protocol::array_elements_ok("*-1\r\n", ok));
+    CHECK_FALSE(sp::protocol::array_elements_ok("_\r\n", ok));
+    CHECK_FALSE(sp::protocol::array_elements_ok("-EXECABORT Transaction discarded\r\n", ok));
+    CHECK_FALSE(sp::protocol::array_elements_ok("*2\r\n+OK\r\n$5\r\nab", ok));  // cut short
+}
