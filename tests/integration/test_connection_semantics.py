@@ -240,14 +240,37 @@ def test_client_unblock_error_reaches_the_blocked_client_as_from_redis(module_to
 # ---------------------------------------------------------------------------------------------
 # Case 14: SCRIPT KILL and FUNCTION KILL while a shared link waits behind a busy script
 
+def set_down_after(topo, ms: int):
+    for s in topo.live_sentinels():
+        s.client().execute_command("SENTINEL", "SET", harness.MASTER_NAME,
+                                   "down-after-milliseconds", str(ms))
+
+
 @pytest.fixture
 def busy_threshold(module_topology):
+    """A master that answers -BUSY 300 ms into a script. Sentinel would take those -BUSY
+    replies for a master down after 1 s and send SCRIPT KILL itself (or fail it over): it is
+    told to wait 60 s for the test's duration."""
     master = module_topology.current_master()
+    set_down_after(module_topology, 60000)
     c = master.client()
     old = c.config_get("busy-reply-threshold")["busy-reply-threshold"]
     c.config_set("busy-reply-threshold", "300")
     yield master
-    master.client().config_set("busy-reply-threshold", old)
+
+    def restored():
+        # a test that failed may leave its script running: kill it, then restore
+        for kill in (("SCRIPT", "KILL"), ("FUNCTION", "KILL")):
+            try:
+                c.execute_command(*kill)
+            except Exception:
+                pass
+        try:
+            return c.config_set("busy-reply-threshold", old)
+        except Exception:
+            return False
+    wait_until(restored, 15, 0.2, "busy-reply-threshold restored")
+    set_down_after(module_topology, 1000)
 
 
 def test_script_kill_reaches_redis_while_a_shared_link_runs_a_busy_script(busy_threshold,
@@ -262,7 +285,7 @@ def test_script_kill_reaches_redis_while_a_shared_link_runs_a_busy_script(busy_t
     d = direct(master, timeout=20)
     try:
         assert pinned.call("SELECT", "0") == "OK" and pinned.call("SELECT", "1") == "OK"
-        runner.send(runner.command("EVAL", BUSY_SCRIPT, "0", "6"))
+        runner.send(runner.command("EVAL", BUSY_SCRIPT, "0", "10"))
         # Redis answers others -BUSY once the script is past the threshold
         wait_until(lambda: isinstance(d.call("GET", k), RespError), 5, 0.1,
                    "Redis to answer -BUSY")
@@ -302,7 +325,7 @@ def test_function_kill_reaches_redis_while_a_shared_link_runs_a_busy_function(bu
     killer = RawResp(module_proxy.port, timeout=20)
     d = direct(master, timeout=20)
     try:
-        runner.send(runner.command("FCALL", "connsem_busy", "0", "6"))
+        runner.send(runner.command("FCALL", "connsem_busy", "0", "10"))
         wait_until(lambda: isinstance(d.call("PING"), RespError), 5, 0.1,
                    "Redis to answer -BUSY")
         t0 = now()
@@ -316,7 +339,21 @@ def test_function_kill_reaches_redis_while_a_shared_link_runs_a_busy_function(bu
     finally:
         for x in (runner, killer, d):
             x.close()
-        master.client().execute_command("FUNCTION", "DELETE", "connsem_busy")
+        wait_until(lambda: delete_function(master, "connsem_busy"), 15, 0.2,
+                   "the busy function deleted")
+
+
+def delete_function(master, name: str) -> bool:
+    c = master.client()
+    try:
+        c.execute_command("FUNCTION", "KILL")
+    except Exception:
+        pass
+    try:
+        c.execute_command("FUNCTION", "DELETE", name)
+        return True
+    except Exception as exc:
+        return "BUSY" not in str(exc)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -339,9 +376,7 @@ def test_hello_auth_with_a_wrong_password_during_a_hold_gets_wrongpass(make_topo
 
     # A hold without a failover: Sentinel is slow to judge (no +odown, whose failover the
     # proxy waits out), the proxy sees the master's connection die at once.
-    for s in topo.sentinels:
-        s.client().execute_command("SENTINEL", "SET", harness.MASTER_NAME,
-                                   "down-after-milliseconds", "60000")
+    set_down_after(topo, 60000)
     master.stop(signal.SIGKILL)
     wait_until(lambda: "holding commands" in proxy.log_text(), 10, 0.05,
                "the proxy to hold commands")
