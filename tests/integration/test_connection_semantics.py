@@ -195,6 +195,30 @@ def test_wait_counts_the_clients_own_writes_made_over_a_shared_link(module_topol
     module_topology.wait_replication(master)
 
 
+def test_wait_whose_fence_is_refused_answers_an_error_not_a_count(module_topology,
+                                                                   module_proxy):
+    """A client that wrote over a shared link, then logged in as a user who may not run the
+    fence (SWAPDB 0 0): its WAIT is answered with an error, never a count of the wrong
+    connection's writes."""
+    master = module_topology.current_master()
+    user, pw = uniq("nofence").replace(":", "-"), "nofence-pw"
+    admin = master.client()
+    admin.execute_command("ACL", "SETUSER", user, "on", f">{pw}", "~*", "&*", "+@all",
+                          "-swapdb")
+    p = RawResp(module_proxy.port, timeout=10)
+    try:
+        assert p.call("SET", uniq("nofence"), "v") == "OK"  # over the shared link
+        assert p.call("AUTH", user, pw) == "OK"  # pins: its own link, as that user
+        r = p.call("WAIT", "0", "100")
+        assert isinstance(r, RespError) and "cannot count the replicas" in r, r
+        # the next WAIT needs no fence (its writes are on its own link now) and is Redis's
+        assert p.call("SET", uniq("nofence"), "w") == "OK"
+        assert p.call("WAIT", "2", "5000") == 2
+    finally:
+        p.close()
+        admin.execute_command("ACL", "DELUSER", user)
+
+
 # ---------------------------------------------------------------------------------------------
 # Case 10: CLIENT UNBLOCK id ERROR by an operator
 
