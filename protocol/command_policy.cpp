@@ -126,7 +126,8 @@ bool plain_data(const CommandPolicy& p) {
     return p.is(kReadOnly | kWrite) && !p.is(kBlocking | kPubSub | kSubscribe | kAdmin | kUnknown);
 }
 
-PinReason pin_of(const Command& cmd, const CommandPolicy& p, bool reviewed) {
+// `row`: the command's kReviewed row, if any; `reviewed`: its command table row was.
+PinReason pin_of(const Command& cmd, const CommandPolicy& p, const Reviewed* row, bool reviewed) {
     switch (p.kind) {
         case CommandKind::multi:
         case CommandKind::watch:
@@ -144,7 +145,7 @@ PinReason pin_of(const Command& cmd, const CommandPolicy& p, bool reviewed) {
             break;
     }
     if (p.is(kBlocking)) return PinReason::blocking;
-    if (const Reviewed* r = reviewed_row(cmd)) return r->pin;
+    if (row) return row->pin;
     if (cmd.name == "client" && cmd.argc() > 2) {
         if (ieq(cmd.argv[1], "reply") && !ieq(cmd.argv[2], "on")) return PinReason::client_reply;
         if (ieq(cmd.argv[1], "tracking") && ieq(cmd.argv[2], "on")) return PinReason::tracking;
@@ -216,8 +217,9 @@ CommandPolicy decide(const CommandTable& table, const Command& cmd) {
     // XREAD / XREADGROUP block only with a BLOCK option.
     if ((cmd.name == "xread" || cmd.name == "xreadgroup") && !has_word(cmd, "block"))
         p.flags &= ~static_cast<std::uint32_t>(kBlocking);
-    if (const Reviewed* r = reviewed_row(cmd)) p.refusal = r->refusal;
-    p.pins = pin_of(cmd, p, info.reviewed);
+    const Reviewed* row = reviewed_row(cmd);
+    if (row) p.refusal = row->refusal;
+    p.pins = pin_of(cmd, p, row, info.reviewed);
     p.counts_own_writes = cmd.name == "wait" || cmd.name == "waitaof";
     p.resendable = resendable(p);
     p.replica_ok = replica_ok(cmd, p);
