@@ -69,7 +69,71 @@ bool has_word(const Command& cmd, std::string_view word) {
     return false;
 }
 
-PinReason pin_of(const Command& cmd, const CommandPolicy& p) {
+// The reviewed decisions the server's flags do not make (docs/architecture.md, "Shared and
+// dedicated links"). `sub` empty: every form of the command.
+struct Reviewed {
+    std::string_view name;
+    std::string_view sub;
+    PinReason pin = PinReason::none;
+    std::string_view refusal;
+};
+
+constexpr Reviewed kReviewed[] = {
+    // A replica's handshake and stream: REPLCONF ACK/GETACK get no reply at all, which
+    // would leave a shared link's replies one behind for ever; SYNC/PSYNC take the link.
+    {"replconf",
+     {},
+     PinReason::none,
+     "ERR REPLCONF is not supported through sentinel-proxy: "
+     "replication needs a direct connection to Redis"},
+    {"sync",
+     {},
+     PinReason::none,
+     "ERR SYNC is not supported through sentinel-proxy: "
+     "replication needs a direct connection to Redis"},
+    {"psync",
+     {},
+     PinReason::none,
+     "ERR PSYNC is not supported through sentinel-proxy: "
+     "replication needs a direct connection to Redis"},
+    // Turns the connection into a Lua debugger session.
+    {"script", "debug", PinReason::none,
+     "ERR SCRIPT DEBUG is not supported through sentinel-proxy: the Lua debugger needs a "
+     "direct connection to Redis"},
+    // redis-py 8 enables maintenance pushes on its connection (an error is tolerated): the
+    // proxy hides maintenance and failovers itself, and a shared link takes no pushes.
+    {"client", "maint_notifications", PinReason::none,
+     "ERR CLIENT MAINT_NOTIFICATIONS is not supported through sentinel-proxy: the proxy "
+     "handles maintenance and failovers itself"},
+    {"client", "no-evict", PinReason::connection, {}},
+    {"client", "no-touch", PinReason::connection, {}},
+    {"client", "caching", PinReason::connection, {}},
+    {"readonly", {}, PinReason::connection, {}},
+    {"readwrite", {}, PinReason::connection, {}},
+    {"asking", {}, PinReason::connection, {}},
+    {"monitor", {}, PinReason::monitor, {}},
+    // Redis runs these while a script is busy; a shared link waits behind the script.
+    {"script", "kill", PinReason::out_of_band, {}},
+    {"function", "kill", PinReason::out_of_band, {}},
+    {"shutdown", {}, PinReason::out_of_band, {}},
+};
+
+const Reviewed* reviewed_row(const Command& cmd) {
+    for (const Reviewed& r : kReviewed) {
+        if (r.name != cmd.name) continue;
+        if (r.sub.empty() || (cmd.argc() > 1 && ieq(cmd.argv[1], r.sub))) return &r;
+    }
+    return nullptr;
+}
+
+// Known only from the server's COMMAND reply (or a sub-command the table lacks): shared
+// only when the flags show a plain data command.
+bool plain_data(const CommandPolicy& p) {
+    return p.is(kReadOnly | kWrite) && !p.is(kBlocking | kPubSub | kSubscribe | kAdmin | kUnknown);
+}
+
+// `row`: the command's kReviewed row, if any; `reviewed`: its command table row was.
+PinReason pin_of(const Command& cmd, const CommandPolicy& p, const Reviewed* row, bool reviewed) {
     switch (p.kind) {
         case CommandKind::multi:
         case CommandKind::watch:
@@ -87,18 +151,15 @@ PinReason pin_of(const Command& cmd, const CommandPolicy& p) {
             break;
     }
     if (p.is(kBlocking)) return PinReason::blocking;
-    // MONITOR and a replica's SYNC/PSYNC turn the connection into a stream.
-    if (cmd.name == "monitor" || cmd.name == "sync" || cmd.name == "psync")
-        return PinReason::monitor;
+    if (row) return row->pin;
     if (cmd.name == "client" && cmd.argc() > 2) {
         if (ieq(cmd.argv[1], "reply") && !ieq(cmd.argv[2], "on")) return PinReason::client_reply;
         if (ieq(cmd.argv[1], "tracking") && ieq(cmd.argv[2], "on")) return PinReason::tracking;
-        if (p.kind == CommandKind::client_flag && ieq(cmd.argv[2], "on"))
-            return PinReason::client_flag;
     }
     // The id must be the one the client's invalidations (CLIENT TRACKING ... REDIRECT id)
     // or CLIENT KILL reach: its own connection, never a shared link.
     if (p.kind == CommandKind::client_id) return PinReason::client_id;
+    if (p.is(kUnknown) || (!reviewed && !plain_data(p))) return PinReason::unknown;
     return PinReason::none;
 }
 
@@ -131,6 +192,23 @@ bool replica_ok(const Command& cmd, const CommandPolicy& p) {
 
 }  // namespace
 
+bool sticky(PinReason r) {
+    switch (r) {
+        case PinReason::subscribed:
+        case PinReason::blocking:
+        case PinReason::monitor:
+        case PinReason::client_reply:
+        case PinReason::tracking:
+        case PinReason::client_id:
+        case PinReason::connection:
+        case PinReason::unknown:
+            return true;
+        default:
+            return false;  // transaction and select end with their state; identity: see
+                           // the session (the proxy's own credentials change nothing)
+    }
+}
+
 CommandPolicy decide(const CommandTable& table, const Command& cmd) {
     CommandPolicy p;
     // The table knows which commands have sub-commands; it reads argv[1] only for those.
@@ -149,7 +227,10 @@ CommandPolicy decide(const CommandTable& table, const Command& cmd) {
     // XREAD / XREADGROUP block only with a BLOCK option.
     if ((cmd.name == "xread" || cmd.name == "xreadgroup") && !has_word(cmd, "block"))
         p.flags &= ~static_cast<std::uint32_t>(kBlocking);
-    p.pins = pin_of(cmd, p);
+    const Reviewed* row = reviewed_row(cmd);
+    if (row) p.refusal = row->refusal;
+    p.pins = pin_of(cmd, p, row, info.reviewed);
+    p.counts_own_writes = cmd.name == "wait" || cmd.name == "waitaof";
     p.resendable = resendable(p);
     p.replica_ok = replica_ok(cmd, p);
     return p;

@@ -1,11 +1,20 @@
 // What a framed command means to the proxy, decided once, from the command table and the
 // command's own arguments: its kind (the few commands the proxy must understand), whether
-// it pins its client to a dedicated backend connection, whether it may be re-sent when its
-// outcome is unknown, and where a blocking command keeps its timeout. Pure: the session
-// asks once per command and never compares names or parses the command again.
+// it may share a backend link, pins its client to a dedicated one, or is refused, whether
+// it may be re-sent when its outcome is unknown, and where a blocking command keeps its
+// timeout. Pure: the session asks once per command and never compares names or parses the
+// command again.
+//
+// Sharing is an allow-list (docs/architecture.md, "Shared and dedicated links"): a command
+// shares a link only when the proxy knows it gets exactly one reply, changes nothing that
+// belongs to the connection and does not depend on what the connection did before. That is
+// every reviewed row of the command table the rules below do not name, and, for commands
+// known only from the server's COMMAND reply, plain data commands (readonly or write, and
+// not blocking, pub/sub or admin). Anything else the proxy does not know pins.
 #pragma once
 
 #include <cstdint>
+#include <string_view>
 
 #include "protocol/command_table.h"
 #include "protocol/request_parser.h"
@@ -54,8 +63,16 @@ enum class PinReason : std::uint8_t {
     select,        // SELECT n: per-connection database
     identity,      // AUTH / HELLO AUTH: per-connection user
     client_id,     // CLIENT ID: the id must name the client's own connection
-    client_flag,   // CLIENT NO-EVICT|NO-TOUCH ON: per-connection flags
+    connection,    // CLIENT NO-EVICT/NO-TOUCH/CACHING, READONLY/READWRITE/ASKING: flags it
+    unknown,       // not reviewed, and its flags do not show a plain data command
+    // SCRIPT KILL, FUNCTION KILL, SHUTDOWN: must reach Redis while a shared link waits
+    // behind a busy script, so this one command goes on a dedicated link (not sticky).
+    out_of_band,
 };
+
+// The pins that last until RESET: the client is likely to do it again, or the proxy cannot
+// tell when the connection is back in the default state.
+bool sticky(PinReason r);
 
 struct CommandPolicy {
     CommandKind kind = CommandKind::normal;
@@ -76,6 +93,12 @@ struct CommandPolicy {
     // access time on the master). The session adds what only it knows: not inside
     // MULTI/WATCH, and only on a shared link.
     bool replica_ok = false;
+    // WAIT / WAITAOF: counts the acknowledgements of this connection's last write, so the
+    // client's writes made over a shared link must be fenced on the link WAIT runs on.
+    bool counts_own_writes = false;
+    // Not supported through the proxy (outside MULTI): the error the client gets, without
+    // "-" and CRLF. Empty for every other command.
+    std::string_view refusal;
 
     bool is(std::uint32_t f) const { return (flags & f) != 0; }
 };

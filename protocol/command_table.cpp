@@ -232,7 +232,9 @@ bool learn_entry(const redisReply* e, std::vector<Learned>& out, int depth) {
 CommandTable::CommandTable() {
     table_.reserve(std::size(kBuiltin) * 2);
     for (const Row& row : kBuiltin) {
-        table_.emplace(row.name, CommandInfo{row.flags, row.arity, row.timeout});
+        CommandInfo info{row.flags, row.arity, row.timeout};
+        info.reviewed = true;
+        table_.emplace(row.name, info);
     }
     mark_containers();
 }
@@ -243,14 +245,21 @@ CommandInfo CommandTable::classify(std::string_view lower_name, std::string_view
     if (!it->second.container || sub.empty()) return it->second;
     char key[128];
     const std::size_t n = lower_name.size() + 1 + sub.size();
-    if (n > sizeof(key)) return it->second;
+    if (n > sizeof(key)) {
+        CommandInfo parent = it->second;
+        parent.reviewed = false;
+        return parent;
+    }
     std::memcpy(key, lower_name.data(), lower_name.size());
     key[lower_name.size()] = '|';
     for (std::size_t i = 0; i < sub.size(); ++i)
         key[lower_name.size() + 1 + i] =
             static_cast<char>(std::tolower(static_cast<unsigned char>(sub[i])));
     auto sub_it = table_.find(std::string_view(key, n));
-    return sub_it != table_.end() ? sub_it->second : it->second;
+    if (sub_it != table_.end()) return sub_it->second;
+    CommandInfo parent = it->second;
+    parent.reviewed = false;
+    return parent;
 }
 
 // A name with "name|sub" entries is a container: classify() then looks at its first

@@ -1,7 +1,8 @@
 // The one place that knows what each Redis command is: write, read-only, blocking,
 // pub/sub, transaction, connection state, scripting, admin. Built in for Redis 7 and
 // refreshable from a server's COMMAND reply, so commands this table has never seen are
-// still classified. Unknown commands are never refused: routing sends them to the master.
+// still classified. Whether a row was reviewed (built in) or only learned from the server
+// matters to command_policy: only reviewed rows may share a link on the table's word alone.
 #pragma once
 
 #include <cstddef>
@@ -42,6 +43,10 @@ struct CommandInfo {
     int arity = 0;  // Redis convention: negative means "at least -arity"
     TimeoutArg timeout = TimeoutArg::none;
     bool container = false;  // has "name|sub" entries (CLIENT, CONFIG, ACL, XINFO...)
+    // A built-in row: its connection semantics were reviewed for this table. Commands
+    // learned only from a server's COMMAND reply, and sub-commands the table does not
+    // have (classified as their parent), are not.
+    bool reviewed = false;
 
     bool is(std::uint32_t f) const { return (flags & f) != 0; }
 };
@@ -54,7 +59,8 @@ class CommandTable {
     // Classifies a command by lower-cased name and, for container commands (CLIENT,
     // CONFIG, ACL, XINFO... : those with "name|sub" entries), its first argument in any
     // case. Other commands cost one lookup whatever `sub` is, so callers may always pass
-    // argv[1]. Never fails: an unknown command gets {kUnknown}.
+    // argv[1]. Never fails: an unknown command gets {kUnknown}; a sub-command the table
+    // does not have gets its parent's flags, not reviewed.
     CommandInfo classify(std::string_view lower_name, std::string_view lower_sub = {}) const;
 
     // Learns from the raw RESP2 bytes of a `COMMAND` (or `COMMAND INFO ...`) reply: each

@@ -384,6 +384,16 @@ void SentinelWatcher::probe(const NodeAddress& candidate, const VoteOutcome& vot
         }
         std::string role;
         if (r->type == REDIS_REPLY_ARRAY && r->elements > 0) role = str(r->element[0]);
+        if (r->type == REDIS_REPLY_ERROR && str(r).rfind("BUSY", 0) == 0 && verified_ &&
+            *verified_ == candidate) {
+            // The verified master is running a long script: alive, and a script cannot change
+            // its role. Holding would keep SCRIPT KILL from it; Sentinel judges whether a
+            // master that stays busy is down, and its events reach us.
+            spdlog::debug("master {} answers ROLE -BUSY (a script is running): kept",
+                          candidate.str());
+            verified(candidate, vote, kept);
+            return;
+        }
         if (role != "master") {
             unverify("candidate " + candidate.str() + " answers ROLE " +
                      (role.empty() ? str(r) : role));

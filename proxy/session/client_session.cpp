@@ -341,6 +341,14 @@ void ClientSession::handle_command_after_gate(const protocol::Command& cmd) {
         enqueue_local(std::move(r), true);
         return;
     }
+    if (!policy.refusal.empty() && !multi_open_at_parse_) {
+        // Not supported through a proxy: a clear error, never a broken shared link. (Inside
+        // MULTI it is queued on the transaction's own link, where Redis decides, as direct.)
+        std::string r;
+        reply::error(r, policy.refusal);
+        enqueue_local(std::move(r));
+        return;
+    }
     if (policy.kind == CommandKind::ping && !subscribed() && !multi_open_at_parse_ &&
         pending_.empty() && !snap_->master) {
         // Nothing to keep in order and no master: answer here so health checks work (not
@@ -363,8 +371,9 @@ void ClientSession::handle_command_after_gate(const protocol::Command& cmd) {
     if (keeps_args(policy))
         p.args = std::make_shared<const std::vector<std::string>>(cmd.argv.begin(), cmd.argv.end());
 
-    if (policy.kind == CommandKind::hello && !subscribed() && !multi_open_at_parse_ &&
-        pending_.empty() && !snap_->master) {
+    // (A HELLO that logs in as a Redis user waits for the master, which checks it.)
+    if (policy.kind == CommandKind::hello && policy.pins != PinReason::identity && !subscribed() &&
+        !multi_open_at_parse_ && pending_.empty() && !snap_->master) {
         route_shared(cmd, policy);
         answer_hello_locally(cmd);
         return;
@@ -376,6 +385,20 @@ void ClientSession::handle_command_after_gate(const protocol::Command& cmd) {
                      router_.config().read_routing != config::ReadRouting::master;
     if (p.shared && answer_on_shared(cmd, p)) return;
 
+    // Anything but a read may be propagated to replicas (PUBLISH and scripts too).
+    if (p.shared && p.kind == Kind::normal &&
+        (!(p.flags & protocol::kReadOnly) || (p.flags & protocol::kWrite)))
+        writes_unfenced_ = true;
+    if (policy.counts_own_writes && !multi_was_open && writes_unfenced_) {
+        // WAIT counts the acknowledgements of its own connection's last write, and this
+        // client's writes went over a shared link: a write on WAIT's link that changes no
+        // data moves that connection's offset past them first (docs/architecture.md, WAIT).
+        Pending fence;
+        fence.silent = true;
+        fence.fence = true;
+        enqueue(protocol::reply::command({"SWAPDB", "0", "0"}), fence);
+        writes_unfenced_ = false;
+    }
     if (multi_open_at_parse_ && p.kind != Kind::multi && p.kind != Kind::exec &&
         p.kind != Kind::discard && p.kind != Kind::reset && p.kind != Kind::watch)
         p.in_tx = true;
@@ -445,26 +468,15 @@ bool ClientSession::route_shared(const protocol::Command& cmd,
         default:
             break;
     }
-    switch (policy.pins) {
-        case PinReason::subscribed:
-        case PinReason::blocking:
-        case PinReason::monitor:
-        case PinReason::client_reply:
-        case PinReason::tracking:
-        case PinReason::client_id:
-        case PinReason::client_flag:
-            // Clients that block or subscribe once do it again: they keep a connection of
-            // their own until RESET.
-            sticky_pin_ = true;
-            break;
-        case PinReason::identity:
-            // Logging in as someone else pins; logging in with the very credentials the
-            // proxy uses (an app given the same REDIS_PASSWORD) changes nothing.
-            if (!as_proxy_credentials(cmd)) sticky_pin_ = true;
-            break;
-        default:
-            break;
-    }
+    // Clients that block or subscribe once do it again: they keep a connection of their
+    // own until RESET (command_policy's sticky()). Logging in as someone else pins; logging
+    // in with the very credentials the proxy uses (an app given the same REDIS_PASSWORD)
+    // changes nothing.
+    if (protocol::sticky(policy.pins) ||
+        (policy.pins == PinReason::identity && !as_proxy_credentials(cmd)))
+        sticky_pin_ = true;
+    // SCRIPT KILL & co: this command alone on a dedicated link, which no script holds up.
+    if (policy.pins == PinReason::out_of_band) return false;
     return router_.config().shared_links > 0 && !before && !pinned();
 }
 

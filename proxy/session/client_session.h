@@ -104,6 +104,8 @@ class ClientSession : private Stream::Handler, private BackendLink::Owner, priva
         bool in_tx = false;         // queued inside MULTI: replayed on a new link
         bool exec_nil = false;      // EXEC sent as DISCARD because WATCH state was lost
         bool streamed = false;      // forwarded as it arrived (len 0): can never be re-sent
+        bool fence = false;         // silent SWAPDB 0 0 before a WAIT (kept by open_link)
+        bool fence_failed = false;  // a WAIT whose fence failed: answered with an error
         std::int32_t expect = 1;    // frames still expected (-1: count at the front)
         std::uint64_t issued_ms = 0;
         // When sent, by uv_hrtime in microseconds: the backend latency histogram (issued_ms,
@@ -242,7 +244,8 @@ class ClientSession : private Stream::Handler, private BackendLink::Owner, priva
     bool multi_open_at_parse_ = false;
     bool watch_at_parse_ = false;
     bool db_nonzero_at_parse_ = false;
-    bool sticky_pin_ = false;  // subscriptions, blocking, MONITOR, own AUTH...: stays
+    bool sticky_pin_ = false;       // subscriptions, blocking, MONITOR, own AUTH...: stays
+    bool writes_unfenced_ = false;  // a write went over a shared link since the last WAIT
     protocol::RespVersion proto_at_parse_ = protocol::RespVersion::resp2;
 
     // Failover handling. What a session remembers about lost links and holds lives apart,

@@ -189,7 +189,7 @@ void ClientSession::open_link() {
             local_replies_.pop_front();
             continue;
         }
-        if (p.silent) continue;
+        if (p.silent && !p.fence) continue;
         if ((p.flags & protocol::kBlocking) && p.issued_ms != 0 &&
             p.timeout != protocol::TimeoutArg::none && p.args) {
             bool expired = false;
@@ -422,8 +422,11 @@ void ClientSession::handle_reply(const NodeAddress& from, const protocol::FrameI
         return;
     }
     // (A streamed command cannot be re-sent: its READONLY goes to the client as it came.)
+    // Only Redis's own demotion text: an -UNBLOCKED from CLIENT UNBLOCK ... ERROR, or for a
+    // deleted stream, is the client's answer, as direct.
     if (info.error && !p.silent && !p.streamed &&
-        (starts_with(head, "READONLY") || starts_with(head, "UNBLOCKED"))) {
+        (starts_with(head, "READONLY") ||
+         starts_with(head, "UNBLOCKED force unblock from blocking operation"))) {
         // The node is no longer master: this command did not run there (UNBLOCKED: the
         // blocking pop popped nothing). Re-send everything unanswered to the new master.
         spdlog::info("session {}: {} from {}; re-sending on the new master",
@@ -434,6 +437,7 @@ void ClientSession::handle_reply(const NodeAddress& from, const protocol::FrameI
         return;
     }
     if (p.silent) {
+        if (info.error && p.fence && pending_.size() > 1) pending_[1].fence_failed = true;
         if (info.error && p.critical) {
             spdlog::error("session {}: {} refused the proxy's connection set-up: {}",
                           client_ ? client_->peer() : "?", from.str(), std::string(head));
@@ -455,6 +459,13 @@ void ClientSession::handle_reply(const NodeAddress& from, const protocol::FrameI
     }
     if (!visible) {
         // (Redis's connection always replies: CLIENT REPLY OFF|SKIP are the proxy's.)
+    } else if (p.fence_failed) {
+        // Its count would be of the wrong connection's writes: never more than the truth.
+        std::string r;
+        reply::error(r,
+                     "ERR sentinel-proxy cannot count the replicas of this client's earlier "
+                     "writes: the fence before WAIT (SWAPDB 0 0) was refused");
+        reply_to_client(r);
     } else if (p.exec_nil && !info.error) {
         std::string r;
         reply::null_array(r, state().proto());
