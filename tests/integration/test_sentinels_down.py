@@ -86,3 +86,32 @@ def test_all_sentinels_down_keeps_serving_last_verified_master(make_topology, ma
     assert direct.get(f"{k}:idle") == "ok"
     idle.disconnect()
     assert proxy.alive()
+
+
+def test_all_sentinels_down_warns_periodically(make_topology, make_proxy):
+    """Issue 20: while it follows a master no sentinel majority confirms, the proxy says so
+    again and again (every 5 s), with how long and why, not once."""
+    topo = make_topology()
+    proxy = make_proxy(topo)
+    master = topo.current_master()
+    for s in topo.sentinels:
+        s.stop(signal.SIGKILL)
+    c = proxy.client(socket_timeout=15)
+    k = f"sd:warn:{uuid.uuid4().hex[:8]}"
+    t_end = now() + 12.0
+    i = 0
+    while now() < t_end and i < 100000:
+        assert c.set(f"{k}:{i}", str(i)) is True
+        i += 1
+        harness_sleep(0.05)
+    assert master.client().get(f"{k}:{i - 1}") == str(i - 1)
+    warnings = [line for line in proxy.log_text().splitlines()
+                if "no sentinel majority for " in line and "still sending commands" in line]
+    assert len(warnings) >= 2, warnings
+    assert "0 of 3 known sentinels answering" in warnings[-1], warnings[-1]
+    assert "run id" in warnings[-1] and "replication id" in warnings[-1], warnings[-1]
+
+
+def harness_sleep(seconds: float):
+    import time
+    time.sleep(seconds)
