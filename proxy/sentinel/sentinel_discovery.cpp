@@ -83,7 +83,9 @@ void SentinelWatcher::learn_sentinels(const std::string& from_key, const redisRe
         auto& ref = *link;
         sentinels_.emplace(a.str(), std::move(link));
         connect_link(ref);
-        rounds_done_ = 0;  // learn again next round: the new sentinel's own list too
+        // Learn again next round: the new sentinel's own list too (it lists the sentinel
+        // that told us about it, which a Service address may have hidden).
+        learn_next_round_ = true;
     }
     from->second->listed = std::move(listed);
     from->second->listed_valid = true;

@@ -27,6 +27,7 @@ constexpr std::uint64_t kKeptWarnEveryMs = 5'000;
 // the same link): CLIENT LIST's idle (whole seconds) stays 0 or 1. A command link idle
 // longer belongs to a sentinel that is gone (stopped, frozen), not one we cannot reach.
 constexpr int kSentinelIdleS = 1;
+constexpr std::uint64_t kUnheardRecheckMs = 1'000;
 
 }  // namespace
 
@@ -258,7 +259,8 @@ void SentinelWatcher::start_round(const std::string& why) {
     round_open_ = true;
     round_started_ms_ = uv_now(loop_);
     std::uint64_t round = round_;
-    bool learn = (rounds_done_ % 10) == 0;
+    bool learn = learn_next_round_ || (rounds_done_ % 10) == 0;
+    learn_next_round_ = false;
     auto alive = alive_;
     for (auto& [key, link] : sentinels_) {
         if (!link->cmd_up) continue;
@@ -513,11 +515,19 @@ void SentinelWatcher::check_unheard_sentinels(const NodeAddress& candidate,
     // without our hearing of it (a planned failover needs only one): then this proxy is
     // the one cut off, and keeping the master would split writes. Only sentinels that are
     // gone (down, frozen) make keeping it safe.
+    // While holding, rounds run every 100 ms: CLIENT LIST (as long as the master's client
+    // list) is asked at most once a second, its last finding stands in between.
+    if (!unheard_reason_.empty() && uv_now(loop_) - unheard_checked_ms_ < kUnheardRecheckMs) {
+        unverify(unheard_reason_);
+        return;
+    }
     probe_busy_ = true;
     auto alive = alive_;
     probe_->command({"CLIENT", "LIST"}, [this, alive, candidate, vote](const redisReply* r) {
         if (!*alive) return;
         probe_busy_ = false;
+        unheard_checked_ms_ = uv_now(loop_);
+        unheard_reason_.clear();
         if (r && r->type == REDIS_REPLY_STRING) {
             std::set<std::string> heard;
             for (const auto& [key, link] : sentinels_)
@@ -528,10 +538,12 @@ void SentinelWatcher::check_unheard_sentinels(const NodeAddress& candidate,
                  active_sentinels(std::string_view(r->str, r->len), kSentinelIdleS))
                 if (!heard.count(id)) unheard += (unheard.empty() ? "" : ", ") + id;
             if (!unheard.empty()) {
-                unverify("sentinels " + unheard + " are at work on master " + candidate.str() +
-                         " but this proxy cannot hear them (" + vote.describe() +
-                         "): a failover could happen without us; holding until a majority "
-                         "answers");
+                unheard_reason_ = "sentinels " + unheard + " are at work on master " +
+                                  candidate.str() + " but this proxy cannot hear them (" +
+                                  vote.describe() +
+                                  "): a failover could happen without us; holding until a "
+                                  "majority answers";
+                unverify(unheard_reason_);
                 return;
             }
         } else if (!client_list_refused_) {
@@ -656,7 +668,7 @@ void SentinelWatcher::on_event(const std::string& channel, const std::string& pa
                channel == "-sdown" || channel == "+config-update-from") {
         start_round(channel);
     } else if (channel == "+sentinel") {
-        rounds_done_ = 0;  // learn on the next round
+        learn_next_round_ = true;
         start_round(channel);
     }
 }

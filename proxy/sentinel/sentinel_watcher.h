@@ -136,6 +136,9 @@ class SentinelWatcher {
     std::uint64_t started_ms_ = 0;
     std::uint64_t rounds_done_ = 0;
     bool round_again_ = false;
+    // Set when a sentinel was learned or announced: the next round asks SENTINEL SENTINELS
+    // again (resetting rounds_done_ did not: the round then in progress counted it up).
+    bool learn_next_round_ = false;
 
     std::optional<NodeAddress> verified_;
     // Master being failed over: not trusted again until the failover aborts or times out.
@@ -160,6 +163,8 @@ class SentinelWatcher {
     std::optional<NodeAddress> second_master_;
     std::vector<NodeAddress> known_nodes_;  // every replica ever listed, for the fence
     bool client_list_refused_ = false;      // logged once
+    std::string unheard_reason_;            // the last CLIENT LIST showed sentinels we cannot hear
+    std::uint64_t unheard_checked_ms_ = 0;
     MasterFence fence_;
 
     std::unique_ptr<RespClient> probe_;
