@@ -163,13 +163,18 @@ def test_reads_reached_replicas(module_proxy, celery_env, failovers):
     # Runs after both failovers: the scenarios above passed with replica reads on. Their
     # reads may all have gone to the master (Sentinel failed the new master over a second
     # time under load once, and no replica was eligible for the rest of the run: `0 > 0`),
-    # so, as the Django test does, wait for a settled topology and an eligible replica,
-    # then let Celery itself read: every task publish looks up the exchange's bindings
-    # (SMEMBERS on the broker's db 0), which prefer-replica serves from a replica.
+    # and a connection that keeps writing reads from the master anyway (read-your-writes).
+    # So, as the Django test does, wait for a settled topology and an eligible replica,
+    # then read through Celery's own broker stack on a fresh connection: kombu's exchange
+    # lookup (Channel.get_table: SMEMBERS _kombu.binding.celery on db 0), which must return
+    # the binding the worker declared, served by a replica.
     app, _, _ = celery_env
     failovers.settle()
     wait_replica_eligible(module_proxy)
     before = routed_to_replicas(module_proxy)
-    run = f"reads-{uuid.uuid4().hex[:6]}"
-    _check_chord(_submit_chord(app, run), run, timeout=120)
+    for _ in range(20):
+        with app.connection_for_write() as conn:
+            conn.ensure_connection(max_retries=3)
+            table = conn.default_channel.get_table("celery")
+        assert any(queue == "celery" for _, _, queue in table), table
     assert routed_to_replicas(module_proxy) > before
