@@ -50,6 +50,8 @@ const KeyFlag kKeyFlags[] = {
      "Password clients must send with AUTH/HELLO (empty: none)"},
     {"--hold-window-ms", "timeouts", "hold_window_ms", "N",
      "How long commands wait for a verified master during failover"},
+    {"--unready-without-majority-ms", "timeouts", "unready_without_majority_ms", "N",
+     "/readyz answers 503 once no sentinel majority was seen for this long"},
     {"--connect-timeout-ms", "timeouts", "connect_ms", "N", "Connect timeout to Redis/sentinels"},
     {"--client-idle-timeout-ms", "timeouts", "client_idle_ms", "N",
      "Close a client idle this long, except subscribers and blocked clients (0: never)"},

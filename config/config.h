@@ -85,6 +85,8 @@ struct Config {
     std::uint32_t connect_timeout_ms = 2000;
     std::uint32_t command_timeout_ms = 0;  // 0: none (blocking commands may wait forever)
     std::uint32_t hold_window_ms = 10000;  // how long commands wait for a verified master
+    // /readyz turns 503 once no sentinel majority was seen for this long (issue 20)
+    std::uint32_t unready_without_majority_ms = 3000;
     std::uint32_t client_idle_ms =
         0;  // close clients idle this long (0: never), as Redis's timeout
 

@@ -38,6 +38,8 @@ const std::array kFields = {
     Field{"timeouts", "connect_ms", Kind::uint32, &Config::connect_timeout_ms, 10, 600'000},
     Field{"timeouts", "command_ms", Kind::uint32, &Config::command_timeout_ms, 0, 86'400'000},
     Field{"timeouts", "hold_window_ms", Kind::uint32, &Config::hold_window_ms, 0, 600'000},
+    Field{"timeouts", "unready_without_majority_ms", Kind::uint32,
+          &Config::unready_without_majority_ms, 0, 600'000},
     Field{"timeouts", "client_idle_ms", Kind::uint32, &Config::client_idle_ms, 0, 86'400'000},
     Field{"routing", "read_from", Kind::read_routing, &Config::read_routing},
     Field{"routing", "max_replica_lag_ms", Kind::uint32, &Config::max_replica_lag_ms, 0, 600'000},

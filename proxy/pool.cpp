@@ -72,6 +72,15 @@ bool Pool::ready(std::string& reason) const {
                  ": out of file descriptors (accepting clients failed in the last seconds)";
         return false;
     }
+    // A proxy that cannot see a sentinel majority cannot follow a failover: past a short
+    // bound it sends new clients elsewhere (issue 20). Checked before the master: it
+    // applies whether the master is kept or held.
+    const std::uint64_t without = watcher_->without_majority_ms();
+    if (without && without >= config_.unready_without_majority_ms) {
+        reason = "pool " + name_ + ": no sentinel majority for " + std::to_string(without) +
+                 " ms (" + watcher_->last_vote().describe() + ")";
+        return false;
+    }
     // Ready once a master was verified since start. A later hold (a failover) keeps the
     // pod ready: every proxy pod sees the same failover, so going unready would take all
     // endpoints out together and refuse new connections, which is exactly what holding

@@ -43,14 +43,7 @@ std::int64_t to_int(std::string_view v) {
 ReplicaInfo parse_info(std::string_view text) {
     ReplicaInfo r;
     std::int64_t master_offset = -1;
-    while (!text.empty()) {
-        std::size_t eol = text.find('\n');
-        std::string_view line = text.substr(0, eol);
-        text = eol == std::string_view::npos ? std::string_view{} : text.substr(eol + 1);
-        if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
-        std::size_t colon = line.find(':');
-        if (line.empty() || line[0] == '#' || colon == std::string_view::npos) continue;
-        std::string_view k = line.substr(0, colon), v = line.substr(colon + 1);
+    for_each_info_field(text, [&](std::string_view k, std::string_view v) {
         if (k == "role") {
             r.parsed = true;
             r.is_replica = v == "slave";
@@ -71,7 +64,7 @@ ReplicaInfo parse_info(std::string_view text) {
         } else if (k == "master_replid") {
             r.replid = std::string(v);
         }
-    }
+    });
     if (!r.is_replica) r.offset = master_offset;
     return r;
 }

@@ -41,6 +41,20 @@ struct ReplicaInfo {
     std::string replid;        // master_replid: the replication history it follows
 };
 
+// Calls fn(key, value) for each "key:value" line of an INFO reply's text.
+template <class F>
+void for_each_info_field(std::string_view text, F&& fn) {
+    while (!text.empty()) {
+        std::size_t eol = text.find('\n');
+        std::string_view line = text.substr(0, eol);
+        text = eol == std::string_view::npos ? std::string_view{} : text.substr(eol + 1);
+        if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+        std::size_t colon = line.find(':');
+        if (line.empty() || line[0] == '#' || colon == std::string_view::npos) continue;
+        fn(line.substr(0, colon), line.substr(colon + 1));
+    }
+}
+
 // Reads the fields above from an INFO reply's text ("key:value" lines).
 ReplicaInfo parse_info(std::string_view text);
 

@@ -74,12 +74,7 @@ void ReplicaMonitor::connect(Node& node) {
                                      config_.connect_timeout_ms, timeout);
     node.broken = false;
     node.busy = false;
-    if (!config_.redis_password.empty()) {
-        if (config_.redis_user.empty())
-            node.client->command({"AUTH", config_.redis_password}, nullptr);
-        else
-            node.client->command({"AUTH", config_.redis_user, config_.redis_password}, nullptr);
-    }
+    node.client->send_auth(config_.redis_user, config_.redis_password);
     // The node owns its client, whose destructor calls nothing back: `raw` outlives every
     // callback. A broken client is replaced on the next tick, never inside its callback.
     Node* raw = &node;

@@ -119,6 +119,14 @@ void RespClient::command(const std::vector<std::string>& argv, ReplyFn on_reply)
     if (state_ == State::connected) stream_->flush();
 }
 
+void RespClient::send_auth(const std::string& user, const std::string& password) {
+    if (password.empty()) return;
+    if (user.empty())
+        command({"AUTH", password}, nullptr);
+    else
+        command({"AUTH", user, password}, nullptr);
+}
+
 void RespClient::enter_push_mode(ReplyFn on_push) {
     push_fn_ = std::move(on_push);
 }

@@ -42,6 +42,9 @@ class RespClient : private Stream::Handler {
     // Sends a command; replies come back in order. Safe to call before connected: the
     // command is queued until the connection is up (or failed with nullptr).
     void command(const std::vector<std::string>& argv, ReplyFn on_reply);
+    // AUTH [user] password first on the connection (nothing when the password is empty);
+    // the reply is not looked at: a refusal shows in the next command's reply.
+    void send_auth(const std::string& user, const std::string& password);
     // After a SUBSCRIBE, every frame (confirmations and messages) goes here instead of
     // being matched to commands. Command timeouts stop applying.
     void enter_push_mode(ReplyFn on_push);

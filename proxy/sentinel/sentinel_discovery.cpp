@@ -1,8 +1,9 @@
 // Which sentinels exist, and what each one is: the part of SentinelWatcher that learns
 // sentinels (SENTINEL SENTINELS) and replicas (SENTINEL REPLICAS), counts one sentinel
-// once by its run id however many addresses reach it, forgets a learned one only when a
-// majority of the sentinels stop listing it, and names misconfiguration (NOAUTH, a master
-// name the sentinel does not know) instead of staying silent.
+// once however many addresses reach it (by run id, and one address is one sentinel: a new
+// run id there is that sentinel restarted), forgets a learned one only when a majority of
+// the sentinels stop listing it, and names misconfiguration (NOAUTH, a master name the
+// sentinel does not know) instead of staying silent.
 #include <hiredis/hiredis.h>
 #include <spdlog/spdlog.h>
 
@@ -20,8 +21,24 @@ constexpr std::uint64_t kProblemLogEveryMs = 30'000;
 
 }  // namespace
 
-std::string SentinelWatcher::identity(const SentinelLink& link) {
-    return link.run_id.empty() ? "addr " + link.addr.str() : link.run_id;
+SentinelLinkView SentinelWatcher::view(const SentinelLink& link) const {
+    SentinelLinkView v;
+    v.address = link.addr.str();
+    if (!link.resolved_ip.empty()) v.resolved = NodeAddress{link.resolved_ip, link.addr.port}.str();
+    v.run_id = link.run_id;
+    v.answered = link.cmd_up && link.answered_round == round_;
+    v.names = link.answer;
+    return v;
+}
+
+std::vector<SentinelLinkView> SentinelWatcher::views() const {
+    std::vector<SentinelLinkView> out;
+    for (const auto& [key, link] : sentinels_) out.push_back(view(*link));
+    return out;
+}
+
+std::string SentinelWatcher::identity(const SentinelLink& link) const {
+    return link_identity(view(link), directory_);
 }
 
 void SentinelWatcher::report_problem(SentinelLink& link, const std::string& problem) {
@@ -47,7 +64,7 @@ void SentinelWatcher::learn_sentinels(const std::string& from_key, const redisRe
         listed.insert(a.str());
         if (!entry.run_id.empty()) {
             listed.insert(entry.run_id);
-            known_ids_.insert(entry.run_id);
+            directory_[a.str()] = entry.run_id;  // a new run id here replaces the old one
         }
         if (sentinels_.count(a.str())) continue;
         // The same address under another name (localhost vs 127.0.0.1) is the same link.
@@ -56,7 +73,7 @@ void SentinelWatcher::learn_sentinels(const std::string& from_key, const redisRe
         // id, so the two links are one sentinel.
         bool known = false;
         for (auto& [k, l] : sentinels_)
-            if (l->addr.port == a.port && l->cmd && l->cmd->resolved_ip() == a.host) known = true;
+            if (l->addr.port == a.port && l->resolved_ip == a.host) known = true;
         if (known) continue;
         spdlog::info("learned sentinel {} (run id {}) from SENTINEL SENTINELS", a.str(),
                      entry.run_id.empty() ? "unknown" : entry.run_id);
@@ -66,7 +83,9 @@ void SentinelWatcher::learn_sentinels(const std::string& from_key, const redisRe
         auto& ref = *link;
         sentinels_.emplace(a.str(), std::move(link));
         connect_link(ref);
-        rounds_done_ = 0;  // learn again next round: the new sentinel's own list too
+        // Learn again next round: the new sentinel's own list too (it lists the sentinel
+        // that told us about it, which a Service address may have hidden).
+        learn_next_round_ = true;
     }
     from->second->listed = std::move(listed);
     from->second->listed_valid = true;
@@ -74,20 +93,14 @@ void SentinelWatcher::learn_sentinels(const std::string& from_key, const redisRe
 }
 
 std::vector<SentinelBallot> SentinelWatcher::ballots() const {
-    std::vector<SentinelBallot> out;
-    std::set<std::string> linked;
-    for (const auto& [key, link] : sentinels_) {
-        bool answered = link->cmd_up && link->answered_round == round_;
-        out.push_back({identity(*link), answered, answered ? link->answer : std::nullopt});
-        linked.insert(out.back().identity);
-    }
-    for (const std::string& id : known_ids_)
-        if (!linked.count(id)) out.push_back({id, false, std::nullopt});
-    return out;
+    return ballots_for(views(), directory_);
 }
 
 void SentinelWatcher::forget_unlisted() {
-    std::set<std::string> ids(known_ids_);
+    const std::vector<SentinelLinkView> links = views();
+    std::set<std::string> ids;
+    for (const auto& [address, run_id] : directory_)
+        ids.insert(listed_identity(address, run_id, links));
     std::set<std::string> configured;
     for (const auto& [k, l] : sentinels_) {
         ids.insert(identity(*l));
@@ -105,7 +118,9 @@ void SentinelWatcher::forget_unlisted() {
             if (!lists) not_listing.insert(who);
         }
         if (!majority_stopped_listing(not_listing.size(), ids.size())) continue;
-        known_ids_.erase(id);
+        std::erase_if(directory_, [&](const auto& entry) {
+            return listed_identity(entry.first, entry.second, links) == id;
+        });
         for (auto& [k, l] : sentinels_)
             if (identity(*l) == id && !l->configured) l->forget = true;
     }
@@ -131,11 +146,13 @@ void SentinelWatcher::explain_unknown_master(const std::string& key) {
 void SentinelWatcher::learn_replicas(const redisReply* r) {
     if (!r || r->type != REDIS_REPLY_ARRAY) return;
     std::vector<NodeAddress> reps;
+    known_nodes_.clear();
     for (std::size_t i = 0; i < r->elements; ++i) {
         const redisReply* e = r->element[i];
         if (!e || e->type != REDIS_REPLY_ARRAY) continue;
         InstanceEntry entry = instance_entry(e);
         if (!entry.addr) continue;
+        known_nodes_.push_back(*entry.addr);  // down ones too: the fence watches them all
         if (entry.flags.find("down") != std::string::npos ||
             entry.flags.find("disconnected") != std::string::npos)
             continue;

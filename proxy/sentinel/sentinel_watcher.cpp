@@ -22,11 +22,22 @@ constexpr std::uint64_t kRoundTimeoutMs = 1000;
 // A failover that neither finishes nor aborts within this time is treated as over: if the
 // majority still names the old master and it answers ROLE master, it is trusted again.
 constexpr std::uint64_t kFailoverGiveUpMs = 30'000;
+// While a master is kept without a sentinel majority, say so this often.
+constexpr std::uint64_t kKeptWarnEveryMs = 5'000;
+// A sentinel PINGs every instance about once a second (and publishes its hello every 2 s on
+// the same link): CLIENT LIST's idle (whole seconds) stays 0 or 1. A command link idle
+// longer belongs to a sentinel that is gone (stopped, frozen), not one we cannot reach.
+constexpr int kSentinelIdleS = 1;
+constexpr std::uint64_t kUnheardRecheckMs = 1'000;
 
 }  // namespace
 
 SentinelWatcher::SentinelWatcher(uv_loop_t* loop, const config::Config& config, Topology& topology)
-    : loop_(loop), config_(config), topology_(topology), tick_timer_(loop, [this] { tick(); }) {
+    : loop_(loop),
+      config_(config),
+      topology_(topology),
+      tick_timer_(loop, [this] { tick(); }),
+      fence_(loop, config, [this] { fence_changed(); }) {
     topology_.on_master_trouble([this](const NodeAddress& addr, const std::string& why) {
         if (verified_ && *verified_ == addr) start_round("session reported: " + why);
     });
@@ -39,6 +50,10 @@ SentinelWatcher::~SentinelWatcher() {
 std::size_t SentinelWatcher::sentinels_up() const {
     return static_cast<std::size_t>(std::count_if(sentinels_.begin(), sentinels_.end(),
                                                   [](auto& kv) { return kv.second->cmd_up; }));
+}
+
+std::uint64_t SentinelWatcher::without_majority_ms() const {
+    return no_majority_since_ms_ ? uv_now(loop_) - no_majority_since_ms_ : 0;
 }
 
 std::vector<SentinelWatcher::SentinelStatus> SentinelWatcher::sentinel_status() const {
@@ -67,6 +82,7 @@ void SentinelWatcher::start() {
 
 void SentinelWatcher::reconfigure(const config::Config& config) {
     config_ = config;
+    fence_.reconfigure(config);
     std::set<std::string> wanted;
     for (const auto& hp : config.sentinels) {
         NodeAddress a{hp.host, hp.port};
@@ -86,7 +102,10 @@ void SentinelWatcher::reconfigure(const config::Config& config) {
     for (auto it = sentinels_.begin(); it != sentinels_.end();) {
         if (it->second->configured && !wanted.count(it->first)) {
             spdlog::info("sentinel {} removed by reload", it->first);
-            known_ids_.erase(it->second->run_id);
+            const std::string run_id = it->second->run_id;
+            std::erase_if(directory_, [&](const auto& e) {
+                return e.first == it->first || (!run_id.empty() && e.second == run_id);
+            });
             it = sentinels_.erase(it);
         } else {
             ++it;
@@ -136,8 +155,10 @@ void SentinelWatcher::connect_link(SentinelLink& link) {
         SentinelLink* l = find();
         if (!l || !r) return;  // a lost connection reaches link_down through on_closed
         if (r->type == REDIS_REPLY_STRING) {
+            if (!l->run_id.empty() && l->run_id != str(r))
+                spdlog::info("sentinel {} restarted: run id {} replaces {}", l->addr.str(), str(r),
+                             l->run_id);
             l->run_id = str(r);
-            known_ids_.insert(l->run_id);
         } else if (r->type == REDIS_REPLY_ERROR) {
             report_problem(*l, str(r));
             l->run_id.clear();
@@ -153,7 +174,9 @@ void SentinelWatcher::connect_link(SentinelLink& link) {
     });
     link.cmd->connect([this, find](bool ok, const std::string& err) {
         SentinelLink* l = find();
-        if (l && !ok) link_down(*l, err);
+        if (!l) return;
+        if (!l->cmd->resolved_ip().empty()) l->resolved_ip = l->cmd->resolved_ip();
+        if (!ok) link_down(*l, err);
     });
     link.cmd->on_closed([this, find](const std::string& why) {
         if (SentinelLink* l = find()) link_down(*l, why);
@@ -241,7 +264,8 @@ void SentinelWatcher::start_round(const std::string& why) {
     round_open_ = true;
     round_started_ms_ = uv_now(loop_);
     std::uint64_t round = round_;
-    bool learn = (rounds_done_ % 10) == 0;
+    bool learn = learn_next_round_ || (rounds_done_ % 10) == 0;
+    learn_next_round_ = false;
     auto alive = alive_;
     for (auto& [key, link] : sentinels_) {
         if (!link->cmd_up) continue;
@@ -303,16 +327,15 @@ void SentinelWatcher::evaluate() {
     std::uint64_t now = uv_now(loop_);
     using Kind = VoteOutcome::Kind;
     if (vote.kind == Kind::minority || vote.kind == Kind::none_answering) {
-        // Too few sentinels to decide anything: keep the last verified master while it
-        // still answers ROLE master (unless it is being failed over), switch nothing.
-        if (verified_ && !(failover_from_ && *failover_from_ == *verified_)) {
-            if (!kept_without_majority_)
-                spdlog::warn(
-                    "no sentinel majority ({}): keeping master {} while it answers ROLE master; "
-                    "no switch until a majority of the known sentinels agrees",
-                    vote.describe(), verified_->str());
-            kept_without_majority_ = true;
+        // From the start of the first round that found no majority.
+        if (!no_majority_since_ms_)
+            no_majority_since_ms_ = round_started_ms_ ? round_started_ms_ : now;
+        // Too few sentinels to decide anything: switch nothing; keep the last verified
+        // master only while it is provably the same server and alone (see keep_...).
+        if (keep_without_majority(vote)) {
             probe(*verified_, vote, true);
+        } else if (second_master_ || fence_.active()) {
+            // hold_for_fence said why
         } else if (vote.kind == Kind::none_answering) {
             unverify("no sentinel reachable (" + std::to_string(vote.known) + " known)");
         } else {
@@ -320,6 +343,9 @@ void SentinelWatcher::evaluate() {
         }
         return;
     }
+    no_majority_since_ms_ = 0;
+    second_master_.reset();
+    fence_.stop();
     if (kept_without_majority_) {
         spdlog::info("sentinel majority back ({})", vote.describe());
         kept_without_majority_ = false;
@@ -340,6 +366,65 @@ void SentinelWatcher::evaluate() {
         failover_from_.reset();
     }
     probe(candidate, vote, false);
+}
+
+bool SentinelWatcher::keep_without_majority(const VoteOutcome& vote) {
+    if (!verified_ || (failover_from_ && *failover_from_ == *verified_) || second_master_ ||
+        !master_identity_.known()) {
+        fence_.stop();
+        kept_without_majority_ = false;
+        return false;
+    }
+    // Watch every other node we know of for a second master while we keep this one.
+    std::vector<NodeAddress> others;
+    for (const NodeAddress& a : known_nodes_)
+        if (!(a == *verified_)) others.push_back(a);
+    for (const NodeAddress& a : replicas_)
+        if (!(a == *verified_)) others.push_back(a);
+    fence_.watch(others);
+    if (fence_.verdict() != MasterFence::Verdict::clear) {
+        hold_for_fence(vote);
+        return false;
+    }
+    if (!kept_without_majority_) kept_warned_ms_ = 0;
+    kept_without_majority_ = true;
+    return true;
+}
+
+void SentinelWatcher::hold_for_fence(const VoteOutcome& vote) {
+    kept_without_majority_ = false;
+    if (fence_.verdict() == MasterFence::Verdict::second_master) {
+        second_master_ = fence_.culprit();
+        fence_.stop();
+        unverify("two masters: " + second_master_->str() + " answers ROLE master besides " +
+                 (verified_ ? verified_->str() : std::string("the last master")) +
+                 "; holding until a sentinel majority names one (" + vote.describe() + ")");
+    } else {
+        unverify("node " + fence_.culprit().str() +
+                 " dropped our connection while no sentinel majority answers (" + vote.describe() +
+                 "): checking it was not promoted");
+    }
+}
+
+void SentinelWatcher::fence_changed() {
+    // A verdict that holds acts at once, not at the next round: every write sent to the
+    // kept master after a promotion is a write lost.
+    if (!fence_.active() || second_master_) return;
+    if (fence_.verdict() != MasterFence::Verdict::clear)
+        hold_for_fence(last_vote_);
+    else
+        start_round("second-master check clear");
+}
+
+void SentinelWatcher::warn_kept(const VoteOutcome& vote) {
+    std::uint64_t now = uv_now(loop_);
+    if (kept_warned_ms_ && now - kept_warned_ms_ < kKeptWarnEveryMs) return;
+    kept_warned_ms_ = now;
+    spdlog::warn(
+        "no sentinel majority for {} ms ({}): still sending commands to master {}, as it has "
+        "the {} a majority confirmed and no other known node answers ROLE master; no switch "
+        "until a majority of the known sentinels agrees",
+        without_majority_ms(), vote.describe(), verified_->str(), master_identity_.str());
 }
 
 void SentinelWatcher::probe(const NodeAddress& candidate, const VoteOutcome& vote, bool kept) {
@@ -400,7 +485,94 @@ void SentinelWatcher::probe(const NodeAddress& candidate, const VoteOutcome& vot
             return;
         }
         if (failover_from_ && *failover_from_ == candidate) return;  // event arrived meanwhile
-        verified(candidate, vote, kept);
+        probe_busy_ = true;
+        probe_->command({"INFO", "server", "replication"},
+                        [this, alive, candidate, vote, kept](const redisReply* info) {
+                            if (!*alive) return;
+                            probe_busy_ = false;
+                            check_identity(candidate, vote, kept, info);
+                        });
+    });
+}
+
+void SentinelWatcher::check_identity(const NodeAddress& candidate, const VoteOutcome& vote,
+                                     bool kept, const redisReply* info) {
+    if (!info || info->type != REDIS_REPLY_STRING) {
+        unverify("master candidate " + candidate.str() + " does not answer INFO");
+        return;
+    }
+    std::string_view text(info->str, info->len);
+    ServerIdentity id = server_identity(text);
+    if (kept) {
+        // Without a majority only the very server a majority confirmed, with its data.
+        if (!(id == master_identity_)) {
+            unverify("master " + candidate.str() +
+                     " is not the server a sentinel majority "
+                     "confirmed (" +
+                     master_identity_.str() + "; now " + id.str() +
+                     "): restarted or resynced, not trusted without a sentinel majority (" +
+                     vote.describe() + ")");
+            return;
+        }
+        for (NodeAddress& a : listed_replicas(text))
+            if (std::find(known_nodes_.begin(), known_nodes_.end(), a) == known_nodes_.end())
+                known_nodes_.push_back(std::move(a));
+        check_unheard_sentinels(candidate, vote);
+        return;
+    }
+    master_identity_ = id;
+    verified(candidate, vote, kept);
+}
+
+void SentinelWatcher::check_unheard_sentinels(const NodeAddress& candidate,
+                                              const VoteOutcome& vote) {
+    // Sentinels that still work on the master but do not answer us can fail it over
+    // without our hearing of it (a planned failover needs only one): then this proxy is
+    // the one cut off, and keeping the master would split writes. Only sentinels that are
+    // gone (down, frozen) make keeping it safe.
+    // While holding, rounds run every 100 ms: CLIENT LIST (as long as the master's client
+    // list) is asked at most once a second, its last finding stands in between.
+    if (!unheard_reason_.empty() && uv_now(loop_) - unheard_checked_ms_ < kUnheardRecheckMs) {
+        unverify(unheard_reason_);
+        return;
+    }
+    probe_busy_ = true;
+    auto alive = alive_;
+    probe_->command({"CLIENT", "LIST"}, [this, alive, candidate, vote](const redisReply* r) {
+        if (!*alive) return;
+        probe_busy_ = false;
+        unheard_checked_ms_ = uv_now(loop_);
+        unheard_reason_.clear();
+        if (r && r->type == REDIS_REPLY_STRING) {
+            std::set<std::string> heard;
+            for (const auto& [key, link] : sentinels_)
+                if (link->cmd_up && link->answered_round == round_ && link->run_id.size() >= 8)
+                    heard.insert(link->run_id.substr(0, 8));
+            std::string unheard;
+            for (const std::string& id :
+                 active_sentinels(std::string_view(r->str, r->len), kSentinelIdleS))
+                if (!heard.count(id)) unheard += (unheard.empty() ? "" : ", ") + id;
+            if (!unheard.empty()) {
+                unheard_reason_ = "sentinels " + unheard + " are at work on master " +
+                                  candidate.str() + " but this proxy cannot hear them (" +
+                                  vote.describe() +
+                                  "): a failover could happen without us; holding until a "
+                                  "majority answers";
+                unverify(unheard_reason_);
+                return;
+            }
+        } else if (!client_list_refused_) {
+            client_list_refused_ = true;
+            spdlog::warn(
+                "master {} refused CLIENT LIST ({}): without a sentinel majority the "
+                "proxy cannot tell sentinels that are down from sentinels it cannot "
+                "reach; relying on the second-master watch alone",
+                candidate.str(), r ? str(r) : std::string("no reply"));
+        }
+        if (failover_from_ && *failover_from_ == candidate) return;
+        if (!keep_without_majority(vote)) return;  // the fence spoke meanwhile
+        warn_kept(vote);
+        verified(candidate, vote, true);
     });
 }
 
@@ -529,7 +701,7 @@ void SentinelWatcher::on_event(const std::string& channel, const std::string& pa
                channel == "-sdown" || channel == "+config-update-from") {
         start_round(channel);
     } else if (channel == "+sentinel") {
-        rounds_done_ = 0;  // learn on the next round
+        learn_next_round_ = true;
         start_round(channel);
     }
 }

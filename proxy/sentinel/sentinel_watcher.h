@@ -4,7 +4,9 @@
 // address; a master is verified only when a majority of ALL known sentinels (configured
 // plus learned, one sentinel counted once by its run id) name it AND the node itself
 // answers ROLE with "master" (sentinel_vote.h). With fewer answering, the last verified
-// master is kept while it answers ROLE master, and nothing is switched. From the first sign that
+// master is kept while it answers ROLE master with the run id and replication id it had when a
+// majority last confirmed it, and no other known node answers ROLE master (MasterFence);
+// nothing is switched. From the first sign that
 // the current master is being failed over (+odown, +try-failover, +selected-slave, ...) no master
 // is published, so sessions hold their commands instead of writing into the old master's lost-write
 // window; they are released once the new master is verified (or the old one again if the failover
@@ -23,6 +25,7 @@
 
 #include "config/config.h"
 #include "proxy/net/tcp_stream.h"
+#include "proxy/sentinel/master_fence.h"
 #include "proxy/sentinel/resp_client.h"
 #include "proxy/sentinel/sentinel_vote.h"
 #include "proxy/sentinel/topology.h"
@@ -49,6 +52,8 @@ class SentinelWatcher {
     std::size_t sentinels_known() const { return sentinels_.size(); }
     // The last round's count (known = distinct sentinels, by run id).
     const VoteOutcome& last_vote() const { return last_vote_; }
+    // How long no majority of the known sentinels has answered (0: one answers now).
+    std::uint64_t without_majority_ms() const;
 
     // One sentinel as the admin endpoint shows it (/metrics, /status).
     struct SentinelStatus {
@@ -78,7 +83,8 @@ class SentinelWatcher {
         std::optional<NodeAddress> answer;  // last GET-MASTER-ADDR-BY-NAME answer
         std::uint64_t answered_round = 0;
         std::uint64_t asked_round = 0;
-        std::string run_id;  // Sentinel's own id: one sentinel behind two addresses is one
+        std::string run_id;       // Sentinel's own id: one sentinel behind two addresses is one
+        std::string resolved_ip;  // what addr last resolved to (kept while the link is down)
         // What its last SENTINEL SENTINELS listed (run ids and addresses), for forgetting.
         bool listed_valid = false;
         std::set<std::string> listed;
@@ -86,7 +92,9 @@ class SentinelWatcher {
         std::string problem;  // last misconfiguration seen (NOAUTH, unknown master name)
         std::uint64_t problem_logged_ms = 0;
     };
-    static std::string identity(const SentinelLink& link);
+    SentinelLinkView view(const SentinelLink& link) const;
+    std::vector<SentinelLinkView> views() const;
+    std::string identity(const SentinelLink& link) const;
 
     void tick();
     void connect_link(SentinelLink& link);
@@ -95,6 +103,13 @@ class SentinelWatcher {
     void finish_round_if_done();
     void evaluate();
     void probe(const NodeAddress& candidate, const VoteOutcome& vote, bool kept);
+    void check_identity(const NodeAddress& candidate, const VoteOutcome& vote, bool kept,
+                        const redisReply* info);
+    void check_unheard_sentinels(const NodeAddress& candidate, const VoteOutcome& vote);
+    bool keep_without_majority(const VoteOutcome& vote);
+    void fence_changed();
+    void hold_for_fence(const VoteOutcome& vote);
+    void warn_kept(const VoteOutcome& vote);
     void verified(const NodeAddress& addr, const VoteOutcome& vote, bool kept);
     void report_problem(SentinelLink& link, const std::string& problem);
     void explain_unknown_master(const std::string& key);
@@ -121,6 +136,9 @@ class SentinelWatcher {
     std::uint64_t started_ms_ = 0;
     std::uint64_t rounds_done_ = 0;
     bool round_again_ = false;
+    // Set when a sentinel was learned or announced: the next round asks SENTINEL SENTINELS
+    // again (resetting rounds_done_ did not: the round then in progress counted it up).
+    bool learn_next_round_ = false;
 
     std::optional<NodeAddress> verified_;
     // Master being failed over: not trusted again until the failover aborts or times out.
@@ -129,11 +147,25 @@ class SentinelWatcher {
     std::uint64_t hold_since_ms_ = 0;
     std::string last_trigger_;
     VoteOutcome last_vote_;
-    // Every sentinel run id seen (MYID, SENTINEL SENTINELS), so a sentinel still counts as
+    // What SENTINEL SENTINELS listed (address -> run id), so a sentinel still counts as
     // known while no link of ours currently reaches it (a Service address that now lands
-    // on another one). Left only by the majority rule in forget_unlisted().
-    std::set<std::string> known_ids_;
-    bool kept_without_majority_ = false;  // logged once per episode
+    // on another one, a configured one down since start). Left only by the majority rule
+    // in forget_unlisted().
+    SentinelDirectory directory_;
+    bool kept_without_majority_ = false;
+    std::uint64_t no_majority_since_ms_ = 0;  // 0: a majority answered in the last round
+    std::uint64_t kept_warned_ms_ = 0;        // last "keeping master" warning
+    // The verified master as a majority last confirmed it: without a majority it is kept
+    // only while it is still this server with this data (not restarted, not resynced).
+    ServerIdentity master_identity_;
+    // Set when a second master appeared while keeping one without a majority: nothing is
+    // trusted again until a sentinel majority names a master.
+    std::optional<NodeAddress> second_master_;
+    std::vector<NodeAddress> known_nodes_;  // every replica ever listed, for the fence
+    bool client_list_refused_ = false;      // logged once
+    std::string unheard_reason_;            // the last CLIENT LIST showed sentinels we cannot hear
+    std::uint64_t unheard_checked_ms_ = 0;
+    MasterFence fence_;
 
     std::unique_ptr<RespClient> probe_;
     NodeAddress probe_addr_;

@@ -4,10 +4,13 @@
 
 #include "proxy/sentinel/sentinel_vote.h"
 
+using sp::proxy::ballots_for;
 using sp::proxy::count_votes;
 using sp::proxy::majority_stopped_listing;
 using sp::proxy::NodeAddress;
 using sp::proxy::SentinelBallot;
+using sp::proxy::SentinelDirectory;
+using sp::proxy::SentinelLinkView;
 using Kind = sp::proxy::VoteOutcome::Kind;
 
 namespace {
@@ -72,8 +75,28 @@ TEST_CASE("sentinel vote: nobody answering", "[sentinel_vote]") {
 }
 
 TEST_CASE("sentinel vote: answering without naming a master is no vote", "[sentinel_vote]") {
+    // Issue 20: a sentinel that monitors no master of that name (restarted with an empty
+    // config) abstains. It neither completes a majority nor makes a disagreement: with
+    // only one real answer this is a minority (keep the verified master), not "disagree"
+    // (hold everything).
     auto v = count_votes({{"a", true, {}}, {"b", true, {}}, {"c", true, kReal}});
-    CHECK(v.kind == Kind::disagree);
+    CHECK(v.kind == Kind::minority);
+    CHECK(v.answering == 1);
+    CHECK(v.abstaining == 2);
+    CHECK(v.known == 3);
+    CHECK(v.describe() ==
+          "1 of 3 known sentinels answering, a majority is 2; 2 monitor no such master");
+}
+
+TEST_CASE("sentinel vote: a restarted empty sentinel does not stop two agreeing ones",
+          "[sentinel_vote]") {
+    auto v = count_votes({{"a", true, kReal}, {"b", true, kReal}, {"c", true, {}}});
+    CHECK(v.kind == Kind::majority);
+    CHECK(v.master == kReal);
+    CHECK(v.votes == 2);
+    // and with one of the two others down, the abstainer makes no disagreement
+    auto w = count_votes({{"a", true, kReal}, {"b", false, {}}, {"c", true, {}}});
+    CHECK(w.kind == Kind::minority);
 }
 
 TEST_CASE("sentinel vote: a learned sentinel is forgotten only by a majority", "[sentinel_vote]") {
@@ -81,4 +104,73 @@ TEST_CASE("sentinel vote: a learned sentinel is forgotten only by a majority", "
     CHECK(majority_stopped_listing(2, 3));
     CHECK_FALSE(majority_stopped_listing(2, 4));
     CHECK_FALSE(majority_stopped_listing(0, 0));
+}
+
+// Issue 20: identity. One address is one sentinel, however it is learned.
+TEST_CASE("sentinel identity: a configured sentinel down at start is the one listed there",
+          "[sentinel_vote]") {
+    // Configured a, b, c; c is down and never answered MYID. a and b list c's run id at
+    // c's address: that is one sentinel, not two (it was 4 known, a majority 3).
+    std::vector<SentinelLinkView> links{
+        {"127.0.0.1:1", "127.0.0.1:1", "A", true, kReal},
+        {"127.0.0.1:2", "127.0.0.1:2", "B", true, kReal},
+        {"127.0.0.1:3", "", "", false, {}},
+    };
+    SentinelDirectory dir{{"127.0.0.1:1", "A"}, {"127.0.0.1:2", "B"}, {"127.0.0.1:3", "C"}};
+    auto v = count_votes(ballots_for(links, dir));
+    CHECK(v.known == 3);
+    CHECK(v.kind == Kind::majority);
+    CHECK(v.master == kReal);
+}
+
+TEST_CASE("sentinel identity: a configured host name matches its resolved listed address",
+          "[sentinel_vote]") {
+    std::vector<SentinelLinkView> links{
+        {"127.0.0.1:1", "127.0.0.1:1", "A", true, kReal},
+        {"127.0.0.1:2", "127.0.0.1:2", "B", true, kReal},
+        {"localhost:3", "127.0.0.1:3", "", false, {}},
+    };
+    SentinelDirectory dir{{"127.0.0.1:3", "C"}};
+    auto v = count_votes(ballots_for(links, dir));
+    CHECK(v.known == 3);
+    CHECK(v.kind == Kind::majority);
+}
+
+TEST_CASE("sentinel identity: a new run id at a known address replaces the old one",
+          "[sentinel_vote]") {
+    // c restarted with an empty config: MYID says C2, the others still list C there.
+    std::vector<SentinelLinkView> links{
+        {"127.0.0.1:1", "127.0.0.1:1", "A", true, kReal},
+        {"127.0.0.1:2", "127.0.0.1:2", "B", true, kReal},
+        {"127.0.0.1:3", "127.0.0.1:3", "C2", true, {}},
+    };
+    SentinelDirectory dir{{"127.0.0.1:1", "A"}, {"127.0.0.1:2", "B"}, {"127.0.0.1:3", "C"}};
+    auto ballots = ballots_for(links, dir);
+    CHECK(ballots.size() == 3);
+    auto v = count_votes(ballots);
+    CHECK(v.known == 3);
+    CHECK(v.kind == Kind::majority);
+    CHECK(v.votes == 2);
+}
+
+TEST_CASE("sentinel identity: a Service address is the sentinel whose MYID it returned",
+          "[sentinel_vote]") {
+    std::vector<SentinelLinkView> links{
+        {"sentinel.svc:26379", "10.0.0.9:26379", "A", true, kReal},
+    };
+    SentinelDirectory dir{
+        {"10.0.1.1:26379", "A"}, {"10.0.1.2:26379", "B"}, {"10.0.1.3:26379", "C"}};
+    auto v = count_votes(ballots_for(links, dir));
+    CHECK(v.known == 3);
+    CHECK(v.answering == 1);
+    CHECK(v.kind == Kind::minority);
+}
+
+TEST_CASE("sentinel identity: a listed sentinel nobody links to still counts as known",
+          "[sentinel_vote]") {
+    std::vector<SentinelLinkView> links{{"127.0.0.1:1", "127.0.0.1:1", "A", true, kRogue}};
+    SentinelDirectory dir{{"127.0.0.1:2", "B"}, {"127.0.0.1:3", "C"}};
+    auto v = count_votes(ballots_for(links, dir));
+    CHECK(v.known == 3);
+    CHECK(v.kind == Kind::minority);
 }
