@@ -50,8 +50,10 @@ bool ip_literal_text(const std::string& host) {
     return ip_literal(host, 0, ss);
 }
 
-// What went wrong, in words an operator can act on.
-std::string failure_reason(SSL* ssl, const std::string& openssl_text) {
+// What went wrong, in words an operator can act on. A plaintext peer shows as a record
+// that is not TLS: on our server side a plaintext client, on our client side a server
+// that does not speak TLS (it answered a ClientHello with plaintext, e.g. Redis's -ERR).
+std::string failure_reason(SSL* ssl, bool server, const std::string& openssl_text) {
     const long verify = SSL_get_verify_result(ssl);
     if (verify != X509_V_OK)
         return std::string("certificate verification failed: ") +
@@ -59,7 +61,11 @@ std::string failure_reason(SSL* ssl, const std::string& openssl_text) {
     if (openssl_text == "wrong version number" || openssl_text == "http request" ||
         openssl_text == "packet length too long" || openssl_text == "unknown protocol" ||
         openssl_text == "record layer failure")
-        return openssl_text + " (not a TLS client hello: a plaintext client on a TLS port?)";
+        return server
+                   ? openssl_text + " (not a TLS client hello: a plaintext client on a TLS port?)"
+                   : "the server does not speak TLS (it answered the TLS client hello in "
+                     "plaintext: " +
+                         openssl_text + ")";
     if (openssl_text.empty()) return "the peer closed the connection during the handshake";
     return openssl_text;
 }
@@ -170,6 +176,7 @@ void TlsStream::on_connected(int status) {
         return;
     }
     started_ms_ = uv_now(loop_);
+    tcp_up_ = true;
     peer_ = raw_->peer();
     handshake_timer_.start(kHandshakeTimeoutMs);
     raw_->start_reading();
@@ -233,13 +240,14 @@ bool TlsStream::handshake() {
                          ? TlsOutcome::certificate
                      : text.empty() ? TlsOutcome::closed
                                     : TlsOutcome::protocol,
-                     failure_reason(ssl_, text));
+                     failure_reason(ssl_, context_->server(), text));
     return false;
 }
 
 void TlsStream::handshake_failed(TlsOutcome outcome, const std::string& reason) {
     if (closing_ || state_ != State::handshaking) return;
     state_ = State::done;
+    failure_ = reason;
     handshake_timer_.stop();
     tls_stats().handshake(context_->options().side, outcome, 0);
     log_failure(context_->options().side, peer(), reason, uv_now(loop_));

@@ -25,12 +25,22 @@ std::string SentinelWatcher::identity(const SentinelLink& link) {
 }
 
 void SentinelWatcher::report_problem(SentinelLink& link, const std::string& problem) {
+    // After a refused AUTH every command answers NOAUTH: the refusal is the cause to show.
+    if (problem.rfind("NOAUTH", 0) == 0 && link.problem.rfind("AUTH refused", 0) == 0) return;
     std::uint64_t now = uv_now(loop_);
     if (link.problem != problem || now - link.problem_logged_ms >= kProblemLogEveryMs) {
         spdlog::warn("sentinel {}: {}", link.addr.str(), problem);
         link.problem_logged_ms = now;
     }
     link.problem = problem;
+}
+
+std::string SentinelWatcher::sentinel_problems() const {
+    std::string out;
+    for (const auto& [key, link] : sentinels_)
+        if (!link->problem.empty())
+            out += (out.empty() ? "" : "; ") + ("sentinel " + key + ": " + link->problem);
+    return out;
 }
 
 void SentinelWatcher::learn_sentinels(const std::string& from_key, const redisReply* r) {

@@ -23,6 +23,7 @@
 
 #include "config/config.h"
 #include "proxy/net/tcp_stream.h"
+#include "proxy/sentinel/problem_log.h"
 #include "proxy/sentinel/resp_client.h"
 #include "proxy/sentinel/sentinel_vote.h"
 #include "proxy/sentinel/topology.h"
@@ -96,7 +97,9 @@ class SentinelWatcher {
     void evaluate();
     void probe(const NodeAddress& candidate, const VoteOutcome& vote, bool kept);
     void verified(const NodeAddress& addr, const VoteOutcome& vote, bool kept);
+    void redis_trouble(const NodeAddress& node, const std::string& cause, const std::string& what);
     void report_problem(SentinelLink& link, const std::string& problem);
+    std::string sentinel_problems() const;  // every sentinel's current problem, for the hold reason
     void explain_unknown_master(const std::string& key);
     void unverify(const std::string& reason);
     void on_event(const std::string& channel, const std::string& payload);
@@ -138,6 +141,8 @@ class SentinelWatcher {
     std::unique_ptr<RespClient> probe_;
     NodeAddress probe_addr_;
     bool probe_busy_ = false;
+    std::string redis_problem_;  // why the probed node refused us (AUTH, TLS); "" if none
+    ProblemLog problems_;
     NodeAddress probe_failed_addr_;
     std::uint64_t probe_failed_ms_ = 0;
     std::vector<NodeAddress> replicas_;
