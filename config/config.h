@@ -71,14 +71,18 @@ struct Config {
     std::string master_name;          // required
     std::string sentinel_user;
     std::string sentinel_password;  // secret
+    std::string
+        sentinel_password_file;  // the password read from this file (see read_password_files)
     std::uint32_t sentinel_poll_interval_ms = 1000;
 
     // [redis] credentials the proxy uses on behalf of clients
     std::string redis_user;
-    std::string redis_password;  // secret
+    std::string redis_password;       // secret
+    std::string redis_password_file;  // the password read from this file
 
     // [client] optional password clients must send (AUTH / HELLO AUTH)
-    std::string client_password;  // secret
+    std::string client_password;       // secret
+    std::string client_password_file;  // the password read from this file
 
     // [timeouts]
     std::uint32_t connect_timeout_ms = 2000;
@@ -198,6 +202,12 @@ Invocation parse_invocation(int argc, const char* const* argv, const Environment
 // Loads and validates just a TOML text (used by parse_invocation and SIGHUP reload).
 // `source_name` is used in error messages.
 Config load_toml(const std::string& toml_text, const std::string& source_name, Config base = {});
+
+// `*.password_file` (as Kubernetes mounts a Secret): reads each file into its password,
+// without a trailing newline. Setting a password and its file both, an unreadable file or
+// an empty one is a ConfigError naming the keys. parse_invocation calls it for run and
+// check_config, so a SIGHUP reads the files again (rotation without a restart).
+void read_password_files(Config& config);
 
 // The checks that need the whole configuration: at least one pool (sentinel.master or a
 // [[pool]]), each with sentinels, a master name and listen addresses; pool names unique;
