@@ -88,6 +88,9 @@ struct Config {
     std::uint32_t connect_timeout_ms = 2000;
     std::uint32_t command_timeout_ms = 0;  // 0: none (blocking commands may wait forever)
     std::uint32_t hold_window_ms = 10000;  // how long commands wait for a verified master
+    // hold_window_ms was given (file, environment or flag). If not, each pool derives its
+    // hold window from Sentinel's timings (proxy/sentinel/sentinel_timings.h).
+    bool hold_window_set = false;
     std::uint32_t client_idle_ms =
         0;  // close clients idle this long (0: never), as Redis's timeout
 

@@ -40,7 +40,8 @@ const std::array kFields = {
     Field{"client", "password_file", Kind::string, &Config::client_password_file},
     Field{"timeouts", "connect_ms", Kind::uint32, &Config::connect_timeout_ms, 10, 600'000},
     Field{"timeouts", "command_ms", Kind::uint32, &Config::command_timeout_ms, 0, 86'400'000},
-    Field{"timeouts", "hold_window_ms", Kind::uint32, &Config::hold_window_ms, 0, 600'000},
+    Field{"timeouts", "hold_window_ms", Kind::uint32, &Config::hold_window_ms, 0, 600'000, false,
+          &Config::hold_window_set},
     Field{"timeouts", "client_idle_ms", Kind::uint32, &Config::client_idle_ms, 0, 86'400'000},
     Field{"routing", "read_from", Kind::read_routing, &Config::read_routing},
     Field{"routing", "max_replica_lag_ms", Kind::uint32, &Config::max_replica_lag_ms, 0, 600'000},
@@ -181,6 +182,7 @@ void assign_integer(Config& config, const Field& field, std::int64_t value) {
                                     std::to_string(field.min) + ".." + std::to_string(field.max) +
                                     ")");
     }
+    if (field.given) config.*field.given = true;
     if (field.kind == Kind::uint32) {
         member<std::uint32_t>(config, field) = static_cast<std::uint32_t>(value);
     } else if (field.kind == Kind::uint64) {

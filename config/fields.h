@@ -42,6 +42,9 @@ struct Field {
     std::uint64_t min = 0;  // integers only
     std::uint64_t max = 0;
     bool non_empty = false;  // address_list only: at least one address
+    // Set to true whenever any source assigns this key (a default derived at run time
+    // must know whether the user chose a value).
+    bool Config::*given = nullptr;
 };
 
 std::span<const Field> fields();

@@ -155,3 +155,23 @@ void SentinelWatcher::learn_replicas(const redisReply* r) {
 }
 
 }  // namespace sp::proxy
+
+namespace sp::proxy {
+
+// Sentinel's timings decide the default hold window (sentinel_timings.h). Sentinels may
+// have been SENTINEL SET differently: the slowest view counts.
+void SentinelWatcher::learn_timings(const std::string& from_key, const redisReply* r) {
+    auto from = sentinels_.find(from_key);
+    if (from == sentinels_.end()) return;
+    std::optional<SentinelTimings> parsed = parse_sentinel_master(r);
+    if (!parsed) return;
+    from->second->timings = parsed;
+    std::optional<SentinelTimings> all;
+    for (const auto& [key, link] : sentinels_)
+        if (link->timings) all = all ? slowest(*all, *link->timings) : *link->timings;
+    if (!all || (timings_ && *timings_ == *all)) return;
+    timings_ = all;
+    if (timings_fn_) timings_fn_(*all);
+}
+
+}  // namespace sp::proxy

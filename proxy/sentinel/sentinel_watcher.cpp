@@ -259,6 +259,10 @@ void SentinelWatcher::start_round(const std::string& why) {
                                [this, alive](const redisReply* r) {
                                    if (*alive) learn_replicas(r);
                                });
+            link->cmd->command({"SENTINEL", "MASTER", config_.master_name},
+                               [this, alive, k](const redisReply* r) {
+                                   if (*alive) learn_timings(k, r);
+                               });
         }
         link->cmd->command({"SENTINEL", "GET-MASTER-ADDR-BY-NAME", config_.master_name},
                            [this, alive, k, round](const redisReply* r) {

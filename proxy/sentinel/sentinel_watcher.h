@@ -25,6 +25,7 @@
 #include "proxy/net/tcp_stream.h"
 #include "proxy/sentinel/problem_log.h"
 #include "proxy/sentinel/resp_client.h"
+#include "proxy/sentinel/sentinel_timings.h"
 #include "proxy/sentinel/sentinel_vote.h"
 #include "proxy/sentinel/topology.h"
 
@@ -45,6 +46,10 @@ class SentinelWatcher {
     void on_command_table(std::function<void(const std::string& raw)> fn) {
         command_table_fn_ = std::move(fn);
     }
+
+    // Sentinel's timings for the master (SENTINEL MASTER, asked with every learning round),
+    // the slowest of the sentinels' views; called when they change.
+    void on_timings(std::function<void(const SentinelTimings&)> fn) { timings_fn_ = std::move(fn); }
 
     std::size_t sentinels_up() const;
     std::size_t sentinels_known() const { return sentinels_.size(); }
@@ -84,6 +89,7 @@ class SentinelWatcher {
         bool listed_valid = false;
         std::set<std::string> listed;
         bool forget = false;  // a majority stopped listing it: erased by the next tick
+        std::optional<SentinelTimings> timings;  // its SENTINEL MASTER answer
         std::string problem;  // last misconfiguration seen (NOAUTH, unknown master name)
         std::uint64_t problem_logged_ms = 0;
     };
@@ -107,6 +113,7 @@ class SentinelWatcher {
     void forget_unlisted();
     std::vector<SentinelBallot> ballots() const;
     void learn_replicas(const redisReply* reply);
+    void learn_timings(const std::string& from_key, const redisReply* reply);
     void fetch_command_table(const NodeAddress& addr);
     std::vector<std::string> auth_command(bool sentinel) const;
     void schedule_fast(bool fast);
@@ -147,6 +154,8 @@ class SentinelWatcher {
     std::uint64_t probe_failed_ms_ = 0;
     std::vector<NodeAddress> replicas_;
     std::function<void(const std::string&)> command_table_fn_;
+    std::function<void(const SentinelTimings&)> timings_fn_;
+    std::optional<SentinelTimings> timings_;
     std::optional<NodeAddress> command_table_from_;
     std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };
