@@ -111,6 +111,13 @@ struct Config {
     std::string tls_min_version = "1.2";
     std::string tls_ciphers;       // TLS 1.2 cipher list ("": OpenSSL's default)
     std::string tls_ciphersuites;  // TLS 1.3 ciphersuites ("": OpenSSL's default)
+    // A client that has not finished its handshake in this time is dropped (a silent
+    // connection holds a descriptor and memory, and no certificate has been checked yet).
+    std::uint32_t tls_handshake_timeout_ms = 5000;
+    // Client connections still in their TLS handshake, all pools together; past it a new
+    // connection on a TLS address is closed at once (counted), so silent connections cannot
+    // pile up beyond clients' own limits.
+    std::uint32_t tls_max_handshakes = 1000;
 
     // [redis_tls] / [sentinel_tls]: the proxy as a TLS client of Redis / of Sentinel.
     bool redis_tls_enabled = false;

@@ -15,8 +15,6 @@ namespace {
 
 constexpr std::size_t kCipherReadSize = 64 * 1024;
 constexpr std::size_t kPlainReadSize = 16 * 1024;
-// A peer that connects and never finishes its handshake is dropped after this long.
-constexpr std::uint64_t kHandshakeTimeoutMs = 10'000;
 // The same failure from the same host is logged at warn level once per this long.
 constexpr std::uint64_t kFailureLogMs = 60'000;
 constexpr std::size_t kFailureLogKeys = 4096;
@@ -98,6 +96,7 @@ TlsStream::TlsStream(uv_loop_t* loop, std::shared_ptr<const TlsContext> context,
       }) {}
 
 TlsStream::~TlsStream() {
+    uncount();
     if (ssl_) SSL_free(ssl_);
 }
 
@@ -143,7 +142,9 @@ TlsStream* TlsStream::adopt(uv_loop_t* loop, int fd, std::shared_ptr<const TlsCo
         return nullptr;
     }
     s->peer_ = s->raw_->peer();
-    s->handshake_timer_.start(kHandshakeTimeoutMs);
+    s->counted_ = true;
+    tls_stats().client_handshakes_in_progress++;
+    s->handshake_timer_.start(s->context_->options().handshake_timeout_ms);
     // The client speaks first; read it whatever the handler wants.
     s->raw_->start_reading();
     return s;
@@ -178,7 +179,7 @@ void TlsStream::on_connected(int status) {
     started_ms_ = uv_now(loop_);
     tcp_up_ = true;
     peer_ = raw_->peer();
-    handshake_timer_.start(kHandshakeTimeoutMs);
+    handshake_timer_.start(context_->options().handshake_timeout_ms);
     raw_->start_reading();
     pump();
 }
@@ -211,6 +212,7 @@ bool TlsStream::handshake() {
     const int rc = SSL_do_handshake(ssl_);
     if (rc == 1) {
         state_ = State::open;
+        uncount();
         handshake_timer_.stop();
         tls_stats().handshake(context_->options().side, TlsOutcome::ok,
                               static_cast<double>(uv_now(loop_) - started_ms_) / 1000.0);
@@ -247,6 +249,7 @@ bool TlsStream::handshake() {
 void TlsStream::handshake_failed(TlsOutcome outcome, const std::string& reason) {
     if (closing_ || state_ != State::handshaking) return;
     state_ = State::done;
+    uncount();
     failure_ = reason;
     handshake_timer_.stop();
     tls_stats().handshake(context_->options().side, outcome, 0);
@@ -424,7 +427,14 @@ void TlsStream::release_raw(bool notify) {
     raw_ = nullptr;
 }
 
+void TlsStream::uncount() {
+    if (!counted_) return;
+    counted_ = false;
+    tls_stats().client_handshakes_in_progress--;
+}
+
 void TlsStream::destroy_later() {
+    uncount();
     closing_ = true;
     handshake_timer_.stop();
     resume_timer_.stop();
