@@ -10,7 +10,7 @@ import time
 import urllib.error
 import urllib.request
 
-from harness import HOST, free_port, proxy_bin, wait_until
+from harness import HOST, TlsFiles, free_port, proxy_bin, wait_until
 
 REDIS_PW = "redis-secret-pw"
 SENTINEL_PW = "sentinel-secret-pw"
@@ -105,3 +105,26 @@ def test_sentinel_auth_failure_is_not_a_disagreement(make_topology, make_proxy):
     status, body = wait_until(lambda: (lambda s, b: (s, b) if "WRONGPASS" in b else None)(
         *readyz(admin)), 5, 0.2, "/readyz naming WRONGPASS")
     assert status == 503 and "disagree" not in body, body
+
+
+def test_wrong_sentinel_ca_says_certificate_as_the_metric_does(make_topology, make_proxy,
+                                                              tmp_path):
+    files = TlsFiles.create(tmp_path)
+    topo = make_topology(replicas=0, sentinels=1, quorum=1, tls=files)
+    admin = free_port()
+    conf = tmp_path / "wrong-sentinel-ca.toml"
+    conf.write_text(f'[redis_tls]\nenabled = true\nca_file = "{files.ca}"\n'
+                    f'[sentinel_tls]\nenabled = true\nca_file = "{files.other_ca_cert}"\n')
+    proxy = make_proxy(topo, ["--config", str(conf), "--admin-listen", f"{HOST}:{admin}",
+                              "--log-level", "info"], writable=False)
+    lines = wait_until(lambda: warnings(proxy, r"sentinel .*TLS handshake failed"), 8, 0.1,
+                       "a warning naming the sentinel's TLS failure")
+    assert "certificate verification failed" in lines[0], lines
+    assert not warnings(proxy, r"sentinel .*protocol error"), warnings(proxy, "protocol error")
+    with urllib.request.urlopen(f"http://{HOST}:{admin}/metrics", timeout=3) as r:
+        metrics = r.read().decode()
+    assert re.search(r'^sentinel_proxy_tls_handshakes_total\{side="sentinel",'
+                     r'outcome="certificate"\} [1-9]', metrics, re.M), metrics[:2000]
+    status, body = wait_until(lambda: (lambda s, b: (s, b) if "certificate" in b else None)(
+        *readyz(admin)), 8, 0.2, "/readyz naming the certificate")
+    assert status == 503, body
