@@ -128,3 +128,17 @@ def test_wrong_sentinel_ca_says_certificate_as_the_metric_does(make_topology, ma
     status, body = wait_until(lambda: (lambda s, b: (s, b) if "certificate" in b else None)(
         *readyz(admin)), 8, 0.2, "/readyz naming the certificate")
     assert status == 503, body
+
+
+def test_replica_refusing_the_password_is_named(make_topology, make_proxy):
+    topo = make_topology(replicas=1, sentinels=1, quorum=1, redis_password=REDIS_PW)
+    replica = topo.nodes[1]
+    replica.client().config_set("requirepass", "another-password")
+    replica.password = replica.auth_password = "another-password"
+    proxy = make_proxy(topo, ["--redis-password", REDIS_PW, "--read-from", "prefer-replica",
+                              "--log-level", "info"])
+    lines = wait_until(lambda: warnings(proxy, rf"redis 127.0.0.1:{replica.port} \(replica "
+                                               r"reads\): AUTH refused: WRONGPASS"),
+                       5, 0.1, "a warning naming the replica's WRONGPASS")
+    assert "redis.password" in lines[0]
+    assert proxy.client().ping()  # the master still serves
