@@ -58,14 +58,16 @@ def test_fd_limit_refusal_on_a_tls_port_is_inside_tls(make_topology, make_proxy,
     tls_port = free_port()
     proxy = make_proxy(topo, ["--config", tls_listen_config(tmp_path, files, tls_port)],
                        wrapper=["prlimit", "--nofile=64:64", "--"])
-    tally = {"pong": 0, "refused_in_tls": 0, "plaintext_or_tls_error": 0, "other": 0}
+    tally = {"pong": 0, "refused_in_tls": 0, "plaintext": 0, "closed": 0, "other": 0}
     errors, held = [], []
     try:
         for _ in range(60):
             try:
                 s = tls_client(tls_port, files)
-            except ssl.SSLError as e:  # e.g. WRONG_VERSION_NUMBER: plaintext on a TLS port
-                tally["plaintext_or_tls_error"] += 1
+            except ssl.SSLError as e:
+                # WRONG_VERSION_NUMBER: the refusal came in plaintext on the TLS port. A
+                # close without a word (no descriptor to hold for a handshake) is allowed.
+                tally["plaintext" if "WRONG_VERSION_NUMBER" in str(e) else "closed"] += 1
                 errors.append(str(e))
                 continue
             except OSError as e:
@@ -90,7 +92,8 @@ def test_fd_limit_refusal_on_a_tls_port_is_inside_tls(make_topology, make_proxy,
     record_figures("fd limit 64:64, 60 TLS clients", tally)
     assert proxy.alive()
     assert tally["pong"] > 0 and tally["refused_in_tls"] > 0, (tally, errors[:5])
-    assert tally["plaintext_or_tls_error"] == 0, (tally, errors[:5])
+    assert tally["plaintext"] == 0, (tally, errors[:5])
+    assert tally["refused_in_tls"] >= tally["closed"], (tally, errors[:5])
     assert "cannot accept client connections" in proxy.log_text()
 
 
