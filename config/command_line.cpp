@@ -45,9 +45,15 @@ const KeyFlag kKeyFlags[] = {
     {"--sentinel-password", "sentinel", "password", "PASSWORD",
      "Password for AUTH to the sentinels"},
     {"--redis-user", "redis", "user", "USER", "User for AUTH to Redis"},
+    {"--sentinel-password-file", "sentinel", "password_file", "FILE",
+     "File holding the sentinels' password (read at start and on SIGHUP)"},
     {"--redis-password", "redis", "password", "PASSWORD", "Password for AUTH to Redis"},
+    {"--redis-password-file", "redis", "password_file", "FILE",
+     "File holding the Redis password (read at start and on SIGHUP)"},
     {"--client-password", "client", "password", "PASSWORD",
      "Password clients must send with AUTH/HELLO (empty: none)"},
+    {"--client-password-file", "client", "password_file", "FILE",
+     "File holding the client password (read at start and on SIGHUP)"},
     {"--hold-window-ms", "timeouts", "hold_window_ms", "N",
      "How long commands wait for a verified master during failover"},
     {"--unready-without-majority-ms", "timeouts", "unready_without_majority_ms", "N",
@@ -323,6 +329,7 @@ Invocation parse_invocation(int argc, const char* const* argv, const Environment
     // A probe only needs admin.listen: the pools may be configured by variables the
     // probing process does not see, and a probe must not fail on them.
     if (invocation.action == Action::probe) return invocation;
+    read_password_files(config);
     validate(config);
     if (invocation.action == Action::check_config) invocation.text = render_masked(config);
     return invocation;

@@ -72,14 +72,18 @@ struct Config {
     std::string master_name;          // required
     std::string sentinel_user;
     std::string sentinel_password;  // secret
+    std::string
+        sentinel_password_file;  // the password read from this file (see read_password_files)
     std::uint32_t sentinel_poll_interval_ms = 1000;
 
     // [redis] credentials the proxy uses on behalf of clients
     std::string redis_user;
-    std::string redis_password;  // secret
+    std::string redis_password;       // secret
+    std::string redis_password_file;  // the password read from this file
 
     // [client] optional password clients must send (AUTH / HELLO AUTH)
-    std::string client_password;  // secret
+    std::string client_password;       // secret
+    std::string client_password_file;  // the password read from this file
 
     // [timeouts]
     std::uint32_t connect_timeout_ms = 2000;
@@ -107,6 +111,13 @@ struct Config {
     std::string tls_min_version = "1.2";
     std::string tls_ciphers;       // TLS 1.2 cipher list ("": OpenSSL's default)
     std::string tls_ciphersuites;  // TLS 1.3 ciphersuites ("": OpenSSL's default)
+    // A client that has not finished its handshake in this time is dropped (a silent
+    // connection holds a descriptor and memory, and no certificate has been checked yet).
+    std::uint32_t tls_handshake_timeout_ms = 5000;
+    // Client connections still in their TLS handshake, all pools together; past it a new
+    // connection on a TLS address is closed at once (counted), so silent connections cannot
+    // pile up beyond clients' own limits.
+    std::uint32_t tls_max_handshakes = 1000;
 
     // [redis_tls] / [sentinel_tls]: the proxy as a TLS client of Redis / of Sentinel.
     bool redis_tls_enabled = false;
@@ -164,7 +175,8 @@ struct Config {
     // resolve_pools, for the pool's log lines.
     std::string pool_name = "default";
     // Keys the file, the environment or a flag set ("proxy.max_clients"), whatever the
-    // value: a default nobody chose is reported differently (the fd-limit notice at start).
+    // value: a default nobody chose is reported differently (the fd-limit notice at start), or
+    // derived at run time (the hold window from Sentinel's timings).
     std::set<std::string> explicit_keys;
 };
 
@@ -207,6 +219,12 @@ Invocation parse_invocation(int argc, const char* const* argv, const Environment
 // Loads and validates just a TOML text (used by parse_invocation and SIGHUP reload).
 // `source_name` is used in error messages.
 Config load_toml(const std::string& toml_text, const std::string& source_name, Config base = {});
+
+// `*.password_file` (as Kubernetes mounts a Secret): reads each file into its password,
+// without a trailing newline. Setting a password and its file both, an unreadable file or
+// an empty one is a ConfigError naming the keys. parse_invocation calls it for run and
+// check_config, so a SIGHUP reads the files again (rotation without a restart).
+void read_password_files(Config& config);
 
 // The checks that need the whole configuration: at least one pool (sentinel.master or a
 // [[pool]]), each with sentinels, a master name and listen addresses; pool names unique;

@@ -18,6 +18,37 @@ Pool::Pool(uv_loop_t* loop, std::string name, const config::Config& config)
           [this] { router_->replicas_assessed(); })),
       listener_(std::make_unique<Listener>(loop, *router_)) {
     watcher_->on_command_table([this](const std::string& raw) { router_->refresh_commands(raw); });
+    watcher_->on_timings([this](const SentinelTimings& t) {
+        timings_ = t;
+        apply_hold_window();
+    });
+    hold_window_ = derive_hold_window(config_, timings_);
+}
+
+// The hold window follows Sentinel's timings unless timeouts.hold_window_ms says otherwise
+// (docs/operations.md, "Timings"); logged whenever it or Sentinel's timings change.
+void Pool::apply_hold_window() {
+    const HoldWindow w = derive_hold_window(config_, timings_);
+    const std::string sentinel =
+        timings_ ? "Sentinel's timings for '" + config_.master_name + "': " + timings_->describe() +
+                       " (a failover can take up to " + std::to_string(w.failover_ms) + " ms)"
+                 : "Sentinel's timings not known yet";
+    if (w.source == HoldWindow::Source::configured && timings_ && w.ms < w.failover_ms)
+        spdlog::warn(
+            "pool {}: timeouts.hold_window_ms = {} is shorter than Sentinel can fail over in; {}. "
+            "Held clients are closed before the new master is known: remove the setting to "
+            "follow Sentinel, or lower down-after-milliseconds",
+            name_, w.ms, sentinel);
+    else
+        spdlog::info("pool {}: hold window {} ms ({}); {}", name_, w.ms,
+                     w.source == HoldWindow::Source::derived
+                         ? "derived: down-after-milliseconds + " +
+                               std::to_string(failover_allowance_ms(*timings_)) +
+                               " ms failover allowance, at least 10000"
+                         : std::string(w.source_name()),
+                     sentinel);
+    hold_window_ = w;
+    router_->set_hold_window_ms(w.ms);
 }
 
 // Members go in reverse order: the listener first, the topology last.
@@ -55,6 +86,12 @@ void Pool::reconfigure(const config::Config& config) {
     watcher_->reconfigure(config_);
     router_->set_config(config_);
     replica_monitor_->reconfigure(config_);
+    const HoldWindow before = hold_window_;
+    const HoldWindow after = derive_hold_window(config_, timings_);
+    if (after.ms != before.ms || after.source != before.source)
+        apply_hold_window();
+    else
+        router_->set_hold_window_ms(hold_window_.ms);
 }
 
 std::size_t Pool::drain() {

@@ -7,11 +7,13 @@
 #include <uv.h>
 
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "config/config.h"
 #include "proxy/net/listener.h"
 #include "proxy/sentinel/replica_monitor.h"
+#include "proxy/sentinel/sentinel_timings.h"
 #include "proxy/sentinel/sentinel_watcher.h"
 #include "proxy/sentinel/topology.h"
 #include "proxy/session/router.h"
@@ -50,8 +52,13 @@ class Pool {
     Router& router() { return *router_; }
     const Router& router() const { return *router_; }
     const Listener& listener() const { return *listener_; }
+    // The hold window in use, where it comes from, and Sentinel's timings (once known).
+    const HoldWindow& hold_window() const { return hold_window_; }
+    const std::optional<SentinelTimings>& sentinel_timings() const { return timings_; }
 
   private:
+    void apply_hold_window();
+
     std::string name_;
     config::Config config_;
     std::unique_ptr<Topology> topology_;
@@ -59,6 +66,8 @@ class Pool {
     std::unique_ptr<SentinelWatcher> watcher_;
     std::unique_ptr<ReplicaMonitor> replica_monitor_;
     std::unique_ptr<Listener> listener_;
+    std::optional<SentinelTimings> timings_;
+    HoldWindow hold_window_;
 };
 
 }  // namespace sp::proxy

@@ -92,6 +92,7 @@ ProbeTarget probe_target(const std::string& what, const std::optional<config::Ho
 }
 
 int probe_http(const ProbeTarget& target, int timeout_ms, std::string& detail) {
+    constexpr std::size_t kMaxAnswer = 8192;
     const auto deadline = Clock::now() + std::chrono::milliseconds(timeout_ms);
     int fd = connect_to(target, deadline, detail);
     if (fd < 0) return 0;
@@ -105,8 +106,9 @@ int probe_http(const ProbeTarget& target, int timeout_ms, std::string& detail) {
         if (n > 0) sent += static_cast<std::size_t>(n);
     }
     std::string head;
-    // The status line is all a probe needs; the admin server closes after one answer.
-    while (sent == request.size() && head.find("\r\n") == std::string::npos && head.size() < 512) {
+    // The status line and the body (the reason /readyz gives): the admin server closes
+    // after one answer, so read to the end, bounded.
+    while (sent == request.size() && head.size() < kMaxAnswer) {
         if (!wait_for(fd, POLLIN, deadline)) break;
         char buf[512];
         ssize_t n = ::recv(fd, buf, sizeof buf, 0);
@@ -138,6 +140,15 @@ int probe_http(const ProbeTarget& target, int timeout_ms, std::string& detail) {
         status = status * 10 + (line[i] - '0');
     }
     detail = where + ": " + line;
+    // kubelet keeps an exec probe's output in its events: say why, not just "503".
+    std::size_t body = head.find("\r\n\r\n");
+    if (body != std::string::npos && status != 200) {
+        std::string text = head.substr(body + 4);
+        while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) text.pop_back();
+        for (char& c : text)
+            if (c == '\r' || c == '\n') c = ' ';
+        if (!text.empty()) detail += ": " + text;
+    }
     return status;
 }
 

@@ -130,6 +130,19 @@ std::string status_json(const std::vector<const Pool*>& pools, std::uint64_t now
             ",\"needed\":" + std::to_string(vote.needed) + ",\"note\":" +
             (snap->sentinel_note.empty() ? std::string("null") : json_quote(snap->sentinel_note)) +
             "}";
+        // The hold window in use and the Sentinel timings it follows (sentinel_timings.h).
+        const HoldWindow& hold = pool->hold_window();
+        out += ",\"hold_window\":{\"ms\":" + std::to_string(hold.ms) +
+               ",\"source\":" + json_quote(hold.source_name()) + ",\"sentinel_failover_ms\":" +
+               (pool->sentinel_timings() ? std::to_string(hold.failover_ms) : std::string("null")) +
+               "},\"sentinel_timings\":";
+        if (const auto& t = pool->sentinel_timings())
+            out += "{\"down_after_ms\":" + std::to_string(t->down_after_ms) +
+                   ",\"failover_timeout_ms\":" + std::to_string(t->failover_timeout_ms) +
+                   ",\"parallel_syncs\":" + std::to_string(t->parallel_syncs) +
+                   ",\"replicas\":" + std::to_string(t->replicas) + "}";
+        else
+            out += "null";
         out += ",\"clients\":" + std::to_string(router.sessions());
         out += ",\"sentinels\":[";
         bool first = true;

@@ -55,6 +55,20 @@ void append_tls_metrics(std::string& out) {
         out += "sentinel_proxy_tls_handshake_duration_seconds_count{" + label + "} " +
                std::to_string(cumulative) + "\n";
     }
+    if (StreamFactory::tls(TlsSide::client)) {
+        out +=
+            "# HELP sentinel_proxy_tls_handshakes_in_progress Client connections still in their "
+            "TLS handshake (bounded by tls.max_handshakes)\n"
+            "# TYPE sentinel_proxy_tls_handshakes_in_progress gauge\n"
+            "sentinel_proxy_tls_handshakes_in_progress " +
+            std::to_string(stats.client_handshakes_in_progress) +
+            "\n"
+            "# HELP sentinel_proxy_tls_handshakes_rejected_total Client connections closed at "
+            "once because tls.max_handshakes handshakes were in progress\n"
+            "# TYPE sentinel_proxy_tls_handshakes_rejected_total counter\n"
+            "sentinel_proxy_tls_handshakes_rejected_total " +
+            std::to_string(stats.client_handshakes_rejected) + "\n";
+    }
     out +=
         "# HELP sentinel_proxy_tls_certificate_expiry_timestamp_seconds notAfter of the "
         "certificate the proxy presents on this side, seconds since the epoch\n"

@@ -12,6 +12,7 @@
 #include "proxy/net/fd_limit.h"
 #include "proxy/net/stream_factory.h"
 #include "proxy/net/tcp_listen.h"
+#include "proxy/net/tls_stats.h"
 #include "proxy/session/client_session.h"
 
 namespace sp::proxy {
@@ -27,6 +28,9 @@ constexpr std::uint64_t kFailureLogMs = 5000;
 // A client is taken only if this many descriptors stay free above its socket: its own
 // backend link, plus slack for sentinel reconnects and admin requests.
 constexpr std::uint64_t kFdHeadroom = kFdsPerClient + 8;
+// A TLS refusal holds its socket for a handshake: only while this many descriptors stay
+// free above it, so refusals cannot take the last ones a served client's link needs.
+constexpr std::uint64_t kTlsRefusalHeadroom = kFdsPerClient + 2;
 // /readyz stays 503 this long after the last failure, so a probe sees it.
 constexpr std::uint64_t kShortOfFdsMs = 5000;
 
@@ -126,7 +130,14 @@ void Listener::accept_pending(Socket& socket) {
             const bool no_room = static_cast<std::uint64_t>(fd) + kFdHeadroom >= fd_soft_limit();
             if (no_room || (budget_ && budget_->full())) {
                 router_.stats().connections_rejected++;
-                refuse(fd);
+                // On a TLS address the refusal goes inside TLS, as at max_clients, while a
+                // few descriptors remain for the handshake (a plaintext -ERR there is only
+                // "wrong version number" to the client); else the socket is just closed.
+                if (socket.tls)
+                    refuse_tls(
+                        fd, static_cast<std::uint64_t>(fd) + kTlsRefusalHeadroom < fd_soft_limit());
+                else
+                    refuse(fd);
                 short_of_fds(socket, no_room ? "too few file descriptors left for a client and "
                                                "its backend link"
                                              : "the file-descriptor limit's client capacity is "
@@ -140,7 +151,7 @@ void Listener::accept_pending(Socket& socket) {
         if (error == EAGAIN || error == EWOULDBLOCK) return;
         if (error == EINTR || error == ECONNABORTED || error == EPROTO) continue;
         if (error == EMFILE || error == ENFILE || error == ENOBUFS || error == ENOMEM) {
-            refuse_with_spare(socket.fd);
+            refuse_with_spare(socket.fd, socket.tls);
             short_of_fds(socket, std::strerror(error));
             back_off();
             return;
@@ -151,17 +162,51 @@ void Listener::accept_pending(Socket& socket) {
     }
 }
 
+bool Listener::handshakes_full(int fd) {
+    if (tls_stats().client_handshakes_in_progress < router_.config().tls_max_handshakes)
+        return false;
+    ::close(fd);
+    tls_stats().client_handshakes_rejected++;
+    const std::uint64_t now = uv_now(loop_);
+    ++handshakes_unlogged_;
+    if (last_handshake_log_ms_ == 0 || now - last_handshake_log_ms_ >= kFailureLogMs) {
+        spdlog::warn(
+            "listener: {} TLS handshakes in progress (tls.max_handshakes): closing new TLS "
+            "connections until some finish or time out (tls.handshake_timeout_ms {} ms); {} "
+            "closed since the last warning",
+            tls_stats().client_handshakes_in_progress, router_.config().tls_handshake_timeout_ms,
+            handshakes_unlogged_);
+        handshakes_unlogged_ = 0;
+        last_handshake_log_ms_ = now == 0 ? 1 : now;
+    }
+    return true;
+}
+
+// "-ERR max number of clients reached" inside TLS: sent once the handshake is done, the
+// connection then closed. The handshake counts against tls.max_handshakes like a client's.
+void Listener::refuse_tls(int fd, bool may_hold_fd) {
+    if (!may_hold_fd) {
+        ::close(fd);
+        return;
+    }
+    if (handshakes_full(fd)) return;
+    Stream* s = StreamFactory::adopt_client(loop_, fd, true, &g_refusal);
+    if (!s) return;
+    s->append(kMaxClients);
+    s->close_after_flush();
+}
+
 void Listener::take(int fd, bool tls) {
     Router& router = router_;
     if (router.sessions() >= router.config().max_clients) {
         router.stats().connections_rejected++;
-        // On a TLS address the refusal goes out once the handshake is done.
-        Stream* s = StreamFactory::adopt_client(loop_, fd, tls, &g_refusal);
-        if (!s) return;
-        s->append(kMaxClients);
-        s->close_after_flush();
+        if (tls)
+            refuse_tls(fd, true);
+        else
+            refuse(fd);
         return;
     }
+    if (tls && handshakes_full(fd)) return;
     Stream* session_stream = StreamFactory::adopt_client(loop_, fd, tls, nullptr);
     if (!session_stream) return;
     router.stats().connections_total++;
@@ -174,7 +219,7 @@ void Listener::take(int fd, bool tls) {
 // The spare descriptor makes room to accept the waiting clients one at a time just to
 // tell each why it cannot be served; a fresh socket's send buffer always takes these
 // few bytes.
-void Listener::refuse_with_spare(int listen_fd) {
+void Listener::refuse_with_spare(int listen_fd, bool tls) {
     if (spare_fd_ < 0) return;
     ::close(spare_fd_);
     spare_fd_ = -1;
@@ -182,7 +227,12 @@ void Listener::refuse_with_spare(int listen_fd) {
         int fd = ::accept4(listen_fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd < 0) break;
         router_.stats().connections_rejected++;
-        refuse(fd);
+        // No descriptor to spare for a TLS handshake: a TLS client gets a plain close
+        // rather than plaintext it cannot read.
+        if (tls)
+            ::close(fd);
+        else
+            refuse(fd);
     }
     spare_fd_ = open_spare();
 }

@@ -8,6 +8,9 @@
 // same -ERR through one spare descriptor kept for that, and accepting backs off briefly
 // instead of spinning on a listener that stays readable. A client whose socket leaves too
 // few descriptors for its backend link is refused the same way, before it can fail later.
+// On a TLS address every refusal goes inside TLS (or, with no descriptor to hold for a
+// handshake, is a plain close), and connections still in their handshake are bounded by
+// tls.max_handshakes: past it new ones are closed at once.
 #pragma once
 
 #include <uv.h>
@@ -45,7 +48,10 @@ class Listener {
     static void on_readable(uv_poll_t* poll, int status, int events);
     void accept_pending(Socket& socket);
     void take(int fd, bool tls);
-    void refuse_with_spare(int listen_fd);
+    void refuse_with_spare(int listen_fd, bool tls);
+    void refuse_tls(int fd, bool may_hold_fd);
+    // Closes `fd` (counted, warned about) when tls.max_handshakes are in progress.
+    bool handshakes_full(int fd);
     void short_of_fds(Socket& socket, const char* why);
     void back_off();
     void resume();
@@ -59,6 +65,8 @@ class Listener {
     std::uint64_t last_fd_failure_ms_ = 0;  // 0: never
     std::uint64_t failures_unlogged_ = 0;
     std::uint64_t last_log_ms_ = 0;
+    std::uint64_t handshakes_unlogged_ = 0;
+    std::uint64_t last_handshake_log_ms_ = 0;
 };
 
 }  // namespace sp::proxy

@@ -58,6 +58,13 @@ class Stream {
 
     virtual std::string peer() const = 0;  // "ip:port" for logs
 
+    // A TLS stream: why its handshake failed (valid inside the failing on_connected or
+    // on_closed call; "" for plaintext streams and before any failure), and whether the
+    // TCP connection is up while the handshake is not done yet, so a connect timeout can
+    // say that the server never answered TLS rather than "connect timed out".
+    virtual std::string handshake_failure() const { return {}; }
+    virtual bool handshake_pending() const { return false; }
+
   protected:
     // Only the stream deletes itself (after libuv let go of its handle).
     virtual ~Stream() = default;

@@ -52,6 +52,7 @@ TlsOptions tls_options(const config::Config& c, TlsSide side) {
             o.min_version = c.tls_min_version;
             o.ciphers = c.tls_ciphers;
             o.ciphersuites = c.tls_ciphersuites;
+            o.handshake_timeout_ms = c.tls_handshake_timeout_ms;
             break;
         case TlsSide::redis:
             o.key_prefix = "redis_tls.";

@@ -29,6 +29,7 @@ struct TlsOptions {
     std::string ciphers;       // TLS <= 1.2 cipher list ("": OpenSSL's default)
     std::string ciphersuites;  // TLS 1.3 suites ("": OpenSSL's default)
     std::string server_name;   // redis/sentinel: SNI and verified name ("": the peer's host)
+    std::uint32_t handshake_timeout_ms = 10'000;  // a peer that does not finish it is dropped
 };
 
 class TlsContext {

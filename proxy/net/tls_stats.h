@@ -25,6 +25,10 @@ struct TlsSideStats {
 
 struct TlsStats {
     std::array<TlsSideStats, 3> sides;
+    // Clients of the proxy in their handshake now, and those closed at once because
+    // tls.max_handshakes were (tls.max_handshakes: silent connections stay bounded).
+    std::uint64_t client_handshakes_in_progress = 0;
+    std::uint64_t client_handshakes_rejected = 0;
     TlsSideStats& of(TlsSide side) { return sides[static_cast<std::size_t>(side)]; }
     void handshake(TlsSide side, TlsOutcome outcome, double seconds) {
         TlsSideStats& s = of(side);

@@ -15,8 +15,6 @@ namespace {
 
 constexpr std::size_t kCipherReadSize = 64 * 1024;
 constexpr std::size_t kPlainReadSize = 16 * 1024;
-// A peer that connects and never finishes its handshake is dropped after this long.
-constexpr std::uint64_t kHandshakeTimeoutMs = 10'000;
 // The same failure from the same host is logged at warn level once per this long.
 constexpr std::uint64_t kFailureLogMs = 60'000;
 constexpr std::size_t kFailureLogKeys = 4096;
@@ -50,8 +48,10 @@ bool ip_literal_text(const std::string& host) {
     return ip_literal(host, 0, ss);
 }
 
-// What went wrong, in words an operator can act on.
-std::string failure_reason(SSL* ssl, const std::string& openssl_text) {
+// What went wrong, in words an operator can act on. A plaintext peer shows as a record
+// that is not TLS: on our server side a plaintext client, on our client side a server
+// that does not speak TLS (it answered a ClientHello with plaintext, e.g. Redis's -ERR).
+std::string failure_reason(SSL* ssl, bool server, const std::string& openssl_text) {
     const long verify = SSL_get_verify_result(ssl);
     if (verify != X509_V_OK)
         return std::string("certificate verification failed: ") +
@@ -59,7 +59,11 @@ std::string failure_reason(SSL* ssl, const std::string& openssl_text) {
     if (openssl_text == "wrong version number" || openssl_text == "http request" ||
         openssl_text == "packet length too long" || openssl_text == "unknown protocol" ||
         openssl_text == "record layer failure")
-        return openssl_text + " (not a TLS client hello: a plaintext client on a TLS port?)";
+        return server
+                   ? openssl_text + " (not a TLS client hello: a plaintext client on a TLS port?)"
+                   : "the server does not speak TLS (it answered the TLS client hello in "
+                     "plaintext: " +
+                         openssl_text + ")";
     if (openssl_text.empty()) return "the peer closed the connection during the handshake";
     return openssl_text;
 }
@@ -92,6 +96,7 @@ TlsStream::TlsStream(uv_loop_t* loop, std::shared_ptr<const TlsContext> context,
       }) {}
 
 TlsStream::~TlsStream() {
+    uncount();
     if (ssl_) SSL_free(ssl_);
 }
 
@@ -137,7 +142,9 @@ TlsStream* TlsStream::adopt(uv_loop_t* loop, int fd, std::shared_ptr<const TlsCo
         return nullptr;
     }
     s->peer_ = s->raw_->peer();
-    s->handshake_timer_.start(kHandshakeTimeoutMs);
+    s->counted_ = true;
+    tls_stats().client_handshakes_in_progress++;
+    s->handshake_timer_.start(s->context_->options().handshake_timeout_ms);
     // The client speaks first; read it whatever the handler wants.
     s->raw_->start_reading();
     return s;
@@ -170,8 +177,9 @@ void TlsStream::on_connected(int status) {
         return;
     }
     started_ms_ = uv_now(loop_);
+    tcp_up_ = true;
     peer_ = raw_->peer();
-    handshake_timer_.start(kHandshakeTimeoutMs);
+    handshake_timer_.start(context_->options().handshake_timeout_ms);
     raw_->start_reading();
     pump();
 }
@@ -204,6 +212,7 @@ bool TlsStream::handshake() {
     const int rc = SSL_do_handshake(ssl_);
     if (rc == 1) {
         state_ = State::open;
+        uncount();
         handshake_timer_.stop();
         tls_stats().handshake(context_->options().side, TlsOutcome::ok,
                               static_cast<double>(uv_now(loop_) - started_ms_) / 1000.0);
@@ -233,13 +242,15 @@ bool TlsStream::handshake() {
                          ? TlsOutcome::certificate
                      : text.empty() ? TlsOutcome::closed
                                     : TlsOutcome::protocol,
-                     failure_reason(ssl_, text));
+                     failure_reason(ssl_, context_->server(), text));
     return false;
 }
 
 void TlsStream::handshake_failed(TlsOutcome outcome, const std::string& reason) {
     if (closing_ || state_ != State::handshaking) return;
     state_ = State::done;
+    uncount();
+    failure_ = reason;
     handshake_timer_.stop();
     tls_stats().handshake(context_->options().side, outcome, 0);
     log_failure(context_->options().side, peer(), reason, uv_now(loop_));
@@ -416,7 +427,14 @@ void TlsStream::release_raw(bool notify) {
     raw_ = nullptr;
 }
 
+void TlsStream::uncount() {
+    if (!counted_) return;
+    counted_ = false;
+    tls_stats().client_handshakes_in_progress--;
+}
+
 void TlsStream::destroy_later() {
+    uncount();
     closing_ = true;
     handshake_timer_.stop();
     resume_timer_.stop();

@@ -48,6 +48,10 @@ class TlsStream final : public Stream, private Stream::Handler {
     void close() override;
     void close_after_flush() override;
     std::string peer() const override;
+    std::string handshake_failure() const override { return failure_; }
+    bool handshake_pending() const override {
+        return tcp_up_ && state_ == State::handshaking && !closing_;
+    }
 
   private:
     enum class State { handshaking, open, done };
@@ -74,6 +78,7 @@ class TlsStream final : public Stream, private Stream::Handler {
     void finish();
     void release_raw(bool notify);
     void destroy_later();
+    void uncount();  // no longer a client handshake in progress
 
     uv_loop_t* loop_;
     std::shared_ptr<const TlsContext> context_;
@@ -84,6 +89,9 @@ class TlsStream final : public Stream, private Stream::Handler {
     BIO* wbio_ = nullptr;  // ciphertext out (owned by ssl_)
     std::string plain_out_;
     mutable std::string peer_;
+    std::string failure_;   // why the handshake failed, for the owner's message
+    bool tcp_up_ = false;   // the socket is connected (the handshake may still be running)
+    bool counted_ = false;  // in tls_stats().client_handshakes_in_progress
     State state_ = State::handshaking;
     bool reading_ = false;      // the handler wants bytes
     bool finishing_ = false;    // close_after_flush() came during the handshake

@@ -74,16 +74,32 @@ void ReplicaMonitor::connect(Node& node) {
                                      config_.connect_timeout_ms, timeout);
     node.broken = false;
     node.busy = false;
-    node.client->send_auth(config_.redis_user, config_.redis_password);
     // The node owns its client, whose destructor calls nothing back: `raw` outlives every
     // callback. A broken client is replaced on the next tick, never inside its callback.
     Node* raw = &node;
+    // A replica that refuses the proxy's credentials or TLS is named, not just skipped.
+    const std::string who = "redis " + node.address.str() + " (replica reads)";
+    if (!config_.redis_password.empty()) {
+        std::vector<std::string> auth = {"AUTH", config_.redis_password};
+        if (!config_.redis_user.empty())
+            auth = {"AUTH", config_.redis_user, config_.redis_password};
+        node.client->command(auth, [this, raw, who](const redisReply* r) {
+            if (r && r->type == REDIS_REPLY_ERROR)
+                problems_.report(uv_now(loop_), raw->address.str(), "auth",
+                                 who + ": AUTH refused: " + std::string(r->str, r->len) +
+                                     " (check redis.user/redis.password)");
+        });
+    }
     node.client->on_closed([raw](const std::string&) {
         raw->broken = true;
         raw->busy = false;
     });
-    node.client->connect([raw](bool ok, const std::string&) {
-        if (!ok) raw->broken = true;
+    node.client->connect([this, raw, who](bool ok, const std::string&) {
+        if (ok) return;
+        raw->broken = true;
+        if (!raw->client->tls_failure().empty())
+            problems_.report(uv_now(loop_), raw->address.str(), "tls",
+                             who + ": TLS handshake failed: " + raw->client->tls_failure());
     });
 }
 

@@ -13,6 +13,7 @@
 
 #include "config/config.h"
 #include "proxy/net/tcp_stream.h"
+#include "proxy/sentinel/problem_log.h"
 #include "proxy/sentinel/replica_health.h"
 #include "proxy/sentinel/resp_client.h"
 #include "proxy/sentinel/topology.h"
@@ -51,6 +52,7 @@ class ReplicaMonitor {
     void assess_all(std::uint64_t now_ns);
 
     uv_loop_t* loop_;
+    ProblemLog problems_;  // refused AUTH, failed TLS handshakes (rate-limited warnings)
     config::Config config_;
     Topology& topology_;
     ReadTargets& targets_;

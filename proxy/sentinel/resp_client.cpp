@@ -58,6 +58,7 @@ std::string RespClient::address() const {
 void RespClient::connect(ConnectFn on_connect) {
     connect_fn_ = std::move(on_connect);
     state_ = State::resolving;
+    tls_failure_.clear();
     if (reader_) redisReaderFree(reader_);
     reader_ = redisReaderCreate();
     if (connect_timeout_ms_ == 0) connect_timeout_ms_ = 2000;
@@ -88,7 +89,9 @@ void RespClient::resolved(int status, const addrinfo* res) {
 
 void RespClient::on_connected(int status) {
     if (status != 0) {
-        fail(std::string("connect ") + address() + ": " + uv_strerror(status));
+        tls_failure_ = stream_ ? stream_->handshake_failure() : std::string();
+        fail(tls_failure_.empty() ? std::string("connect ") + address() + ": " + uv_strerror(status)
+                                  : "TLS handshake with " + address() + " failed: " + tls_failure_);
         return;
     }
     state_ = State::connected;
@@ -170,7 +173,16 @@ void RespClient::on_closed(int status) {
 void RespClient::check_timeouts() {
     std::uint64_t now = uv_now(loop_);
     if (state_ == State::resolving || state_ == State::connecting) {
-        if (now - start_ms_ >= connect_timeout_ms_) fail("connect " + address() + ": timed out");
+        if (now - start_ms_ < connect_timeout_ms_) return;
+        // Connected, but no TLS answer: a plaintext server reads the ClientHello as an
+        // inline command and waits for its newline.
+        if (stream_ && stream_->handshake_pending()) {
+            tls_failure_ = "no TLS answer within " + std::to_string(connect_timeout_ms_) +
+                           " ms (the server does not speak TLS?)";
+            fail("TLS handshake with " + address() + " failed: " + tls_failure_);
+            return;
+        }
+        fail("connect " + address() + ": timed out");
         return;
     }
     if (state_ == State::connected && command_timeout_ms_ && !pending_.empty() &&

@@ -55,6 +55,8 @@ class RespClient : private Stream::Handler {
     std::uint16_t port() const { return port_; }
     std::string address() const;
     const std::string& resolved_ip() const { return resolved_ip_; }
+    // Why the TLS handshake of the last connect failed ("": it did not, or no TLS).
+    const std::string& tls_failure() const { return tls_failure_; }
     void close(const std::string& why = "closed");
 
   private:
@@ -87,6 +89,7 @@ class RespClient : private Stream::Handler {
     ConnectFn connect_fn_;
     ClosedFn closed_fn_;
     std::string resolved_ip_;
+    std::string tls_failure_;
     Timer timer_;
     std::uint64_t start_ms_ = 0;
     std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);

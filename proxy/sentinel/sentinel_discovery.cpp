@@ -42,12 +42,22 @@ std::string SentinelWatcher::identity(const SentinelLink& link) const {
 }
 
 void SentinelWatcher::report_problem(SentinelLink& link, const std::string& problem) {
+    // After a refused AUTH every command answers NOAUTH: the refusal is the cause to show.
+    if (problem.rfind("NOAUTH", 0) == 0 && link.problem.rfind("AUTH refused", 0) == 0) return;
     std::uint64_t now = uv_now(loop_);
     if (link.problem != problem || now - link.problem_logged_ms >= kProblemLogEveryMs) {
         spdlog::warn("sentinel {}: {}", link.addr.str(), problem);
         link.problem_logged_ms = now;
     }
     link.problem = problem;
+}
+
+std::string SentinelWatcher::sentinel_problems() const {
+    std::string out;
+    for (const auto& [key, link] : sentinels_)
+        if (!link->problem.empty())
+            out += (out.empty() ? "" : "; ") + ("sentinel " + key + ": " + link->problem);
+    return out;
 }
 
 void SentinelWatcher::learn_sentinels(const std::string& from_key, const redisReply* r) {
@@ -159,6 +169,26 @@ void SentinelWatcher::learn_replicas(const redisReply* r) {
         reps.push_back(std::move(*entry.addr));
     }
     replicas_ = std::move(reps);
+}
+
+}  // namespace sp::proxy
+
+namespace sp::proxy {
+
+// Sentinel's timings decide the default hold window (sentinel_timings.h). Sentinels may
+// have been SENTINEL SET differently: the slowest view counts.
+void SentinelWatcher::learn_timings(const std::string& from_key, const redisReply* r) {
+    auto from = sentinels_.find(from_key);
+    if (from == sentinels_.end()) return;
+    std::optional<SentinelTimings> parsed = parse_sentinel_master(r);
+    if (!parsed) return;
+    from->second->timings = parsed;
+    std::optional<SentinelTimings> all;
+    for (const auto& [key, link] : sentinels_)
+        if (link->timings) all = all ? slowest(*all, *link->timings) : *link->timings;
+    if (!all || (timings_ && *timings_ == *all)) return;
+    timings_ = all;
+    if (timings_fn_) timings_fn_(*all);
 }
 
 }  // namespace sp::proxy

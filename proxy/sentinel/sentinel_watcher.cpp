@@ -147,7 +147,8 @@ void SentinelWatcher::connect_link(SentinelLink& link) {
         link.cmd->command(auth, [this, find](const redisReply* r) {
             SentinelLink* l = find();
             if (l && r && r->type == REDIS_REPLY_ERROR)
-                report_problem(*l, "AUTH refused: " + str(r) + " (check sentinel_password)");
+                report_problem(
+                    *l, "AUTH refused: " + str(r) + " (check sentinel.user/sentinel.password)");
         });
     // The link counts as up once the sentinel said who it is: its run id is how one
     // sentinel reached under two names (or behind one Service address) is counted once.
@@ -158,6 +159,7 @@ void SentinelWatcher::connect_link(SentinelLink& link) {
             if (!l->run_id.empty() && l->run_id != str(r))
                 spdlog::info("sentinel {} restarted: run id {} replaces {}", l->addr.str(), str(r),
                              l->run_id);
+            if (l->problem.rfind("TLS", 0) == 0) l->problem.clear();  // it answers over TLS now
             l->run_id = str(r);
         } else if (r->type == REDIS_REPLY_ERROR) {
             report_problem(*l, str(r));
@@ -176,7 +178,11 @@ void SentinelWatcher::connect_link(SentinelLink& link) {
         SentinelLink* l = find();
         if (!l) return;
         if (!l->cmd->resolved_ip().empty()) l->resolved_ip = l->cmd->resolved_ip();
-        if (!ok) link_down(*l, err);
+        if (ok) return;
+        if (!l->cmd->tls_failure().empty())
+            report_problem(
+                *l, "TLS handshake failed: " + l->cmd->tls_failure() + " (check [sentinel_tls])");
+        if (SentinelLink* again = find()) link_down(*again, err);
     });
     link.cmd->on_closed([this, find](const std::string& why) {
         if (SentinelLink* l = find()) link_down(*l, why);
@@ -282,6 +288,10 @@ void SentinelWatcher::start_round(const std::string& why) {
                                [this, alive](const redisReply* r) {
                                    if (*alive) learn_replicas(r);
                                });
+            link->cmd->command({"SENTINEL", "MASTER", config_.master_name},
+                               [this, alive, k](const redisReply* r) {
+                                   if (*alive) learn_timings(k, r);
+                               });
         }
         link->cmd->command({"SENTINEL", "GET-MASTER-ADDR-BY-NAME", config_.master_name},
                            [this, alive, k, round](const redisReply* r) {
@@ -336,10 +346,12 @@ void SentinelWatcher::evaluate() {
             probe(*verified_, vote, true);
         } else if (second_master_ || fence_.active()) {
             // hold_for_fence said why
-        } else if (vote.kind == Kind::none_answering) {
-            unverify("no sentinel reachable (" + std::to_string(vote.known) + " known)");
         } else {
-            unverify("no sentinel majority to verify a master (" + vote.describe() + ")");
+            const std::string problems = sentinel_problems();
+            unverify((vote.kind == Kind::none_answering
+                          ? "no sentinel reachable (" + std::to_string(vote.known) + " known)"
+                          : "no sentinel majority to verify a master (" + vote.describe() + ")") +
+                     (problems.empty() ? std::string() : ": " + problems));
         }
         return;
     }
@@ -351,7 +363,12 @@ void SentinelWatcher::evaluate() {
         kept_without_majority_ = false;
     }
     if (vote.kind == Kind::disagree) {
-        unverify("sentinels disagree on the master (" + vote.describe() + ")");
+        // Sentinels that answered with an error (a refused AUTH, an unknown master name)
+        // named nothing: that is the reason to show, not a disagreement.
+        const std::string problems = sentinel_problems();
+        unverify(problems.empty() ? "sentinels disagree on the master (" + vote.describe() + ")"
+                                  : "no sentinel majority names a master (" + vote.describe() +
+                                        "): " + problems);
         return;
     }
     const NodeAddress candidate = *vote.master;
@@ -437,9 +454,15 @@ void SentinelWatcher::probe(const NodeAddress& candidate, const VoteOutcome& vot
         probe_ = std::make_unique<RespClient>(loop_, TlsSide::redis, candidate.host, candidate.port,
                                               config_.connect_timeout_ms, 1000);
         probe_addr_ = candidate;
-        auto auth = auth_command(false);
-        if (!auth.empty()) probe_->command(auth, nullptr);
+        redis_problem_.clear();
         auto alive = alive_;
+        auto auth = auth_command(false);
+        if (!auth.empty())
+            probe_->command(auth, [this, alive, candidate](const redisReply* r) {
+                if (*alive && r && r->type == REDIS_REPLY_ERROR)
+                    redis_trouble(candidate, "auth",
+                                  "AUTH refused: " + str(r) + " (check redis.user/redis.password)");
+            });
         auto was_up = std::make_shared<bool>(false);
         probe_->on_closed([this, alive, candidate, was_up](const std::string& why) {
             if (!*alive) return;
@@ -454,7 +477,12 @@ void SentinelWatcher::probe(const NodeAddress& candidate, const VoteOutcome& vot
                 start_round("master connection lost");
             }
         });
-        probe_->connect([was_up](bool ok, const std::string&) { *was_up = ok; });
+        RespClient* client = probe_.get();
+        probe_->connect([this, alive, candidate, client, was_up](bool ok, const std::string&) {
+            *was_up = ok;
+            if (*alive && !ok && !client->tls_failure().empty())
+                redis_trouble(candidate, "tls", "TLS handshake failed: " + client->tls_failure());
+        });
     }
     probe_busy_ = true;
     auto alive = alive_;
@@ -464,7 +492,9 @@ void SentinelWatcher::probe(const NodeAddress& candidate, const VoteOutcome& vot
         if (!r) {
             probe_failed_addr_ = candidate;
             probe_failed_ms_ = uv_now(loop_);
-            unverify("master candidate " + candidate.str() + " does not answer ROLE");
+            unverify(redis_problem_.empty()
+                         ? "master candidate " + candidate.str() + " does not answer ROLE"
+                         : redis_problem_);
             return;
         }
         std::string role;
@@ -480,10 +510,18 @@ void SentinelWatcher::probe(const NodeAddress& candidate, const VoteOutcome& vot
             return;
         }
         if (role != "master") {
-            unverify("candidate " + candidate.str() + " answers ROLE " +
-                     (role.empty() ? str(r) : role));
+            if (r->type == REDIS_REPLY_ERROR && redis_problem_.empty() &&
+                (str(r).rfind("NOAUTH", 0) == 0 || str(r).rfind("WRONGPASS", 0) == 0))
+                redis_trouble(
+                    candidate, "noauth",
+                    "needs a password: " + str(r) +
+                        (config_.redis_password.empty() ? " (redis.password is not set)" : ""));
+            unverify(!redis_problem_.empty() ? redis_problem_
+                                             : "candidate " + candidate.str() + " answers ROLE " +
+                                                   (role.empty() ? str(r) : role));
             return;
         }
+        redis_problem_.clear();
         if (failover_from_ && *failover_from_ == candidate) return;  // event arrived meanwhile
         probe_busy_ = true;
         probe_->command({"INFO", "server", "replication"},
@@ -574,6 +612,14 @@ void SentinelWatcher::check_unheard_sentinels(const NodeAddress& candidate,
         warn_kept(vote);
         verified(candidate, vote, true);
     });
+}
+
+// The proxy cannot use a Redis node for want of credentials or TLS: a warning (per node
+// and cause, at most every 10 s) and the hold reason /readyz and /status show.
+void SentinelWatcher::redis_trouble(const NodeAddress& node, const std::string& cause,
+                                    const std::string& what) {
+    redis_problem_ = "redis " + node.str() + ": " + what;
+    problems_.report(uv_now(loop_), node.str(), cause, redis_problem_);
 }
 
 void SentinelWatcher::verified(const NodeAddress& addr, const VoteOutcome& vote, bool kept) {

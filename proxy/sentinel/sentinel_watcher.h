@@ -26,7 +26,9 @@
 #include "config/config.h"
 #include "proxy/net/tcp_stream.h"
 #include "proxy/sentinel/master_fence.h"
+#include "proxy/sentinel/problem_log.h"
 #include "proxy/sentinel/resp_client.h"
+#include "proxy/sentinel/sentinel_timings.h"
 #include "proxy/sentinel/sentinel_vote.h"
 #include "proxy/sentinel/topology.h"
 
@@ -47,6 +49,10 @@ class SentinelWatcher {
     void on_command_table(std::function<void(const std::string& raw)> fn) {
         command_table_fn_ = std::move(fn);
     }
+
+    // Sentinel's timings for the master (SENTINEL MASTER, asked with every learning round),
+    // the slowest of the sentinels' views; called when they change.
+    void on_timings(std::function<void(const SentinelTimings&)> fn) { timings_fn_ = std::move(fn); }
 
     std::size_t sentinels_up() const;
     std::size_t sentinels_known() const { return sentinels_.size(); }
@@ -89,6 +95,7 @@ class SentinelWatcher {
         bool listed_valid = false;
         std::set<std::string> listed;
         bool forget = false;  // a majority stopped listing it: erased by the next tick
+        std::optional<SentinelTimings> timings;  // its SENTINEL MASTER answer
         std::string problem;  // last misconfiguration seen (NOAUTH, unknown master name)
         std::uint64_t problem_logged_ms = 0;
     };
@@ -111,7 +118,9 @@ class SentinelWatcher {
     void hold_for_fence(const VoteOutcome& vote);
     void warn_kept(const VoteOutcome& vote);
     void verified(const NodeAddress& addr, const VoteOutcome& vote, bool kept);
+    void redis_trouble(const NodeAddress& node, const std::string& cause, const std::string& what);
     void report_problem(SentinelLink& link, const std::string& problem);
+    std::string sentinel_problems() const;  // every sentinel's current problem, for the hold reason
     void explain_unknown_master(const std::string& key);
     void unverify(const std::string& reason);
     void on_event(const std::string& channel, const std::string& payload);
@@ -119,6 +128,7 @@ class SentinelWatcher {
     void forget_unlisted();
     std::vector<SentinelBallot> ballots() const;
     void learn_replicas(const redisReply* reply);
+    void learn_timings(const std::string& from_key, const redisReply* reply);
     void fetch_command_table(const NodeAddress& addr);
     std::vector<std::string> auth_command(bool sentinel) const;
     void schedule_fast(bool fast);
@@ -170,10 +180,14 @@ class SentinelWatcher {
     std::unique_ptr<RespClient> probe_;
     NodeAddress probe_addr_;
     bool probe_busy_ = false;
+    std::string redis_problem_;  // why the probed node refused us (AUTH, TLS); "" if none
+    ProblemLog problems_;
     NodeAddress probe_failed_addr_;
     std::uint64_t probe_failed_ms_ = 0;
     std::vector<NodeAddress> replicas_;
     std::function<void(const std::string&)> command_table_fn_;
+    std::function<void(const SentinelTimings&)> timings_fn_;
+    std::optional<SentinelTimings> timings_;
     std::optional<NodeAddress> command_table_from_;
     std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };

@@ -34,6 +34,9 @@ class Router {
     uv_loop_t* loop() const { return loop_; }
     const config::Config& config() const { return config_; }
     void set_config(const config::Config& config);
+    // The pool's hold window (configured, or derived from Sentinel's timings): new holds
+    // use it.
+    void set_hold_window_ms(std::uint32_t ms) { config_.hold_window_ms = ms; }
     // The shared backend connections of this loop.
     BackendPool& backend_pool() { return *pool_; }
     const protocol::CommandTable& commands() const { return commands_; }

@@ -456,12 +456,13 @@ class Topology:
     def __init__(self, root: Path, replicas: int = 2, sentinels: int = 3, quorum: int = 2,
                  replica_extra: dict[str, str] | None = None, redis_password: str | None = None,
                  sentinel_password: str | None = None, placement=None,
-                 tls: TlsFiles | None = None):
+                 tls: TlsFiles | None = None, down_after_ms: int = 1000):
         """redis_password: requirepass + masterauth on every node and `sentinel auth-pass` on
         every sentinel; sentinel_password: requirepass of the sentinels themselves. Both
         default to None (no passwords anywhere, as before). placement: optional
         callable(name) -> dict(host=..., wrapper=...) putting each process somewhere else
-        than 127.0.0.1 (tests/integration/netns.py: one network namespace per process)."""
+        than 127.0.0.1 (tests/integration/netns.py: one network namespace per process).
+        down_after_ms: the sentinels' down-after-milliseconds (default 1000)."""
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
         self.quorum = quorum
@@ -475,7 +476,7 @@ class Topology:
                       **place(f"redis-{i + 1}"))
             for i in range(replicas)]
         self.sentinels = [Sentinel(self.root, f"sentinel-{i}", master.port, quorum,
-                                   auth_pass=redis_password, requirepass=sentinel_password,
+                                   down_after_ms=down_after_ms, auth_pass=redis_password, requirepass=sentinel_password,
                                    master_host=master.host, tls=tls, **place(f"sentinel-{i}"))
                           for i in range(sentinels)]
         self.initial_master = master

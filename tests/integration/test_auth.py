@@ -314,3 +314,40 @@ def test_client_password_with_redis_password_across_failover(make_topology, make
         r2.close()
     assert new.client(db=6).get(k6) == "after"
     assert new.client().hgetall(h) == {"f": "before", "g": "after"}
+
+
+# ---------------------------------------------------------------------------------------------
+# (f) Passwords in files (issue 22): Redis's password rotated, the file changed, SIGHUP
+
+def test_redis_password_file_rotated_and_reloaded_on_sighup(make_topology, make_proxy, tmp_path):
+    import os
+    import signal
+
+    new_pw = REDIS_PW + "-rotated"
+    topo = make_topology(replicas=0, sentinels=1, quorum=1, redis_password=REDIS_PW)
+    pw_file = tmp_path / "redis-password"
+    pw_file.write_text(REDIS_PW + "\n")  # as `echo` or an editor writes it
+    proxy = make_proxy(topo, ["--redis-password-file", str(pw_file)])
+    master = topo.current_master()
+    key = uniq("rotate")
+    c = proxy.client(socket_timeout=5)
+    assert c.set(key, "before")
+
+    # Rotate: Redis (and the sentinel's auth-pass) first, then the mounted Secret, then SIGHUP.
+    master.client().config_set("requirepass", new_pw)
+    master.password = master.auth_password = new_pw
+    for s in topo.sentinels:
+        s.client().execute_command("SENTINEL", "SET", harness.MASTER_NAME, "auth-pass", new_pw)
+    pw_file.write_text(new_pw + "\n")
+    os.kill(proxy.process.pid, signal.SIGHUP)
+    wait_until(lambda: "redis.password (secret) changed" in proxy.log_path.read_text(), 5, 0.05,
+               "the reload line naming the changed password")
+
+    # Every connection of the proxy to Redis is cut: the new ones must log in with the
+    # new password (the old one is refused now).
+    killed = master.client().client_kill_filter(_type="normal", skipme=True)
+    assert killed >= 1
+    c2 = proxy.client(socket_timeout=5)
+    wait_until(lambda: c2.set(key, "after"), 10, 0.1, "a SET through the proxy after the rotation")
+    assert master.client().get(key) == "after"
+    assert "WRONGPASS" not in proxy.log_path.read_text()

@@ -782,3 +782,33 @@ TEST_CASE("config: the example file loads and documents the defaults", "[config]
     Invocation invocation = invoke({"--config", path, "--check-config"});
     CHECK(invocation.action == Action::check_config);
 }
+
+TEST_CASE("config: *.password_file reads each password from its file, without the newline",
+          "[config][password_file]") {
+    TempFile redis("redis-pw\n", "redis");
+    TempFile sentinel("sentinel-pw\r\n", "sentinel");
+    TempFile client("client-pw", "client");
+    TempFile toml("[redis]\npassword_file = \"" + redis.path() + "\"\n");
+    Invocation inv = invoke(with_required({"--config", toml.path()}),
+                            {{"SENTINEL_PROXY_SENTINEL_PASSWORD_FILE", sentinel.path()}});
+    CHECK(inv.config.redis_password == "redis-pw");
+    CHECK(inv.config.sentinel_password == "sentinel-pw");
+    inv = invoke(with_required({"--client-password-file", client.path()}));
+    CHECK(inv.config.client_password == "client-pw");
+    // Read again by each invocation: a SIGHUP re-runs it and sees the new content.
+    std::ofstream(redis.path()) << "rotated\n";
+    CHECK(invoke(with_required({"--config", toml.path()})).config.redis_password == "rotated");
+}
+
+TEST_CASE("config: a password and its file both set, or a bad file, is an error naming them",
+          "[config][password_file]") {
+    TempFile file("pw\n", "pw");
+    CHECK_THAT(invoke_error(
+                   with_required({"--redis-password", "x", "--redis-password-file", file.path()})),
+               Contains("redis.password and redis.password_file are both set"));
+    CHECK_THAT(invoke_error(with_required({"--sentinel-password-file", "/nonexistent/pw"})),
+               Contains("sentinel.password_file: cannot read /nonexistent/pw"));
+    TempFile empty("\n", "empty");
+    CHECK_THAT(invoke_error(with_required({"--client-password-file", empty.path()})),
+               Contains("client.password_file: " + empty.path() + " is empty"));
+}
