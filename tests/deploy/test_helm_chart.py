@@ -387,3 +387,14 @@ def test_tls_renders_listener_port_and_certificates(helm):
     # TLS without the Secret is refused at render time.
     out = render(helm, ["tls.enabled=true"], check=False)
     assert out.returncode != 0 and "needs tls.secretName" in out.stderr, out.stderr
+
+
+def test_hold_window_follows_sentinel_unless_set(helm):
+    """Issue 22, item 4: the chart leaves timeouts.hold_window_ms unset by default, so the
+    proxy derives it from Sentinel's down-after-milliseconds (a Bitnami Sentinel with 60 s
+    would otherwise meet a fixed 10 s window); a value the user sets is rendered."""
+    def config_text(sets):
+        [cm] = [d for d in objects(helm, sets) if d["kind"] == "ConfigMap"]
+        return next(iter(cm["data"].values()))
+    assert "hold_window_ms" not in config_text([])
+    assert "hold_window_ms = 70000" in config_text(["timeouts.holdWindowMs=70000"])
