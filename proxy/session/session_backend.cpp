@@ -477,20 +477,22 @@ void ClientSession::apply_state(const Pending& p) {
 void ClientSession::on_backend_read_done(BackendLink&) {
     if (closed_) return;
     check_backpressure();
-    account_memory();
+    if (!output_within_budget()) return;
     // Commands waiting for this link to owe nothing (the next ones go shared) may go now.
     if (sent_ < pending_.size()) pump();
     if (client_) client_->flush();
     stream_wait_over();
+    check_input_end();
 }
 
 void ClientSession::on_shared_read_done(SharedLink&) {
     if (closed_) return;
     check_backpressure();
-    account_memory();
+    if (!output_within_budget()) return;
     // Replies came in: more of this client's commands may go (allowance, order).
     pump();
     stream_wait_over();
+    check_input_end();
 }
 
 }  // namespace sp::proxy
