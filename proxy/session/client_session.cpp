@@ -214,6 +214,7 @@ void ClientSession::on_drained() {
     check_backpressure();
     // Output below the limit again: shared-link commands held back for it may go.
     if (!closed_ && sent_ < pending_.size()) pump();
+    check_input_end();
 }
 
 void ClientSession::reply_to_client(std::string_view bytes) {

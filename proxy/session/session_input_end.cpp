@@ -2,8 +2,8 @@
 // (`nc -N`, socat, shell health checks) is owed what Redis gives it: every command it sent
 // runs and every reply is written before the connection closes. So at EOF the session reads
 // no more, finishes what it read (held commands still wait for a master within the hold
-// window), and closes once nothing is owed. A command cut short by the EOF never ran on
-// Redis either and is dropped.
+// window), and closes once nothing is owed and its output is written. A command cut short by the
+// EOF never ran on Redis either and is dropped.
 //
 // One exception, also Redis's: a client blocked in a command (BLPOP 0) is freed at its EOF,
 // the pop popping nothing. The proxy cannot see whether Redis blocked or is answering, so
@@ -44,9 +44,10 @@ void ClientSession::check_input_end() {
         return;
     }
     // Commands still framed in the parser (a hold or a stream paused the framing) are owed
-    // too; anything else left there is a partial command.
+    // too; anything else left there is a partial command. The session stays until its
+    // output is written (on_drained), so the output limits and the budget still see it.
     if (input_ended_ && pending_.empty() && !hold_paused_ && !stream_wait_) {
-        close("client ended its input, every reply written", true);
+        if (client_->pending_bytes() == 0) close("client ended its input, every reply written");
         return;
     }
     if (pending_.empty() || upstream_inflight_ == 0) return;
