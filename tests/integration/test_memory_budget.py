@@ -117,7 +117,8 @@ def test_replies_owed_on_a_shared_link_count_in_the_budget(make_topology, make_p
         hog.sendall(get * 40)  # 400 MiB of replies owed, never read
         closed = True
         try:
-            wait_until(lambda: clients() == base, 30, 0.2, "the client over the budget to go")
+            # (<=: a connection of the set-up may still have been counted in base)
+            wait_until(lambda: clients() <= base, 30, 0.2, "the client over the budget to go")
         except harness.WaitTimeout:
             closed = False
         time.sleep(1)  # whatever was still on its way
@@ -125,7 +126,8 @@ def test_replies_owed_on_a_shared_link_count_in_the_budget(make_topology, make_p
         record_figures("shared-link replies in the budget",
                        {"peak RSS MiB": f"{peak[0]:.0f}", "hog closed": closed})
         assert peak[0] < 2 * (budget >> 20), f"proxy RSS peaked at {peak[0]:.0f} MiB"
-        assert closed, "the client over the budget was never closed"
+        assert closed, ("the client over the budget was never closed: "
+                        f"{clients()} clients, base {base}\n{proxy.log_tail(20)}")
     finally:
         stop.set()
         hog.close()
