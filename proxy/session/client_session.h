@@ -82,6 +82,8 @@ class ClientSession : private Stream::Handler, private BackendLink::Owner, priva
     // Requests one client may have in flight on a shared link: one deep pipeline cannot
     // starve the others, and the replies owed to a client that stops reading are bounded.
     static constexpr std::size_t kMaxSharedInflight = 64;
+    // Output beyond this: the client is behind on reading, one request in flight at a time.
+    static constexpr std::size_t kBehindOutput = 1u << 20;
 
     // One reply slot: a command sent (or to be sent) to Redis, or answered locally.
     struct Pending {

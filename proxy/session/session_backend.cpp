@@ -104,9 +104,11 @@ void ClientSession::pump() {
         }
         if (upstream_inflight_ > 0 && p.shared != inflight_shared_) break;
         if (p.shared) {
-            if (upstream_inflight_ >= kMaxSharedInflight ||
-                (client_ && client_->pending_bytes() > kPauseOutput))
-                break;
+            // A client already behind on reading gets one request at a time: a reply's size
+            // is unknown until it comes, and a shared link is never paused for one reader.
+            const std::size_t output = client_ ? client_->pending_bytes() : 0;
+            const std::size_t allowance = output > kBehindOutput ? 1 : kMaxSharedInflight;
+            if (upstream_inflight_ >= allowance || output > kPauseOutput) break;
             // The link in use keeps the replies in order; another (a new master, a
             // replica, the other protocol) only once it owes nothing.
             SharedLink* target = shared_target(p);
