@@ -28,6 +28,11 @@ class Stream {
         virtual void on_read(std::size_t n) = 0;
         // The peer closed or the connection failed (status: 0 = EOF, else a UV error).
         virtual void on_closed(int status) = 0;
+        // The peer will send nothing more (EOF: it closed, or shut its writing side down as
+        // `nc -N` does), after every byte it sent was read. Returning true keeps the stream
+        // open for writing (it reads no more; the owner closes it when done); false ends
+        // the connection (on_closed(0) follows).
+        virtual bool on_end_of_input() { return false; }
         // Outgoing connection attempt finished (status 0 = connected; for TLS: the
         // handshake is done and the peer verified).
         virtual void on_connected(int /*status*/) {}
@@ -43,6 +48,9 @@ class Stream {
     virtual void start_reading() = 0;
     virtual void stop_reading() = 0;
     virtual bool reading() const = 0;
+    // The peer closed, or shut its writing side down, even if bytes it sent before are
+    // still unread: how an owner that stopped reading notices it (Linux POLLRDHUP).
+    virtual bool peer_hung_up() const = 0;
 
     // Bytes queued here go out on the next flush().
     void append(std::string_view bytes) { out().append(bytes); }

@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <unistd.h>
 
 #include <cstring>
@@ -85,7 +86,7 @@ void TcpStream::connect_cb(uv_connect_t* req, int status) {
 }
 
 void TcpStream::start_reading() {
-    if (reading_ || closing_) return;
+    if (reading_ || closing_ || input_ended_) return;
     if (uv_read_start(reinterpret_cast<uv_stream_t*>(&tcp_), alloc_cb, read_cb) == 0)
         reading_ = true;
 }
@@ -110,9 +111,23 @@ void TcpStream::read_cb(uv_stream_t* st, ssize_t nread, const uv_buf_t*) {
     if (s->closing_ || !s->handler_) return;
     if (nread > 0) {
         s->handler_->on_read(static_cast<std::size_t>(nread));
+    } else if (nread == UV_EOF) {
+        // libuv stopped reading at EOF; the socket can still be written.
+        s->reading_ = false;
+        s->input_ended_ = true;
+        if (!s->handler_->on_end_of_input()) s->fail(0);
     } else if (nread < 0) {
-        s->fail(nread == UV_EOF ? 0 : static_cast<int>(nread));
+        s->fail(static_cast<int>(nread));
     }
+}
+
+bool TcpStream::peer_hung_up() const {
+    if (input_ended_) return true;
+    uv_os_fd_t fd;
+    if (closing_ || uv_fileno(reinterpret_cast<const uv_handle_t*>(&tcp_), &fd) != 0) return false;
+    // A FIN is seen even behind unread bytes; a reset or error too.
+    pollfd p{fd, POLLRDHUP, 0};
+    return ::poll(&p, 1, 0) == 1 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR)) != 0;
 }
 
 void TcpStream::fail(int status) {

@@ -32,6 +32,7 @@ class TcpStream final : public Stream {
     void start_reading() override;
     void stop_reading() override;
     bool reading() const override { return reading_; }
+    bool peer_hung_up() const override;
 
     std::string& out() override { return next_; }
     void flush() override;
@@ -64,6 +65,7 @@ class TcpStream final : public Stream {
     bool writing_ = false;
     bool closing_ = false;
     bool close_when_drained_ = false;
+    bool input_ended_ = false;  // EOF read and kept open for writing (on_end_of_input)
 };
 
 // A libuv timer owned by one object; freed in its close callback.

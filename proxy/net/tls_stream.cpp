@@ -280,7 +280,9 @@ void TlsStream::deliver() {
         const int error = SSL_get_error(ssl_, n);
         if (error == SSL_ERROR_WANT_READ || error == SSL_ERROR_WANT_WRITE) return;
         if (error == SSL_ERROR_ZERO_RETURN) {
-            fail(0, {});  // close_notify: an orderly end
+            // close_notify: an orderly end of the peer's input; it may still read ours.
+            if (end_input()) return;
+            fail(0, {});
             return;
         }
         fail(UV_EPROTO, tls_error_text());
@@ -352,6 +354,22 @@ void TlsStream::on_closed(int status) {
     fail(status, {});
 }
 
+// The raw socket's EOF without a close_notify: many clients shut TCP down without one.
+bool TlsStream::on_end_of_input() {
+    Guard g(this);
+    if (closing_ || state_ != State::open) return false;
+    return end_input();
+}
+
+// The peer sends nothing more: the handler may keep the stream open for writing.
+bool TlsStream::end_input() {
+    if (!handler_ || !handler_->on_end_of_input()) return false;
+    input_ended_ = true;
+    reading_ = false;
+    if (raw_) raw_->stop_reading();
+    return true;
+}
+
 void TlsStream::fail(int status, const std::string& reason) {
     if (!reason.empty())
         spdlog::debug("tls {} {}: {}", tls_side_name(context_->options().side), peer(), reason);
@@ -363,7 +381,7 @@ void TlsStream::fail(int status, const std::string& reason) {
 }
 
 void TlsStream::start_reading() {
-    if (reading_ || closing_) return;
+    if (reading_ || closing_ || input_ended_) return;
     reading_ = true;
     if (state_ != State::open || !raw_) return;
     raw_->start_reading();

@@ -42,6 +42,7 @@ class TlsStream final : public Stream, private Stream::Handler {
     void start_reading() override;
     void stop_reading() override;
     bool reading() const override { return reading_; }
+    bool peer_hung_up() const override { return input_ended_ || (raw_ && raw_->peer_hung_up()); }
     std::string& out() override { return plain_out_; }
     void flush() override;
     std::size_t pending_bytes() const override;
@@ -65,6 +66,7 @@ class TlsStream final : public Stream, private Stream::Handler {
     uv_buf_t on_alloc(std::size_t suggested) override;
     void on_read(std::size_t n) override;
     void on_closed(int status) override;
+    bool on_end_of_input() override;
     void on_connected(int status) override;
     void on_drained() override;
 
@@ -72,6 +74,7 @@ class TlsStream final : public Stream, private Stream::Handler {
     bool handshake();
     void handshake_failed(TlsOutcome outcome, const std::string& reason);
     void deliver();
+    bool end_input();
     void encrypt();
     void send_records();
     void fail(int status, const std::string& reason);
@@ -94,6 +97,7 @@ class TlsStream final : public Stream, private Stream::Handler {
     bool counted_ = false;  // in tls_stats().client_handshakes_in_progress
     State state_ = State::handshaking;
     bool reading_ = false;      // the handler wants bytes
+    bool input_ended_ = false;  // close_notify or EOF, kept open for writing (on_end_of_input)
     bool finishing_ = false;    // close_after_flush() came during the handshake
     bool broken_ = false;       // a write failed; reported from the loop
     bool closing_ = false;      // deleted as soon as no callback of ours is running

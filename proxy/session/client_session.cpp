@@ -201,6 +201,7 @@ void ClientSession::process_input() {
     account_memory();
     // pump() may have answered what a waiting stream waited for (local replies only).
     if (stream_wait_ && (stream_can_go() || !can_send())) stream_wait_over();
+    check_input_end();
 }
 
 void ClientSession::on_closed(int status) {
@@ -213,6 +214,7 @@ void ClientSession::on_drained() {
     check_backpressure();
     // Output below the limit again: shared-link commands held back for it may go.
     if (!closed_ && sent_ < pending_.size()) pump();
+    check_input_end();
 }
 
 void ClientSession::reply_to_client(std::string_view bytes) {
@@ -241,6 +243,7 @@ void ClientSession::close(const std::string& why, bool graceful) {
     shared_link_ = nullptr;
     hold_timer_.reset();
     retry_timer_.reset();
+    peer_timer_.reset();
     router_.retire(this);
 }
 

@@ -82,6 +82,8 @@ class ClientSession : private Stream::Handler, private BackendLink::Owner, priva
     // Requests one client may have in flight on a shared link: one deep pipeline cannot
     // starve the others, and the replies owed to a client that stops reading are bounded.
     static constexpr std::size_t kMaxSharedInflight = 64;
+    // Output beyond this: the client is behind on reading, one request in flight at a time.
+    static constexpr std::size_t kBehindOutput = 1u << 20;
 
     // One reply slot: a command sent (or to be sent) to Redis, or answered locally.
     struct Pending {
@@ -121,6 +123,7 @@ class ClientSession : private Stream::Handler, private BackendLink::Owner, priva
     uv_buf_t on_alloc(std::size_t suggested) override;
     void on_read(std::size_t n) override;
     void on_closed(int status) override;
+    bool on_end_of_input() override;
     void on_drained() override;
     // BackendLink::Owner (the dedicated link)
     void on_backend_connected(BackendLink& link) override;
@@ -154,9 +157,14 @@ class ClientSession : private Stream::Handler, private BackendLink::Owner, priva
     // session_limits.cpp: the client limits.
     bool query_buffer_ok();  // limits.query_buffer_limit; false: the client is being closed
     bool output_limit_reached(std::uint64_t now_ms);  // limits.output_*; true: closed
-    bool hold_full() const;  // limits.max_held_*: read no more commands while holding
-    void account_held();     // tells the router how many commands this session holds
-    void process_input();    // frames what the parser holds, as far as the limits allow
+    bool output_within_budget();  // limits.memory_budget after replies; false: closed
+    bool hold_full() const;       // limits.max_held_*: read no more commands while holding
+    void account_held();          // tells the router how many commands this session holds
+    void process_input();         // frames what the parser holds, as far as the limits allow
+    // session_input_end.cpp: the client sends no more (EOF, or hung up while not read).
+    void check_input_end();
+    void watch_peer();  // while the client is not read: is it still there?
+    Timer& peer_timer();
     // session_stream.cpp: a big bulk forwarded as it arrives (limits.stream_bulk_len).
     enum class StreamGo { decline, wait, go };
     StreamGo stream_decision(const protocol::Command& head);
@@ -277,6 +285,9 @@ class ClientSession : private Stream::Handler, private BackendLink::Owner, priva
     bool hold_paused_ = false;         // not read: at a limits.max_held_* bound
     bool stream_wait_ = false;         // not read: a big bulk waits to stream (session_stream.cpp)
     bool stream_paused_ = false;       // not read: the streamed bytes queued for Redis are many
+    bool input_ended_ = false;         // the client's EOF was read: it sends nothing more
+    bool peer_gone_ = false;           // its socket says it hung up while it was not read
+    std::unique_ptr<Timer> peer_timer_;  // created on first use (peer_timer())
     // Re-counts this session's buffers against the memory budget; false when it must go.
     bool account_memory();
     std::uint64_t last_read_ms_ = 0;  // loop time of the client's last bytes  // a protocol error

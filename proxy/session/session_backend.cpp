@@ -113,9 +113,11 @@ void ClientSession::pump() {
         }
         if (upstream_inflight_ > 0 && p.shared != inflight_shared_) break;
         if (p.shared) {
-            if (upstream_inflight_ >= kMaxSharedInflight ||
-                (client_ && client_->pending_bytes() > kPauseOutput))
-                break;
+            // A client already behind on reading gets one request at a time: a reply's size
+            // is unknown until it comes, and a shared link is never paused for one reader.
+            const std::size_t output = client_ ? client_->pending_bytes() : 0;
+            const std::size_t allowance = output > kBehindOutput ? 1 : kMaxSharedInflight;
+            if (upstream_inflight_ >= allowance || output > kPauseOutput) break;
             // The link in use keeps the replies in order; another (a new master, a
             // replica, the other protocol) only once it owes nothing.
             SharedLink* target = shared_target(p);
@@ -537,20 +539,22 @@ void ClientSession::apply_state(const Pending& p) {
 void ClientSession::on_backend_read_done(BackendLink&) {
     if (closed_) return;
     check_backpressure();
-    account_memory();
+    if (!output_within_budget()) return;
     // Commands waiting for this link to owe nothing (the next ones go shared) may go now.
     if (sent_ < pending_.size()) pump();
     if (client_) client_->flush();
     stream_wait_over();
+    check_input_end();
 }
 
 void ClientSession::on_shared_read_done(SharedLink&) {
     if (closed_) return;
     check_backpressure();
-    account_memory();
+    if (!output_within_budget()) return;
     // Replies came in: more of this client's commands may go (allowance, order).
     pump();
     stream_wait_over();
+    check_input_end();
 }
 
 }  // namespace sp::proxy

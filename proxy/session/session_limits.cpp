@@ -20,14 +20,34 @@ constexpr std::size_t kMaxPendingCommands = 1u << 20;
 }  // namespace
 
 bool ClientSession::account_memory() {
-    std::uint64_t mine =
-        parser_.buffered() + (log_.size() - head_) + (client_ ? client_->pending_bytes() : 0);
+    // The reply slots count too: 1.1 M pipelined PINGs take 2 M slots of 56 bytes, 112 MiB.
+    std::uint64_t mine = parser_.buffered() + (log_.size() - head_) +
+                         (client_ ? client_->pending_bytes() : 0) + pending_.heap_bytes() +
+                         local_replies_.heap_bytes();
     router_.charge(static_cast<std::int64_t>(mine) - static_cast<std::int64_t>(charged_));
     charged_ = mine;
     const std::uint64_t budget = router_.config().memory_budget;
     // Small clients are never closed for the budget: only one holding 1 MiB or more, when
     // all together are past it (the big value on its way, the pipeline not yet answered).
     return budget == 0 || mine < (1u << 20) || router_.buffered_bytes() <= budget;
+}
+
+// limits.memory_budget on the output side: replies owed to a client that does not read
+// (above all on a shared link, which is never paused for one reader: 40 GETs of a 10 MiB
+// value were 400 MiB) count in its share. Past the proxy's output pause point, with the
+// budget spent, it is closed at once: an error reply would wait behind what it does not read.
+bool ClientSession::output_within_budget() {
+    if (closed_) return false;
+    if (account_memory() || !client_ || client_->pending_bytes() <= kPauseOutput) return true;
+    spdlog::warn(
+        "client {}: closed, {} bytes buffered ({} of replies it does not read) while all "
+        "clients together hold {} (limits.memory_budget {})",
+        client_->peer(), charged_, client_->pending_bytes(), router_.buffered_bytes(),
+        router_.config().memory_budget);
+    router_.stats().clients_closed_output_buffer++;
+    router_.stats().commands_failed += unanswered();
+    close("replies it does not read are over limits.memory_budget");
+    return false;
 }
 
 // Redis's client-query-buffer-limit: what the client sent that is not framed yet (a command
@@ -120,6 +140,7 @@ void ClientSession::check_backpressure() {
     if (too_much && !client_paused_) {
         client_->stop_reading();
         client_paused_ = true;
+        watch_peer();  // its EOF is not read now: notice a client that leaves meanwhile
     } else if (!too_much && client_paused_ && backlog < pause_at / 2) {
         client_paused_ = false;
         if (reading_allowed()) client_->start_reading();

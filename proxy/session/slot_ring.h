@@ -32,6 +32,9 @@ class SlotRing {
 
     bool empty() const { return size_ == 0; }
     std::size_t size() const { return size_; }
+    // What the slots take on the heap (the memory budget counts it: a million slots are
+    // tens of MiB).
+    std::size_t heap_bytes() const { return cap_ > 1 ? cap_ * sizeof(T) : 0; }
     T& operator[](std::size_t i) { return slots()[(head_ + i) & (cap_ - 1)]; }
     const T& operator[](std::size_t i) const { return slots()[(head_ + i) & (cap_ - 1)]; }
     T& front() { return (*this)[0]; }

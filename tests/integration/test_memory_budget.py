@@ -7,11 +7,26 @@ from __future__ import annotations
 
 import socket
 import threading
+import time
 
 import harness
-from harness import HOST, now, raw_command, rss_mib
+from harness import HOST, free_port, now, raw_command, rss_mib, wait_until
+from test_fd_limit import http_get, metric_value
 
 uniq = harness.key_maker("budget")
+
+
+def watch_peak_rss(pid: int) -> tuple[list[float], threading.Event]:
+    """Samples the process's RSS every 50 ms into peak[0] (MiB) until stop is set."""
+    peak = [0.0]
+    stop = threading.Event()
+
+    def watch():
+        while not stop.is_set():
+            peak[0] = max(peak[0], rss_mib(pid))
+            stop.wait(0.05)
+    threading.Thread(target=watch, daemon=True).start()
+    return peak, stop
 
 
 def test_a_value_past_the_budget_closes_only_its_client(make_topology, make_proxy):
@@ -29,14 +44,7 @@ def test_a_value_past_the_budget_closes_only_its_client(make_topology, make_prox
     assert ok.set(k_ok, "x" * (10 << 20)) is True
     assert len(topo.current_master().client().get(k_ok)) == 10 << 20
 
-    peak = [0.0]
-    stop = threading.Event()
-
-    def watch():
-        while not stop.is_set():
-            peak[0] = max(peak[0], rss_mib(proxy.process.pid))
-            stop.wait(0.05)
-    threading.Thread(target=watch, daemon=True).start()
+    peak, stop = watch_peak_rss(proxy.process.pid)
 
     big = socket.create_connection((HOST, proxy.port), timeout=20)
     k_big = uniq("big")
@@ -73,4 +81,57 @@ def test_a_value_past_the_budget_closes_only_its_client(make_topology, make_prox
     # everybody else is fine
     assert raw_command(bystander, "PING") == "PONG"
     assert ok.get(k_ok) is not None
+    bystander.disconnect()
+
+
+def test_replies_owed_on_a_shared_link_count_in_the_budget(make_topology, make_proxy,
+                                                             record_figures):
+    # Issue 21, case 13: one client pipelining 40 GETs of a 10 MiB value over a shared link
+    # and never reading made the proxy hold 610-640 MiB against a 128 MiB budget, and nobody
+    # was closed. The replies owed to it count in its share of the budget: it is closed once
+    # it holds a big share of a full budget, the proxy stays bounded, the others go on.
+    topo = make_topology()
+    budget = 128 << 20
+    admin = free_port()
+    proxy = make_proxy(topo, ["--memory-budget", str(budget), "--admin-listen", f"{HOST}:{admin}"])
+    key = uniq("ten")
+    value = "v" * (10 << 20)
+    assert topo.current_master().client().set(key, value) is True
+    bystander = proxy.connection()
+    assert raw_command(bystander, "PING") == "PONG"
+
+    def clients() -> float:
+        status, body = http_get(admin, "/metrics")
+        assert status == 200
+        return metric_value(body, "sentinel_proxy_client_connections_active")
+    base = clients()
+
+    peak, stop = watch_peak_rss(proxy.process.pid)
+
+    hog = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    hog.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # reads nothing, absorbs little
+    hog.settimeout(10)
+    hog.connect((HOST, proxy.port))
+    get = b"*2\r\n$3\r\nGET\r\n$%d\r\n%s\r\n" % (len(key), key.encode())
+    try:
+        hog.sendall(get * 40)  # 400 MiB of replies owed, never read
+        closed = True
+        try:
+            # (<=: a connection of the set-up may still have been counted in base)
+            wait_until(lambda: clients() <= base, 30, 0.2, "the client over the budget to go")
+        except harness.WaitTimeout:
+            closed = False
+        time.sleep(1)  # whatever was still on its way
+        stop.set()
+        record_figures("shared-link replies in the budget",
+                       {"peak RSS MiB": f"{peak[0]:.0f}", "hog closed": closed})
+        assert peak[0] < 2 * (budget >> 20), f"proxy RSS peaked at {peak[0]:.0f} MiB"
+        assert closed, ("the client over the budget was never closed: "
+                        f"{clients()} clients, base {base}\n{proxy.log_tail(20)}")
+    finally:
+        stop.set()
+        hog.close()
+    assert raw_command(bystander, "PING") == "PONG"
+    c = proxy.client(socket_timeout=20)
+    assert len(c.get(key)) == 10 << 20
     bystander.disconnect()

@@ -392,3 +392,87 @@ def test_expired_server_certificate_on_backend(tmp_path, tls_files):
 class _OneSentinel:
     def __init__(self, sentinel):
         self.sentinel_ports = [sentinel.port]
+
+
+def tls_half_close(port: int, tls_files, payload: bytes, close_notify: bool,
+                   timeout: float = 10.0) -> bytes:
+    """Sends `payload` over TLS, then ends its input (a close_notify and the socket's
+    SHUT_WR, or SHUT_WR alone) and reads the decrypted replies until the server closes."""
+    ctx = ssl.create_default_context(cafile=str(tls_files.ca))
+    ctx.load_cert_chain(str(tls_files.client_cert), str(tls_files.client_key))
+    sock = socket.create_connection((HOST, port), timeout=timeout)
+    incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+    tls = ctx.wrap_bio(incoming, outgoing, server_hostname=HOST)
+
+    def pump_out():
+        data = outgoing.read()
+        if data:
+            sock.sendall(data)
+
+    def pump_in() -> bool:
+        data = sock.recv(1 << 16)
+        if not data:
+            incoming.write_eof()
+            return False
+        incoming.write(data)
+        return True
+
+    try:
+        while True:
+            try:
+                tls.do_handshake()
+                break
+            except ssl.SSLWantReadError:
+                pump_out()
+                if not pump_in():
+                    raise ConnectionError("closed during the handshake")
+        pump_out()
+        tls.write(payload)
+        if close_notify:
+            try:
+                tls.unwrap()
+            except ssl.SSLWantReadError:
+                pass  # ours is sent; the server's comes after its replies
+        pump_out()
+        sock.shutdown(socket.SHUT_WR)
+        got = b""
+        deadline = now() + timeout
+        open_ = True
+        while now() < deadline:
+            try:
+                got += tls.read(1 << 16)
+                continue
+            except ssl.SSLWantReadError:
+                pass
+            except ssl.SSLError:
+                break  # close_notify, a bare EOF, or an alert: the end either way
+            if not open_:
+                break
+            try:
+                open_ = pump_in()
+            except ConnectionResetError:
+                break
+        return got
+    finally:
+        sock.close()
+
+
+@pytest.mark.parametrize("close_notify", [True, False])
+def test_half_closed_tls_client_gets_every_reply(tls_proxy, tls_topology, tls_files,
+                                                 close_notify):
+    # Issue 21, case 11 over TLS: the end of a client's input (close_notify, or the socket's
+    # EOF alone) lets every command it sent run and every reply reach it, as from Redis.
+    master = tls_topology.current_master()
+    for r in range(5):
+        k = f"tls:eof:{close_notify}:{r}:{time.monotonic_ns()}"
+
+        def pipeline(prefix):
+            cmds = [["SET", f"{prefix}{k}", "v"], ["GET", f"{prefix}{k}"], ["INCR", f"{prefix}n{k}"],
+                    ["SELECT", "1"], ["SET", f"{prefix}{k}", "db1"], ["GET", f"{prefix}{k}"]]
+            return b"".join(b"*%d\r\n" % len(c) + b"".join(
+                b"$%d\r\n%s\r\n" % (len(a), a.encode()) for a in c) for c in cmds)
+        want = tls_half_close(master.port, tls_files, pipeline("d:"), close_notify)
+        got = tls_half_close(tls_proxy.tls_port, tls_files, pipeline("p:"), close_notify)
+        assert want == b"+OK\r\n$1\r\nv\r\n:1\r\n+OK\r\n+OK\r\n$3\r\ndb1\r\n", want
+        assert got == want
+        assert master.client(db=1).get(f"p:{k}") == "db1"
