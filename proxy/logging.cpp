@@ -5,7 +5,7 @@
 #include <spdlog/spdlog.h>
 
 #include "proxy/admin/status_report.h"
-#include "proxy/log_event.h"
+#include "proxy/net/log_event.h"
 
 namespace sp::proxy {
 

@@ -2,7 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
-#include "proxy/log_event.h"
+#include "proxy/net/log_event.h"
+#include "proxy/session/client_session.h"
 
 namespace sp::proxy {
 
@@ -16,13 +17,24 @@ Pool::Pool(uv_loop_t* loop, std::string name, const config::Config& config)
           loop, config_, *topology_, router_->read_targets(),
           [this](const NodeAddress& a) { router_->replica_unusable(a); },
           [this] { router_->replicas_assessed(); })),
-      listener_(std::make_unique<Listener>(loop, *router_)) {
+      listener_(std::make_unique<Listener>(
+          loop, router_->config(), router_->stats(),
+          Listener::Clients{[this] { return router_->sessions(); },
+                            [this](Stream* stream) { accept_client(stream); }})) {
     watcher_->on_command_table([this](const std::string& raw) { router_->refresh_commands(raw); });
     watcher_->on_timings([this](const SentinelTimings& t) {
         timings_ = t;
         apply_hold_window();
     });
     hold_window_ = derive_hold_window(config_, timings_);
+}
+
+// The listener's accept callback: the client's stream becomes a session of this pool.
+void Pool::accept_client(Stream* stream) {
+    auto* session = new ClientSession(*router_, stream);
+    stream->set_handler(session->as_handler());
+    router_->add(session);
+    session->start();
 }
 
 // The hold window follows Sentinel's timings unless timeouts.hold_window_ms says otherwise

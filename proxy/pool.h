@@ -58,6 +58,7 @@ class Pool {
 
   private:
     void apply_hold_window();
+    void accept_client(Stream* stream);
 
     std::string name_;
     config::Config config_;

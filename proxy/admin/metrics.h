@@ -17,7 +17,7 @@
 #include <string>
 #include <vector>
 
-#include "proxy/proxy_stats.h"
+#include "proxy/net/proxy_stats.h"
 
 namespace sp::proxy {
 

@@ -12,8 +12,8 @@
 #include <string_view>
 
 #include "protocol/reply_framer.h"
+#include "proxy/net/node_address.h"
 #include "proxy/net/tcp_stream.h"
-#include "proxy/sentinel/topology.h"
 
 namespace sp::proxy {
 

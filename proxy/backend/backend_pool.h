@@ -10,12 +10,13 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <vector>
 
+#include "proxy/backend/credentials.h"
 #include "proxy/backend/shared_link.h"
+#include "proxy/net/node_address.h"
 #include "proxy/net/tcp_stream.h"
-#include "proxy/sentinel/topology.h"
-#include "proxy/session/connection_state.h"
 
 namespace sp::proxy {
 

@@ -19,8 +19,8 @@
 #include "protocol/reply_framer.h"
 #include "protocol/reply_writer.h"
 #include "proxy/backend/backend_link.h"
-#include "proxy/sentinel/topology.h"
-#include "proxy/session/connection_state.h"
+#include "proxy/backend/credentials.h"
+#include "proxy/net/node_address.h"
 
 namespace sp::proxy {
 

@@ -8,12 +8,12 @@
 #include <cerrno>
 #include <cstring>
 #include <stdexcept>
+#include <utility>
 
 #include "proxy/net/fd_limit.h"
 #include "proxy/net/stream_factory.h"
 #include "proxy/net/tcp_listen.h"
 #include "proxy/net/tls_stats.h"
-#include "proxy/session/client_session.h"
 
 namespace sp::proxy {
 
@@ -68,8 +68,13 @@ struct Listener::Socket {
     bool tls = false;
 };
 
-Listener::Listener(uv_loop_t* loop, Router& router)
-    : loop_(loop), router_(router), backoff_(loop, [this] { resume(); }) {}
+Listener::Listener(uv_loop_t* loop, const config::Config& config, ProxyStats& stats,
+                   Clients clients)
+    : loop_(loop),
+      config_(config),
+      stats_(stats),
+      clients_(std::move(clients)),
+      backoff_(loop, [this] { resume(); }) {}
 
 Listener::~Listener() {
     stop();
@@ -129,7 +134,7 @@ void Listener::accept_pending(Socket& socket) {
             // table is nearly full: refuse now rather than fail the backend link later.
             const bool no_room = static_cast<std::uint64_t>(fd) + kFdHeadroom >= fd_soft_limit();
             if (no_room || (budget_ && budget_->full())) {
-                router_.stats().connections_rejected++;
+                stats_.connections_rejected++;
                 // On a TLS address the refusal goes inside TLS, as at max_clients, while a
                 // few descriptors remain for the handshake (a plaintext -ERR there is only
                 // "wrong version number" to the client); else the socket is just closed.
@@ -156,15 +161,14 @@ void Listener::accept_pending(Socket& socket) {
             back_off();
             return;
         }
-        router_.stats().accept_failures++;
+        stats_.accept_failures++;
         spdlog::warn("listener {}: accept failed: {}", socket.address, std::strerror(error));
         return;
     }
 }
 
 bool Listener::handshakes_full(int fd) {
-    if (tls_stats().client_handshakes_in_progress < router_.config().tls_max_handshakes)
-        return false;
+    if (tls_stats().client_handshakes_in_progress < config_.tls_max_handshakes) return false;
     ::close(fd);
     tls_stats().client_handshakes_rejected++;
     const std::uint64_t now = uv_now(loop_);
@@ -174,7 +178,7 @@ bool Listener::handshakes_full(int fd) {
             "listener: {} TLS handshakes in progress (tls.max_handshakes): closing new TLS "
             "connections until some finish or time out (tls.handshake_timeout_ms {} ms); {} "
             "closed since the last warning",
-            tls_stats().client_handshakes_in_progress, router_.config().tls_handshake_timeout_ms,
+            tls_stats().client_handshakes_in_progress, config_.tls_handshake_timeout_ms,
             handshakes_unlogged_);
         handshakes_unlogged_ = 0;
         last_handshake_log_ms_ = now == 0 ? 1 : now;
@@ -197,9 +201,8 @@ void Listener::refuse_tls(int fd, bool may_hold_fd) {
 }
 
 void Listener::take(int fd, bool tls) {
-    Router& router = router_;
-    if (router.sessions() >= router.config().max_clients) {
-        router.stats().connections_rejected++;
+    if (clients_.open() >= config_.max_clients) {
+        stats_.connections_rejected++;
         if (tls)
             refuse_tls(fd, true);
         else
@@ -207,13 +210,10 @@ void Listener::take(int fd, bool tls) {
         return;
     }
     if (tls && handshakes_full(fd)) return;
-    Stream* session_stream = StreamFactory::adopt_client(loop_, fd, tls, nullptr);
-    if (!session_stream) return;
-    router.stats().connections_total++;
-    auto* session = new ClientSession(router, session_stream);
-    session_stream->set_handler(session->as_handler());
-    router.add(session);
-    session->start();
+    Stream* stream = StreamFactory::adopt_client(loop_, fd, tls, nullptr);
+    if (!stream) return;
+    stats_.connections_total++;
+    clients_.accept(stream);
 }
 
 // The spare descriptor makes room to accept the waiting clients one at a time just to
@@ -226,7 +226,7 @@ void Listener::refuse_with_spare(int listen_fd, bool tls) {
     for (int i = 0; i < kAcceptBatch; ++i) {
         int fd = ::accept4(listen_fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd < 0) break;
-        router_.stats().connections_rejected++;
+        stats_.connections_rejected++;
         // No descriptor to spare for a TLS handshake: a TLS client gets a plain close
         // rather than plaintext it cannot read.
         if (tls)
@@ -238,8 +238,8 @@ void Listener::refuse_with_spare(int listen_fd, bool tls) {
 }
 
 void Listener::short_of_fds(Socket& socket, const char* why) {
-    router_.stats().accept_failures++;
-    router_.stats().accept_failures_fd_limit++;
+    stats_.accept_failures++;
+    stats_.accept_failures_fd_limit++;
     const std::uint64_t now = uv_now(loop_);
     last_fd_failure_ms_ = now == 0 ? 1 : now;
     ++failures_unlogged_;
@@ -248,7 +248,7 @@ void Listener::short_of_fds(Socket& socket, const char* why) {
         "listener {}: cannot accept client connections: {} (fd limit {}, {} clients open, {} "
         "refusal(s) since the last warning); refusing with \"max number of clients reached\". "
         "Raise the file-descriptor limit or lower proxy.max_clients",
-        socket.address, why, fd_soft_limit(), router_.sessions(), failures_unlogged_);
+        socket.address, why, fd_soft_limit(), clients_.open(), failures_unlogged_);
     failures_unlogged_ = 0;
     last_log_ms_ = now;
 }

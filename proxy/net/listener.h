@@ -1,6 +1,7 @@
-// Accepts client connections on the configured addresses and gives each to a new
-// ClientSession. Past max_clients it answers like Redis ("-ERR max number of clients
-// reached") and closes.
+// Accepts client connections on the configured addresses and hands each, as a Stream, to
+// the accept callback (the pool makes it a ClientSession: the listener sits below the
+// session layer and knows nothing of it). Past max_clients it answers like Redis ("-ERR
+// max number of clients reached") and closes.
 //
 // It accepts with accept4() itself, on a uv_poll_t, rather than through uv_listen: when
 // the process is out of descriptors libuv closes the pending connections silently and
@@ -15,21 +16,31 @@
 
 #include <uv.h>
 
+#include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "config/config.h"
 #include "proxy/net/fd_limit.h"
+#include "proxy/net/proxy_stats.h"
 #include "proxy/net/tcp_stream.h"
-#include "proxy/session/router.h"
 
 namespace sp::proxy {
 
 class Listener {
   public:
-    Listener(uv_loop_t* loop, Router& router);
+    // What the layer above provides: how many clients it serves now (refused past
+    // max_clients), and taking a client's stream (its handler is not set yet).
+    struct Clients {
+        std::function<std::size_t()> open;
+        std::function<void(Stream*)> accept;
+    };
+    // `config` and `stats` must outlive the listener; config is read at each accept, so a
+    // reload's max_clients applies at once.
+    Listener(uv_loop_t* loop, const config::Config& config, ProxyStats& stats, Clients clients);
     ~Listener();
     // Binds and listens on every address (plaintext, then TLS); throws std::runtime_error
     // naming the address.
@@ -57,7 +68,9 @@ class Listener {
     void resume();
 
     uv_loop_t* loop_;
-    Router& router_;
+    const config::Config& config_;
+    ProxyStats& stats_;
+    Clients clients_;
     std::vector<Socket*> sockets_;
     const ClientBudget* budget_ = nullptr;
     int spare_fd_ = -1;  // released to accept-and-refuse one client when out of fds

@@ -14,10 +14,10 @@
 #include "config/config.h"
 #include "proxy/net/tcp_stream.h"
 #include "proxy/sentinel/problem_log.h"
+#include "proxy/sentinel/read_targets.h"
 #include "proxy/sentinel/replica_health.h"
 #include "proxy/sentinel/resp_client.h"
 #include "proxy/sentinel/topology.h"
-#include "proxy/session/read_targets.h"
 
 namespace sp::proxy {
 

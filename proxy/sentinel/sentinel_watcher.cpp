@@ -7,7 +7,7 @@
 #include <sstream>
 #include <vector>
 
-#include "proxy/log_event.h"
+#include "proxy/net/log_event.h"
 #include "proxy/sentinel/sentinel_replies.h"
 
 namespace sp::proxy {

@@ -13,14 +13,9 @@
 #include <string>
 #include <vector>
 
-namespace sp::proxy {
+#include "proxy/net/node_address.h"
 
-struct NodeAddress {
-    std::string host;  // as Sentinel reports it (an IP, or a host name with announce-hostnames)
-    std::uint16_t port = 0;
-    bool operator==(const NodeAddress&) const = default;
-    std::string str() const { return host + ":" + std::to_string(port); }
-};
+namespace sp::proxy {
 
 struct TopologySnapshot {
     std::uint64_t generation = 0;       // bumps on every publish

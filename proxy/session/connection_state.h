@@ -19,6 +19,7 @@
 
 #include "protocol/command_policy.h"
 #include "protocol/reply_writer.h"
+#include "proxy/backend/credentials.h"
 
 namespace sp::proxy {
 
@@ -29,12 +30,6 @@ struct ReplayStep {
     protocol::CommandKind kind = protocol::CommandKind::normal;
     protocol::SubFamily family = protocol::SubFamily::channel;
     std::int32_t expect = 1;  // reply frames (one per channel for re-subscriptions)
-};
-
-// The proxy's own credentials for Redis, used when the client gave none.
-struct BackendCredentials {
-    std::string user;
-    std::string password;
 };
 
 // One state command queued inside MULTI (+QUEUED): it changes the state only if EXEC's

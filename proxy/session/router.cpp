@@ -5,7 +5,7 @@
 #include <algorithm>
 
 #include "proxy/backend/backend_pool.h"
-#include "proxy/log_event.h"
+#include "proxy/net/log_event.h"
 #include "proxy/session/client_session.h"
 
 namespace sp::proxy {

@@ -16,10 +16,10 @@
 
 #include "config/config.h"
 #include "protocol/command_table.h"
+#include "proxy/net/proxy_stats.h"
 #include "proxy/net/tcp_stream.h"
-#include "proxy/proxy_stats.h"
+#include "proxy/sentinel/read_targets.h"
 #include "proxy/sentinel/topology.h"
-#include "proxy/session/read_targets.h"
 
 namespace sp::proxy {
 

@@ -2,8 +2,8 @@
 #include <catch2/catch.hpp>
 #include <string>
 
+#include "proxy/sentinel/read_targets.h"
 #include "proxy/sentinel/replica_health.h"
-#include "proxy/session/read_targets.h"
 
 using namespace sp::proxy;
 

@@ -1,4 +1,4 @@
-#include "proxy/session/read_targets.h"
+#include "proxy/sentinel/read_targets.h"
 
 namespace sp::proxy {
 
