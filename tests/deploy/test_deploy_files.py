@@ -570,7 +570,7 @@ def test_docker_context_has_the_build_inputs_only():
     assert in_docker_context("deploy/install-deps.sh")
     assert in_docker_context("deploy/image/collect-runtime.sh")
     for f in ["CMakeLists.txt", "proxy/main.cpp", "tests/CMakeLists.txt",
-              "proxy/version.h.in", "cmake/check_layers.cmake"]:
+              "proxy/version.h.in", "proxy/check_layers.cmake"]:
         assert in_docker_context(f), f
     for f in ["build/CMakeCache.txt", "build-release/x", ".git/HEAD",
               "tests/deploy/node_modules/x/index.js", "deploy/helm/sentinel-proxy/values.yaml"]:
