@@ -1,5 +1,5 @@
 // Entry point: parse the invocation (file, environment, flags), then run the event loop:
-// one Pool per configured pool (Sentinel watcher -> topology -> router and client
+// one Pool per configured pool (Sentinel watcher -> topology -> client
 // sessions, and a listener), the admin HTTP endpoint (/livez /readyz /metrics /status),
 // and signals: SIGTERM/SIGINT drain and stop, SIGHUP reloads the configuration.
 #include <spdlog/spdlog.h>
@@ -125,7 +125,7 @@ void finish(App& app) {
 
 void drain_step(App& app) {
     std::size_t left = 0;
-    for (auto& pool : app.pools) left += pool->router().drain();
+    for (auto& pool : app.pools) left += pool->sessions().registry.drain();
     if (left == 0) {
         spdlog::info("drain complete: every client connection closed");
         finish(app);
@@ -134,7 +134,7 @@ void drain_step(App& app) {
     if (uv_now(app.loop) >= app.drain_deadline_ms) {
         spdlog::warn("drain timeout ({} ms): closing {} connection(s) with commands in flight",
                      app.config.drain_timeout_ms, left);
-        for (auto& pool : app.pools) pool->router().close_all();
+        for (auto& pool : app.pools) pool->sessions().registry.close_all();
         finish(app);
     }
 }
@@ -155,7 +155,7 @@ void start_drain(App& app, const char* why) {
 void begin_shutdown(App& app, const char* why) {
     if (app.stopping) {
         spdlog::warn("second {}: exiting now", why);
-        for (auto& pool : app.pools) pool->router().close_all();
+        for (auto& pool : app.pools) pool->sessions().registry.close_all();
         uv_stop(app.loop);
         return;
     }
@@ -330,7 +330,7 @@ int main(int argc, char** argv) {
         log_fd_budget(app, fd_limit);
         app.client_budget.clients_open = [&app] {
             std::size_t open = 0;
-            for (const auto& pool : app.pools) open += pool->router().sessions();
+            for (const auto& pool : app.pools) open += pool->sessions().registry.size();
             return open;
         };
         for (auto& pool : app.pools) pool->set_client_budget(&app.client_budget);

@@ -11,17 +11,18 @@ Pool::Pool(uv_loop_t* loop, std::string name, const config::Config& config)
     : name_(std::move(name)),
       config_(config),
       topology_(std::make_unique<Topology>()),
-      router_(std::make_unique<Router>(loop, config_, *topology_)),
+      sessions_(std::make_unique<SessionServices>(loop, config_, *topology_)),
       watcher_(std::make_unique<SentinelWatcher>(loop, config_, *topology_)),
       replica_monitor_(std::make_unique<ReplicaMonitor>(
-          loop, config_, *topology_, router_->read_targets(),
-          [this](const NodeAddress& a) { router_->replica_unusable(a); },
-          [this] { router_->replicas_assessed(); })),
+          loop, config_, *topology_, sessions_->context.read_targets(),
+          [this](const NodeAddress& a) { sessions_->registry.replica_unusable(a); },
+          [this] { sessions_->registry.replicas_assessed(); })),
       listener_(std::make_unique<Listener>(
-          loop, router_->config(), router_->stats(),
-          Listener::Clients{[this] { return router_->sessions(); },
+          loop, sessions_->context.config(), sessions_->context.stats(),
+          Listener::Clients{[this] { return sessions_->registry.size(); },
                             [this](Stream* stream) { accept_client(stream); }})) {
-    watcher_->on_command_table([this](const std::string& raw) { router_->refresh_commands(raw); });
+    watcher_->on_command_table(
+        [this](const std::string& raw) { sessions_->context.refresh_commands(raw); });
     watcher_->on_timings([this](const SentinelTimings& t) {
         timings_ = t;
         apply_hold_window();
@@ -31,9 +32,9 @@ Pool::Pool(uv_loop_t* loop, std::string name, const config::Config& config)
 
 // The listener's accept callback: the client's stream becomes a session of this pool.
 void Pool::accept_client(Stream* stream) {
-    auto* session = new ClientSession(*router_, stream);
+    auto* session = new ClientSession(*sessions_, stream);
     stream->set_handler(session->as_handler());
-    router_->add(session);
+    sessions_->registry.add(session);
     session->start();
 }
 
@@ -60,7 +61,7 @@ void Pool::apply_hold_window() {
                          : std::string(w.source_name()),
                      sentinel);
     hold_window_ = w;
-    router_->set_hold_window_ms(w.ms);
+    sessions_->context.set_hold_window_ms(w.ms);
 }
 
 // Members go in reverse order: the listener first, the topology last.
@@ -96,19 +97,19 @@ void Pool::reconfigure(const config::Config& config) {
     }
     config_ = next;
     watcher_->reconfigure(config_);
-    router_->set_config(config_);
+    sessions_->set_config(config_);
     replica_monitor_->reconfigure(config_);
     const HoldWindow before = hold_window_;
     const HoldWindow after = derive_hold_window(config_, timings_);
     if (after.ms != before.ms || after.source != before.source)
         apply_hold_window();
     else
-        router_->set_hold_window_ms(hold_window_.ms);
+        sessions_->context.set_hold_window_ms(hold_window_.ms);
 }
 
 std::size_t Pool::drain() {
     listener_->stop();
-    return router_->drain();
+    return sessions_->registry.drain();
 }
 
 bool Pool::ready(std::string& reason) const {
@@ -135,7 +136,7 @@ bool Pool::ready(std::string& reason) const {
     // endpoints out together and refuse new connections, which is exactly what holding
     // commands (for at most timeouts.hold_window_ms per client) exists to avoid.
     const SnapshotPtr& snap = topology_->current();
-    if (!snap->master && router_->last_switch_ms() == 0) {
+    if (!snap->master && sessions_->master_switch.last_switch_ms() == 0) {
         reason = "pool " + name_ + ": no verified master for '" + config_.master_name +
                  "' since start" +
                  (snap->hold_reason.empty() ? std::string() : " (" + snap->hold_reason + ")");

@@ -1,5 +1,5 @@
 // One served master name: the Sentinel watcher that verifies it, the Topology it
-// publishes to, the Router and client sessions that follow it, and the Listener that
+// publishes to, the client sessions that follow it (SessionServices), and the Listener that
 // accepts clients for it. A process runs one Pool per configured pool ("default" from
 // the top-level keys, plus each [[pool]]); pools share the loop and nothing else.
 #pragma once
@@ -16,7 +16,7 @@
 #include "proxy/sentinel/sentinel_timings.h"
 #include "proxy/sentinel/sentinel_watcher.h"
 #include "proxy/sentinel/topology.h"
-#include "proxy/session/router.h"
+#include "proxy/session/session_services.h"
 
 namespace sp::proxy {
 
@@ -48,9 +48,9 @@ class Pool {
     const config::Config& config() const { return config_; }
     const Topology& topology() const { return *topology_; }
     const SentinelWatcher& watcher() const { return *watcher_; }
-    const ReadTargets& read_targets() const { return router_->read_targets(); }
-    Router& router() { return *router_; }
-    const Router& router() const { return *router_; }
+    const ReadTargets& read_targets() const { return sessions_->context.read_targets(); }
+    SessionServices& sessions() { return *sessions_; }
+    const SessionServices& sessions() const { return *sessions_; }
     const Listener& listener() const { return *listener_; }
     // The hold window in use, where it comes from, and Sentinel's timings (once known).
     const HoldWindow& hold_window() const { return hold_window_; }
@@ -63,7 +63,7 @@ class Pool {
     std::string name_;
     config::Config config_;
     std::unique_ptr<Topology> topology_;
-    std::unique_ptr<Router> router_;
+    std::unique_ptr<SessionServices> sessions_;
     std::unique_ptr<SentinelWatcher> watcher_;
     std::unique_ptr<ReplicaMonitor> replica_monitor_;
     std::unique_ptr<Listener> listener_;

@@ -7,6 +7,7 @@
 
 #include "proxy/admin/process_stats.h"
 #include "proxy/admin/tls_metrics.h"
+#include "proxy/backend/backend_pool.h"
 #include "proxy/pool.h"
 #include "version.h"
 
@@ -317,10 +318,10 @@ Metrics::PoolSeries& Metrics::series_for(const Pool& pool) {
 }
 
 void Metrics::update(const Pool& pool, PoolSeries& s, std::uint64_t now_ms) {
-    const Router& router = pool.router();
-    const ProxyStats& st = router.stats();
-    s.connections->Set(static_cast<double>(router.sessions()));
-    s.held_commands->Set(static_cast<double>(router.held_total()));
+    const SessionServices& sessions = pool.sessions();
+    const ProxyStats& st = sessions.context.stats();
+    s.connections->Set(static_cast<double>(sessions.registry.size()));
+    s.held_commands->Set(static_cast<double>(sessions.context.held_total()));
     s.connections_total.feed(st.connections_total);
     s.connections_rejected.feed(st.connections_rejected);
     s.accept_fd_limit.feed(st.accept_failures_fd_limit);
@@ -342,7 +343,7 @@ void Metrics::update(const Pool& pool, PoolSeries& s, std::uint64_t now_ms) {
     s.hold_wait.feed(st.hold_wait);
     s.backend_latency.feed(st.backend_latency);
     // The loop clock is monotonic: the switch's wall time is now minus its age.
-    const std::uint64_t switched = router.last_switch_ms();
+    const std::uint64_t switched = sessions.master_switch.last_switch_ms();
     if (switched) {
         if (!s.last_switch) s.last_switch = &last_switch_.Add({{"pool", pool.name()}});
         s.last_switch->Set(wall_seconds() - static_cast<double>(now_ms - switched) / 1000.0);
@@ -351,11 +352,11 @@ void Metrics::update(const Pool& pool, PoolSeries& s, std::uint64_t now_ms) {
     const SnapshotPtr& snap = pool.topology().current();
     s.master_verified->Set(snap->master ? 1 : 0);
     s.replicas_eligible->Set(snap->master ? static_cast<double>(snap->replicas.size()) : 0);
-    s.links_shared->Set(static_cast<double>(router.shared_links()));
-    s.links_dedicated->Set(static_cast<double>(router.dedicated_links()));
+    s.links_shared->Set(static_cast<double>(sessions.context.backend_pool().links()));
+    s.links_dedicated->Set(static_cast<double>(sessions.registry.dedicated_links()));
     s.commands_shared.feed(st.commands_forwarded_shared);
     s.commands_dedicated.feed(st.commands_forwarded - st.commands_forwarded_shared);
-    s.shared_writes.feed(router.shared_writes());
+    s.shared_writes.feed(sessions.context.backend_pool().batches());
     const std::string key = snap->master ? snap->master->str() : std::string();
     if (key != s.master_info_key) {
         if (s.master_info) master_info_.Remove(s.master_info);

@@ -75,7 +75,7 @@ std::string status_json(const std::vector<const Pool*>& pools, std::uint64_t now
     bool first_pool = true;
     for (const Pool* pool : pools) {
         const SnapshotPtr& snap = pool->topology().current();
-        const Router& router = pool->router();
+        const SessionServices& sessions = pool->sessions();
         out += first_pool ? "" : ",";
         first_pool = false;
         out += "{\"name\":" + json_quote(pool->name()) +
@@ -116,13 +116,15 @@ std::string status_json(const std::vector<const Pool*>& pools, std::uint64_t now
         out += "],\"read_your_writes_fallbacks\":" + std::to_string(rt.ryw_fallbacks);
         out += ",\"no_replica_fallbacks\":" + std::to_string(rt.no_replica_fallbacks);
         out += ",\"last_switch\":";
-        if (router.last_switch_ms()) {
-            out += "{\"at\":" + json_quote(wall_time(router.last_switch_ms(), now_ms)) +
-                   ",\"seconds_ago\":" + seconds(router.last_switch_ms(), now_ms) + "}";
+        if (sessions.master_switch.last_switch_ms()) {
+            out += "{\"at\":" +
+                   json_quote(wall_time(sessions.master_switch.last_switch_ms(), now_ms)) +
+                   ",\"seconds_ago\":" + seconds(sessions.master_switch.last_switch_ms(), now_ms) +
+                   "}";
         } else {
             out += "null";
         }
-        out += ",\"failovers_seen\":" + std::to_string(router.stats().failovers_seen);
+        out += ",\"failovers_seen\":" + std::to_string(sessions.context.stats().failovers_seen);
         const VoteOutcome& vote = pool->watcher().last_vote();
         out +=
             ",\"sentinel_majority\":{\"known\":" + std::to_string(vote.known) +
@@ -143,7 +145,7 @@ std::string status_json(const std::vector<const Pool*>& pools, std::uint64_t now
                    ",\"replicas\":" + std::to_string(t->replicas) + "}";
         else
             out += "null";
-        out += ",\"clients\":" + std::to_string(router.sessions());
+        out += ",\"clients\":" + std::to_string(sessions.registry.size());
         out += ",\"sentinels\":[";
         bool first = true;
         for (const auto& s : pool->watcher().sentinel_status()) {

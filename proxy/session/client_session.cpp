@@ -12,7 +12,7 @@
 #include "protocol/ascii.h"
 #include "protocol/hello_options.h"
 #include "protocol/reply_writer.h"
-#include "proxy/session/router.h"
+#include "proxy/session/session_services.h"
 
 namespace sp::proxy {
 
@@ -48,9 +48,9 @@ protocol::ParserLimits parser_limits(const config::Config& c) {
 
 }  // namespace
 
-ClientSession::ClientSession(Router& router, Stream* stream)
-    : router_(router), client_(stream), parser_(parser_limits(router.config())) {
-    snap_ = router_.snapshot(false);
+ClientSession::ClientSession(SessionServices& services, Stream* stream)
+    : services_(services), client_(stream), parser_(parser_limits(services.context.config())) {
+    snap_ = services_.master_switch.snapshot(false);
 }
 
 ClientSession::~ClientSession() = default;
@@ -59,13 +59,13 @@ ClientSession::~ClientSession() = default;
 // avoidable again): two idle libuv timers were about 0.4 KiB of every idle client.
 Timer& ClientSession::hold_timer() {
     if (!hold_timer_) {
-        hold_timer_ = std::make_unique<Timer>(router_.loop(), [this] {
+        hold_timer_ = std::make_unique<Timer>(ctx().loop(), [this] {
             if (closed_ || !waiting_for_master()) return;
-            router_.stats().clients_closed_hold_timeout++;
-            router_.stats().commands_failed += unanswered();
+            ctx().stats().clients_closed_hold_timeout++;
+            ctx().stats().commands_failed += unanswered();
             close(std::string(waiting_replica_ ? "no eligible replica (read_from = replica)"
                                                : "no verified master") +
-                  " within the hold window (" + std::to_string(router_.config().hold_window_ms) +
+                  " within the hold window (" + std::to_string(ctx().config().hold_window_ms) +
                   " ms)");
         });
     }
@@ -83,12 +83,12 @@ ConnectionState& ClientSession::state_mut() {
 }
 
 Timer& ClientSession::retry_timer() {
-    if (!retry_timer_) retry_timer_ = std::make_unique<Timer>(router_.loop(), [this] { pump(); });
+    if (!retry_timer_) retry_timer_ = std::make_unique<Timer>(ctx().loop(), [this] { pump(); });
     return *retry_timer_;
 }
 
 void ClientSession::start() {
-    last_read_ms_ = uv_now(router_.loop());
+    last_read_ms_ = uv_now(ctx().loop());
     client_->start_reading();
 }
 
@@ -125,8 +125,8 @@ uv_buf_t ClientSession::on_alloc(std::size_t) {
 }
 
 void ClientSession::on_read(std::size_t n) {
-    router_.stats().bytes_in += n;
-    last_read_ms_ = uv_now(router_.loop());
+    ctx().stats().bytes_in += n;
+    last_read_ms_ = uv_now(ctx().loop());
     if (input_refused_) return;
     parser_.commit(n);
     process_input();
@@ -139,19 +139,19 @@ void ClientSession::process_input() {
         reply::error(e,
                      "ERR Protocol error: the command does not fit in the proxy's memory budget "
                      "(limits.memory_budget, " +
-                         std::to_string(router_.config().memory_budget >> 20) +
+                         std::to_string(ctx().config().memory_budget >> 20) +
                          " MiB for all clients)");
         spdlog::warn(
             "client {}: closed, {} bytes buffered while all clients together hold {} "
             "(limits.memory_budget {})",
-            client_->peer(), charged_, router_.buffered_bytes(), router_.config().memory_budget);
+            client_->peer(), charged_, ctx().buffered_bytes(), ctx().config().memory_budget);
         input_refused_ = true;
         enqueue_local(std::move(e), true);
         pump();
         return;
     }
     protocol::Command cmd;
-    const bool gated = !router_.config().client_password.empty();
+    const bool gated = !ctx().config().client_password.empty();
     for (;;) {
         if (parser_.streaming()) {
             parser_.set_authenticated(!gated || authenticated_);
@@ -220,7 +220,7 @@ void ClientSession::on_drained() {
 void ClientSession::reply_to_client(std::string_view bytes) {
     if (!client_) return;
     client_->append(bytes);
-    router_.stats().bytes_out += bytes.size();
+    ctx().stats().bytes_out += bytes.size();
 }
 
 void ClientSession::close(const std::string& why, bool graceful) {
@@ -234,7 +234,7 @@ void ClientSession::close(const std::string& why, bool graceful) {
             client_->close();
     }
     client_ = nullptr;
-    router_.charge(-static_cast<std::int64_t>(charged_));
+    ctx().charge(-static_cast<std::int64_t>(charged_));
     charged_ = 0;
     account_held();
     link_.reset();
@@ -244,14 +244,14 @@ void ClientSession::close(const std::string& why, bool graceful) {
     hold_timer_.reset();
     retry_timer_.reset();
     peer_timer_.reset();
-    router_.retire(this);
+    services_.retire(this);
 }
 
 // ---------------------------------------------------------------- commands in
 
 bool ClientSession::handle_auth_gate(const protocol::Command& cmd) {
     // Returns true when the command was answered here (client password mode).
-    const std::string& pw = router_.config().client_password;
+    const std::string& pw = ctx().config().client_password;
     auto check = [&](std::string_view user, std::string_view pass) {
         return (user.empty() || user == "default") && pass == pw;
     };
@@ -330,12 +330,12 @@ bool ClientSession::handle_auth_gate(const protocol::Command& cmd) {
 }
 
 void ClientSession::handle_command(const protocol::Command& cmd) {
-    if (!router_.config().client_password.empty() && handle_auth_gate(cmd)) return;
+    if (!ctx().config().client_password.empty() && handle_auth_gate(cmd)) return;
     handle_command_after_gate(cmd);
 }
 
 void ClientSession::handle_command_after_gate(const protocol::Command& cmd) {
-    const protocol::CommandPolicy policy = protocol::decide(router_.commands(), cmd);
+    const protocol::CommandPolicy policy = protocol::decide(ctx().commands(), cmd);
     if (policy.kind == CommandKind::quit) {
         std::string r;
         reply::status(r, "OK");
@@ -384,8 +384,8 @@ void ClientSession::handle_command_after_gate(const protocol::Command& cmd) {
     const bool multi_was_open = multi_open_at_parse_;
     p.shared = route_shared(cmd, policy);
     p.proto = proto_at_parse_;
-    p.replica_read = p.shared && policy.replica_ok &&
-                     router_.config().read_routing != config::ReadRouting::master;
+    p.replica_read =
+        p.shared && policy.replica_ok && ctx().config().read_routing != config::ReadRouting::master;
     if (p.shared && answer_on_shared(cmd, p)) return;
 
     // Anything but a read may be propagated to replicas (PUBLISH and scripts too).
@@ -480,12 +480,12 @@ bool ClientSession::route_shared(const protocol::Command& cmd,
         sticky_pin_ = true;
     // SCRIPT KILL & co: this command alone on a dedicated link, which no script holds up.
     if (policy.pins == PinReason::out_of_band) return false;
-    return router_.config().shared_links > 0 && !before && !pinned();
+    return ctx().config().shared_links > 0 && !before && !pinned();
 }
 
 // AUTH [user] pass, or HELLO ... AUTH user pass, with the proxy's own Redis credentials.
 bool ClientSession::as_proxy_credentials(const protocol::Command& cmd) const {
-    const auto& cfg = router_.config();
+    const auto& cfg = ctx().config();
     if (cfg.redis_password.empty()) return false;
     auto same = [&](std::string_view user, std::string_view pass) {
         const std::string_view want =
@@ -511,7 +511,7 @@ std::size_t ClientSession::unanswered() const {
 
 void ClientSession::enqueue(std::string_view raw, Pending p) {
     if (hold_counted_ && !p.silent && hold_timer_ && hold_timer_->active())
-        router_.stats().commands_held++;  // arrives while this session holds: held too
+        ctx().stats().commands_held++;  // arrives while this session holds: held too
     p.len = static_cast<std::uint32_t>(raw.size());
     log_.append(raw);
     pending_.push_back(std::move(p));

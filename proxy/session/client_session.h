@@ -30,15 +30,14 @@
 #include "proxy/net/tcp_stream.h"
 #include "proxy/sentinel/topology.h"
 #include "proxy/session/connection_state.h"
+#include "proxy/session/session_services.h"
 #include "proxy/session/slot_ring.h"
 
 namespace sp::proxy {
 
-class Router;
-
 class ClientSession : private Stream::Handler, private BackendLink::Owner, private ReplySink {
   public:
-    ClientSession(Router& router, Stream* stream);
+    ClientSession(SessionServices& services, Stream* stream);
     ~ClientSession() override;
 
     void start();
@@ -49,13 +48,13 @@ class ClientSession : private Stream::Handler, private BackendLink::Owner, priva
     // Closes the client when it sent nothing for `idle_ms` (timeouts.client_idle_ms), unless
     // it is subscribed, blocked, or still owed a reply (Redis's `timeout` rules).
     void check_idle(std::uint64_t now_ms, std::uint32_t idle_ms);
-    // The router's output sweep: a client over its soft output limit is closed once it has
+    // The output sweep (SessionSweeps): a client over its soft output limit is closed once it has
     // been over it for the limit's time (limits.output_*_soft_seconds).
     void check_output_limit(std::uint64_t now_ms) { output_limit_reached(now_ms); }
     // Idle since `idle_ms` (nothing owed, nothing read): release the reply rings and buffers
     // kept for a busy client (about 0.25 KiB), as Redis's clientsCron shrinks query buffers.
     void trim_if_idle(std::uint64_t now_ms, std::uint64_t idle_ms);
-    // The router publishes a snapshot this session should follow.
+    // MasterSwitch publishes a snapshot this session should follow.
     void on_topology();
     // Closes the client connection (after writing what is queued, if `graceful`).
     void close(const std::string& why, bool graceful = false);
@@ -159,7 +158,7 @@ class ClientSession : private Stream::Handler, private BackendLink::Owner, priva
     bool output_limit_reached(std::uint64_t now_ms);  // limits.output_*; true: closed
     bool output_within_budget();  // limits.memory_budget after replies; false: closed
     bool hold_full() const;       // limits.max_held_*: read no more commands while holding
-    void account_held();          // tells the router how many commands this session holds
+    void account_held();          // tells LoopContext how many commands this session holds
     void process_input();         // frames what the parser holds, as far as the limits allow
     // session_input_end.cpp: the client sends no more (EOF, or hung up while not read).
     void check_input_end();
@@ -213,7 +212,8 @@ class ClientSession : private Stream::Handler, private BackendLink::Owner, priva
     void replica_failed(const NodeAddress& from, const std::string& why);
     std::string_view front_raw() const { return {log_.data() + head_, pending_.front().len}; }
 
-    Router& router_;
+    SessionServices& services_;
+    LoopContext& ctx() const;  // services_.context: what the pool's sessions share
     Stream* client_;
     protocol::RequestParser parser_;
     std::unique_ptr<BackendLink> link_;  // dedicated link, while the client needs one
@@ -281,7 +281,7 @@ class ClientSession : private Stream::Handler, private BackendLink::Owner, priva
     bool input_refused_ = false;
     std::uint64_t charged_ = 0;        // what this session counts against limits.memory_budget
     std::uint64_t soft_since_ms_ = 0;  // output at its class's soft limit since (0: below)
-    std::size_t held_charged_ = 0;     // what this session counts in Router::held_total
+    std::size_t held_charged_ = 0;     // what this session counts in LoopContext::held_total
     bool hold_paused_ = false;         // not read: at a limits.max_held_* bound
     bool stream_wait_ = false;         // not read: a big bulk waits to stream (session_stream.cpp)
     bool stream_paused_ = false;       // not read: the streamed bytes queued for Redis are many
@@ -293,5 +293,9 @@ class ClientSession : private Stream::Handler, private BackendLink::Owner, priva
     std::uint64_t last_read_ms_ = 0;  // loop time of the client's last bytes  // a protocol error
                                       // or QUIT: the rest of the input is dropped
 };
+
+inline LoopContext& ClientSession::ctx() const {
+    return services_.context;
+}
 
 }  // namespace sp::proxy

@@ -12,7 +12,7 @@
 #include "protocol/subscription_reply.h"
 #include "proxy/backend/backend_pool.h"
 #include "proxy/session/client_session.h"
-#include "proxy/session/router.h"
+#include "proxy/session/session_services.h"
 
 namespace sp::proxy {
 
@@ -44,7 +44,7 @@ bool ClientSession::can_send() const {
     if (!snap_->master) return false;
     const FailoverMemory& f = failover();
     if (f.avoid && *f.avoid == *snap_->master && snap_->generation == f.avoid_generation &&
-        (f.avoid_until_ms == 0 || uv_now(router_.loop()) < f.avoid_until_ms))
+        (f.avoid_until_ms == 0 || uv_now(ctx().loop()) < f.avoid_until_ms))
         return false;
     return true;
 }
@@ -80,7 +80,7 @@ void ClientSession::pump() {
     if (!can_send()) {
         const std::uint64_t until = failover().avoid_until_ms;
         if (until && !(retry_timer_ && retry_timer_->active())) {
-            std::uint64_t now = uv_now(router_.loop());
+            std::uint64_t now = uv_now(ctx().loop());
             retry_timer().start(until > now ? until - now : 1);
         }
         update_hold_timer();
@@ -92,7 +92,7 @@ void ClientSession::pump() {
     // link while this kind still owes replies (that keeps replies in order), or one past
     // the shared-link allowance. Local entries count as sent; they are answered when they
     // reach the front.
-    const std::uint64_t now = uv_now(router_.loop());
+    const std::uint64_t now = uv_now(ctx().loop());
     const std::uint64_t now_us = uv_hrtime() / 1000;  // backend latency, below 1 ms too
     while (sent_ < pending_.size()) {
         Pending& p = pending_[sent_];
@@ -132,9 +132,9 @@ void ClientSession::pump() {
                 p.issued_ms = now;
                 p.issued_us = now_us;
             }
-            router_.stats().commands_forwarded++;
-            router_.stats().commands_forwarded_shared++;
-            if (upstream_replica_) router_.stats().commands_forwarded_replica++;
+            ctx().stats().commands_forwarded++;
+            ctx().stats().commands_forwarded_shared++;
+            if (upstream_replica_) ctx().stats().commands_forwarded_replica++;
             shared_link_->send(this, std::string_view(log_.data() + unsent_, p.len));
             inflight_shared_ = true;
         } else {
@@ -152,7 +152,7 @@ void ClientSession::pump() {
                 p.issued_ms = now;
                 p.issued_us = now_us;
             }
-            if (!p.silent) router_.stats().commands_forwarded++;
+            if (!p.silent) ctx().stats().commands_forwarded++;
             link_->out().append(log_, unsent_, p.len);
             inflight_shared_ = false;
         }
@@ -168,8 +168,8 @@ void ClientSession::pump() {
 
 void ClientSession::open_link() {
     BackendLink::Owner& owner = *this;
-    link_ = std::make_unique<BackendLink>(router_.loop(), owner, *snap_->master,
-                                          router_.config().connect_timeout_ms);
+    link_ = std::make_unique<BackendLink>(ctx().loop(), owner, *snap_->master,
+                                          ctx().config().connect_timeout_ms);
     link_ready_ = false;
     link_stale_ = false;
     link_paused_ = false;
@@ -239,7 +239,7 @@ void ClientSession::open_link() {
 }
 
 void ClientSession::build_preamble(std::string& log, SlotRing<Pending>& pending) {
-    const auto& cfg = router_.config();
+    const auto& cfg = ctx().config();
     for (const ReplayStep& step : state().replay({cfg.redis_user, cfg.redis_password})) {
         Pending p;
         p.silent = true;
@@ -270,7 +270,7 @@ void ClientSession::build_preamble(std::string& log, SlotRing<Pending>& pending)
 // The proxy's own AUTH (redis.password), silent; an error closes the session. Sent again
 // right after a client's RESET, which logs the link out on Redis.
 void ClientSession::append_link_auth(std::string& log, SlotRing<Pending>& pending) const {
-    const auto& cfg = router_.config();
+    const auto& cfg = ctx().config();
     if (cfg.redis_password.empty()) return;
     Pending p;
     p.silent = true;
@@ -286,7 +286,7 @@ void ClientSession::append_link_auth(std::string& log, SlotRing<Pending>& pendin
 
 void ClientSession::rewrite_blocking(std::string& out, const Pending& p, bool& expired) {
     std::vector<std::string> argv = *p.args;
-    std::uint64_t elapsed = uv_now(router_.loop()) - p.issued_ms;
+    std::uint64_t elapsed = uv_now(ctx().loop()) - p.issued_ms;
     auto adjust_seconds = [&](std::string& arg) {
         double t = std::strtod(arg.c_str(), nullptr);
         if (t <= 0) return;  // 0 = forever
@@ -434,7 +434,7 @@ void ClientSession::handle_reply(const NodeAddress& from, const protocol::FrameI
         spdlog::info("session {}: {} from {}; re-sending on the new master",
                      client_ ? client_->peer() : "?", std::string(head.substr(0, head.find(' '))),
                      from.str());
-        router_.topology().report_master_trouble(from, std::string(head.substr(0, 9)));
+        ctx().topology().report_master_trouble(from, std::string(head.substr(0, 9)));
         relink(std::string(head.substr(0, 9)), true);
         return;
     }
@@ -481,7 +481,7 @@ void ClientSession::handle_reply(const NodeAddress& from, const protocol::FrameI
 void ClientSession::complete_front(bool success) {
     const Pending p = pending_.front();
     if (!p.silent && p.issued_us != 0 && !(p.flags & protocol::kBlocking))
-        router_.stats().backend_latency.observe_ms(
+        ctx().stats().backend_latency.observe_ms(
             static_cast<double>(uv_hrtime() / 1000 - p.issued_us) / 1000.0);
     if (!p.silent) {
         // (Subscriptions were recorded as each channel was confirmed.)
@@ -498,7 +498,7 @@ void ClientSession::complete_front(bool success) {
             if (pending_[i].resub) more = true;
         if (!more) {
             moving_subscriber_ = false;
-            router_.subscriber_moved(this);
+            services_.master_switch.subscriber_moved(this);
         }
     }
     note_answered(p);

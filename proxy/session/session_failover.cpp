@@ -7,7 +7,7 @@
 #include <algorithm>
 
 #include "proxy/session/client_session.h"
-#include "proxy/session/router.h"
+#include "proxy/session/session_services.h"
 
 namespace sp::proxy {
 
@@ -41,8 +41,8 @@ void ClientSession::update_hold_timer() {
     account_held();
     if (waiting_for_master()) {
         if (!hold_timer().active()) {
-            failover_mut().hold_started_ms = uv_now(router_.loop());
-            hold_timer().start(router_.config().hold_window_ms);
+            failover_mut().hold_started_ms = uv_now(ctx().loop());
+            hold_timer().start(ctx().config().hold_window_ms);
             hold_counted_ = false;
         }
         // Only a wait for a master counts as a hold in the metrics, not a new backend link
@@ -52,12 +52,15 @@ void ClientSession::update_hold_timer() {
         if (!hold_counted_ && (!can_send() || waiting_replica_)) {
             hold_counted_ = true;
             for (std::size_t i = sent_; i < pending_.size(); ++i)
-                if (!pending_[i].local && !pending_[i].silent) router_.stats().commands_held++;
+                if (!pending_[i].local && !pending_[i].silent) ctx().stats().commands_held++;
         }
     } else if (hold_timer_ && hold_timer_->active()) {
         hold_timer_->stop();
-        std::uint64_t held = uv_now(router_.loop()) - failover().hold_started_ms;
-        if (hold_counted_) router_.held_for(held);
+        std::uint64_t held = uv_now(ctx().loop()) - failover().hold_started_ms;
+        if (hold_counted_) {
+            ctx().stats().hold_wait.observe_ms(static_cast<double>(held));
+            services_.timeline.held_for(held);
+        }
         if (held > 50)
             spdlog::debug("session {}: released after holding {} ms",
                           client_ ? client_->peer() : "?", held);
@@ -66,8 +69,8 @@ void ClientSession::update_hold_timer() {
 
 void ClientSession::close_unknown_outcome(const std::string& why) {
     // A write whose outcome is unknown: close, exactly what a direct client would see.
-    router_.stats().clients_closed_unknown_outcome++;
-    router_.stats().commands_failed += unanswered();
+    ctx().stats().clients_closed_unknown_outcome++;
+    ctx().stats().commands_failed += unanswered();
     spdlog::info("session {}: {} with a write in flight; closing the client",
                  client_ ? client_->peer() : "?", why);
     close(why);
@@ -77,7 +80,7 @@ void ClientSession::on_backend_closed(BackendLink& link, const std::string& why)
     if (closed_) return;
     NodeAddress addr = link.address();
     if (subscribed()) failover_mut().sub_link_lost = addr;
-    if (upstream_inflight_ > 0) router_.topology().report_master_trouble(addr, why);
+    if (upstream_inflight_ > 0) ctx().topology().report_master_trouble(addr, why);
     if (!in_flight_resendable()) {
         close_unknown_outcome(why);
         return;
@@ -93,7 +96,7 @@ void ClientSession::on_shared_link_lost(SharedLink& link, const std::string& why
         return;
     }
     // Only this client's own commands matter: the others on the link decide for themselves.
-    router_.topology().report_master_trouble(link.address(), why);
+    ctx().topology().report_master_trouble(link.address(), why);
     if (!in_flight_resendable()) {
         shared_link_ = nullptr;
         close_unknown_outcome(why);
@@ -116,7 +119,7 @@ bool ClientSession::survives_link_change(const std::string& why) {
     if (!mode) return true;
     // Redis closes a connection it loses; the client then knows its tracking cache, its
     // MONITOR stream or its id are gone. A new link would carry none of them, silently.
-    router_.stats().commands_failed += unanswered();
+    ctx().stats().commands_failed += unanswered();
     spdlog::info("session {}: {} cannot move to a new Redis connection ({}); closing the client",
                  client_ ? client_->peer() : "?", mode, why);
     close(std::string(mode) + " is bound to the Redis connection that was replaced (" + why + ")");
@@ -138,13 +141,13 @@ void ClientSession::relink(const std::string& why, bool avoid_until_new_snapshot
         FailoverMemory& f = failover_mut();
         f.avoid = *old;
         f.avoid_generation = snap_->generation;
-        f.avoid_until_ms = avoid_until_new_snapshot ? 0 : uv_now(router_.loop()) + kLinkRetryMs;
+        f.avoid_until_ms = avoid_until_new_snapshot ? 0 : uv_now(ctx().loop()) + kLinkRetryMs;
     }
     // Everything unanswered goes out again on the next link.
     std::size_t resent = 0;
     for (std::size_t i = 0; i < sent_ && i < pending_.size(); ++i)
         if (!pending_[i].local && !pending_[i].silent) ++resent;
-    router_.stats().commands_resent += resent;
+    ctx().stats().commands_resent += resent;
     sent_ = 0;
     upstream_inflight_ = 0;
     unsent_ = head_;
@@ -189,9 +192,9 @@ void ClientSession::on_topology() {
 
 void ClientSession::follow_topology() {
     if (closed_) return;
-    snap_ = router_.snapshot(subscribed());
+    snap_ = services_.master_switch.snapshot(subscribed());
     if (!snap_->master) {
-        if (subscribed() && router_.config().close_subscribers_on_failover && link_) {
+        if (subscribed() && ctx().config().close_subscribers_on_failover && link_) {
             close("failover: closing subscriber as configured (close_subscribers_on_failover)");
             return;
         }
@@ -205,8 +208,8 @@ void ClientSession::follow_topology() {
         // The master changed. Commands still unanswered by the old master: re-send if
         // provably harmless, otherwise the outcome is unknown and the client is closed.
         if (!in_flight_resendable()) {
-            router_.stats().clients_closed_unknown_outcome++;
-            router_.stats().commands_failed += unanswered();
+            ctx().stats().clients_closed_unknown_outcome++;
+            ctx().stats().commands_failed += unanswered();
             close("master switched with a write in flight to the old master");
             return;
         }
@@ -224,7 +227,7 @@ void ClientSession::follow_topology() {
             std::any_of(pending_.begin(), pending_.end(), [](const Pending& p) { return p.resub; });
         if (!resub_pending) {
             moving_subscriber_ = false;
-            router_.subscriber_moved(this);
+            services_.master_switch.subscriber_moved(this);
         }
     }
 }
@@ -237,7 +240,7 @@ void ClientSession::check_command_timeout(std::uint64_t now_ms, std::uint32_t ti
         return;
     if (now_ms - p.issued_ms < timeout_ms) return;
     NodeAddress addr = upstream_address().value_or(NodeAddress{});
-    router_.topology().report_master_trouble(addr, "command timeout");
+    ctx().topology().report_master_trouble(addr, "command timeout");
     close("no reply from " + addr.str() + " within the command timeout (" +
           std::to_string(timeout_ms) + " ms)");
 }

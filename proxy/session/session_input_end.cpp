@@ -17,7 +17,7 @@
 #include <spdlog/spdlog.h>
 
 #include "proxy/session/client_session.h"
-#include "proxy/session/router.h"
+#include "proxy/session/session_services.h"
 
 namespace sp::proxy {
 
@@ -53,9 +53,9 @@ void ClientSession::check_input_end() {
     if (pending_.empty() || upstream_inflight_ == 0) return;
     const Pending& p = pending_.front();
     if (p.silent || p.local || p.issued_ms == 0 || !(p.flags & protocol::kBlocking)) return;
-    const std::uint64_t now = uv_now(router_.loop());
+    const std::uint64_t now = uv_now(ctx().loop());
     if (now - p.issued_ms >= kBlockedAnswerMs) {
-        router_.stats().commands_failed += unanswered();
+        ctx().stats().commands_failed += unanswered();
         close("client left while blocked in a command", true);
         return;
     }
@@ -70,7 +70,7 @@ void ClientSession::watch_peer() {
 
 Timer& ClientSession::peer_timer() {
     if (!peer_timer_) {
-        peer_timer_ = std::make_unique<Timer>(router_.loop(), [this] {
+        peer_timer_ = std::make_unique<Timer>(ctx().loop(), [this] {
             if (closed_ || !client_) return;
             if (!peer_gone_ && !client_->reading() && client_->peer_hung_up()) peer_gone_ = true;
             if (client_->reading() && !peer_gone_) {

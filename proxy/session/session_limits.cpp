@@ -8,7 +8,7 @@
 
 #include "protocol/reply_writer.h"
 #include "proxy/session/client_session.h"
-#include "proxy/session/router.h"
+#include "proxy/session/session_services.h"
 
 namespace sp::proxy {
 
@@ -24,12 +24,12 @@ bool ClientSession::account_memory() {
     std::uint64_t mine = parser_.buffered() + (log_.size() - head_) +
                          (client_ ? client_->pending_bytes() : 0) + pending_.heap_bytes() +
                          local_replies_.heap_bytes();
-    router_.charge(static_cast<std::int64_t>(mine) - static_cast<std::int64_t>(charged_));
+    ctx().charge(static_cast<std::int64_t>(mine) - static_cast<std::int64_t>(charged_));
     charged_ = mine;
-    const std::uint64_t budget = router_.config().memory_budget;
+    const std::uint64_t budget = ctx().config().memory_budget;
     // Small clients are never closed for the budget: only one holding 1 MiB or more, when
     // all together are past it (the big value on its way, the pipeline not yet answered).
-    return budget == 0 || mine < (1u << 20) || router_.buffered_bytes() <= budget;
+    return budget == 0 || mine < (1u << 20) || ctx().buffered_bytes() <= budget;
 }
 
 // limits.memory_budget on the output side: replies owed to a client that does not read
@@ -42,10 +42,10 @@ bool ClientSession::output_within_budget() {
     spdlog::warn(
         "client {}: closed, {} bytes buffered ({} of replies it does not read) while all "
         "clients together hold {} (limits.memory_budget {})",
-        client_->peer(), charged_, client_->pending_bytes(), router_.buffered_bytes(),
-        router_.config().memory_budget);
-    router_.stats().clients_closed_output_buffer++;
-    router_.stats().commands_failed += unanswered();
+        client_->peer(), charged_, client_->pending_bytes(), ctx().buffered_bytes(),
+        ctx().config().memory_budget);
+    ctx().stats().clients_closed_output_buffer++;
+    ctx().stats().commands_failed += unanswered();
     close("replies it does not read are over limits.memory_budget");
     return false;
 }
@@ -54,14 +54,14 @@ bool ClientSession::output_within_budget() {
 // still arriving) or framed but not forwarded yet. Past it the client is told so and closed,
 // after the replies it is owed; the commands already framed still go (none is dropped).
 bool ClientSession::query_buffer_ok() {
-    const std::uint64_t limit = router_.config().query_buffer_limit;
+    const std::uint64_t limit = ctx().config().query_buffer_limit;
     const std::uint64_t qbuf = parser_.buffered() + (log_.size() - unsent_);
     if (limit == 0 || qbuf <= limit || input_refused_) return true;
     spdlog::warn(
         "client {}: closing client that reached max query buffer length ({} bytes, "
         "limits.query_buffer_limit {})",
         client_ ? client_->peer() : std::string("?"), qbuf, limit);
-    router_.stats().clients_closed_query_buffer++;
+    ctx().stats().clients_closed_query_buffer++;
     std::string e;
     reply::error(e,
                  "ERR Protocol error: closing client that reached max query buffer length "
@@ -76,10 +76,10 @@ bool ClientSession::query_buffer_ok() {
 // Redis's client-output-buffer-limit for the client's class (pubsub while subscribed, else
 // normal): closed at once at `hard`, or once it has stayed at `soft` or more for longer
 // than `soft_seconds`. 0 turns a limit off. A client over its soft limit is watched by the
-// router's output sweep, so it is closed on time even when no more output arrives.
+// output sweep (SessionSweeps), so it is closed on time even when no more output arrives.
 bool ClientSession::output_limit_reached(std::uint64_t now_ms) {
     if (closed_ || !client_) return false;
-    const auto& cfg = router_.config();
+    const auto& cfg = ctx().config();
     const bool pubsub = subscribed();
     const std::uint64_t hard = pubsub ? cfg.output_pubsub_hard : cfg.output_normal_hard;
     const std::uint64_t soft = pubsub ? cfg.output_pubsub_soft : cfg.output_normal_soft;
@@ -90,13 +90,13 @@ bool ClientSession::output_limit_reached(std::uint64_t now_ms) {
     if (soft != 0 && used >= soft) {
         if (soft_since_ms_ == 0) {
             soft_since_ms_ = std::max<std::uint64_t>(now_ms, 1);
-            router_.watch_output(this, true);
+            services_.sweeps.watch_output(this, true);
         } else {
             soft_expired = now_ms - soft_since_ms_ > soft_ms;
         }
     } else if (soft_since_ms_ != 0) {
         soft_since_ms_ = 0;
-        router_.watch_output(this, false);
+        services_.sweeps.watch_output(this, false);
     }
     const bool hard_reached = hard != 0 && used >= hard;
     if (!hard_reached && !soft_expired) return false;
@@ -106,8 +106,8 @@ bool ClientSession::output_limit_reached(std::uint64_t now_ms) {
                      : fmt::format("limits.output_{}_soft {} for {} s", cls, soft, soft_ms / 1000);
     spdlog::warn("client {}: closed for overcoming of output buffer limits ({} bytes waiting, {})",
                  client_->peer(), used, limit);
-    router_.stats().clients_closed_output_buffer++;
-    router_.stats().commands_failed += unanswered();
+    ctx().stats().clients_closed_output_buffer++;
+    ctx().stats().commands_failed += unanswered();
     close("output buffer over " + limit);
     return true;
 }
@@ -118,14 +118,14 @@ bool ClientSession::output_limit_reached(std::uint64_t now_ms) {
 // last about 100 ms and are not bounded here.
 bool ClientSession::hold_full() const {
     if (snap_->master) return false;
-    const auto& cfg = router_.config();
+    const auto& cfg = ctx().config();
     return (cfg.max_held_per_client != 0 && pending_.size() - sent_ >= cfg.max_held_per_client) ||
-           (cfg.max_held_total != 0 && router_.held_total() >= cfg.max_held_total);
+           (cfg.max_held_total != 0 && ctx().held_total() >= cfg.max_held_total);
 }
 
 void ClientSession::account_held() {
     const std::size_t now = closed_ || snap_->master ? 0 : pending_.size() - sent_;
-    router_.charge_held(static_cast<std::int64_t>(now) - static_cast<std::int64_t>(held_charged_));
+    ctx().charge_held(static_cast<std::int64_t>(now) - static_cast<std::int64_t>(held_charged_));
     held_charged_ = now;
 }
 
@@ -135,7 +135,7 @@ void ClientSession::check_backpressure() {
     // Pause a pipelining client well before its unsent commands could reach the query
     // buffer limit: only a single command too big for it closes the client.
     const std::size_t pause_at = static_cast<std::size_t>(
-        std::min<std::uint64_t>(kMaxPendingBytes, router_.config().query_buffer_limit / 2));
+        std::min<std::uint64_t>(kMaxPendingBytes, ctx().config().query_buffer_limit / 2));
     bool too_much = backlog > pause_at || pending_.size() > kMaxPendingCommands;
     if (too_much && !client_paused_) {
         client_->stop_reading();
@@ -145,12 +145,12 @@ void ClientSession::check_backpressure() {
         client_paused_ = false;
         if (reading_allowed()) client_->start_reading();
     }
-    if (output_limit_reached(uv_now(router_.loop()))) return;
+    if (output_limit_reached(uv_now(ctx().loop()))) return;
     // Below its class's limits, a client's output beyond kPauseOutput pauses its dedicated
     // link (Redis then holds the rest) and stops new commands going to a shared one. A
     // subscriber with a pub/sub hard limit is not paused: it is closed at that limit instead.
     bool out_full = client_->pending_bytes() > kPauseOutput &&
-                    !(subscribed() && router_.config().output_pubsub_hard != 0);
+                    !(subscribed() && ctx().config().output_pubsub_hard != 0);
     if (link_) {
         if (out_full && !link_paused_) {
             link_->pause_reading();

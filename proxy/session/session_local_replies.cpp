@@ -10,7 +10,7 @@
 #include "protocol/hello_options.h"
 #include "protocol/reply_writer.h"
 #include "proxy/session/client_session.h"
-#include "proxy/session/router.h"
+#include "proxy/session/session_services.h"
 
 namespace sp::proxy {
 

@@ -7,7 +7,7 @@
 
 #include "proxy/backend/backend_pool.h"
 #include "proxy/session/client_session.h"
-#include "proxy/session/router.h"
+#include "proxy/session/session_services.h"
 
 namespace sp::proxy {
 
@@ -23,7 +23,7 @@ SharedLink* ClientSession::shared_target(const Pending& p) {
         if (!shared_link_ || shared_link_->proto() != p.proto) return nullptr;
         if (!upstream_replica_) return shared_link_->address() == master ? shared_link_ : nullptr;
         if (!p.replica_read) return nullptr;  // a write waits for the replica's replies
-        ReplicaTarget* t = router_.read_targets().find(shared_link_->address());
+        ReplicaTarget* t = ctx().read_targets().find(shared_link_->address());
         const std::int64_t need = ryw_required();
         if (!t || need == kUnresolved || !ReadTargets::usable(*t, need, uv_hrtime()))
             return nullptr;
@@ -40,18 +40,18 @@ SharedLink* ClientSession::shared_target(const Pending& p) {
         // read_from = replica keeps reads off the master: with no eligible replica the read
         // is held like a command with no master, bounded by the hold window. A read-your-
         // writes fence still goes to the master (the client's own write is not there yet).
-        if (none_eligible && router_.config().read_routing == config::ReadRouting::replica) {
+        if (none_eligible && ctx().config().read_routing == config::ReadRouting::replica) {
             waiting_replica_ = true;
-            router_.wait_for_replica(this);
+            services_.registry.wait_for_replica(this);
             return nullptr;
         }
     }
-    return &router_.backend_pool().link_for(master, p.proto);
+    return &ctx().backend_pool().link_for(master, p.proto);
 }
 
 SharedLink* ClientSession::pick_replica(protocol::RespVersion proto, std::uint64_t now_ns,
                                         bool& none_eligible) {
-    ReadTargets& rt = router_.read_targets();
+    ReadTargets& rt = ctx().read_targets();
     const std::int64_t need = ryw_required();
     ReplicaTarget* best = nullptr;
     std::size_t best_load = 0;
@@ -64,7 +64,7 @@ SharedLink* ClientSession::pick_replica(protocol::RespVersion proto, std::uint64
         any = true;
         if (need == kUnresolved || (need >= 0 && t.offset < need)) continue;
         // Fewest outstanding requests on its shared links.
-        const std::size_t load = router_.backend_pool().in_flight(t.address, proto);
+        const std::size_t load = ctx().backend_pool().in_flight(t.address, proto);
         if (!best || load < best_load) {
             best = &t;
             best_load = load;
@@ -74,19 +74,19 @@ SharedLink* ClientSession::pick_replica(protocol::RespVersion proto, std::uint64
         none_eligible = !any;
         if (any)
             ++rt.ryw_fallbacks;
-        else if (router_.config().read_routing != config::ReadRouting::replica)
+        else if (ctx().config().read_routing != config::ReadRouting::replica)
             ++rt.no_replica_fallbacks;
         return nullptr;
     }
     ++best->reads;
-    return &router_.backend_pool().link_for(best->address, proto);
+    return &ctx().backend_pool().link_for(best->address, proto);
 }
 
 // The master offset this client's reads need (kNoFence: none; kUnresolved: the master
 // has not been sampled since the client's last write was answered: master only).
 std::int64_t ClientSession::ryw_required() {
     if (ryw_fence_ns_ == 0) return kNoFence;
-    const ReadTargets& rt = router_.read_targets();
+    const ReadTargets& rt = ctx().read_targets();
     if (ryw_offset_ >= 0 && ryw_epoch_ == rt.epoch()) return ryw_offset_;
     std::optional<std::int64_t> off = rt.history().offset_after(ryw_fence_ns_);
     if (!off) return kUnresolved;
@@ -96,7 +96,7 @@ std::int64_t ClientSession::ryw_required() {
 }
 
 void ClientSession::note_answered(const Pending& p) {
-    if (p.silent || p.local || router_.config().read_routing == config::ReadRouting::master) return;
+    if (p.silent || p.local || ctx().config().read_routing == config::ReadRouting::master) return;
     // Anything that may have written data (a write, a script, an unknown command, EXEC):
     // a fence. PING, INFO, CLIENT LIST... are not, so they do not send reads to the master.
     constexpr std::uint32_t kMayWrite =
@@ -110,7 +110,7 @@ void ClientSession::note_answered(const Pending& p) {
 }
 
 void ClientSession::replica_failed(const NodeAddress& from, const std::string& why) {
-    router_.read_targets().report_trouble(from, uv_hrtime());
+    ctx().read_targets().report_trouble(from, uv_hrtime());
     spdlog::debug("session {}: replica {}: {}; re-sending reads", client_ ? client_->peer() : "?",
                   from.str(), why);
     relink("replica " + from.str() + ": " + why, false);

@@ -10,7 +10,7 @@
 
 #include "protocol/reply_writer.h"
 #include "proxy/session/client_session.h"
-#include "proxy/session/router.h"
+#include "proxy/session/session_services.h"
 
 namespace sp::proxy {
 
@@ -23,13 +23,13 @@ constexpr std::size_t kStreamPause = 4u << 20;
 // happens (the client is not read meanwhile), or declined, and then framed whole like any
 // command, within limits.query_buffer_limit and limits.memory_budget.
 ClientSession::StreamGo ClientSession::stream_decision(const protocol::Command& head) {
-    if (!router_.config().client_password.empty() && !authenticated_) return StreamGo::decline;
+    if (!ctx().config().client_password.empty() && !authenticated_) return StreamGo::decline;
     // The policy is decided from the head alone, so only where the arguments after the big
     // bulk cannot change it: plain data writes (what changes the connection state, blocks,
     // or is queued in a transaction, replayed on a new link from its bytes, keeps its
     // bytes). CLIENT SETNAME <big> is connection state, XREAD(GROUP) may block with a
     // BLOCK option after it, a command whose sub-command is the big bulk is not classified.
-    const protocol::CommandPolicy policy = protocol::decide(router_.commands(), head);
+    const protocol::CommandPolicy policy = protocol::decide(ctx().commands(), head);
     constexpr std::uint32_t kNotPlain =
         protocol::kBlocking | protocol::kPubSub | protocol::kSubscribe | protocol::kTransaction |
         protocol::kConnectionState | protocol::kAdmin | protocol::kUnknown;
@@ -59,8 +59,8 @@ void ClientSession::begin_stream(const protocol::Command& head) {
     sent_ = pending_.size();
     ++upstream_inflight_;
     inflight_shared_ = false;
-    router_.stats().commands_forwarded++;
-    router_.stats().commands_streamed++;
+    ctx().stats().commands_forwarded++;
+    ctx().stats().commands_streamed++;
     link_->out().append(head.raw);
     parser_.begin_stream();
 }
@@ -87,13 +87,13 @@ bool ClientSession::stream_input() {
         std::string e;
         protocol::reply::error(e, "ERR " + parser_.error());
         reply_to_client(e);
-        router_.stats().commands_failed += unanswered();
+        ctx().stats().commands_failed += unanswered();
         close("protocol error while streaming a command", true);
         return false;
     }
     link_->out().append(bytes);
     if (c == protocol::RequestParser::Chunk::end) {
-        pending_.back().issued_ms = uv_now(router_.loop());
+        pending_.back().issued_ms = uv_now(ctx().loop());
         pending_.back().issued_us = uv_hrtime() / 1000;
     }
     link_->flush();

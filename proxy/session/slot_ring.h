@@ -52,7 +52,7 @@ class SlotRing {
         head_ = (head_ + 1) & (cap_ - 1);
         --size_;
     }
-    // An idle session gives its heap slots back (Router's trim); the next command uses the
+    // An idle session gives its heap slots back (SessionSweeps' trim); the next command uses the
     // inline slot again.
     void release_if_empty() {
         if (size_ != 0 || cap_ <= 1) return;

@@ -1,4 +1,4 @@
-// Session-level fuzz target: one client session, the Router and its shared links, played
+// Session-level fuzz target: one client session, its SessionServices and shared links, played
 // against scripted Redis nodes (tests/fuzz/scripted_redis.h) through in-memory streams, with
 // the client's bytes split at random points and random backend faults: connections reset
 // mid-reply, failed connects, a failover that demotes the master (-READONLY), a hold with no
@@ -33,7 +33,7 @@
 #include "proxy/net/stream_factory.h"
 #include "proxy/sentinel/topology.h"
 #include "proxy/session/client_session.h"
-#include "proxy/session/router.h"
+#include "proxy/session/session_services.h"
 #include "tests/fuzz/memory_stream.h"
 #include "tests/fuzz/scripted_redis.h"
 #include "tests/fuzz/session_script.h"
@@ -109,12 +109,12 @@ class Harness {
 
     void run() {
         build_script();
-        router_ = std::make_unique<proxy::Router>(&loop_, config_, topology_);
+        sessions_ = std::make_unique<proxy::SessionServices>(&loop_, config_, topology_);
         client_ = new MemStream(nullptr, "127.0.0.1:50000");
         streams_.push_back(client_);
-        auto* session = new proxy::ClientSession(*router_, client_);
+        auto* session = new proxy::ClientSession(*sessions_, client_);
         client_->set_handler(session->as_handler());
-        router_->add(session);
+        sessions_->registry.add(session);
         session->start();
         play_events();
         // Faults stop; a verified master again; the rest of the input goes out.
@@ -124,7 +124,7 @@ class Harness {
         finish();
         check();
         // Shut down the way the process does, then let libuv close every handle.
-        router_.reset();
+        sessions_.reset();
         uv_idle_stop(&alive_);
         uv_close(reinterpret_cast<uv_handle_t*>(&alive_), nullptr);
         for (int i = 0; i < 100 && uv_run(&loop_, UV_RUN_NOWAIT) != 0; ++i) pump_backends();
@@ -460,7 +460,7 @@ class Harness {
     uv_idle_t alive_;
     config::Config config_;
     proxy::Topology topology_;
-    std::unique_ptr<proxy::Router> router_;
+    std::unique_ptr<proxy::SessionServices> sessions_;
     MemStream* client_ = nullptr;
     std::vector<MemStream*> streams_;
     std::deque<Backend> backends_;  // a deque: callbacks may connect more while we iterate

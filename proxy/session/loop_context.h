@@ -1,0 +1,69 @@
+// What every client session of one pool on one loop shares and reads: the loop, the
+// configuration, the command table, the shared backend links, the counters, the topology,
+// the replicas reads may go to, and the memory the sessions hold together (limits.*).
+// It decides nothing: sessions read it; SessionRegistry, MasterSwitch and SessionSweeps act.
+#pragma once
+
+#include <uv.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "config/config.h"
+#include "protocol/command_table.h"
+#include "proxy/net/proxy_stats.h"
+#include "proxy/sentinel/read_targets.h"
+#include "proxy/sentinel/topology.h"
+
+namespace sp::proxy {
+
+class BackendPool;
+
+class LoopContext {
+  public:
+    LoopContext(uv_loop_t* loop, const config::Config& config, Topology& topology);
+    ~LoopContext();
+    LoopContext(const LoopContext&) = delete;
+    LoopContext& operator=(const LoopContext&) = delete;
+
+    uv_loop_t* loop() const { return loop_; }
+    const config::Config& config() const { return config_; }
+    // SIGHUP: new credentials and shared-link counts reach the pool's links.
+    void set_config(const config::Config& config);
+    // The pool's hold window (configured, or derived from Sentinel's timings): new holds
+    // use it.
+    void set_hold_window_ms(std::uint32_t ms) { config_.hold_window_ms = ms; }
+    // The shared backend connections of this loop.
+    BackendPool& backend_pool() { return *pool_; }
+    const BackendPool& backend_pool() const { return *pool_; }
+    const protocol::CommandTable& commands() const { return commands_; }
+    // Teaches the command table the master's own COMMAND reply (raw RESP2).
+    void refresh_commands(const std::string& raw_command_reply);
+    ProxyStats& stats() { return stats_; }
+    const ProxyStats& stats() const { return stats_; }
+    Topology& topology() { return topology_; }
+    // The replicas reads may go to now (routing.read_from), as the ReplicaMonitor measures.
+    ReadTargets& read_targets() { return read_targets_; }
+    const ReadTargets& read_targets() const { return read_targets_; }
+
+    // limits.memory_budget: every session reports what it holds; the total across clients.
+    void charge(std::int64_t delta) { buffered_bytes_ += delta; }
+    std::uint64_t buffered_bytes() const { return buffered_bytes_; }
+    // limits.max_held_total: commands held for a master now, across the pool's sessions.
+    void charge_held(std::int64_t delta) { held_total_ += delta; }
+    std::uint64_t held_total() const { return held_total_; }
+
+  private:
+    uv_loop_t* loop_;
+    config::Config config_;
+    Topology& topology_;
+    protocol::CommandTable commands_;
+    std::unique_ptr<BackendPool> pool_;
+    ProxyStats stats_;
+    ReadTargets read_targets_;
+    std::uint64_t buffered_bytes_ = 0;
+    std::uint64_t held_total_ = 0;
+};
+
+}  // namespace sp::proxy
