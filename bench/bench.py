@@ -800,6 +800,10 @@ def main() -> int:
     ap.add_argument("--proxy-bin", default=str(ROOT / "build-bench" / "sentinel-proxy"))
     ap.add_argument("--proxy-rev", default=None,
                     help="git revision the binary was built from (default: the working tree)")
+    ap.add_argument("--baseline-bin", default=None,
+                    help="a second sentinel-proxy binary (the revision before a change) measured "
+                         "in the same run for throughput, CPU and connection cost")
+    ap.add_argument("--baseline-rev", default=None, help="git revision of --baseline-bin")
     ap.add_argument("--out", default=str(ROOT / "bench" / "results"))
     ap.add_argument("--quick", action="store_true", help="small counts, 1 round, 1 trial each")
     ap.add_argument("--rounds", type=int, default=3)
@@ -833,6 +837,13 @@ def main() -> int:
                      f"and HAProxy/sentinel-proxy need two descriptors per client, so "
                      f"{conn_count} were opened.")
     args.proxy_bin = str(Path(args.proxy_bin).resolve())
+    base_name = None
+    if args.baseline_bin:
+        # Alternated round by round with the others, so a before/after comparison sees the
+        # same machine load.
+        base_name = f"sentinel-proxy@{args.baseline_rev or 'base'}"
+        TARGETS.append(base_name)
+        PROXIES.append(base_name)
     os.environ["SP_PROXY_BIN"] = args.proxy_bin
 
     rounds = 1 if args.quick else args.rounds
@@ -871,12 +882,22 @@ def main() -> int:
         sp = Proxy(workdir, topo.sentinel_ports, binary=args.proxy_bin)
         sp.argv[sp.argv.index("--log-level") + 1] = "warn"
         sp.start(timeout=15)
+        base = None
+        if base_name:
+            base = Proxy(workdir / "baseline", topo.sentinel_ports,
+                         binary=str(Path(args.baseline_bin).resolve()))
+            base.argv[base.argv.index("--log-level") + 1] = "warn"
+            base.start(timeout=15)
         wait_haproxy_settled(ha.port, 30)
         wait_set_works(tw.port, 20, "twemproxy")
         sp.wait_writable(timeout=20)
         ports = {"direct": master.port, "haproxy": ha.port, "twemproxy": tw.port,
                  "sentinel-proxy": sp.port}
         pids = {"haproxy": ha.pid, "twemproxy": tw.pid, "sentinel-proxy": sp.process.pid}
+        if base:
+            base.wait_writable(timeout=20)
+            ports[base_name] = base.port
+            pids[base_name] = base.process.pid
         log(f"targets: {ports}")
 
         budget_end = t_start + args.time_limit
