@@ -93,16 +93,13 @@ void ClientSession::start() {
 }
 
 void ClientSession::trim_if_idle(std::uint64_t now_ms, std::uint64_t idle_ms) {
-    if (closed_ || !pending_.empty() || now_ms - last_read_ms_ < idle_ms) return;
-    pending_.release_if_empty();
-    local_replies_.release_if_empty();
-    if (log_.capacity() > 0 && log_.empty()) std::string().swap(log_);
-    head_ = unsent_ = 0;
+    if (closed_ || !queue_.empty() || now_ms - last_read_ms_ < idle_ms) return;
+    queue_.release_if_empty();
 }
 
 void ClientSession::check_idle(std::uint64_t now_ms, std::uint32_t idle_ms) {
     // A client in the middle of a streamed command owes bytes: idle is its doing.
-    if (closed_ || subscribed() || (!pending_.empty() && !parser_.streaming()) ||
+    if (closed_ || subscribed() || (!queue_.empty() && !parser_.streaming()) ||
         now_ms - last_read_ms_ < idle_ms)
         return;
     close("idle for " + std::to_string(idle_ms) + " ms (timeouts.client_idle_ms)");
@@ -213,7 +210,7 @@ void ClientSession::on_closed(int status) {
 void ClientSession::on_drained() {
     check_backpressure();
     // Output below the limit again: shared-link commands held back for it may go.
-    if (!closed_ && sent_ < pending_.size()) pump();
+    if (!closed_ && queue_.unsent() > 0) pump();
     check_input_end();
 }
 
@@ -353,7 +350,7 @@ void ClientSession::handle_command_after_gate(const protocol::Command& cmd) {
         return;
     }
     if (policy.kind == CommandKind::ping && !subscribed() && !multi_open_at_parse_ &&
-        pending_.empty() && !snap_->master) {
+        queue_.empty() && !snap_->master) {
         // Nothing to keep in order and no master: answer here so health checks work (not
         // inside MULTI, where Redis queues it).
         std::string r;
@@ -364,7 +361,7 @@ void ClientSession::handle_command_after_gate(const protocol::Command& cmd) {
         enqueue_local(std::move(r));
         return;
     }
-    Pending p;
+    Request p;
     p.kind = policy.kind;
     p.flags = policy.flags;
     p.timeout = policy.timeout;
@@ -376,7 +373,7 @@ void ClientSession::handle_command_after_gate(const protocol::Command& cmd) {
 
     // (A HELLO that logs in as a Redis user waits for the master, which checks it.)
     if (policy.kind == CommandKind::hello && policy.pins != PinReason::identity && !subscribed() &&
-        !multi_open_at_parse_ && pending_.empty() && !snap_->master) {
+        !multi_open_at_parse_ && queue_.empty() && !snap_->master) {
         route_shared(cmd, policy);
         answer_hello_locally(cmd);
         return;
@@ -396,9 +393,8 @@ void ClientSession::handle_command_after_gate(const protocol::Command& cmd) {
         // WAIT counts the acknowledgements of its own connection's last write, and this
         // client's writes went over a shared link: a write on WAIT's link that changes no
         // data moves that connection's offset past them first (docs/architecture.md, WAIT).
-        Pending fence;
-        fence.silent = true;
-        fence.fence = true;
+        Request fence;
+        fence.answer = Answer::fence;
         enqueue(protocol::reply::command({"SWAPDB", "0", "0"}), fence);
         writes_unfenced_ = false;
     }
@@ -411,7 +407,7 @@ void ClientSession::handle_command_after_gate(const protocol::Command& cmd) {
         // The WATCHed keys were watched on a master that is gone: the transaction must
         // fail as if a watched key changed. Discard it there and answer EXEC with nil.
         p.kind = Kind::discard;
-        p.exec_nil = true;
+        p.rewrite = ReplyRewrite::exec_nil;
         enqueue(protocol::reply::command({"DISCARD"}), p);
         return;
     }
@@ -424,7 +420,7 @@ void ClientSession::handle_command_after_gate(const protocol::Command& cmd) {
         return;
     }
     enqueue(cmd.raw, p);
-    if (p.kind == Kind::reset) append_link_auth(log_, pending_);
+    if (p.kind == Kind::reset) append_link_auth(queue_);
 }
 
 // What the commands parsed so far make of the connection, and so where this one goes: a
@@ -502,19 +498,10 @@ bool ClientSession::as_proxy_credentials(const protocol::Command& cmd) const {
     return o.error.empty() && o.password && same(*o.user, *o.password);
 }
 
-std::size_t ClientSession::unanswered() const {
-    std::size_t n = 0;
-    for (const Pending& p : pending_)
-        if (!p.silent && !p.local) ++n;
-    return n;
-}
-
-void ClientSession::enqueue(std::string_view raw, Pending p) {
-    if (hold_counted_ && !p.silent && hold_timer_ && hold_timer_->active())
+void ClientSession::enqueue(std::string_view raw, Request p) {
+    if (hold_counted_ && !p.silent() && hold_timer_ && hold_timer_->active())
         router_.stats().commands_held++;  // arrives while this session holds: held too
-    p.len = static_cast<std::uint32_t>(raw.size());
-    log_.append(raw);
-    pending_.push_back(std::move(p));
+    queue_.push(raw, std::move(p));
 }
 
 }  // namespace sp::proxy

@@ -1,6 +1,6 @@
 // One client connection. It frames the client's requests, asks command_policy once what
-// each one is, and keeps them as ordered reply slots (pending_, with their exact bytes in
-// log_) until answered, so replies go back strictly in request order whichever backend
+// each one is, and keeps them as Requests in a RequestQueue (with their exact bytes)
+// until answered, so replies go back strictly in request order whichever backend
 // connection answered. A client in the default connection state sends over a shared link
 // of the loop's BackendPool; while its state needs a connection of its own (MULTI/WATCH,
 // SELECT n, its own AUTH, subscriptions, blocking commands, MONITOR...) it gets a
@@ -30,7 +30,7 @@
 #include "proxy/net/tcp_stream.h"
 #include "proxy/sentinel/topology.h"
 #include "proxy/session/connection_state.h"
-#include "proxy/session/slot_ring.h"
+#include "proxy/session/request_queue.h"
 
 namespace sp::proxy {
 
@@ -62,9 +62,9 @@ class ClientSession : private Stream::Handler, private BackendLink::Owner, priva
     bool subscribed() const { return state_ && state_->subscribed(); }
     bool closed() const { return closed_; }
     // Nothing owed to the client (shutdown drain closes such sessions at once).
-    bool idle() const { return pending_.empty(); }
+    bool idle() const { return queue_.empty(); }
     // Client commands not yet answered (counted as failed when the proxy closes).
-    std::size_t unanswered() const;
+    std::size_t unanswered() const { return queue_.owed(); }
     // Has a backend connection of its own now (metrics).
     bool has_dedicated_link() const { return link_ != nullptr; }
     // `address` left read rotation: reads in flight there are re-sent (session_replica.cpp).
@@ -84,40 +84,6 @@ class ClientSession : private Stream::Handler, private BackendLink::Owner, priva
     static constexpr std::size_t kMaxSharedInflight = 64;
     // Output beyond this: the client is behind on reading, one request in flight at a time.
     static constexpr std::size_t kBehindOutput = 1u << 20;
-
-    // One reply slot: a command sent (or to be sent) to Redis, or answered locally.
-    struct Pending {
-        std::uint32_t len = 0;  // bytes in log_ (0: answered by the proxy itself)
-        std::uint32_t flags = 0;
-        Kind kind = Kind::normal;
-        SubFamily family = SubFamily::channel;
-        protocol::TimeoutArg timeout = protocol::TimeoutArg::none;
-        bool local = false;          // answered by the proxy: bytes in local_replies_
-        bool local_state = false;    // local, and changes the state (kind, args) when answered
-        bool local_getname = false;  // CLIENT GETNAME on a shared link: answered at the front
-        bool close_after = false;    // QUIT, or a protocol error: close once answered
-        bool shared = false;         // goes over a shared link (else the dedicated one)
-        protocol::RespVersion proto = protocol::RespVersion::resp2;  // of a shared one
-        bool resendable = false;    // command_policy: safe to send again
-        bool replica_read = false;  // may be read from a replica (routing.read_from)
-        bool silent = false;        // the proxy's own (handshake, replay): reply swallowed
-        bool critical = false;      // silent, and an error reply closes the session (AUTH)
-        bool resub = false;         // silent re-subscription after a switch
-        bool in_tx = false;         // queued inside MULTI: replayed on a new link
-        bool exec_nil = false;      // EXEC sent as DISCARD because WATCH state was lost
-        bool streamed = false;      // forwarded as it arrived (len 0): can never be re-sent
-        bool fence = false;         // silent SWAPDB 0 0 before a WAIT (kept by open_link)
-        bool fence_failed = false;  // a WAIT whose fence failed: answered with an error
-        std::int32_t expect = 1;    // frames still expected (-1: count at the front)
-        std::uint64_t issued_ms = 0;
-        // When sent, by uv_hrtime in microseconds: the backend latency histogram (issued_ms,
-        // the loop's millisecond clock, times commands out).
-        std::uint64_t issued_us = 0;
-        // The arguments of the rare commands whose reply changes the connection state,
-        // and of blocking commands (re-issued with the time left): kept from the one
-        // framing, never parsed again.
-        std::shared_ptr<const std::vector<std::string>> args;
-    };
 
     // Stream::Handler (client side)
     uv_buf_t on_alloc(std::size_t suggested) override;
@@ -143,15 +109,15 @@ class ClientSession : private Stream::Handler, private BackendLink::Owner, priva
     void handle_command_after_gate(const protocol::Command& cmd);
     bool handle_auth_gate(const protocol::Command& cmd);
     bool route_shared(const protocol::Command& cmd, const protocol::CommandPolicy& policy);
-    bool answer_on_shared(const protocol::Command& cmd, const Pending& p);
+    bool answer_on_shared(const protocol::Command& cmd, const Request& p);
     bool as_proxy_credentials(const protocol::Command& cmd) const;
     void answer_hello_locally(const protocol::Command& cmd);
-    void enqueue(std::string_view raw, Pending p);
+    void enqueue(std::string_view raw, Request p);
     void enqueue_local(std::string reply, bool close_after = false);
     // A connection-state command answered by the proxy (RESET, CLIENT SETNAME, HELLO on a
     // shared link): the state changes when the reply reaches the front, after the commands
     // before it, so a link that dies with those in flight still replays what they need.
-    void enqueue_local_change(std::string reply, const Pending& change);
+    void enqueue_local_change(std::string reply, const Request& change);
     void deliver_locals();
     void check_backpressure();
     // session_limits.cpp: the client limits.
@@ -171,7 +137,7 @@ class ClientSession : private Stream::Handler, private BackendLink::Owner, priva
     void begin_stream(const protocol::Command& head);
     bool stream_input();      // false: nothing more to do now (incomplete, paused, closed)
     void stream_wait_over();  // something a waiting stream needed may have happened
-    bool stream_can_go() const { return pending_.empty() && link_ && !link_stale_ && link_ready_; }
+    bool stream_can_go() const { return queue_.empty() && link_ && !link_stale_ && link_ready_; }
     bool reading_allowed() const {
         return !client_paused_ && !hold_paused_ && !stream_wait_ && !stream_paused_;
     }
@@ -190,12 +156,11 @@ class ClientSession : private Stream::Handler, private BackendLink::Owner, priva
     void handle_reply(const NodeAddress& from, const protocol::FrameInfo& info,
                       std::string_view bytes);
     void complete_front(bool success);
-    void apply_state(const Pending& p);
+    void apply_state(const Request& p);
     // Whether the client is sent the reply completing `p` (CLIENT REPLY OFF|SKIP).
-    bool reply_visible(const Pending& p, bool success);
-    void build_preamble(std::string& log, SlotRing<Pending>& pending);
-    void append_link_auth(std::string& log, SlotRing<Pending>& pending) const;
-    void rewrite_blocking(std::string& out, const Pending& p, bool& expired);
+    bool reply_visible(const Request& p, bool success);
+    void build_preamble(RequestQueue& setup);
+    void append_link_auth(RequestQueue& queue) const;
     void update_hold_timer();
     Timer& hold_timer();
     Timer& retry_timer();
@@ -203,15 +168,14 @@ class ClientSession : private Stream::Handler, private BackendLink::Owner, priva
     bool upstream_ready() const;
     std::optional<NodeAddress> upstream_address() const;
     void close_unknown_outcome(const std::string& why);
-    std::string null_reply_for(const Pending& p) const;
+    std::string null_reply_for() const;
     // session_replica.cpp: where a shared-link command goes (replica reads)
-    SharedLink* shared_target(const Pending& p);
+    SharedLink* shared_target(const Request& p);
     SharedLink* pick_replica(protocol::RespVersion proto, std::uint64_t now_ns,
                              bool& none_eligible);
     std::int64_t ryw_required();
-    void note_answered(const Pending& p);
+    void note_answered(const Request& p);
     void replica_failed(const NodeAddress& from, const std::string& why);
-    std::string_view front_raw() const { return {log_.data() + head_, pending_.front().len}; }
 
     Router& router_;
     Stream* client_;
@@ -231,15 +195,7 @@ class ClientSession : private Stream::Handler, private BackendLink::Owner, priva
     std::uint64_t ryw_epoch_ = 0;
     SnapshotPtr snap_;
 
-    // Reply slots in client order. Entries [0, sent_) were written to a link (or are
-    // local); upstream_inflight_ of them await a backend reply.
-    SlotRing<Pending> pending_;
-    std::size_t sent_ = 0;
-    std::size_t upstream_inflight_ = 0;
-    std::string log_;         // bytes of pending_ entries, from head_
-    std::size_t head_ = 0;    // log_ offset of pending_.front()
-    std::size_t unsent_ = 0;  // log_ offset of pending_[sent_]
-    SlotRing<std::string> local_replies_;
+    RequestQueue queue_;  // the client's requests in order, until answered
 
     // What a new dedicated link must be told (replayed in open_link). Allocated by the first
     // command that changes it (about 0.4 KiB an idle client in the default state keeps none).

@@ -28,11 +28,9 @@ ClientSession::FailoverMemory& ClientSession::failover_mut() {
 bool ClientSession::waiting_for_master() const {
     if (waiting_replica_) return true;             // read_from = replica: held the same way
     if (hold_paused_ && !can_send()) return true;  // not read at limits.max_held_*
-    bool unsent = false;
-    for (std::size_t i = sent_; i < pending_.size() && !unsent; ++i)
-        if (!pending_[i].local) unsent = true;
-    if (unsent && !can_send()) return true;
-    if (upstream_inflight_ > 0 && !upstream_ready()) return true;  // a link still connecting
+    if (queue_.has_unsent_for_redis() && !can_send()) return true;
+    if (queue_.in_flight() > 0 && !upstream_ready())
+        return true;  // a link still connecting  // a link still connecting
     if (subscribed() && (!link_ || !link_ready_)) return true;
     return false;
 }
@@ -51,8 +49,7 @@ void ClientSession::update_hold_timer() {
         // every one that arrives while the hold lasts.
         if (!hold_counted_ && (!can_send() || waiting_replica_)) {
             hold_counted_ = true;
-            for (std::size_t i = sent_; i < pending_.size(); ++i)
-                if (!pending_[i].local && !pending_[i].silent) router_.stats().commands_held++;
+            router_.stats().commands_held += queue_.unsent_owed();
         }
     } else if (hold_timer_ && hold_timer_->active()) {
         hold_timer_->stop();
@@ -77,7 +74,7 @@ void ClientSession::on_backend_closed(BackendLink& link, const std::string& why)
     if (closed_) return;
     NodeAddress addr = link.address();
     if (subscribed()) failover_mut().sub_link_lost = addr;
-    if (upstream_inflight_ > 0) router_.topology().report_master_trouble(addr, why);
+    if (queue_.in_flight() > 0) router_.topology().report_master_trouble(addr, why);
     if (!in_flight_resendable()) {
         close_unknown_outcome(why);
         return;
@@ -103,12 +100,7 @@ void ClientSession::on_shared_link_lost(SharedLink& link, const std::string& why
 }
 
 bool ClientSession::in_flight_resendable() const {
-    for (std::size_t i = 0; i < sent_ && i < pending_.size(); ++i) {
-        const Pending& p = pending_[i];
-        if (p.local || p.silent || p.in_tx) continue;
-        if (!p.resendable) return false;
-    }
-    return true;
+    return queue_.in_flight_resendable();
 }
 
 bool ClientSession::survives_link_change(const std::string& why) {
@@ -141,36 +133,18 @@ void ClientSession::relink(const std::string& why, bool avoid_until_new_snapshot
         f.avoid_until_ms = avoid_until_new_snapshot ? 0 : uv_now(router_.loop()) + kLinkRetryMs;
     }
     // Everything unanswered goes out again on the next link.
-    std::size_t resent = 0;
-    for (std::size_t i = 0; i < sent_ && i < pending_.size(); ++i)
-        if (!pending_[i].local && !pending_[i].silent) ++resent;
+    const std::size_t resent = queue_.unsend_all();
     router_.stats().commands_resent += resent;
-    sent_ = 0;
-    upstream_inflight_ = 0;
-    unsent_ = head_;
     spdlog::debug("session {}: relinking ({}), {} commands to re-send",
                   client_ ? client_->peer() : "?", why, resent);
     // open_link (from pump) drops the previous preamble and rebuilds the state.
-    bool need = resent > 0 || subscribed() || state().in_multi();
-    for (std::size_t i = 0; i < pending_.size() && !need; ++i)
-        if (!pending_[i].local) need = true;
+    const bool need =
+        resent > 0 || subscribed() || state().in_multi() || queue_.has_unsent_for_redis();
     if (need) {
         pump();
     } else {
         // Idle client: forget the silent set-up entries; the next command opens a link.
-        std::string new_log;
-        SlotRing<Pending> np;
-        std::size_t off = head_;
-        for (auto& p : pending_) {
-            if (!p.silent) {
-                new_log.append(log_, off, p.len);
-                np.push_back(p);
-            }
-            off += p.len;
-        }
-        log_ = std::move(new_log);
-        pending_ = std::move(np);
-        head_ = unsent_ = 0;
+        queue_.forget_setup();
         update_hold_timer();
     }
 }
@@ -220,9 +194,7 @@ void ClientSession::follow_topology() {
     pump();
     if (closed_) return;
     if (subscribed()) {
-        bool resub_pending =
-            std::any_of(pending_.begin(), pending_.end(), [](const Pending& p) { return p.resub; });
-        if (!resub_pending) {
+        if (!queue_.any_resubscribe()) {
             moving_subscriber_ = false;
             router_.subscriber_moved(this);
         }
@@ -230,9 +202,9 @@ void ClientSession::follow_topology() {
 }
 
 void ClientSession::check_command_timeout(std::uint64_t now_ms, std::uint32_t timeout_ms) {
-    if (closed_ || upstream_inflight_ == 0 || pending_.empty() || !upstream_ready()) return;
-    const Pending& p = pending_.front();
-    if (p.local || p.issued_ms == 0 || (p.flags & protocol::kBlocking) ||
+    if (closed_ || queue_.in_flight() == 0 || queue_.empty() || !upstream_ready()) return;
+    const Request& p = queue_.front();
+    if (p.local() || p.issued_ms == 0 || (p.flags & protocol::kBlocking) ||
         p.kind == Kind::subscribe || p.kind == Kind::unsubscribe)
         return;
     if (now_ms - p.issued_ms < timeout_ms) return;

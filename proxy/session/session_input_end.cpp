@@ -46,13 +46,13 @@ void ClientSession::check_input_end() {
     // Commands still framed in the parser (a hold or a stream paused the framing) are owed
     // too; anything else left there is a partial command. The session stays until its
     // output is written (on_drained), so the output limits and the budget still see it.
-    if (input_ended_ && pending_.empty() && !hold_paused_ && !stream_wait_) {
+    if (input_ended_ && queue_.empty() && !hold_paused_ && !stream_wait_) {
         if (client_->pending_bytes() == 0) close("client ended its input, every reply written");
         return;
     }
-    if (pending_.empty() || upstream_inflight_ == 0) return;
-    const Pending& p = pending_.front();
-    if (p.silent || p.local || p.issued_ms == 0 || !(p.flags & protocol::kBlocking)) return;
+    if (queue_.empty() || queue_.in_flight() == 0) return;
+    const Request& p = queue_.front();
+    if (p.silent() || p.local() || p.issued_ms == 0 || !(p.flags & protocol::kBlocking)) return;
     const std::uint64_t now = uv_now(router_.loop());
     if (now - p.issued_ms >= kBlockedAnswerMs) {
         router_.stats().commands_failed += unanswered();

@@ -21,9 +21,8 @@ constexpr std::size_t kMaxPendingCommands = 1u << 20;
 
 bool ClientSession::account_memory() {
     // The reply slots count too: 1.1 M pipelined PINGs take 2 M slots of 56 bytes, 112 MiB.
-    std::uint64_t mine = parser_.buffered() + (log_.size() - head_) +
-                         (client_ ? client_->pending_bytes() : 0) + pending_.heap_bytes() +
-                         local_replies_.heap_bytes();
+    std::uint64_t mine = parser_.buffered() + queue_.backlog_bytes() +
+                         (client_ ? client_->pending_bytes() : 0) + queue_.heap_bytes();
     router_.charge(static_cast<std::int64_t>(mine) - static_cast<std::int64_t>(charged_));
     charged_ = mine;
     const std::uint64_t budget = router_.config().memory_budget;
@@ -55,7 +54,7 @@ bool ClientSession::output_within_budget() {
 // after the replies it is owed; the commands already framed still go (none is dropped).
 bool ClientSession::query_buffer_ok() {
     const std::uint64_t limit = router_.config().query_buffer_limit;
-    const std::uint64_t qbuf = parser_.buffered() + (log_.size() - unsent_);
+    const std::uint64_t qbuf = parser_.buffered() + queue_.unsent_bytes();
     if (limit == 0 || qbuf <= limit || input_refused_) return true;
     spdlog::warn(
         "client {}: closing client that reached max query buffer length ({} bytes, "
@@ -119,24 +118,24 @@ bool ClientSession::output_limit_reached(std::uint64_t now_ms) {
 bool ClientSession::hold_full() const {
     if (snap_->master) return false;
     const auto& cfg = router_.config();
-    return (cfg.max_held_per_client != 0 && pending_.size() - sent_ >= cfg.max_held_per_client) ||
+    return (cfg.max_held_per_client != 0 && queue_.unsent() >= cfg.max_held_per_client) ||
            (cfg.max_held_total != 0 && router_.held_total() >= cfg.max_held_total);
 }
 
 void ClientSession::account_held() {
-    const std::size_t now = closed_ || snap_->master ? 0 : pending_.size() - sent_;
+    const std::size_t now = closed_ || snap_->master ? 0 : queue_.unsent();
     router_.charge_held(static_cast<std::int64_t>(now) - static_cast<std::int64_t>(held_charged_));
     held_charged_ = now;
 }
 
 void ClientSession::check_backpressure() {
     if (closed_ || !client_) return;
-    std::size_t backlog = log_.size() - head_;
+    std::size_t backlog = queue_.backlog_bytes();
     // Pause a pipelining client well before its unsent commands could reach the query
     // buffer limit: only a single command too big for it closes the client.
     const std::size_t pause_at = static_cast<std::size_t>(
         std::min<std::uint64_t>(kMaxPendingBytes, router_.config().query_buffer_limit / 2));
-    bool too_much = backlog > pause_at || pending_.size() > kMaxPendingCommands;
+    bool too_much = backlog > pause_at || queue_.size() > kMaxPendingCommands;
     if (too_much && !client_paused_) {
         client_->stop_reading();
         client_paused_ = true;

@@ -22,7 +22,7 @@ namespace reply = protocol::reply;
 // Connection-state commands of a client on a shared link are answered by the proxy: sent
 // there, they would change the connection of every client sharing it. Returns true when
 // answered (the state is recorded for a dedicated link later).
-bool ClientSession::answer_on_shared(const protocol::Command& cmd, const Pending& p) {
+bool ClientSession::answer_on_shared(const protocol::Command& cmd, const Request& p) {
     std::string r;
     switch (p.kind) {
         case Kind::hello:
@@ -52,11 +52,9 @@ bool ClientSession::answer_on_shared(const protocol::Command& cmd, const Pending
         default:
             if (cmd.name == "client" && cmd.argc() == 2 && ieq(cmd.argv[1], "getname")) {
                 // The name once the commands before it are answered (deliver_locals).
-                Pending g;
-                g.local = true;
-                g.local_getname = true;
-                pending_.push_back(std::move(g));
-                local_replies_.push_back(std::string());
+                Request g;
+                g.answer = Answer::local_getname;
+                queue_.push_local(std::string(), std::move(g));
                 deliver_locals();
                 return true;
             }
@@ -95,7 +93,7 @@ void ClientSession::answer_hello_locally(const protocol::Command& cmd) {
     reply::bulk(r, "master");
     reply::bulk(r, "modules");
     reply::array_header(r, 0);
-    Pending change;
+    Request change;
     change.kind = Kind::hello;
     change.args =
         std::make_shared<const std::vector<std::string>>(cmd.argv.begin(), cmd.argv.end());
@@ -103,49 +101,44 @@ void ClientSession::answer_hello_locally(const protocol::Command& cmd) {
 }
 
 void ClientSession::enqueue_local(std::string reply_bytes, bool close_after) {
-    Pending p;
-    p.local = true;
+    Request p;
+    p.answer = Answer::local;
     p.close_after = close_after;
-    p.len = 0;
-    pending_.push_back(std::move(p));
-    local_replies_.push_back(std::move(reply_bytes));
+    queue_.push_local(std::move(reply_bytes), std::move(p));
     deliver_locals();
 }
 
-void ClientSession::enqueue_local_change(std::string reply_bytes, const Pending& change) {
-    Pending p;
-    p.local = true;
-    p.local_state = true;
+void ClientSession::enqueue_local_change(std::string reply_bytes, const Request& change) {
+    Request p;
+    p.answer = Answer::local_change;
     p.kind = change.kind;
     p.family = change.family;
     p.args = change.args;
-    pending_.push_back(std::move(p));
-    local_replies_.push_back(std::move(reply_bytes));
+    queue_.push_local(std::move(reply_bytes), std::move(p));
     deliver_locals();
 }
 
 // Answers local entries that reached the front of the queue.
 void ClientSession::deliver_locals() {
-    while (!pending_.empty() && pending_.front().local) {
-        if (pending_.front().local_state) {
-            apply_state(pending_.front());
+    while (!queue_.empty() && queue_.front().local()) {
+        const Request& front = queue_.front();
+        if (front.answer == Answer::local_change) {
+            apply_state(front);
             // The dedicated link (idle: nothing before this is owed) has the old state: the
             // next dedicated command gets a new one that replays the new state (pump).
             if (link_) link_stale_ = true;
         }
-        if (pending_.front().local_getname) {
-            std::string& r = local_replies_.front();
+        if (front.answer == Answer::local_getname) {
+            std::string& r = queue_.local_reply();
             if (state().client_name().empty())
                 reply::null(r, state().proto());
             else
                 reply::bulk(r, state().client_name());
         }
-        bool close_after = pending_.front().close_after;
+        const bool close_after = front.close_after;
         // (CLIENT REPLY OFF|SKIP hide the proxy's own replies too, QUIT's +OK included.)
-        if (reply_visible(pending_.front(), true)) reply_to_client(local_replies_.front());
-        local_replies_.pop_front();
-        pending_.pop_front();
-        if (sent_ > 0) --sent_;
+        if (reply_visible(front, true)) reply_to_client(queue_.local_reply());
+        queue_.pop_local();
         if (close_after) {
             close("client sent QUIT or a protocol error", true);
             return;

@@ -16,9 +16,9 @@ constexpr std::int64_t kNoFence = -1;
 constexpr std::int64_t kUnresolved = -2;  // a write not yet in any master sample
 }  // namespace
 
-SharedLink* ClientSession::shared_target(const Pending& p) {
+SharedLink* ClientSession::shared_target(const Request& p) {
     const NodeAddress& master = *snap_->master;
-    if (upstream_inflight_ > 0) {
+    if (queue_.in_flight() > 0) {
         // Keep using the link in use while this command may go there.
         if (!shared_link_ || shared_link_->proto() != p.proto) return nullptr;
         if (!upstream_replica_) return shared_link_->address() == master ? shared_link_ : nullptr;
@@ -95,8 +95,9 @@ std::int64_t ClientSession::ryw_required() {
     return ryw_offset_;
 }
 
-void ClientSession::note_answered(const Pending& p) {
-    if (p.silent || p.local || router_.config().read_routing == config::ReadRouting::master) return;
+void ClientSession::note_answered(const Request& p) {
+    if (p.silent() || p.local() || router_.config().read_routing == config::ReadRouting::master)
+        return;
     // Anything that may have written data (a write, a script, an unknown command, EXEC):
     // a fence. PING, INFO, CLIENT LIST... are not, so they do not send reads to the master.
     constexpr std::uint32_t kMayWrite =
@@ -121,7 +122,7 @@ void ClientSession::replica_may_be_available() {
 }
 
 void ClientSession::replica_unusable(const NodeAddress& address) {
-    if (closed_ || upstream_inflight_ == 0 || !upstream_replica_ || !shared_link_ ||
+    if (closed_ || queue_.in_flight() == 0 || !upstream_replica_ || !shared_link_ ||
         !(shared_link_->address() == address))
         return;
     relink("replica " + address.str() + " out of rotation", false);

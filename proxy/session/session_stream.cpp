@@ -42,7 +42,7 @@ ClientSession::StreamGo ClientSession::stream_decision(const protocol::Command& 
     if (!can_send()) return StreamGo::decline;
     if (stream_can_go()) return StreamGo::go;
     // Replies owed first (a shared link's, or the link's set-up), or the link connecting.
-    if (pending_.empty() && (!link_ || link_stale_))
+    if (queue_.empty() && (!link_ || link_stale_))
         open_link();  // its set-up (if any) is sent by pump() after process_input's loop
     stream_wait_ = true;
     if (client_) client_->stop_reading();
@@ -50,14 +50,12 @@ ClientSession::StreamGo ClientSession::stream_decision(const protocol::Command& 
 }
 
 void ClientSession::begin_stream(const protocol::Command& head) {
-    Pending p;
+    Request p;
     p.kind = Kind::normal;
     p.streamed = true;
     p.proto = proto_at_parse_;
     // Counted as sent now: issued_ms stays 0 (no command timeout) until the last byte.
-    pending_.push_back(p);
-    sent_ = pending_.size();
-    ++upstream_inflight_;
+    queue_.push_streamed(std::move(p));
     inflight_shared_ = false;
     router_.stats().commands_forwarded++;
     router_.stats().commands_streamed++;
@@ -72,7 +70,7 @@ bool ClientSession::stream_input() {
         close_unknown_outcome("dedicated link gone while streaming");
         return false;
     }
-    if (pending_.empty() || !pending_.back().streamed) {
+    if (queue_.empty() || !queue_.back().streamed) {
         // Redis answered before the command's end (it refused it, and closes): what is
         // left of it must not reach Redis as commands.
         close("Redis answered a streamed command before its end", true);
@@ -93,8 +91,8 @@ bool ClientSession::stream_input() {
     }
     link_->out().append(bytes);
     if (c == protocol::RequestParser::Chunk::end) {
-        pending_.back().issued_ms = uv_now(router_.loop());
-        pending_.back().issued_us = uv_hrtime() / 1000;
+        queue_.back().issued_ms = uv_now(router_.loop());
+        queue_.back().issued_us = uv_hrtime() / 1000;
     }
     link_->flush();
     if (c == protocol::RequestParser::Chunk::end) return true;
