@@ -61,12 +61,11 @@ Timer& ClientSession::hold_timer() {
     if (!hold_timer_) {
         hold_timer_ = std::make_unique<Timer>(router_.loop(), [this] {
             if (closed_ || !waiting_for_master()) return;
-            router_.stats().clients_closed_hold_timeout++;
-            router_.stats().commands_failed += unanswered();
-            close(std::string(waiting_replica_ ? "no eligible replica (read_from = replica)"
-                                               : "no verified master") +
-                  " within the hold window (" + std::to_string(router_.config().hold_window_ms) +
-                  " ms)");
+            close(CloseReason::hold_timeout,
+                  std::string(replica_.waiting() ? "no eligible replica (read_from = replica)"
+                                                 : "no verified master") +
+                      " within the hold window (" +
+                      std::to_string(router_.config().hold_window_ms) + " ms)");
         });
     }
     return *hold_timer_;
@@ -141,7 +140,8 @@ void ClientSession::process_input() {
         spdlog::warn(
             "client {}: closed, {} bytes buffered while all clients together hold {} "
             "(limits.memory_budget {})",
-            client_->peer(), charged_, router_.buffered_bytes(), router_.config().memory_budget);
+            client_->peer(), limits_.charged(), router_.buffered_bytes(),
+            router_.config().memory_budget);
         input_refused_ = true;
         enqueue_local(std::move(e), true);
         pump();
@@ -151,18 +151,18 @@ void ClientSession::process_input() {
     const bool gated = !router_.config().client_password.empty();
     for (;;) {
         if (parser_.streaming()) {
-            parser_.set_authenticated(!gated || authenticated_);
+            parser_.set_authenticated(!gated || parse_.authenticated());
             if (!stream_input()) break;
             continue;
         }
         if (hold_full()) {
             // The rest waits in the parser and the socket until the hold ends (on_topology).
-            if (!hold_paused_ && client_) client_->stop_reading();
-            hold_paused_ = true;
+            if (!pauses_.has(ReadPauses::hold) && client_) client_->stop_reading();
+            pauses_.set(ReadPauses::hold);
             break;
         }
         // Redis's pre-AUTH limits apply per command, so AUTH and RESET take effect at once.
-        parser_.set_authenticated(!gated || authenticated_);
+        parser_.set_authenticated(!gated || parse_.authenticated());
         auto st = parser_.next(cmd);
         if (st == protocol::RequestParser::Status::incomplete) break;
         if (st == protocol::RequestParser::Status::stream_start) {
@@ -197,7 +197,8 @@ void ClientSession::process_input() {
     check_backpressure();
     account_memory();
     // pump() may have answered what a waiting stream waited for (local replies only).
-    if (stream_wait_ && (stream_can_go() || !can_send())) stream_wait_over();
+    if (pauses_.has(ReadPauses::stream_wait) && (stream_can_go() || !can_send()))
+        stream_wait_over();
     check_input_end();
 }
 
@@ -220,6 +221,30 @@ void ClientSession::reply_to_client(std::string_view bytes) {
     router_.stats().bytes_out += bytes.size();
 }
 
+// The one place a close is counted: the commands still owed count as failed, and the
+// closes the metrics name have their own counter.
+void ClientSession::close(CloseReason reason, const std::string& why, bool graceful) {
+    if (closed_) return;
+    auto& stats = router_.stats();
+    switch (reason) {
+        case CloseReason::normal:
+            break;
+        case CloseReason::hold_timeout:
+            stats.clients_closed_hold_timeout++;
+            break;
+        case CloseReason::unknown_outcome:
+            stats.clients_closed_unknown_outcome++;
+            break;
+        case CloseReason::output_buffer:
+            stats.clients_closed_output_buffer++;
+            break;
+        case CloseReason::failed:
+            break;
+    }
+    if (reason != CloseReason::normal) stats.commands_failed += unanswered();
+    close(why, graceful);
+}
+
 void ClientSession::close(const std::string& why, bool graceful) {
     if (closed_) return;
     closed_ = true;
@@ -231,8 +256,7 @@ void ClientSession::close(const std::string& why, bool graceful) {
             client_->close();
     }
     client_ = nullptr;
-    router_.charge(-static_cast<std::int64_t>(charged_));
-    charged_ = 0;
+    limits_.release(router_);
     account_held();
     link_.reset();
     // The shared link stays; the replies still owed to this client are dropped there.
@@ -246,7 +270,8 @@ void ClientSession::close(const std::string& why, bool graceful) {
 
 // ---------------------------------------------------------------- commands in
 
-bool ClientSession::handle_auth_gate(const protocol::Command& cmd) {
+bool ClientSession::handle_auth_gate(const protocol::Command& cmd,
+                                     const protocol::HelloOptions* hello) {
     // Returns true when the command was answered here (client password mode).
     const std::string& pw = router_.config().client_password;
     auto check = [&](std::string_view user, std::string_view pass) {
@@ -258,7 +283,7 @@ bool ClientSession::handle_auth_gate(const protocol::Command& cmd) {
             reply::error(r, "ERR wrong number of arguments for 'auth' command");
         } else if (check(cmd.argc() == 3 ? cmd.argv[1] : std::string_view{},
                          cmd.argv[cmd.argc() - 1])) {
-            authenticated_ = true;
+            parse_.set_authenticated(true);
             reply::status(r, "OK");
         } else {
             reply::error(r, "WRONGPASS invalid username-password pair or user is disabled.");
@@ -269,7 +294,7 @@ bool ClientSession::handle_auth_gate(const protocol::Command& cmd) {
     if (cmd.name == "hello") {
         // Check HELLO's AUTH here and forward HELLO without it. Options are read
         // positionally and a bad one fails the whole command before any password check.
-        const protocol::HelloOptions o = protocol::parse_hello(cmd.argv);
+        const protocol::HelloOptions& o = *hello;
         std::string r;
         if (!o.error.empty()) {
             reply::error(r, o.error);
@@ -282,9 +307,9 @@ bool ClientSession::handle_auth_gate(const protocol::Command& cmd) {
                 enqueue_local(std::move(r));
                 return true;
             }
-            authenticated_ = true;
+            parse_.set_authenticated(true);
         }
-        if (!authenticated_) {
+        if (!parse_.authenticated()) {
             reply::error(
                 r,
                 "NOAUTH HELLO must be called with the client already authenticated, otherwise the "
@@ -306,7 +331,8 @@ bool ClientSession::handle_auth_gate(const protocol::Command& cmd) {
             stripped.name = "hello";
             stripped.argv = views;
             stripped.raw = raw;
-            handle_command_after_gate(stripped);
+            const protocol::HelloOptions stripped_hello = protocol::parse_hello(stripped.argv);
+            handle_command_after_gate(stripped, &stripped_hello);
             return true;
         }
         return false;
@@ -314,10 +340,10 @@ bool ClientSession::handle_auth_gate(const protocol::Command& cmd) {
     if (cmd.name == "reset") {
         // Allowed before AUTH, as in Redis; it leaves the client unauthenticated, from the
         // next command of the same pipeline on.
-        authenticated_ = false;
+        parse_.set_authenticated(false);
         return false;
     }
-    if (!authenticated_ && cmd.name != "quit") {
+    if (!parse_.authenticated() && cmd.name != "quit") {
         std::string r;
         reply::error(r, "NOAUTH Authentication required.");
         enqueue_local(std::move(r));
@@ -327,11 +353,16 @@ bool ClientSession::handle_auth_gate(const protocol::Command& cmd) {
 }
 
 void ClientSession::handle_command(const protocol::Command& cmd) {
-    if (!router_.config().client_password.empty() && handle_auth_gate(cmd)) return;
-    handle_command_after_gate(cmd);
+    // HELLO's options are read here once, for every decision about it below.
+    std::optional<protocol::HelloOptions> hello;
+    if (cmd.name == "hello") hello = protocol::parse_hello(cmd.argv);
+    const protocol::HelloOptions* h = hello ? &*hello : nullptr;
+    if (!router_.config().client_password.empty() && handle_auth_gate(cmd, h)) return;
+    handle_command_after_gate(cmd, h);
 }
 
-void ClientSession::handle_command_after_gate(const protocol::Command& cmd) {
+void ClientSession::handle_command_after_gate(const protocol::Command& cmd,
+                                              const protocol::HelloOptions* hello) {
     const protocol::CommandPolicy policy = protocol::decide(router_.commands(), cmd);
     if (policy.kind == CommandKind::quit) {
         std::string r;
@@ -341,7 +372,7 @@ void ClientSession::handle_command_after_gate(const protocol::Command& cmd) {
         enqueue_local(std::move(r), true);
         return;
     }
-    if (!policy.refusal.empty() && !multi_open_at_parse_) {
+    if (!policy.refusal.empty() && !parse_.multi_open()) {
         // Not supported through a proxy: a clear error, never a broken shared link. (Inside
         // MULTI it is queued on the transaction's own link, where Redis decides, as direct.)
         std::string r;
@@ -349,7 +380,7 @@ void ClientSession::handle_command_after_gate(const protocol::Command& cmd) {
         enqueue_local(std::move(r));
         return;
     }
-    if (policy.kind == CommandKind::ping && !subscribed() && !multi_open_at_parse_ &&
+    if (policy.kind == CommandKind::ping && !subscribed() && !parse_.multi_open() &&
         queue_.empty() && !snap_->master) {
         // Nothing to keep in order and no master: answer here so health checks work (not
         // inside MULTI, where Redis queues it).
@@ -372,33 +403,32 @@ void ClientSession::handle_command_after_gate(const protocol::Command& cmd) {
         p.args = std::make_shared<const std::vector<std::string>>(cmd.argv.begin(), cmd.argv.end());
 
     // (A HELLO that logs in as a Redis user waits for the master, which checks it.)
-    if (policy.kind == CommandKind::hello && policy.pins != PinReason::identity && !subscribed() &&
-        !multi_open_at_parse_ && queue_.empty() && !snap_->master) {
-        route_shared(cmd, policy);
-        answer_hello_locally(cmd);
+    if (policy.kind == CommandKind::hello && hello && policy.pins != PinReason::identity &&
+        !subscribed() && !parse_.multi_open() && queue_.empty() && !snap_->master) {
+        route(cmd, policy, hello);
+        answer_hello_locally(cmd, *hello);
         return;
     }
-    const bool multi_was_open = multi_open_at_parse_;
-    p.shared = route_shared(cmd, policy);
-    p.proto = proto_at_parse_;
+    const bool multi_was_open = parse_.multi_open();
+    p.shared = route(cmd, policy, hello);
+    p.proto = parse_.proto();
     p.replica_read = p.shared && policy.replica_ok &&
                      router_.config().read_routing != config::ReadRouting::master;
-    if (p.shared && answer_on_shared(cmd, p)) return;
+    if (p.shared && answer_on_shared(cmd, p, hello)) return;
 
     // Anything but a read may be propagated to replicas (PUBLISH and scripts too).
     if (p.shared && p.kind == Kind::normal &&
         (!(p.flags & protocol::kReadOnly) || (p.flags & protocol::kWrite)))
-        writes_unfenced_ = true;
-    if (policy.counts_own_writes && !multi_was_open && writes_unfenced_) {
+        parse_.note_shared_write();
+    if (policy.counts_own_writes && !multi_was_open && parse_.take_unfenced_writes()) {
         // WAIT counts the acknowledgements of its own connection's last write, and this
         // client's writes went over a shared link: a write on WAIT's link that changes no
         // data moves that connection's offset past them first (docs/architecture.md, WAIT).
         Request fence;
         fence.answer = Answer::fence;
         enqueue(protocol::reply::command({"SWAPDB", "0", "0"}), fence);
-        writes_unfenced_ = false;
     }
-    if (multi_open_at_parse_ && p.kind != Kind::multi && p.kind != Kind::exec &&
+    if (parse_.multi_open() && p.kind != Kind::multi && p.kind != Kind::exec &&
         p.kind != Kind::discard && p.kind != Kind::reset && p.kind != Kind::watch)
         p.in_tx = true;
 
@@ -423,64 +453,18 @@ void ClientSession::handle_command_after_gate(const protocol::Command& cmd) {
     if (p.kind == Kind::reset) append_link_auth(queue_);
 }
 
-// What the commands parsed so far make of the connection, and so where this one goes: a
-// shared link only while the client is, before and after it, in the default state.
-bool ClientSession::route_shared(const protocol::Command& cmd,
-                                 const protocol::CommandPolicy& policy) {
-    auto pinned = [this] {
-        return sticky_pin_ || multi_open_at_parse_ || watch_at_parse_ || db_nonzero_at_parse_;
-    };
-    const bool before = pinned();
-    switch (policy.kind) {
-        case Kind::multi:
-            multi_open_at_parse_ = true;
-            break;
-        case Kind::exec:
-        case Kind::discard:
-            // Without a MULTI both are errors after which Redis keeps the WATCH.
-            if (multi_open_at_parse_) watch_at_parse_ = false;
-            multi_open_at_parse_ = false;
-            break;
-        case Kind::watch:
-            watch_at_parse_ = true;
-            break;
-        case Kind::unwatch:
-            watch_at_parse_ = false;
-            break;
-        case Kind::select:
-            // Queued in MULTI it may never run (DISCARD): until EXEC's reply says, the client
-            // may be in either database, so it stays on its dedicated link.
-            if (cmd.argc() == 2)
-                db_nonzero_at_parse_ =
-                    cmd.argv[1] != "0" || (multi_open_at_parse_ && db_nonzero_at_parse_);
-            break;
-        case Kind::reset:
-            sticky_pin_ = multi_open_at_parse_ = watch_at_parse_ = db_nonzero_at_parse_ = false;
-            proto_at_parse_ = RespVersion::resp2;
-            break;
-        case Kind::hello: {
-            const protocol::HelloOptions o = protocol::parse_hello(cmd.argv);
-            if (o.error.empty() && o.version)
-                proto_at_parse_ = o.version == 3 ? RespVersion::resp3 : RespVersion::resp2;
-            break;
-        }
-        default:
-            break;
-    }
-    // Clients that block or subscribe once do it again: they keep a connection of their
-    // own until RESET (command_policy's sticky()). Logging in as someone else pins; logging
-    // in with the very credentials the proxy uses (an app given the same REDIS_PASSWORD)
-    // changes nothing.
-    if (protocol::sticky(policy.pins) ||
-        (policy.pins == PinReason::identity && !as_proxy_credentials(cmd)))
-        sticky_pin_ = true;
-    // SCRIPT KILL & co: this command alone on a dedicated link, which no script holds up.
-    if (policy.pins == PinReason::out_of_band) return false;
-    return router_.config().shared_links > 0 && !before && !pinned();
+// Where a command goes: a shared link only while the client is, before and after it, in
+// the default state (ParseTimeState).
+bool ClientSession::route(const protocol::Command& cmd, const protocol::CommandPolicy& policy,
+                          const protocol::HelloOptions* hello) {
+    const bool own_credentials =
+        policy.pins == protocol::PinReason::identity && as_proxy_credentials(cmd, hello);
+    return parse_.route(cmd, policy, hello, own_credentials, router_.config().shared_links > 0);
 }
 
 // AUTH [user] pass, or HELLO ... AUTH user pass, with the proxy's own Redis credentials.
-bool ClientSession::as_proxy_credentials(const protocol::Command& cmd) const {
+bool ClientSession::as_proxy_credentials(const protocol::Command& cmd,
+                                         const protocol::HelloOptions* hello) const {
     const auto& cfg = router_.config();
     if (cfg.redis_password.empty()) return false;
     auto same = [&](std::string_view user, std::string_view pass) {
@@ -494,14 +478,117 @@ bool ClientSession::as_proxy_credentials(const protocol::Command& cmd) const {
         if (cmd.argc() == 3) return same(cmd.argv[1], cmd.argv[2]);
         return false;
     }
-    const protocol::HelloOptions o = protocol::parse_hello(cmd.argv);
-    return o.error.empty() && o.password && same(*o.user, *o.password);
+    return hello && hello->error.empty() && hello->password && same(*hello->user, *hello->password);
 }
 
 void ClientSession::enqueue(std::string_view raw, Request p) {
     if (hold_counted_ && !p.silent() && hold_timer_ && hold_timer_->active())
         router_.stats().commands_held++;  // arrives while this session holds: held too
     queue_.push(raw, std::move(p));
+}
+
+// ---------------------------------------------------------------- limits (ClientLimits)
+
+bool ClientSession::account_memory() {
+    // The reply slots count too: 1.1 M pipelined PINGs take 2 M slots of 56 bytes, 112 MiB.
+    return limits_.charge_memory(router_, parser_.buffered() + queue_.backlog_bytes() +
+                                              (client_ ? client_->pending_bytes() : 0) +
+                                              queue_.heap_bytes());
+}
+
+// limits.memory_budget on the output side: replies owed to a client that does not read
+// (above all on a shared link, which is never paused for one reader: 40 GETs of a 10 MiB
+// value were 400 MiB) count in its share. Past the proxy's output pause point, with the
+// budget spent, it is closed at once: an error reply would wait behind what it does not read.
+bool ClientSession::output_within_budget() {
+    if (closed_) return false;
+    if (account_memory() || !client_ || client_->pending_bytes() <= kPauseOutput) return true;
+    spdlog::warn(
+        "client {}: closed, {} bytes buffered ({} of replies it does not read) while all "
+        "clients together hold {} (limits.memory_budget {})",
+        client_->peer(), limits_.charged(), client_->pending_bytes(), router_.buffered_bytes(),
+        router_.config().memory_budget);
+    close(CloseReason::output_buffer, "replies it does not read are over limits.memory_budget");
+    return false;
+}
+
+// Redis's client-query-buffer-limit: what the client sent that is not framed yet (a command
+// still arriving) or framed but not forwarded yet. Past it the client is told so and closed,
+// after the replies it is owed; the commands already framed still go (none is dropped).
+bool ClientSession::query_buffer_ok() {
+    const std::uint64_t qbuf = parser_.buffered() + queue_.unsent_bytes();
+    const std::uint64_t limit = ClientLimits::query_buffer_over(router_, qbuf);
+    if (limit == 0 || input_refused_) return true;
+    spdlog::warn(
+        "client {}: closing client that reached max query buffer length ({} bytes, "
+        "limits.query_buffer_limit {})",
+        client_ ? client_->peer() : std::string("?"), qbuf, limit);
+    router_.stats().clients_closed_query_buffer++;
+    std::string e;
+    reply::error(e,
+                 "ERR Protocol error: closing client that reached max query buffer length "
+                 "(limits.query_buffer_limit, " +
+                     std::to_string(limit) + " bytes)");
+    input_refused_ = true;
+    enqueue_local(std::move(e), true);
+    pump();
+    return false;
+}
+
+// Redis's client-output-buffer-limit for the client's class (pubsub while subscribed, else
+// normal). 0 turns a limit off.
+bool ClientSession::output_limit_reached(std::uint64_t now_ms) {
+    if (closed_ || !client_) return false;
+    const std::size_t used = client_->pending_bytes();
+    const std::string limit = limits_.output_over(router_, this, now_ms, used, subscribed());
+    if (limit.empty()) return false;
+    spdlog::warn("client {}: closed for overcoming of output buffer limits ({} bytes waiting, {})",
+                 client_->peer(), used, limit);
+    close(CloseReason::output_buffer, "output buffer over " + limit);
+    return true;
+}
+
+// limits.max_held_*: while no master is verified the hold costs bounded memory and nothing
+// accepted is dropped. Holds for a lost link (a master still verified) last about 100 ms
+// and are not bounded here.
+bool ClientSession::hold_full() const {
+    return !snap_->master && ClientLimits::hold_full(router_, queue_.unsent());
+}
+
+void ClientSession::account_held() {
+    limits_.charge_held(router_, closed_ || snap_->master ? 0 : queue_.unsent());
+}
+
+void ClientSession::check_backpressure() {
+    if (closed_ || !client_) return;
+    const std::size_t backlog = queue_.backlog_bytes();
+    // Pause a pipelining client well before its unsent commands could reach the query
+    // buffer limit: only a single command too big for it closes the client.
+    const std::size_t pause_at = ClientLimits::backlog_pause_at(router_);
+    const bool too_much = backlog > pause_at || queue_.size() > ClientLimits::kMaxPendingCommands;
+    if (too_much && !pauses_.has(ReadPauses::backpressure)) {
+        client_->stop_reading();
+        pauses_.set(ReadPauses::backpressure);
+        watch_peer();  // its EOF is not read now: notice a client that leaves meanwhile
+    } else if (!too_much && pauses_.has(ReadPauses::backpressure) && backlog < pause_at / 2) {
+        pauses_.clear(ReadPauses::backpressure);
+        if (reading_allowed()) client_->start_reading();
+    }
+    if (output_limit_reached(uv_now(router_.loop()))) return;
+    // Below its class's limits, a client's output beyond kPauseOutput pauses its dedicated
+    // link (Redis then holds the rest) and stops new commands going to a shared one. A
+    // subscriber with a pub/sub hard limit is not paused: it is closed at that limit instead.
+    const bool out_full = client_->pending_bytes() > kPauseOutput &&
+                          !(subscribed() && router_.config().output_pubsub_hard != 0);
+    if (link_) {
+        if (out_full && !link_paused_) {
+            link_->pause_reading();
+            link_paused_ = true;
+        } else if (!out_full && link_paused_) {
+            link_->resume_reading();
+            link_paused_ = false;
+        }
+    }
 }
 
 }  // namespace sp::proxy

@@ -29,7 +29,11 @@
 #include "proxy/backend/shared_link.h"
 #include "proxy/net/tcp_stream.h"
 #include "proxy/sentinel/topology.h"
+#include "proxy/session/client_limits.h"
 #include "proxy/session/connection_state.h"
+#include "proxy/session/parse_time_state.h"
+#include "proxy/session/read_pauses.h"
+#include "proxy/session/replica_reads.h"
 #include "proxy/session/request_queue.h"
 
 namespace sp::proxy {
@@ -59,6 +63,16 @@ class ClientSession : private Stream::Handler, private BackendLink::Owner, priva
     void on_topology();
     // Closes the client connection (after writing what is queued, if `graceful`).
     void close(const std::string& why, bool graceful = false);
+    // How a close counts in the metrics: all but `normal` count the commands still owed as
+    // failed; the named ones have their own clients_closed counter too.
+    enum class CloseReason : std::uint8_t {
+        normal,
+        failed,
+        hold_timeout,
+        unknown_outcome,
+        output_buffer,
+    };
+    void close(CloseReason reason, const std::string& why, bool graceful = false);
     bool subscribed() const { return state_ && state_->subscribed(); }
     bool closed() const { return closed_; }
     // Nothing owed to the client (shutdown drain closes such sessions at once).
@@ -106,12 +120,16 @@ class ClientSession : private Stream::Handler, private BackendLink::Owner, priva
 
     // client_session.cpp: commands in
     void handle_command(const protocol::Command& cmd);
-    void handle_command_after_gate(const protocol::Command& cmd);
-    bool handle_auth_gate(const protocol::Command& cmd);
-    bool route_shared(const protocol::Command& cmd, const protocol::CommandPolicy& policy);
-    bool answer_on_shared(const protocol::Command& cmd, const Request& p);
-    bool as_proxy_credentials(const protocol::Command& cmd) const;
-    void answer_hello_locally(const protocol::Command& cmd);
+    void handle_command_after_gate(const protocol::Command& cmd,
+                                   const protocol::HelloOptions* hello);
+    bool handle_auth_gate(const protocol::Command& cmd, const protocol::HelloOptions* hello);
+    bool route(const protocol::Command& cmd, const protocol::CommandPolicy& policy,
+               const protocol::HelloOptions* hello);
+    bool answer_on_shared(const protocol::Command& cmd, const Request& p,
+                          const protocol::HelloOptions* hello);
+    bool as_proxy_credentials(const protocol::Command& cmd,
+                              const protocol::HelloOptions* hello) const;
+    void answer_hello_locally(const protocol::Command& cmd, const protocol::HelloOptions& hello);
     void enqueue(std::string_view raw, Request p);
     void enqueue_local(std::string reply, bool close_after = false);
     // A connection-state command answered by the proxy (RESET, CLIENT SETNAME, HELLO on a
@@ -138,9 +156,7 @@ class ClientSession : private Stream::Handler, private BackendLink::Owner, priva
     bool stream_input();      // false: nothing more to do now (incomplete, paused, closed)
     void stream_wait_over();  // something a waiting stream needed may have happened
     bool stream_can_go() const { return queue_.empty() && link_ && !link_stale_ && link_ready_; }
-    bool reading_allowed() const {
-        return !client_paused_ && !hold_paused_ && !stream_wait_ && !stream_paused_;
-    }
+    bool reading_allowed() const { return !pauses_.any(); }
     void follow_topology();
     void reply_to_client(std::string_view bytes);
 
@@ -171,10 +187,6 @@ class ClientSession : private Stream::Handler, private BackendLink::Owner, priva
     std::string null_reply_for() const;
     // session_replica.cpp: where a shared-link command goes (replica reads)
     SharedLink* shared_target(const Request& p);
-    SharedLink* pick_replica(protocol::RespVersion proto, std::uint64_t now_ns,
-                             bool& none_eligible);
-    std::int64_t ryw_required();
-    void note_answered(const Request& p);
     void replica_failed(const NodeAddress& from, const std::string& why);
 
     Router& router_;
@@ -185,14 +197,7 @@ class ClientSession : private Stream::Handler, private BackendLink::Owner, priva
     bool link_stale_ = false;            // a state change answered locally since link_ was set up
     SharedLink* shared_link_ = nullptr;  // where the shared entries in flight went
     bool inflight_shared_ = false;       // the entries in flight went to shared_link_
-    bool upstream_replica_ = false;      // shared_link_ was chosen as a replica (reads only)
-    bool waiting_replica_ = false;       // read_from = replica: a read waits for an eligible one
-    // Read-your-writes: the loop's hrtime when this client's last write was answered (0:
-    // none), and the master offset that includes it (−1: not resolved yet), of one epoch
-    // of ReadTargets' master history.
-    std::uint64_t ryw_fence_ns_ = 0;
-    std::int64_t ryw_offset_ = -1;
-    std::uint64_t ryw_epoch_ = 0;
+    ReplicaReads replica_;               // reads from replicas, read-your-writes
     SnapshotPtr snap_;
 
     RequestQueue queue_;  // the client's requests in order, until answered
@@ -202,15 +207,9 @@ class ClientSession : private Stream::Handler, private BackendLink::Owner, priva
     std::unique_ptr<ConnectionState> state_;
     const ConnectionState& state() const;
     ConnectionState& state_mut();
-    bool authenticated_ = false;  // against the proxy's client password
     // What the commands parsed so far will have made of the connection (state_ follows
     // the replies): decides, per command, shared link or dedicated.
-    bool multi_open_at_parse_ = false;
-    bool watch_at_parse_ = false;
-    bool db_nonzero_at_parse_ = false;
-    bool sticky_pin_ = false;       // subscriptions, blocking, MONITOR, own AUTH...: stays
-    bool writes_unfenced_ = false;  // a write went over a shared link since the last WAIT
-    protocol::RespVersion proto_at_parse_ = protocol::RespVersion::resp2;
+    ParseTimeState parse_;
 
     // Failover handling. What a session remembers about lost links and holds lives apart,
     // created the first time a link is lost or a hold starts (about 0.1 KiB an idle client
@@ -232,17 +231,12 @@ class ClientSession : private Stream::Handler, private BackendLink::Owner, priva
     std::unique_ptr<Timer> retry_timer_;  // created on first use (retry_timer())
     bool moving_subscriber_ = false;
     bool closed_ = false;
-    bool client_paused_ = false;
     bool link_paused_ = false;
     bool input_refused_ = false;
-    std::uint64_t charged_ = 0;        // what this session counts against limits.memory_budget
-    std::uint64_t soft_since_ms_ = 0;  // output at its class's soft limit since (0: below)
-    std::size_t held_charged_ = 0;     // what this session counts in Router::held_total
-    bool hold_paused_ = false;         // not read: at a limits.max_held_* bound
-    bool stream_wait_ = false;         // not read: a big bulk waits to stream (session_stream.cpp)
-    bool stream_paused_ = false;       // not read: the streamed bytes queued for Redis are many
-    bool input_ended_ = false;         // the client's EOF was read: it sends nothing more
-    bool peer_gone_ = false;           // its socket says it hung up while it was not read
+    ClientLimits limits_;                // its share of the client and proxy-wide limits
+    ReadPauses pauses_;                  // why the client is not read now (none: it is)
+    bool input_ended_ = false;           // the client's EOF was read: it sends nothing more
+    bool peer_gone_ = false;             // its socket says it hung up while it was not read
     std::unique_ptr<Timer> peer_timer_;  // created on first use (peer_timer())
     // Re-counts this session's buffers against the memory budget; false when it must go.
     bool account_memory();

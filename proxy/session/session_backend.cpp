@@ -62,7 +62,7 @@ bool ClientSession::upstream_ready() const {
 
 void ClientSession::pump() {
     if (closed_) return;
-    waiting_replica_ = false;  // the send loop below finds out again
+    replica_.set_waiting(false);  // the send loop below finds out again
     deliver_locals();
     if (closed_) return;
     bool want_link = queue_.has_unsent_for_redis() || (subscribed() && !link_);
@@ -129,7 +129,7 @@ void ClientSession::pump() {
             }
             router_.stats().commands_forwarded++;
             router_.stats().commands_forwarded_shared++;
-            if (upstream_replica_) router_.stats().commands_forwarded_replica++;
+            if (replica_.on_replica()) router_.stats().commands_forwarded_replica++;
             shared_link_->send(this, queue_.next_bytes());
             inflight_shared_ = true;
         } else {
@@ -301,7 +301,7 @@ void ClientSession::handle_reply(const NodeAddress& from, const protocol::FrameI
                                  std::string_view bytes) {
     std::string_view head = info.head_view();
     Request& p = queue_.front();
-    if (info.error && upstream_replica_ && !p.silent() &&
+    if (info.error && replica_.on_replica() && !p.silent() &&
         (starts_with(head, "LOADING") || starts_with(head, "MASTERDOWN"))) {
         // A replica that cannot serve: the read did not run; the master answers it.
         replica_failed(from, std::string(head.substr(0, head.find(' '))));
@@ -384,14 +384,12 @@ void ClientSession::complete_front(bool success) {
             router_.subscriber_moved(this);
         }
     }
-    note_answered(p);
+    replica_.note_answered(p, router_.config().read_routing);
     const bool none_in_flight = queue_.pop_answered();
     if (queue_.empty()) {
         // Everything parsed is answered: what the requests suggested gives way to what
         // Redis did (a refused MULTI, a SELECT queued then discarded, a kept WATCH).
-        multi_open_at_parse_ = state().in_multi();
-        watch_at_parse_ = state().watching();
-        db_nonzero_at_parse_ = state().db() != 0;
+        parse_.settle(state());
     }
     if (none_in_flight && inflight_shared_)
         shared_link_ = nullptr;  // nothing owed there: the pool may close it
@@ -428,6 +426,61 @@ void ClientSession::on_shared_read_done(SharedLink&) {
     pump();
     stream_wait_over();
     check_input_end();
+}
+
+// ---------------------------------------------------------------- replica reads (ReplicaReads)
+
+// Where a shared-link command goes: the link in use while it may, else the master, or for a
+// replica-eligible read an eligible replica.
+SharedLink* ClientSession::shared_target(const Request& p) {
+    const NodeAddress& master = *snap_->master;
+    if (queue_.in_flight() > 0) {
+        // Keep using the link in use while this command may go there.
+        if (!shared_link_ || shared_link_->proto() != p.proto) return nullptr;
+        if (!replica_.on_replica())
+            return shared_link_->address() == master ? shared_link_ : nullptr;
+        if (!p.replica_read) return nullptr;  // a write waits for the replica's replies
+        return replica_.may_keep(router_.read_targets(), shared_link_->address(), uv_hrtime())
+                   ? shared_link_
+                   : nullptr;
+    }
+    replica_.set_on_replica(false);
+    if (p.replica_read) {
+        bool none_eligible = false;
+        if (SharedLink* l =
+                replica_.pick(router_.read_targets(), router_.backend_pool(),
+                              router_.config().read_routing, p.proto, uv_hrtime(), none_eligible)) {
+            replica_.set_on_replica(true);
+            return l;
+        }
+        // read_from = replica keeps reads off the master: with no eligible replica the read
+        // is held like a command with no master, bounded by the hold window. A read-your-
+        // writes fence still goes to the master (the client's own write is not there yet).
+        if (none_eligible && router_.config().read_routing == config::ReadRouting::replica) {
+            replica_.set_waiting(true);
+            router_.wait_for_replica(this);
+            return nullptr;
+        }
+    }
+    return &router_.backend_pool().link_for(master, p.proto);
+}
+
+void ClientSession::replica_failed(const NodeAddress& from, const std::string& why) {
+    router_.read_targets().report_trouble(from, uv_hrtime());
+    spdlog::debug("session {}: replica {}: {}; re-sending reads", client_ ? client_->peer() : "?",
+                  from.str(), why);
+    relink("replica " + from.str() + ": " + why, false);
+}
+
+void ClientSession::replica_may_be_available() {
+    if (!closed_ && replica_.waiting()) pump();
+}
+
+void ClientSession::replica_unusable(const NodeAddress& address) {
+    if (closed_ || queue_.in_flight() == 0 || !replica_.on_replica() || !shared_link_ ||
+        !(shared_link_->address() == address))
+        return;
+    relink("replica " + address.str() + " out of rotation", false);
 }
 
 }  // namespace sp::proxy

@@ -26,8 +26,8 @@ ClientSession::FailoverMemory& ClientSession::failover_mut() {
 }
 
 bool ClientSession::waiting_for_master() const {
-    if (waiting_replica_) return true;             // read_from = replica: held the same way
-    if (hold_paused_ && !can_send()) return true;  // not read at limits.max_held_*
+    if (replica_.waiting()) return true;  // read_from = replica: held the same way
+    if (pauses_.has(ReadPauses::hold) && !can_send()) return true;  // not read at limits.max_held_*
     if (queue_.has_unsent_for_redis() && !can_send()) return true;
     if (queue_.in_flight() > 0 && !upstream_ready())
         return true;  // a link still connecting  // a link still connecting
@@ -47,7 +47,7 @@ void ClientSession::update_hold_timer() {
         // still connecting to a verified one.
         // commands_total{outcome="held"} counts commands: those waiting now, and (enqueue)
         // every one that arrives while the hold lasts.
-        if (!hold_counted_ && (!can_send() || waiting_replica_)) {
+        if (!hold_counted_ && (!can_send() || replica_.waiting())) {
             hold_counted_ = true;
             router_.stats().commands_held += queue_.unsent_owed();
         }
@@ -63,11 +63,9 @@ void ClientSession::update_hold_timer() {
 
 void ClientSession::close_unknown_outcome(const std::string& why) {
     // A write whose outcome is unknown: close, exactly what a direct client would see.
-    router_.stats().clients_closed_unknown_outcome++;
-    router_.stats().commands_failed += unanswered();
     spdlog::info("session {}: {} with a write in flight; closing the client",
                  client_ ? client_->peer() : "?", why);
-    close(why);
+    close(CloseReason::unknown_outcome, why);
 }
 
 void ClientSession::on_backend_closed(BackendLink& link, const std::string& why) {
@@ -85,7 +83,7 @@ void ClientSession::on_backend_closed(BackendLink& link, const std::string& why)
 
 void ClientSession::on_shared_link_lost(SharedLink& link, const std::string& why) {
     if (closed_) return;
-    if (upstream_replica_ && &link == shared_link_) {
+    if (replica_.on_replica() && &link == shared_link_) {
         replica_failed(link.address(), why);  // only reads were there: to the master
         return;
     }
@@ -108,10 +106,10 @@ bool ClientSession::survives_link_change(const std::string& why) {
     if (!mode) return true;
     // Redis closes a connection it loses; the client then knows its tracking cache, its
     // MONITOR stream or its id are gone. A new link would carry none of them, silently.
-    router_.stats().commands_failed += unanswered();
     spdlog::info("session {}: {} cannot move to a new Redis connection ({}); closing the client",
                  client_ ? client_->peer() : "?", mode, why);
-    close(std::string(mode) + " is bound to the Redis connection that was replaced (" + why + ")");
+    close(CloseReason::failed,
+          std::string(mode) + " is bound to the Redis connection that was replaced (" + why + ")");
     return false;
 }
 
@@ -122,7 +120,7 @@ void ClientSession::relink(const std::string& why, bool avoid_until_new_snapshot
     link_ready_ = false;
     if (shared_link_) shared_link_->cancel(this);  // alive after READONLY: drop the rest
     shared_link_ = nullptr;
-    upstream_replica_ = false;
+    replica_.set_on_replica(false);
     // WATCH state lives in the old connection: a later EXEC must fail (nil), as it would
     // had a watched key changed.
     state_mut().link_lost();
@@ -154,9 +152,9 @@ void ClientSession::relink(const std::string& why, bool avoid_until_new_snapshot
 void ClientSession::on_topology() {
     follow_topology();
     stream_wait_over();
-    if (closed_ || !hold_paused_ || hold_full()) return;
+    if (closed_ || !pauses_.has(ReadPauses::hold) || hold_full()) return;
     // The hold that paused this client is over: frame what waited, then read again.
-    hold_paused_ = false;
+    pauses_.clear(ReadPauses::hold);
     if (client_ && reading_allowed()) client_->start_reading();
     if (!input_refused_) process_input();
 }
@@ -175,13 +173,12 @@ void ClientSession::follow_topology() {
     std::optional<NodeAddress> up = upstream_address();
     // Reads in flight on a replica finish there (they were valid when sent); the next
     // command chooses again against the new master.
-    if (up && !upstream_replica_ && !(*up == *snap_->master)) {
+    if (up && !replica_.on_replica() && !(*up == *snap_->master)) {
         // The master changed. Commands still unanswered by the old master: re-send if
         // provably harmless, otherwise the outcome is unknown and the client is closed.
         if (!in_flight_resendable()) {
-            router_.stats().clients_closed_unknown_outcome++;
-            router_.stats().commands_failed += unanswered();
-            close("master switched with a write in flight to the old master");
+            close(CloseReason::unknown_outcome,
+                  "master switched with a write in flight to the old master");
             return;
         }
         if (subscribed()) moving_subscriber_ = true;

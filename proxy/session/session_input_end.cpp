@@ -46,7 +46,8 @@ void ClientSession::check_input_end() {
     // Commands still framed in the parser (a hold or a stream paused the framing) are owed
     // too; anything else left there is a partial command. The session stays until its
     // output is written (on_drained), so the output limits and the budget still see it.
-    if (input_ended_ && queue_.empty() && !hold_paused_ && !stream_wait_) {
+    if (input_ended_ && queue_.empty() && !pauses_.has(ReadPauses::hold) &&
+        !pauses_.has(ReadPauses::stream_wait)) {
         if (client_->pending_bytes() == 0) close("client ended its input, every reply written");
         return;
     }
@@ -55,8 +56,7 @@ void ClientSession::check_input_end() {
     if (p.silent() || p.local() || p.issued_ms == 0 || !(p.flags & protocol::kBlocking)) return;
     const std::uint64_t now = uv_now(router_.loop());
     if (now - p.issued_ms >= kBlockedAnswerMs) {
-        router_.stats().commands_failed += unanswered();
-        close("client left while blocked in a command", true);
+        close(CloseReason::failed, "client left while blocked in a command", true);
         return;
     }
     watch_peer();  // checked again until the blocking command was answered or given up

@@ -22,11 +22,13 @@ namespace reply = protocol::reply;
 // Connection-state commands of a client on a shared link are answered by the proxy: sent
 // there, they would change the connection of every client sharing it. Returns true when
 // answered (the state is recorded for a dedicated link later).
-bool ClientSession::answer_on_shared(const protocol::Command& cmd, const Request& p) {
+bool ClientSession::answer_on_shared(const protocol::Command& cmd, const Request& p,
+                                     const protocol::HelloOptions* hello) {
     std::string r;
     switch (p.kind) {
         case Kind::hello:
-            answer_hello_locally(cmd);
+            if (!hello) return false;  // (only HELLO is of this kind)
+            answer_hello_locally(cmd, *hello);
             return true;
         case Kind::auth:  // only the proxy's own credentials get here (anything else pins)
             reply::status(r, "OK");
@@ -66,9 +68,9 @@ bool ClientSession::answer_on_shared(const protocol::Command& cmd, const Request
 
 // HELLO answered by the proxy (no master to ask, or a shared link): what Redis 7 would
 // say, and the protocol (and SETNAME) remembered, so a dedicated link replays them.
-void ClientSession::answer_hello_locally(const protocol::Command& cmd) {
+void ClientSession::answer_hello_locally(const protocol::Command& cmd,
+                                         const protocol::HelloOptions& o) {
     std::string r;
-    const protocol::HelloOptions o = protocol::parse_hello(cmd.argv);
     if (!o.error.empty()) {
         reply::error(r, o.error);
         enqueue_local(std::move(r));
@@ -77,7 +79,7 @@ void ClientSession::answer_hello_locally(const protocol::Command& cmd) {
     // The protocol, name and credentials change once the reply reaches the front; the
     // reply is in the protocol the commands parsed so far lead to (route_shared ran).
     static std::uint64_t next_id = 1;
-    const RespVersion proto = proto_at_parse_;
+    const RespVersion proto = parse_.proto();
     reply::map_header(r, 7, proto);
     reply::bulk(r, "server");
     reply::bulk(r, "redis");

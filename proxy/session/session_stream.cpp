@@ -23,7 +23,8 @@ constexpr std::size_t kStreamPause = 4u << 20;
 // happens (the client is not read meanwhile), or declined, and then framed whole like any
 // command, within limits.query_buffer_limit and limits.memory_budget.
 ClientSession::StreamGo ClientSession::stream_decision(const protocol::Command& head) {
-    if (!router_.config().client_password.empty() && !authenticated_) return StreamGo::decline;
+    if (!router_.config().client_password.empty() && !parse_.authenticated())
+        return StreamGo::decline;
     // The policy is decided from the head alone, so only where the arguments after the big
     // bulk cannot change it: plain data writes (what changes the connection state, blocks,
     // or is queued in a transaction, replayed on a new link from its bytes, keeps its
@@ -35,8 +36,8 @@ ClientSession::StreamGo ClientSession::stream_decision(const protocol::Command& 
         protocol::kConnectionState | protocol::kAdmin | protocol::kUnknown;
     if (policy.kind != Kind::normal || !policy.is(protocol::kWrite) || policy.is(kNotPlain) ||
         head.name == "xread" || head.name == "xreadgroup" || head.name == "client" ||
-        policy.pins != protocol::PinReason::none || sticky_pin_ || multi_open_at_parse_ ||
-        watch_at_parse_ || state().in_multi() || subscribed())
+        policy.pins != protocol::PinReason::none || parse_.sticky() || parse_.multi_open() ||
+        parse_.watching() || state().in_multi() || subscribed())
         return StreamGo::decline;
     // No master verified (a hold): held whole, as today, bounded by the limits.
     if (!can_send()) return StreamGo::decline;
@@ -44,7 +45,7 @@ ClientSession::StreamGo ClientSession::stream_decision(const protocol::Command& 
     // Replies owed first (a shared link's, or the link's set-up), or the link connecting.
     if (queue_.empty() && (!link_ || link_stale_))
         open_link();  // its set-up (if any) is sent by pump() after process_input's loop
-    stream_wait_ = true;
+    pauses_.set(ReadPauses::stream_wait);
     if (client_) client_->stop_reading();
     return StreamGo::wait;
 }
@@ -53,7 +54,7 @@ void ClientSession::begin_stream(const protocol::Command& head) {
     Request p;
     p.kind = Kind::normal;
     p.streamed = true;
-    p.proto = proto_at_parse_;
+    p.proto = parse_.proto();
     // Counted as sent now: issued_ms stays 0 (no command timeout) until the last byte.
     queue_.push_streamed(std::move(p));
     inflight_shared_ = false;
@@ -85,8 +86,7 @@ bool ClientSession::stream_input() {
         std::string e;
         protocol::reply::error(e, "ERR " + parser_.error());
         reply_to_client(e);
-        router_.stats().commands_failed += unanswered();
-        close("protocol error while streaming a command", true);
+        close(CloseReason::failed, "protocol error while streaming a command", true);
         return false;
     }
     link_->out().append(bytes);
@@ -96,23 +96,23 @@ bool ClientSession::stream_input() {
     }
     link_->flush();
     if (c == protocol::RequestParser::Chunk::end) return true;
-    if (link_->pending_write_bytes() > kStreamPause && !stream_paused_) {
-        stream_paused_ = true;
+    if (link_->pending_write_bytes() > kStreamPause && !pauses_.has(ReadPauses::stream_queue)) {
+        pauses_.set(ReadPauses::stream_queue);
         if (client_) client_->stop_reading();
     }
     return c == protocol::RequestParser::Chunk::data;
 }
 
 void ClientSession::on_backend_drained(BackendLink&) {
-    if (closed_ || !stream_paused_) return;
-    stream_paused_ = false;
+    if (closed_ || !pauses_.has(ReadPauses::stream_queue)) return;
+    pauses_.clear(ReadPauses::stream_queue);
     if (client_ && reading_allowed()) client_->start_reading();
     if (!input_refused_) process_input();
 }
 
 void ClientSession::stream_wait_over() {
-    if (!stream_wait_ || closed_) return;
-    stream_wait_ = false;
+    if (!pauses_.has(ReadPauses::stream_wait) || closed_) return;
+    pauses_.clear(ReadPauses::stream_wait);
     if (client_ && reading_allowed()) client_->start_reading();
     if (!input_refused_) process_input();
 }
