@@ -1,7 +1,7 @@
 // The client side of a session: reading and framing requests, the proxy's own client
-// password, the route decision (shared link or dedicated), and closing. The commands the
-// proxy answers itself are in session_local_replies.cpp, the backend side in
-// session_backend.cpp.
+// password, the route decision (shared link or dedicated), the replies the proxy makes
+// itself, the client limits, streaming a big bulk, the end of the client's input, and
+// closing. The backend side is in session_backend.cpp.
 #include "proxy/session/client_session.h"
 
 #include <spdlog/spdlog.h>
@@ -58,8 +58,9 @@ ClientSession::~ClientSession() = default;
 // The timers exist only once a client has waited for a master (or for a lost one to be
 // avoidable again): two idle libuv timers were about 0.4 KiB of every idle client.
 Timer& ClientSession::hold_timer() {
-    if (!hold_timer_) {
-        hold_timer_ = std::make_unique<Timer>(router_.loop(), [this] {
+    FailoverMemory& f = failover_mut();
+    if (!f.hold_timer) {
+        f.hold_timer = std::make_unique<Timer>(router_.loop(), [this] {
             if (closed_ || !waiting_for_master()) return;
             close(CloseReason::hold_timeout,
                   std::string(replica_.waiting() ? "no eligible replica (read_from = replica)"
@@ -68,7 +69,7 @@ Timer& ClientSession::hold_timer() {
                       std::to_string(router_.config().hold_window_ms) + " ms)");
         });
     }
-    return *hold_timer_;
+    return *f.hold_timer;
 }
 
 const ConnectionState& ClientSession::state() const {
@@ -82,8 +83,9 @@ ConnectionState& ClientSession::state_mut() {
 }
 
 Timer& ClientSession::retry_timer() {
-    if (!retry_timer_) retry_timer_ = std::make_unique<Timer>(router_.loop(), [this] { pump(); });
-    return *retry_timer_;
+    FailoverMemory& f = failover_mut();
+    if (!f.retry_timer) f.retry_timer = std::make_unique<Timer>(router_.loop(), [this] { pump(); });
+    return *f.retry_timer;
 }
 
 void ClientSession::start() {
@@ -258,13 +260,15 @@ void ClientSession::close(const std::string& why, bool graceful) {
     client_ = nullptr;
     limits_.release(router_);
     account_held();
-    link_.reset();
+    dedicated_.link.reset();
     // The shared link stays; the replies still owed to this client are dropped there.
     if (shared_link_) shared_link_->cancel(this);
     shared_link_ = nullptr;
-    hold_timer_.reset();
-    retry_timer_.reset();
-    peer_timer_.reset();
+    if (failover_) {  // their callbacks must not run for a closed session
+        failover_->hold_timer.reset();
+        failover_->retry_timer.reset();
+    }
+    input_end_.release();
     router_.retire(this);
 }
 
@@ -482,7 +486,7 @@ bool ClientSession::as_proxy_credentials(const protocol::Command& cmd,
 }
 
 void ClientSession::enqueue(std::string_view raw, Request p) {
-    if (hold_counted_ && !p.silent() && hold_timer_ && hold_timer_->active())
+    if (failover_ && failover_->hold_counted && !p.silent() && failover_->holding())
         router_.stats().commands_held++;  // arrives while this session holds: held too
     queue_.push(raw, std::move(p));
 }
@@ -580,15 +584,320 @@ void ClientSession::check_backpressure() {
     // subscriber with a pub/sub hard limit is not paused: it is closed at that limit instead.
     const bool out_full = client_->pending_bytes() > kPauseOutput &&
                           !(subscribed() && router_.config().output_pubsub_hard != 0);
-    if (link_) {
-        if (out_full && !link_paused_) {
-            link_->pause_reading();
-            link_paused_ = true;
-        } else if (!out_full && link_paused_) {
-            link_->resume_reading();
-            link_paused_ = false;
+    if (dedicated_.link) {
+        if (out_full && !dedicated_.paused) {
+            dedicated_.link->pause_reading();
+            dedicated_.paused = true;
+        } else if (!out_full && dedicated_.paused) {
+            dedicated_.link->resume_reading();
+            dedicated_.paused = false;
         }
     }
+}
+
+// ---------------------------------------------------------------- end of input (InputEndWatch)
+
+bool ClientSession::on_end_of_input() {
+    if (closed_) return false;
+    input_end_.input_ended();
+    check_input_end();
+    // Kept open for writing even if just closed: close() flushed what is owed and owns it.
+    return true;
+}
+
+void ClientSession::check_input_end() {
+    if (closed_ || !client_ || !input_end_.peer_gone()) return;
+    if (input_end_.ended() && parser_.streaming()) {
+        // The rest of a streamed command will never come: Redis drops the partial command
+        // when its connection (the dedicated link) closes.
+        close("client ended its input in the middle of a streamed command", true);
+        return;
+    }
+    // Commands still framed in the parser (a hold or a stream paused the framing) are owed
+    // too; anything else left there is a partial command. The session stays until its
+    // output is written (on_drained), so the output limits and the budget still see it.
+    if (input_end_.ended() && queue_.empty() && !pauses_.has(ReadPauses::hold) &&
+        !pauses_.has(ReadPauses::stream_wait)) {
+        if (client_->pending_bytes() == 0) close("client ended its input, every reply written");
+        return;
+    }
+    if (queue_.empty() || queue_.in_flight() == 0) return;
+    const Request& p = queue_.front();
+    if (!p.owed() || p.issued_ms == 0 || !(p.flags & protocol::kBlocking)) return;
+    const std::uint64_t now = uv_now(router_.loop());
+    if (now - p.issued_ms >= InputEndWatch::kBlockedAnswerMs) {
+        close(CloseReason::failed, "client left while blocked in a command", true);
+        return;
+    }
+    watch_peer();  // checked again until the blocking command was answered or given up
+}
+
+// Called while the client is not read (and after its EOF with a blocked command owed).
+void ClientSession::watch_peer() {
+    if (closed_ || input_end_.watching()) return;
+    input_end_.watch(router_.loop(), [this] {
+        if (closed_ || !client_) return;
+        if (!input_end_.peer_gone() && !client_->reading() && client_->peer_hung_up())
+            input_end_.peer_hung_up();
+        if (client_->reading() && !input_end_.peer_gone()) {
+            input_end_.stop();  // read again: its EOF will be seen
+            return;
+        }
+        check_input_end();
+    });
+}
+
+// ================================================================ replies the proxy makes itself
+// The replies a session makes itself, in request order: connection-state commands of a
+// client on a shared link (RESET, CLIENT SETNAME/GETNAME, HELLO), and the local answers
+// queued among forwarded commands (errors, QUIT, PING with no master). A local state change
+// takes effect when its reply reaches the front, after the commands before it.
+using protocol::ieq;
+using protocol::RespVersion;
+using protocol::valid_client_name;
+namespace reply = protocol::reply;
+
+// Connection-state commands of a client on a shared link are answered by the proxy: sent
+// there, they would change the connection of every client sharing it. Returns true when
+// answered (the state is recorded for a dedicated link later).
+bool ClientSession::answer_on_shared(const protocol::Command& cmd, const Request& p,
+                                     const protocol::HelloOptions* hello) {
+    std::string r;
+    switch (p.kind) {
+        case Kind::hello:
+            if (!hello) return false;  // (only HELLO is of this kind)
+            answer_hello_locally(cmd, *hello);
+            return true;
+        case Kind::auth:  // only the proxy's own credentials get here (anything else pins)
+            reply::status(r, "OK");
+            break;
+        case Kind::select:  // SELECT 0 (anything else pins)
+            reply::status(r, "OK");
+            break;
+        case Kind::reset:
+            reply::status(r, "RESET");
+            enqueue_local_change(std::move(r), p);
+            return true;
+        case Kind::client_setname:
+            if (cmd.argc() != 3) return false;  // Redis words the error
+            if (!valid_client_name(cmd.argv[2])) {
+                reply::error(r,
+                             "ERR Client names cannot contain spaces, newlines or special "
+                             "characters.");
+                break;
+            }
+            reply::status(r, "OK");
+            enqueue_local_change(std::move(r), p);
+            return true;
+        default:
+            if (cmd.name == "client" && cmd.argc() == 2 && ieq(cmd.argv[1], "getname")) {
+                // The name once the commands before it are answered (deliver_locals).
+                Request g;
+                g.answer = Answer::local_getname;
+                queue_.push_local(std::string(), std::move(g));
+                deliver_locals();
+                return true;
+            }
+            return false;
+    }
+    enqueue_local(std::move(r));
+    return true;
+}
+
+// HELLO answered by the proxy (no master to ask, or a shared link): what Redis 7 would
+// say, and the protocol (and SETNAME) remembered, so a dedicated link replays them.
+void ClientSession::answer_hello_locally(const protocol::Command& cmd,
+                                         const protocol::HelloOptions& o) {
+    std::string r;
+    if (!o.error.empty()) {
+        reply::error(r, o.error);
+        enqueue_local(std::move(r));
+        return;
+    }
+    // The protocol, name and credentials change once the reply reaches the front; the
+    // reply is in the protocol the commands parsed so far lead to (route_shared ran).
+    static std::uint64_t next_id = 1;
+    const RespVersion proto = parse_.proto();
+    reply::map_header(r, 7, proto);
+    reply::bulk(r, "server");
+    reply::bulk(r, "redis");
+    reply::bulk(r, "version");
+    reply::bulk(r, "7.0.0");
+    reply::bulk(r, "proto");
+    reply::integer(r, proto == RespVersion::resp3 ? 3 : 2);
+    reply::bulk(r, "id");
+    reply::integer(r, static_cast<std::int64_t>(next_id++));
+    reply::bulk(r, "mode");
+    reply::bulk(r, "standalone");
+    reply::bulk(r, "role");
+    reply::bulk(r, "master");
+    reply::bulk(r, "modules");
+    reply::array_header(r, 0);
+    Request change;
+    change.kind = Kind::hello;
+    change.args =
+        std::make_shared<const std::vector<std::string>>(cmd.argv.begin(), cmd.argv.end());
+    enqueue_local_change(std::move(r), change);
+}
+
+void ClientSession::enqueue_local(std::string reply_bytes, bool close_after) {
+    Request p;
+    p.answer = Answer::local;
+    p.close_after = close_after;
+    queue_.push_local(std::move(reply_bytes), std::move(p));
+    deliver_locals();
+}
+
+void ClientSession::enqueue_local_change(std::string reply_bytes, const Request& change) {
+    Request p;
+    p.answer = Answer::local_change;
+    p.kind = change.kind;
+    p.family = change.family;
+    p.args = change.args;
+    queue_.push_local(std::move(reply_bytes), std::move(p));
+    deliver_locals();
+}
+
+// Answers local entries that reached the front of the queue.
+void ClientSession::deliver_locals() {
+    while (!queue_.empty() && queue_.front().local()) {
+        const Request& front = queue_.front();
+        if (front.answer == Answer::local_change) {
+            apply_state(front);
+            // The dedicated link (idle: nothing before this is owed) has the old state: the
+            // next dedicated command gets a new one that replays the new state (pump).
+            if (dedicated_.link) dedicated_.stale = true;
+        }
+        if (front.answer == Answer::local_getname) {
+            std::string& r = queue_.local_reply();
+            if (state().client_name().empty())
+                reply::null(r, state().proto());
+            else
+                reply::bulk(r, state().client_name());
+        }
+        const bool close_after = front.close_after;
+        // (CLIENT REPLY OFF|SKIP hide the proxy's own replies too, QUIT's +OK included.)
+        if (reply_visible(front, true)) reply_to_client(queue_.local_reply());
+        queue_.pop_local();
+        if (close_after) {
+            close("client sent QUIT or a protocol error", true);
+            return;
+        }
+    }
+}
+
+// ================================================================ streaming a big bulk
+// Streaming a big bulk (limits.stream_bulk_len): a command with a bulk longer than that is
+// forwarded to the master as it arrives, on the client's dedicated link, instead of being
+// held whole in the parser, the reply log and the link's buffer (three copies of a 300 MiB
+// SET were 930 MB). Its reply slot keeps no bytes, so it can never be re-sent: it streams
+// only when it can go at once (a master verified, nothing owed to the client, the
+// dedicated link up), and a link lost or a master switched before its reply closes the
+// client, the write's outcome being unknown (the failover rules for any write,
+// session_backend.cpp). While the bytes queued for Redis are many, the client is not read (Redis's
+// own pace).
+namespace {
+// Streamed bytes queued for Redis beyond this stop the client's reads until they drain.
+constexpr std::size_t kStreamPause = 4u << 20;
+}  // namespace
+
+// Where the command with a big bulk goes: streamed now, streamed once what it waits for
+// happens (the client is not read meanwhile), or declined, and then framed whole like any
+// command, within limits.query_buffer_limit and limits.memory_budget.
+ClientSession::StreamGo ClientSession::stream_decision(const protocol::Command& head) {
+    if (!router_.config().client_password.empty() && !parse_.authenticated())
+        return StreamGo::decline;
+    // The policy is decided from the head alone, so only where the arguments after the big
+    // bulk cannot change it: plain data writes (what changes the connection state, blocks,
+    // or is queued in a transaction, replayed on a new link from its bytes, keeps its
+    // bytes). CLIENT SETNAME <big> is connection state, XREAD(GROUP) may block with a
+    // BLOCK option after it, a command whose sub-command is the big bulk is not classified.
+    const protocol::CommandPolicy policy = protocol::decide(router_.commands(), head);
+    constexpr std::uint32_t kNotPlain =
+        protocol::kBlocking | protocol::kPubSub | protocol::kSubscribe | protocol::kTransaction |
+        protocol::kConnectionState | protocol::kAdmin | protocol::kUnknown;
+    if (policy.kind != Kind::normal || !policy.is(protocol::kWrite) || policy.is(kNotPlain) ||
+        head.name == "xread" || head.name == "xreadgroup" || head.name == "client" ||
+        policy.pins != protocol::PinReason::none || parse_.sticky() || parse_.multi_open() ||
+        parse_.watching() || state().in_multi() || subscribed())
+        return StreamGo::decline;
+    // No master verified (a hold): held whole, as today, bounded by the limits.
+    if (!can_send()) return StreamGo::decline;
+    if (stream_can_go()) return StreamGo::go;
+    // Replies owed first (a shared link's, or the link's set-up), or the link connecting.
+    if (queue_.empty() && (!dedicated_.link || dedicated_.stale))
+        open_link();  // its set-up (if any) is sent by pump() after process_input's loop
+    pauses_.set(ReadPauses::stream_wait);
+    if (client_) client_->stop_reading();
+    return StreamGo::wait;
+}
+
+void ClientSession::begin_stream(const protocol::Command& head) {
+    Request p;
+    p.kind = Kind::normal;
+    p.streamed = true;
+    p.proto = parse_.proto();
+    // Counted as sent now: issued_ms stays 0 (no command timeout) until the last byte.
+    queue_.push_streamed(std::move(p));
+    inflight_shared_ = false;
+    router_.stats().commands_forwarded++;
+    router_.stats().commands_streamed++;
+    dedicated_.link->out().append(head.raw);
+    parser_.begin_stream();
+}
+
+bool ClientSession::stream_input() {
+    if (closed_) return false;
+    if (!dedicated_.link) {
+        // Cannot happen (a lost link closes the client first); never leave it half-sent.
+        close_unknown_outcome("dedicated link gone while streaming");
+        return false;
+    }
+    if (queue_.empty() || !queue_.back().streamed) {
+        // Redis answered before the command's end (it refused it, and closes): what is
+        // left of it must not reach Redis as commands.
+        close("Redis answered a streamed command before its end", true);
+        return false;
+    }
+    std::string_view bytes;
+    const auto c = parser_.next_stream_chunk(bytes);
+    if (c == protocol::RequestParser::Chunk::error) {
+        // Part of the command is on its way to Redis: neither it nor the link can be used.
+        spdlog::debug("client {}: {} while streaming", client_ ? client_->peer() : "?",
+                      parser_.error());
+        std::string e;
+        protocol::reply::error(e, "ERR " + parser_.error());
+        reply_to_client(e);
+        close(CloseReason::failed, "protocol error while streaming a command", true);
+        return false;
+    }
+    dedicated_.link->out().append(bytes);
+    if (c == protocol::RequestParser::Chunk::end) {
+        queue_.back().issued_ms = uv_now(router_.loop());
+        queue_.back().issued_us = uv_hrtime() / 1000;
+    }
+    dedicated_.link->flush();
+    if (c == protocol::RequestParser::Chunk::end) return true;
+    if (dedicated_.link->pending_write_bytes() > kStreamPause &&
+        !pauses_.has(ReadPauses::stream_queue)) {
+        pauses_.set(ReadPauses::stream_queue);
+        if (client_) client_->stop_reading();
+    }
+    return c == protocol::RequestParser::Chunk::data;
+}
+
+void ClientSession::on_backend_drained(BackendLink&) {
+    if (closed_ || !pauses_.has(ReadPauses::stream_queue)) return;
+    pauses_.clear(ReadPauses::stream_queue);
+    if (client_ && reading_allowed()) client_->start_reading();
+    if (!input_refused_) process_input();
+}
+
+void ClientSession::stream_wait_over() {
+    if (!pauses_.has(ReadPauses::stream_wait) || closed_) return;
+    pauses_.clear(ReadPauses::stream_wait);
+    if (client_ && reading_allowed()) client_->start_reading();
+    if (!input_refused_) process_input();
 }
 
 }  // namespace sp::proxy

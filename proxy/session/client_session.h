@@ -11,8 +11,12 @@
 // At a failover the session holds commands while no master is verified, re-sends what
 // provably did not run (READONLY, UNBLOCKED, read-only or blocking commands on a lost
 // link), and closes the connection, exactly as Redis would, when a write's outcome is
-// unknown. Client-side handling is in client_session.cpp, the backend side in
-// session_backend.cpp.
+// unknown. The session's methods are in two files: client_session.cpp (the client side:
+// framing, routing, local replies, limits, streaming, end of input) and session_backend.cpp
+// (the backend side: sending, replies, the dedicated link's set-up, failover, replica reads).
+// Its collaborators each have one job: RequestQueue (the requests in order), ParseTimeState
+// (where each goes), ConnectionState (what Redis's replies made of the connection),
+// ClientLimits, ReplicaReads, InputEndWatch, ReadPauses, FailoverMemory, DedicatedLink.
 #pragma once
 
 #include <cstdint>
@@ -31,6 +35,9 @@
 #include "proxy/sentinel/topology.h"
 #include "proxy/session/client_limits.h"
 #include "proxy/session/connection_state.h"
+#include "proxy/session/dedicated_link.h"
+#include "proxy/session/failover_memory.h"
+#include "proxy/session/input_end_watch.h"
 #include "proxy/session/parse_time_state.h"
 #include "proxy/session/read_pauses.h"
 #include "proxy/session/replica_reads.h"
@@ -80,8 +87,8 @@ class ClientSession : private Stream::Handler, private BackendLink::Owner, priva
     // Client commands not yet answered (counted as failed when the proxy closes).
     std::size_t unanswered() const { return queue_.owed(); }
     // Has a backend connection of its own now (metrics).
-    bool has_dedicated_link() const { return link_ != nullptr; }
-    // `address` left read rotation: reads in flight there are re-sent (session_replica.cpp).
+    bool has_dedicated_link() const { return dedicated_.link != nullptr; }
+    // `address` left read rotation: reads in flight there are re-sent.
     void replica_unusable(const NodeAddress& address);
     // read_from = replica: replicas were measured again; a read held for one may go now.
     void replica_may_be_available();
@@ -91,7 +98,7 @@ class ClientSession : private Stream::Handler, private BackendLink::Owner, priva
     using SubFamily = protocol::SubFamily;
     // Client output beyond this pauses a dedicated link, and stops new commands going to a
     // shared one (a shared link is never paused for one slow reader); the output limits
-    // (limits.output_*) close a client on top of that (session_limits.cpp).
+    // (limits.output_*) close a client on top of that (ClientLimits).
     static constexpr std::size_t kPauseOutput = 32u << 20;
     // Requests one client may have in flight on a shared link: one deep pipeline cannot
     // starve the others, and the replies owed to a client that stops reading are bounded.
@@ -118,7 +125,7 @@ class ClientSession : private Stream::Handler, private BackendLink::Owner, priva
     void on_shared_link_lost(SharedLink& link, const std::string& why) override;
     void on_shared_read_done(SharedLink& link) override;
 
-    // client_session.cpp: commands in
+    // client_session.cpp: commands in, local replies, limits, streaming, end of input
     void handle_command(const protocol::Command& cmd);
     void handle_command_after_gate(const protocol::Command& cmd,
                                    const protocol::HelloOptions* hello);
@@ -138,29 +145,30 @@ class ClientSession : private Stream::Handler, private BackendLink::Owner, priva
     void enqueue_local_change(std::string reply, const Request& change);
     void deliver_locals();
     void check_backpressure();
-    // session_limits.cpp: the client limits.
+    // The client limits: ClientLimits decides, the session acts.
     bool query_buffer_ok();  // limits.query_buffer_limit; false: the client is being closed
     bool output_limit_reached(std::uint64_t now_ms);  // limits.output_*; true: closed
     bool output_within_budget();  // limits.memory_budget after replies; false: closed
     bool hold_full() const;       // limits.max_held_*: read no more commands while holding
     void account_held();          // tells the router how many commands this session holds
     void process_input();         // frames what the parser holds, as far as the limits allow
-    // session_input_end.cpp: the client sends no more (EOF, or hung up while not read).
+    // The client sends no more (EOF, or hung up while not read): InputEndWatch.
     void check_input_end();
     void watch_peer();  // while the client is not read: is it still there?
-    Timer& peer_timer();
-    // session_stream.cpp: a big bulk forwarded as it arrives (limits.stream_bulk_len).
+    // A big bulk forwarded as it arrives (limits.stream_bulk_len).
     enum class StreamGo { decline, wait, go };
     StreamGo stream_decision(const protocol::Command& head);
     void begin_stream(const protocol::Command& head);
     bool stream_input();      // false: nothing more to do now (incomplete, paused, closed)
     void stream_wait_over();  // something a waiting stream needed may have happened
-    bool stream_can_go() const { return queue_.empty() && link_ && !link_stale_ && link_ready_; }
+    bool stream_can_go() const {
+        return queue_.empty() && dedicated_.link && !dedicated_.stale && dedicated_.ready;
+    }
     bool reading_allowed() const { return !pauses_.any(); }
     void follow_topology();
     void reply_to_client(std::string_view bytes);
 
-    // session_backend.cpp: commands out, replies in, failover
+    // session_backend.cpp: commands out, replies in, failover, replica reads
     void pump();
     bool can_send() const;
     void open_link();
@@ -185,16 +193,14 @@ class ClientSession : private Stream::Handler, private BackendLink::Owner, priva
     std::optional<NodeAddress> upstream_address() const;
     void close_unknown_outcome(const std::string& why);
     std::string null_reply_for() const;
-    // session_replica.cpp: where a shared-link command goes (replica reads)
+    // Where a shared-link command goes (ReplicaReads for replica reads).
     SharedLink* shared_target(const Request& p);
     void replica_failed(const NodeAddress& from, const std::string& why);
 
     Router& router_;
     Stream* client_;
     protocol::RequestParser parser_;
-    std::unique_ptr<BackendLink> link_;  // dedicated link, while the client needs one
-    bool link_ready_ = false;
-    bool link_stale_ = false;            // a state change answered locally since link_ was set up
+    DedicatedLink dedicated_;            // the client's own Redis connection, while it needs one
     SharedLink* shared_link_ = nullptr;  // where the shared entries in flight went
     bool inflight_shared_ = false;       // the entries in flight went to shared_link_
     ReplicaReads replica_;               // reads from replicas, read-your-writes
@@ -211,33 +217,16 @@ class ClientSession : private Stream::Handler, private BackendLink::Owner, priva
     // the replies): decides, per command, shared link or dedicated.
     ParseTimeState parse_;
 
-    // Failover handling. What a session remembers about lost links and holds lives apart,
-    // created the first time a link is lost or a hold starts (about 0.1 KiB an idle client
-    // in the default state never needs).
-    struct FailoverMemory {
-        std::optional<NodeAddress> avoid;  // demoted or lost master: not until a new snapshot
-        std::uint64_t avoid_generation = 0;
-        std::uint64_t avoid_until_ms = 0;
-        std::uint64_t hold_started_ms = 0;
-        // A subscriber's link to this master was closed by Redis: if a new link to the same
-        // master connects (no failover), the client is closed as Redis closed it.
-        std::optional<NodeAddress> sub_link_lost;
-    };
+    // What a session remembers about lost links and holds, created the first time a link is
+    // lost or a hold starts (an idle client in the default state never needs it).
     std::unique_ptr<FailoverMemory> failover_;
     const FailoverMemory& failover() const;
     FailoverMemory& failover_mut();
-    std::unique_ptr<Timer> hold_timer_;   // created on first use (hold_timer())
-    bool hold_counted_ = false;           // this hold waited for a master (metrics)
-    std::unique_ptr<Timer> retry_timer_;  // created on first use (retry_timer())
-    bool moving_subscriber_ = false;
     bool closed_ = false;
-    bool link_paused_ = false;
     bool input_refused_ = false;
-    ClientLimits limits_;                // its share of the client and proxy-wide limits
-    ReadPauses pauses_;                  // why the client is not read now (none: it is)
-    bool input_ended_ = false;           // the client's EOF was read: it sends nothing more
-    bool peer_gone_ = false;             // its socket says it hung up while it was not read
-    std::unique_ptr<Timer> peer_timer_;  // created on first use (peer_timer())
+    ClientLimits limits_;      // its share of the client and proxy-wide limits
+    ReadPauses pauses_;        // why the client is not read now (none: it is)
+    InputEndWatch input_end_;  // the client's EOF, or its hang-up while not read
     // Re-counts this session's buffers against the memory budget; false when it must go.
     bool account_memory();
     std::uint64_t last_read_ms_ = 0;  // loop time of the client's last bytes  // a protocol error

@@ -1,6 +1,6 @@
 // The backend side of a session: sending its commands, in order, over a shared link or its
 // dedicated link; matching replies to its reply slots; replaying the connection state on a
-// new dedicated link. The failover rules are in session_failover.cpp, the client side in
+// new dedicated link; the failover rules; replica reads. The client side is in
 // client_session.cpp.
 #include <spdlog/spdlog.h>
 
@@ -50,14 +50,14 @@ bool ClientSession::can_send() const {
 }
 
 std::optional<NodeAddress> ClientSession::upstream_address() const {
-    if (link_) return link_->address();
+    if (dedicated_.link) return dedicated_.link->address();
     if (shared_link_) return shared_link_->address();
     return std::nullopt;
 }
 
 bool ClientSession::upstream_ready() const {
     if (queue_.in_flight() == 0) return true;
-    return inflight_shared_ ? (shared_link_ && shared_link_->ready()) : link_ready_;
+    return inflight_shared_ ? (shared_link_ && shared_link_->ready()) : dedicated_.ready;
 }
 
 void ClientSession::pump() {
@@ -65,7 +65,7 @@ void ClientSession::pump() {
     replica_.set_waiting(false);  // the send loop below finds out again
     deliver_locals();
     if (closed_) return;
-    bool want_link = queue_.has_unsent_for_redis() || (subscribed() && !link_);
+    bool want_link = queue_.has_unsent_for_redis() || (subscribed() && !dedicated_.link);
     if (!want_link) {
         update_hold_timer();
         if (client_) client_->flush();
@@ -73,7 +73,7 @@ void ClientSession::pump() {
     }
     if (!can_send()) {
         const std::uint64_t until = failover().avoid_until_ms;
-        if (until && !(retry_timer_ && retry_timer_->active())) {
+        if (until && !(failover_->retry_timer && failover_->retry_timer->active())) {
             std::uint64_t now = uv_now(router_.loop());
             retry_timer().start(until > now ? until - now : 1);
         }
@@ -81,7 +81,7 @@ void ClientSession::pump() {
         if (client_) client_->flush();
         return;
     }
-    if (subscribed() && !link_) open_link();
+    if (subscribed() && !dedicated_.link) open_link();
     // Send in order up to the first command that must wait: one for the other kind of
     // link while this kind still owes replies (that keeps replies in order), or one past
     // the shared-link allowance. Local entries count as sent; they are answered when they
@@ -119,8 +119,8 @@ void ClientSession::pump() {
             if (!target) break;
             if (queue_.in_flight() == 0) {
                 // Back to the default state: the dedicated link's state is stale.
-                link_.reset();
-                link_ready_ = false;
+                dedicated_.link.reset();
+                dedicated_.ready = false;
             }
             shared_link_ = target;
             if (p.issued_ms == 0) {
@@ -133,8 +133,10 @@ void ClientSession::pump() {
             shared_link_->send(this, queue_.next_bytes());
             inflight_shared_ = true;
         } else {
-            if (!link_ || link_stale_) {
-                if (link_ && !survives_link_change("a state change answered by the proxy")) return;
+            if (!dedicated_.link || dedicated_.stale) {
+                if (dedicated_.link &&
+                    !survives_link_change("a state change answered by the proxy"))
+                    return;
                 // A streamed command cannot be re-sent on a new link: wait for its reply.
                 if (queue_.streamed_in_flight()) break;
                 open_link();  // rebuilds the queue: its set-up first, then everything
@@ -145,31 +147,31 @@ void ClientSession::pump() {
                 p.issued_us = now_us;
             }
             if (!p.silent()) router_.stats().commands_forwarded++;
-            link_->out().append(queue_.next_bytes());
+            dedicated_.link->out().append(queue_.next_bytes());
             inflight_shared_ = false;
         }
         queue_.mark_sent(true);
     }
     // The dedicated link writes now; shared links once per loop turn (BackendPool).
-    if (link_) link_->flush();
+    if (dedicated_.link) dedicated_.link->flush();
     update_hold_timer();
     if (client_) client_->flush();
 }
 
 void ClientSession::open_link() {
     BackendLink::Owner& owner = *this;
-    link_ = std::make_unique<BackendLink>(router_.loop(), owner, *snap_->master,
-                                          router_.config().connect_timeout_ms);
-    link_ready_ = false;
-    link_stale_ = false;
-    link_paused_ = false;
+    dedicated_.link = std::make_unique<BackendLink>(router_.loop(), owner, *snap_->master,
+                                                    router_.config().connect_timeout_ms);
+    dedicated_.ready = false;
+    dedicated_.stale = false;
+    dedicated_.paused = false;
     // Everything pending goes out on this link (or, for default-state commands later in
     // the queue, a shared one), preceded by the connection state; the previous link's
     // set-up entries are dropped and blocking commands get the time they have left.
     RequestQueue setup;
     build_preamble(setup);
     queue_.reissue_after(std::move(setup), uv_now(router_.loop()), null_reply_for());
-    link_->connect();
+    dedicated_.link->connect();
 }
 
 void ClientSession::build_preamble(RequestQueue& setup) {
@@ -234,7 +236,7 @@ void ClientSession::on_backend_connected(BackendLink& link) {
         return;
     }
     if (failover_) failover_->sub_link_lost.reset();
-    link_ready_ = true;
+    dedicated_.ready = true;
     update_hold_timer();
     stream_wait_over();
 }
@@ -378,9 +380,9 @@ void ClientSession::complete_front(bool success) {
         } else if (!sub && (success || p.kind == Kind::exec || p.kind == Kind::discard)) {
             apply_state(p);
         }
-    } else if ((p.answer == Answer::resubscribe) && moving_subscriber_) {
+    } else if (p.answer == Answer::resubscribe && failover().moving_subscriber) {
         if (!queue_.any_resubscribe(1)) {
-            moving_subscriber_ = false;
+            failover_mut().moving_subscriber = false;
             router_.subscriber_moved(this);
         }
     }
@@ -481,6 +483,211 @@ void ClientSession::replica_unusable(const NodeAddress& address) {
         !(shared_link_->address() == address))
         return;
     relink("replica " + address.str() + " out of rotation", false);
+}
+
+// ================================================================ failover
+// A session at a failover: holding commands while no master is verified (bounded by the
+// hold window), what happens to commands in flight when a link dies or the master changes
+// (re-sent when provably harmless, the client closed when a write's outcome is unknown),
+// and the command timeout for a master that stops answering.
+namespace {
+constexpr std::uint64_t kLinkRetryMs = 100;
+}  // namespace
+
+const FailoverMemory& ClientSession::failover() const {
+    static const FailoverMemory kNone;  // never lost a link, never held
+    return failover_ ? *failover_ : kNone;
+}
+
+FailoverMemory& ClientSession::failover_mut() {
+    if (!failover_) failover_ = std::make_unique<FailoverMemory>();
+    return *failover_;
+}
+
+bool ClientSession::waiting_for_master() const {
+    if (replica_.waiting()) return true;  // read_from = replica: held the same way
+    if (pauses_.has(ReadPauses::hold) && !can_send()) return true;  // not read at limits.max_held_*
+    if (queue_.has_unsent_for_redis() && !can_send()) return true;
+    if (queue_.in_flight() > 0 && !upstream_ready())
+        return true;  // a link still connecting  // a link still connecting
+    if (subscribed() && (!dedicated_.link || !dedicated_.ready)) return true;
+    return false;
+}
+
+void ClientSession::update_hold_timer() {
+    account_held();
+    if (waiting_for_master()) {
+        if (!hold_timer().active()) {
+            failover_mut().hold_started_ms = uv_now(router_.loop());
+            hold_timer().start(router_.config().hold_window_ms);
+            failover_mut().hold_counted = false;
+        }
+        // Only a wait for a master counts as a hold in the metrics, not a new backend link
+        // still connecting to a verified one.
+        // commands_total{outcome="held"} counts commands: those waiting now, and (enqueue)
+        // every one that arrives while the hold lasts.
+        if (!failover().hold_counted && (!can_send() || replica_.waiting())) {
+            failover_mut().hold_counted = true;
+            router_.stats().commands_held += queue_.unsent_owed();
+        }
+    } else if (failover_ && failover_->holding()) {
+        failover_->hold_timer->stop();
+        std::uint64_t held = uv_now(router_.loop()) - failover().hold_started_ms;
+        if (failover_->hold_counted) router_.held_for(held);
+        if (held > 50)
+            spdlog::debug("session {}: released after holding {} ms",
+                          client_ ? client_->peer() : "?", held);
+    }
+}
+
+void ClientSession::close_unknown_outcome(const std::string& why) {
+    // A write whose outcome is unknown: close, exactly what a direct client would see.
+    spdlog::info("session {}: {} with a write in flight; closing the client",
+                 client_ ? client_->peer() : "?", why);
+    close(CloseReason::unknown_outcome, why);
+}
+
+void ClientSession::on_backend_closed(BackendLink& link, const std::string& why) {
+    if (closed_) return;
+    NodeAddress addr = link.address();
+    if (subscribed()) failover_mut().sub_link_lost = addr;
+    if (queue_.in_flight() > 0) router_.topology().report_master_trouble(addr, why);
+    if (!in_flight_resendable()) {
+        close_unknown_outcome(why);
+        return;
+    }
+    relink(why, false);
+    stream_wait_over();
+}
+
+void ClientSession::on_shared_link_lost(SharedLink& link, const std::string& why) {
+    if (closed_) return;
+    if (replica_.on_replica() && &link == shared_link_) {
+        replica_failed(link.address(), why);  // only reads were there: to the master
+        return;
+    }
+    // Only this client's own commands matter: the others on the link decide for themselves.
+    router_.topology().report_master_trouble(link.address(), why);
+    if (!in_flight_resendable()) {
+        shared_link_ = nullptr;
+        close_unknown_outcome(why);
+        return;
+    }
+    relink(why, false);
+}
+
+bool ClientSession::in_flight_resendable() const {
+    return queue_.in_flight_resendable();
+}
+
+bool ClientSession::survives_link_change(const std::string& why) {
+    const char* mode = state_ ? state_->bound_to_link() : nullptr;
+    if (!mode) return true;
+    // Redis closes a connection it loses; the client then knows its tracking cache, its
+    // MONITOR stream or its id are gone. A new link would carry none of them, silently.
+    spdlog::info("session {}: {} cannot move to a new Redis connection ({}); closing the client",
+                 client_ ? client_->peer() : "?", mode, why);
+    close(CloseReason::failed,
+          std::string(mode) + " is bound to the Redis connection that was replaced (" + why + ")");
+    return false;
+}
+
+void ClientSession::relink(const std::string& why, bool avoid_until_new_snapshot) {
+    if (!survives_link_change(why)) return;
+    std::optional<NodeAddress> old = upstream_address();
+    dedicated_.link.reset();
+    dedicated_.ready = false;
+    if (shared_link_) shared_link_->cancel(this);  // alive after READONLY: drop the rest
+    shared_link_ = nullptr;
+    replica_.set_on_replica(false);
+    // WATCH state lives in the old connection: a later EXEC must fail (nil), as it would
+    // had a watched key changed.
+    state_mut().link_lost();
+    if (old) {
+        FailoverMemory& f = failover_mut();
+        f.avoid = *old;
+        f.avoid_generation = snap_->generation;
+        f.avoid_until_ms = avoid_until_new_snapshot ? 0 : uv_now(router_.loop()) + kLinkRetryMs;
+    }
+    // Everything unanswered goes out again on the next link.
+    const std::size_t resent = queue_.unsend_all();
+    router_.stats().commands_resent += resent;
+    spdlog::debug("session {}: relinking ({}), {} commands to re-send",
+                  client_ ? client_->peer() : "?", why, resent);
+    // open_link (from pump) drops the previous preamble and rebuilds the state.
+    const bool need =
+        resent > 0 || subscribed() || state().in_multi() || queue_.has_unsent_for_redis();
+    if (need) {
+        pump();
+    } else {
+        // Idle client: forget the silent set-up entries; the next command opens a link.
+        queue_.forget_setup();
+        update_hold_timer();
+    }
+}
+
+// ---------------------------------------------------------------- topology
+
+void ClientSession::on_topology() {
+    follow_topology();
+    stream_wait_over();
+    if (closed_ || !pauses_.has(ReadPauses::hold) || hold_full()) return;
+    // The hold that paused this client is over: frame what waited, then read again.
+    pauses_.clear(ReadPauses::hold);
+    if (client_ && reading_allowed()) client_->start_reading();
+    if (!input_refused_) process_input();
+}
+
+void ClientSession::follow_topology() {
+    if (closed_) return;
+    snap_ = router_.snapshot(subscribed());
+    if (!snap_->master) {
+        if (subscribed() && router_.config().close_subscribers_on_failover && dedicated_.link) {
+            close("failover: closing subscriber as configured (close_subscribers_on_failover)");
+            return;
+        }
+        update_hold_timer();
+        return;
+    }
+    std::optional<NodeAddress> up = upstream_address();
+    // Reads in flight on a replica finish there (they were valid when sent); the next
+    // command chooses again against the new master.
+    if (up && !replica_.on_replica() && !(*up == *snap_->master)) {
+        // The master changed. Commands still unanswered by the old master: re-send if
+        // provably harmless, otherwise the outcome is unknown and the client is closed.
+        if (!in_flight_resendable()) {
+            close(CloseReason::unknown_outcome,
+                  "master switched with a write in flight to the old master");
+            return;
+        }
+        if (subscribed()) failover_mut().moving_subscriber = true;
+        if (failover_) failover_->sub_link_lost.reset();  // a failover: subscribers move silently
+        relink("master switched to " + snap_->master->str(), false);
+        if (failover_) failover_->avoid.reset();
+    } else if (subscribed() && !dedicated_.link) {
+        failover_mut().moving_subscriber = true;
+    }
+    pump();
+    if (closed_) return;
+    if (subscribed()) {
+        if (!queue_.any_resubscribe()) {
+            if (failover_) failover_->moving_subscriber = false;
+            router_.subscriber_moved(this);
+        }
+    }
+}
+
+void ClientSession::check_command_timeout(std::uint64_t now_ms, std::uint32_t timeout_ms) {
+    if (closed_ || queue_.in_flight() == 0 || queue_.empty() || !upstream_ready()) return;
+    const Request& p = queue_.front();
+    if (p.local() || p.issued_ms == 0 || (p.flags & protocol::kBlocking) ||
+        p.kind == Kind::subscribe || p.kind == Kind::unsubscribe)
+        return;
+    if (now_ms - p.issued_ms < timeout_ms) return;
+    NodeAddress addr = upstream_address().value_or(NodeAddress{});
+    router_.topology().report_master_trouble(addr, "command timeout");
+    close("no reply from " + addr.str() + " within the command timeout (" +
+          std::to_string(timeout_ms) + " ms)");
 }
 
 }  // namespace sp::proxy
