@@ -1,7 +1,7 @@
 // The client side of a session: reading and framing requests, the proxy's own client
-// password, the route decision (shared link or dedicated), and closing. The commands the
-// proxy answers itself are in session_local_replies.cpp, the backend side in
-// session_backend.cpp.
+// password, the route decision (shared link or dedicated), the replies the proxy makes
+// itself, the client limits, streaming a big bulk, the end of the client's input, and
+// closing. The backend side is in session_backend.cpp.
 #include "proxy/session/client_session.h"
 
 #include <spdlog/spdlog.h>
@@ -58,18 +58,18 @@ ClientSession::~ClientSession() = default;
 // The timers exist only once a client has waited for a master (or for a lost one to be
 // avoidable again): two idle libuv timers were about 0.4 KiB of every idle client.
 Timer& ClientSession::hold_timer() {
-    if (!hold_timer_) {
-        hold_timer_ = std::make_unique<Timer>(ctx().loop(), [this] {
+    FailoverMemory& f = failover_mut();
+    if (!f.hold_timer) {
+        f.hold_timer = std::make_unique<Timer>(ctx().loop(), [this] {
             if (closed_ || !waiting_for_master()) return;
-            ctx().stats().clients_closed_hold_timeout++;
-            ctx().stats().commands_failed += unanswered();
-            close(std::string(waiting_replica_ ? "no eligible replica (read_from = replica)"
-                                               : "no verified master") +
-                  " within the hold window (" + std::to_string(ctx().config().hold_window_ms) +
-                  " ms)");
+            close(CloseReason::hold_timeout,
+                  std::string(replica_.waiting() ? "no eligible replica (read_from = replica)"
+                                                 : "no verified master") +
+                      " within the hold window (" + std::to_string(ctx().config().hold_window_ms) +
+                      " ms)");
         });
     }
-    return *hold_timer_;
+    return *f.hold_timer;
 }
 
 const ConnectionState& ClientSession::state() const {
@@ -83,8 +83,9 @@ ConnectionState& ClientSession::state_mut() {
 }
 
 Timer& ClientSession::retry_timer() {
-    if (!retry_timer_) retry_timer_ = std::make_unique<Timer>(ctx().loop(), [this] { pump(); });
-    return *retry_timer_;
+    FailoverMemory& f = failover_mut();
+    if (!f.retry_timer) f.retry_timer = std::make_unique<Timer>(ctx().loop(), [this] { pump(); });
+    return *f.retry_timer;
 }
 
 void ClientSession::start() {
@@ -93,16 +94,13 @@ void ClientSession::start() {
 }
 
 void ClientSession::trim_if_idle(std::uint64_t now_ms, std::uint64_t idle_ms) {
-    if (closed_ || !pending_.empty() || now_ms - last_read_ms_ < idle_ms) return;
-    pending_.release_if_empty();
-    local_replies_.release_if_empty();
-    if (log_.capacity() > 0 && log_.empty()) std::string().swap(log_);
-    head_ = unsent_ = 0;
+    if (closed_ || !queue_.empty() || now_ms - last_read_ms_ < idle_ms) return;
+    queue_.release_if_empty();
 }
 
 void ClientSession::check_idle(std::uint64_t now_ms, std::uint32_t idle_ms) {
     // A client in the middle of a streamed command owes bytes: idle is its doing.
-    if (closed_ || subscribed() || (!pending_.empty() && !parser_.streaming()) ||
+    if (closed_ || subscribed() || (!queue_.empty() && !parser_.streaming()) ||
         now_ms - last_read_ms_ < idle_ms)
         return;
     close("idle for " + std::to_string(idle_ms) + " ms (timeouts.client_idle_ms)");
@@ -144,7 +142,8 @@ void ClientSession::process_input() {
         spdlog::warn(
             "client {}: closed, {} bytes buffered while all clients together hold {} "
             "(limits.memory_budget {})",
-            client_->peer(), charged_, ctx().buffered_bytes(), ctx().config().memory_budget);
+            client_->peer(), limits_.charged(), ctx().buffered_bytes(),
+            ctx().config().memory_budget);
         input_refused_ = true;
         enqueue_local(std::move(e), true);
         pump();
@@ -154,18 +153,18 @@ void ClientSession::process_input() {
     const bool gated = !ctx().config().client_password.empty();
     for (;;) {
         if (parser_.streaming()) {
-            parser_.set_authenticated(!gated || authenticated_);
+            parser_.set_authenticated(!gated || parse_.authenticated());
             if (!stream_input()) break;
             continue;
         }
         if (hold_full()) {
             // The rest waits in the parser and the socket until the hold ends (on_topology).
-            if (!hold_paused_ && client_) client_->stop_reading();
-            hold_paused_ = true;
+            if (!pauses_.has(ReadPauses::hold) && client_) client_->stop_reading();
+            pauses_.set(ReadPauses::hold);
             break;
         }
         // Redis's pre-AUTH limits apply per command, so AUTH and RESET take effect at once.
-        parser_.set_authenticated(!gated || authenticated_);
+        parser_.set_authenticated(!gated || parse_.authenticated());
         auto st = parser_.next(cmd);
         if (st == protocol::RequestParser::Status::incomplete) break;
         if (st == protocol::RequestParser::Status::stream_start) {
@@ -200,7 +199,8 @@ void ClientSession::process_input() {
     check_backpressure();
     account_memory();
     // pump() may have answered what a waiting stream waited for (local replies only).
-    if (stream_wait_ && (stream_can_go() || !can_send())) stream_wait_over();
+    if (pauses_.has(ReadPauses::stream_wait) && (stream_can_go() || !can_send()))
+        stream_wait_over();
     check_input_end();
 }
 
@@ -213,7 +213,7 @@ void ClientSession::on_closed(int status) {
 void ClientSession::on_drained() {
     check_backpressure();
     // Output below the limit again: shared-link commands held back for it may go.
-    if (!closed_ && sent_ < pending_.size()) pump();
+    if (!closed_ && queue_.unsent() > 0) pump();
     check_input_end();
 }
 
@@ -221,6 +221,30 @@ void ClientSession::reply_to_client(std::string_view bytes) {
     if (!client_) return;
     client_->append(bytes);
     ctx().stats().bytes_out += bytes.size();
+}
+
+// The one place a close is counted: the commands still owed count as failed, and the
+// closes the metrics name have their own counter.
+void ClientSession::close(CloseReason reason, const std::string& why, bool graceful) {
+    if (closed_) return;
+    auto& stats = ctx().stats();
+    switch (reason) {
+        case CloseReason::normal:
+            break;
+        case CloseReason::hold_timeout:
+            stats.clients_closed_hold_timeout++;
+            break;
+        case CloseReason::unknown_outcome:
+            stats.clients_closed_unknown_outcome++;
+            break;
+        case CloseReason::output_buffer:
+            stats.clients_closed_output_buffer++;
+            break;
+        case CloseReason::failed:
+            break;
+    }
+    if (reason != CloseReason::normal) stats.commands_failed += unanswered();
+    close(why, graceful);
 }
 
 void ClientSession::close(const std::string& why, bool graceful) {
@@ -234,22 +258,24 @@ void ClientSession::close(const std::string& why, bool graceful) {
             client_->close();
     }
     client_ = nullptr;
-    ctx().charge(-static_cast<std::int64_t>(charged_));
-    charged_ = 0;
+    limits_.release(ctx());
     account_held();
-    link_.reset();
+    dedicated_.link.reset();
     // The shared link stays; the replies still owed to this client are dropped there.
     if (shared_link_) shared_link_->cancel(this);
     shared_link_ = nullptr;
-    hold_timer_.reset();
-    retry_timer_.reset();
-    peer_timer_.reset();
+    if (failover_) {  // their callbacks must not run for a closed session
+        failover_->hold_timer.reset();
+        failover_->retry_timer.reset();
+    }
+    input_end_.release();
     services_.retire(this);
 }
 
 // ---------------------------------------------------------------- commands in
 
-bool ClientSession::handle_auth_gate(const protocol::Command& cmd) {
+bool ClientSession::handle_auth_gate(const protocol::Command& cmd,
+                                     const protocol::HelloOptions* hello) {
     // Returns true when the command was answered here (client password mode).
     const std::string& pw = ctx().config().client_password;
     auto check = [&](std::string_view user, std::string_view pass) {
@@ -261,7 +287,7 @@ bool ClientSession::handle_auth_gate(const protocol::Command& cmd) {
             reply::error(r, "ERR wrong number of arguments for 'auth' command");
         } else if (check(cmd.argc() == 3 ? cmd.argv[1] : std::string_view{},
                          cmd.argv[cmd.argc() - 1])) {
-            authenticated_ = true;
+            parse_.set_authenticated(true);
             reply::status(r, "OK");
         } else {
             reply::error(r, "WRONGPASS invalid username-password pair or user is disabled.");
@@ -272,7 +298,7 @@ bool ClientSession::handle_auth_gate(const protocol::Command& cmd) {
     if (cmd.name == "hello") {
         // Check HELLO's AUTH here and forward HELLO without it. Options are read
         // positionally and a bad one fails the whole command before any password check.
-        const protocol::HelloOptions o = protocol::parse_hello(cmd.argv);
+        const protocol::HelloOptions& o = *hello;
         std::string r;
         if (!o.error.empty()) {
             reply::error(r, o.error);
@@ -285,9 +311,9 @@ bool ClientSession::handle_auth_gate(const protocol::Command& cmd) {
                 enqueue_local(std::move(r));
                 return true;
             }
-            authenticated_ = true;
+            parse_.set_authenticated(true);
         }
-        if (!authenticated_) {
+        if (!parse_.authenticated()) {
             reply::error(
                 r,
                 "NOAUTH HELLO must be called with the client already authenticated, otherwise the "
@@ -309,7 +335,8 @@ bool ClientSession::handle_auth_gate(const protocol::Command& cmd) {
             stripped.name = "hello";
             stripped.argv = views;
             stripped.raw = raw;
-            handle_command_after_gate(stripped);
+            const protocol::HelloOptions stripped_hello = protocol::parse_hello(stripped.argv);
+            handle_command_after_gate(stripped, &stripped_hello);
             return true;
         }
         return false;
@@ -317,10 +344,10 @@ bool ClientSession::handle_auth_gate(const protocol::Command& cmd) {
     if (cmd.name == "reset") {
         // Allowed before AUTH, as in Redis; it leaves the client unauthenticated, from the
         // next command of the same pipeline on.
-        authenticated_ = false;
+        parse_.set_authenticated(false);
         return false;
     }
-    if (!authenticated_ && cmd.name != "quit") {
+    if (!parse_.authenticated() && cmd.name != "quit") {
         std::string r;
         reply::error(r, "NOAUTH Authentication required.");
         enqueue_local(std::move(r));
@@ -330,11 +357,16 @@ bool ClientSession::handle_auth_gate(const protocol::Command& cmd) {
 }
 
 void ClientSession::handle_command(const protocol::Command& cmd) {
-    if (!ctx().config().client_password.empty() && handle_auth_gate(cmd)) return;
-    handle_command_after_gate(cmd);
+    // HELLO's options are read here once, for every decision about it below.
+    std::optional<protocol::HelloOptions> hello;
+    if (cmd.name == "hello") hello = protocol::parse_hello(cmd.argv);
+    const protocol::HelloOptions* h = hello ? &*hello : nullptr;
+    if (!ctx().config().client_password.empty() && handle_auth_gate(cmd, h)) return;
+    handle_command_after_gate(cmd, h);
 }
 
-void ClientSession::handle_command_after_gate(const protocol::Command& cmd) {
+void ClientSession::handle_command_after_gate(const protocol::Command& cmd,
+                                              const protocol::HelloOptions* hello) {
     const protocol::CommandPolicy policy = protocol::decide(ctx().commands(), cmd);
     if (policy.kind == CommandKind::quit) {
         std::string r;
@@ -344,7 +376,7 @@ void ClientSession::handle_command_after_gate(const protocol::Command& cmd) {
         enqueue_local(std::move(r), true);
         return;
     }
-    if (!policy.refusal.empty() && !multi_open_at_parse_) {
+    if (!policy.refusal.empty() && !parse_.multi_open()) {
         // Not supported through a proxy: a clear error, never a broken shared link. (Inside
         // MULTI it is queued on the transaction's own link, where Redis decides, as direct.)
         std::string r;
@@ -352,8 +384,8 @@ void ClientSession::handle_command_after_gate(const protocol::Command& cmd) {
         enqueue_local(std::move(r));
         return;
     }
-    if (policy.kind == CommandKind::ping && !subscribed() && !multi_open_at_parse_ &&
-        pending_.empty() && !snap_->master) {
+    if (policy.kind == CommandKind::ping && !subscribed() && !parse_.multi_open() &&
+        queue_.empty() && !snap_->master) {
         // Nothing to keep in order and no master: answer here so health checks work (not
         // inside MULTI, where Redis queues it).
         std::string r;
@@ -364,7 +396,7 @@ void ClientSession::handle_command_after_gate(const protocol::Command& cmd) {
         enqueue_local(std::move(r));
         return;
     }
-    Pending p;
+    Request p;
     p.kind = policy.kind;
     p.flags = policy.flags;
     p.timeout = policy.timeout;
@@ -375,34 +407,32 @@ void ClientSession::handle_command_after_gate(const protocol::Command& cmd) {
         p.args = std::make_shared<const std::vector<std::string>>(cmd.argv.begin(), cmd.argv.end());
 
     // (A HELLO that logs in as a Redis user waits for the master, which checks it.)
-    if (policy.kind == CommandKind::hello && policy.pins != PinReason::identity && !subscribed() &&
-        !multi_open_at_parse_ && pending_.empty() && !snap_->master) {
-        route_shared(cmd, policy);
-        answer_hello_locally(cmd);
+    if (policy.kind == CommandKind::hello && hello && policy.pins != PinReason::identity &&
+        !subscribed() && !parse_.multi_open() && queue_.empty() && !snap_->master) {
+        route(cmd, policy, hello);
+        answer_hello_locally(cmd, *hello);
         return;
     }
-    const bool multi_was_open = multi_open_at_parse_;
-    p.shared = route_shared(cmd, policy);
-    p.proto = proto_at_parse_;
+    const bool multi_was_open = parse_.multi_open();
+    p.shared = route(cmd, policy, hello);
+    p.proto = parse_.proto();
     p.replica_read =
         p.shared && policy.replica_ok && ctx().config().read_routing != config::ReadRouting::master;
-    if (p.shared && answer_on_shared(cmd, p)) return;
+    if (p.shared && answer_on_shared(cmd, p, hello)) return;
 
     // Anything but a read may be propagated to replicas (PUBLISH and scripts too).
     if (p.shared && p.kind == Kind::normal &&
         (!(p.flags & protocol::kReadOnly) || (p.flags & protocol::kWrite)))
-        writes_unfenced_ = true;
-    if (policy.counts_own_writes && !multi_was_open && writes_unfenced_) {
+        parse_.note_shared_write();
+    if (policy.counts_own_writes && !multi_was_open && parse_.take_unfenced_writes()) {
         // WAIT counts the acknowledgements of its own connection's last write, and this
         // client's writes went over a shared link: a write on WAIT's link that changes no
         // data moves that connection's offset past them first (docs/architecture.md, WAIT).
-        Pending fence;
-        fence.silent = true;
-        fence.fence = true;
+        Request fence;
+        fence.answer = Answer::fence;
         enqueue(protocol::reply::command({"SWAPDB", "0", "0"}), fence);
-        writes_unfenced_ = false;
     }
-    if (multi_open_at_parse_ && p.kind != Kind::multi && p.kind != Kind::exec &&
+    if (parse_.multi_open() && p.kind != Kind::multi && p.kind != Kind::exec &&
         p.kind != Kind::discard && p.kind != Kind::reset && p.kind != Kind::watch)
         p.in_tx = true;
 
@@ -411,7 +441,7 @@ void ClientSession::handle_command_after_gate(const protocol::Command& cmd) {
         // The WATCHed keys were watched on a master that is gone: the transaction must
         // fail as if a watched key changed. Discard it there and answer EXEC with nil.
         p.kind = Kind::discard;
-        p.exec_nil = true;
+        p.rewrite = ReplyRewrite::exec_nil;
         enqueue(protocol::reply::command({"DISCARD"}), p);
         return;
     }
@@ -424,67 +454,21 @@ void ClientSession::handle_command_after_gate(const protocol::Command& cmd) {
         return;
     }
     enqueue(cmd.raw, p);
-    if (p.kind == Kind::reset) append_link_auth(log_, pending_);
+    if (p.kind == Kind::reset) append_link_auth(queue_);
 }
 
-// What the commands parsed so far make of the connection, and so where this one goes: a
-// shared link only while the client is, before and after it, in the default state.
-bool ClientSession::route_shared(const protocol::Command& cmd,
-                                 const protocol::CommandPolicy& policy) {
-    auto pinned = [this] {
-        return sticky_pin_ || multi_open_at_parse_ || watch_at_parse_ || db_nonzero_at_parse_;
-    };
-    const bool before = pinned();
-    switch (policy.kind) {
-        case Kind::multi:
-            multi_open_at_parse_ = true;
-            break;
-        case Kind::exec:
-        case Kind::discard:
-            // Without a MULTI both are errors after which Redis keeps the WATCH.
-            if (multi_open_at_parse_) watch_at_parse_ = false;
-            multi_open_at_parse_ = false;
-            break;
-        case Kind::watch:
-            watch_at_parse_ = true;
-            break;
-        case Kind::unwatch:
-            watch_at_parse_ = false;
-            break;
-        case Kind::select:
-            // Queued in MULTI it may never run (DISCARD): until EXEC's reply says, the client
-            // may be in either database, so it stays on its dedicated link.
-            if (cmd.argc() == 2)
-                db_nonzero_at_parse_ =
-                    cmd.argv[1] != "0" || (multi_open_at_parse_ && db_nonzero_at_parse_);
-            break;
-        case Kind::reset:
-            sticky_pin_ = multi_open_at_parse_ = watch_at_parse_ = db_nonzero_at_parse_ = false;
-            proto_at_parse_ = RespVersion::resp2;
-            break;
-        case Kind::hello: {
-            const protocol::HelloOptions o = protocol::parse_hello(cmd.argv);
-            if (o.error.empty() && o.version)
-                proto_at_parse_ = o.version == 3 ? RespVersion::resp3 : RespVersion::resp2;
-            break;
-        }
-        default:
-            break;
-    }
-    // Clients that block or subscribe once do it again: they keep a connection of their
-    // own until RESET (command_policy's sticky()). Logging in as someone else pins; logging
-    // in with the very credentials the proxy uses (an app given the same REDIS_PASSWORD)
-    // changes nothing.
-    if (protocol::sticky(policy.pins) ||
-        (policy.pins == PinReason::identity && !as_proxy_credentials(cmd)))
-        sticky_pin_ = true;
-    // SCRIPT KILL & co: this command alone on a dedicated link, which no script holds up.
-    if (policy.pins == PinReason::out_of_band) return false;
-    return ctx().config().shared_links > 0 && !before && !pinned();
+// Where a command goes: a shared link only while the client is, before and after it, in
+// the default state (ParseTimeState).
+bool ClientSession::route(const protocol::Command& cmd, const protocol::CommandPolicy& policy,
+                          const protocol::HelloOptions* hello) {
+    const bool own_credentials =
+        policy.pins == protocol::PinReason::identity && as_proxy_credentials(cmd, hello);
+    return parse_.route(cmd, policy, hello, own_credentials, ctx().config().shared_links > 0);
 }
 
 // AUTH [user] pass, or HELLO ... AUTH user pass, with the proxy's own Redis credentials.
-bool ClientSession::as_proxy_credentials(const protocol::Command& cmd) const {
+bool ClientSession::as_proxy_credentials(const protocol::Command& cmd,
+                                         const protocol::HelloOptions* hello) const {
     const auto& cfg = ctx().config();
     if (cfg.redis_password.empty()) return false;
     auto same = [&](std::string_view user, std::string_view pass) {
@@ -498,23 +482,422 @@ bool ClientSession::as_proxy_credentials(const protocol::Command& cmd) const {
         if (cmd.argc() == 3) return same(cmd.argv[1], cmd.argv[2]);
         return false;
     }
-    const protocol::HelloOptions o = protocol::parse_hello(cmd.argv);
-    return o.error.empty() && o.password && same(*o.user, *o.password);
+    return hello && hello->error.empty() && hello->password && same(*hello->user, *hello->password);
 }
 
-std::size_t ClientSession::unanswered() const {
-    std::size_t n = 0;
-    for (const Pending& p : pending_)
-        if (!p.silent && !p.local) ++n;
-    return n;
-}
-
-void ClientSession::enqueue(std::string_view raw, Pending p) {
-    if (hold_counted_ && !p.silent && hold_timer_ && hold_timer_->active())
+void ClientSession::enqueue(std::string_view raw, Request p) {
+    if (failover_ && failover_->hold_counted && !p.silent() && failover_->holding())
         ctx().stats().commands_held++;  // arrives while this session holds: held too
-    p.len = static_cast<std::uint32_t>(raw.size());
-    log_.append(raw);
-    pending_.push_back(std::move(p));
+    queue_.push(raw, std::move(p));
+}
+
+// ---------------------------------------------------------------- limits (ClientLimits)
+
+bool ClientSession::account_memory() {
+    // The reply slots count too: 1.1 M pipelined PINGs take 2 M slots of 56 bytes, 112 MiB.
+    return limits_.charge_memory(ctx(), parser_.buffered() + queue_.backlog_bytes() +
+                                            (client_ ? client_->pending_bytes() : 0) +
+                                            queue_.heap_bytes());
+}
+
+// limits.memory_budget on the output side: replies owed to a client that does not read
+// (above all on a shared link, which is never paused for one reader: 40 GETs of a 10 MiB
+// value were 400 MiB) count in its share. Past the proxy's output pause point, with the
+// budget spent, it is closed at once: an error reply would wait behind what it does not read.
+bool ClientSession::output_within_budget() {
+    if (closed_) return false;
+    if (account_memory() || !client_ || client_->pending_bytes() <= kPauseOutput) return true;
+    spdlog::warn(
+        "client {}: closed, {} bytes buffered ({} of replies it does not read) while all "
+        "clients together hold {} (limits.memory_budget {})",
+        client_->peer(), limits_.charged(), client_->pending_bytes(), ctx().buffered_bytes(),
+        ctx().config().memory_budget);
+    close(CloseReason::output_buffer, "replies it does not read are over limits.memory_budget");
+    return false;
+}
+
+// Redis's client-query-buffer-limit: what the client sent that is not framed yet (a command
+// still arriving) or framed but not forwarded yet. Past it the client is told so and closed,
+// after the replies it is owed; the commands already framed still go (none is dropped).
+bool ClientSession::query_buffer_ok() {
+    const std::uint64_t qbuf = parser_.buffered() + queue_.unsent_bytes();
+    const std::uint64_t limit = ClientLimits::query_buffer_over(ctx(), qbuf);
+    if (limit == 0 || input_refused_) return true;
+    spdlog::warn(
+        "client {}: closing client that reached max query buffer length ({} bytes, "
+        "limits.query_buffer_limit {})",
+        client_ ? client_->peer() : std::string("?"), qbuf, limit);
+    ctx().stats().clients_closed_query_buffer++;
+    std::string e;
+    reply::error(e,
+                 "ERR Protocol error: closing client that reached max query buffer length "
+                 "(limits.query_buffer_limit, " +
+                     std::to_string(limit) + " bytes)");
+    input_refused_ = true;
+    enqueue_local(std::move(e), true);
+    pump();
+    return false;
+}
+
+// Redis's client-output-buffer-limit for the client's class (pubsub while subscribed, else
+// normal). 0 turns a limit off.
+bool ClientSession::output_limit_reached(std::uint64_t now_ms) {
+    if (closed_ || !client_) return false;
+    const std::size_t used = client_->pending_bytes();
+    const std::string limit = limits_.output_over(services_, this, now_ms, used, subscribed());
+    if (limit.empty()) return false;
+    spdlog::warn("client {}: closed for overcoming of output buffer limits ({} bytes waiting, {})",
+                 client_->peer(), used, limit);
+    close(CloseReason::output_buffer, "output buffer over " + limit);
+    return true;
+}
+
+// limits.max_held_*: while no master is verified the hold costs bounded memory and nothing
+// accepted is dropped. Holds for a lost link (a master still verified) last about 100 ms
+// and are not bounded here.
+bool ClientSession::hold_full() const {
+    return !snap_->master && ClientLimits::hold_full(ctx(), queue_.unsent());
+}
+
+void ClientSession::account_held() {
+    limits_.charge_held(ctx(), closed_ || snap_->master ? 0 : queue_.unsent());
+}
+
+void ClientSession::check_backpressure() {
+    if (closed_ || !client_) return;
+    const std::size_t backlog = queue_.backlog_bytes();
+    // Pause a pipelining client well before its unsent commands could reach the query
+    // buffer limit: only a single command too big for it closes the client.
+    const std::size_t pause_at = ClientLimits::backlog_pause_at(ctx());
+    const bool too_much = backlog > pause_at || queue_.size() > ClientLimits::kMaxPendingCommands;
+    if (too_much && !pauses_.has(ReadPauses::backpressure)) {
+        client_->stop_reading();
+        pauses_.set(ReadPauses::backpressure);
+        watch_peer();  // its EOF is not read now: notice a client that leaves meanwhile
+    } else if (!too_much && pauses_.has(ReadPauses::backpressure) && backlog < pause_at / 2) {
+        pauses_.clear(ReadPauses::backpressure);
+        if (reading_allowed()) client_->start_reading();
+    }
+    if (output_limit_reached(uv_now(ctx().loop()))) return;
+    // Below its class's limits, a client's output beyond kPauseOutput pauses its dedicated
+    // link (Redis then holds the rest) and stops new commands going to a shared one. A
+    // subscriber with a pub/sub hard limit is not paused: it is closed at that limit instead.
+    const bool out_full = client_->pending_bytes() > kPauseOutput &&
+                          !(subscribed() && ctx().config().output_pubsub_hard != 0);
+    if (dedicated_.link) {
+        if (out_full && !dedicated_.paused) {
+            dedicated_.link->pause_reading();
+            dedicated_.paused = true;
+        } else if (!out_full && dedicated_.paused) {
+            dedicated_.link->resume_reading();
+            dedicated_.paused = false;
+        }
+    }
+}
+
+// ---------------------------------------------------------------- end of input (InputEndWatch)
+
+bool ClientSession::on_end_of_input() {
+    if (closed_) return false;
+    input_end_.input_ended();
+    check_input_end();
+    // Kept open for writing even if just closed: close() flushed what is owed and owns it.
+    return true;
+}
+
+void ClientSession::check_input_end() {
+    if (closed_ || !client_ || !input_end_.peer_gone()) return;
+    if (input_end_.ended() && parser_.streaming()) {
+        // The rest of a streamed command will never come: Redis drops the partial command
+        // when its connection (the dedicated link) closes.
+        close("client ended its input in the middle of a streamed command", true);
+        return;
+    }
+    // Commands still framed in the parser (a hold or a stream paused the framing) are owed
+    // too; anything else left there is a partial command. The session stays until its
+    // output is written (on_drained), so the output limits and the budget still see it.
+    if (input_end_.ended() && queue_.empty() && !pauses_.has(ReadPauses::hold) &&
+        !pauses_.has(ReadPauses::stream_wait)) {
+        if (client_->pending_bytes() == 0) close("client ended its input, every reply written");
+        return;
+    }
+    if (queue_.empty() || queue_.in_flight() == 0) return;
+    const Request& p = queue_.front();
+    if (!p.owed() || p.issued_ms == 0 || !(p.flags & protocol::kBlocking)) return;
+    const std::uint64_t now = uv_now(ctx().loop());
+    if (now - p.issued_ms >= InputEndWatch::kBlockedAnswerMs) {
+        close(CloseReason::failed, "client left while blocked in a command", true);
+        return;
+    }
+    watch_peer();  // checked again until the blocking command was answered or given up
+}
+
+// Called while the client is not read (and after its EOF with a blocked command owed).
+void ClientSession::watch_peer() {
+    if (closed_ || input_end_.watching()) return;
+    input_end_.watch(ctx().loop(), [this] {
+        if (closed_ || !client_) return;
+        if (!input_end_.peer_gone() && !client_->reading() && client_->peer_hung_up())
+            input_end_.peer_hung_up();
+        if (client_->reading() && !input_end_.peer_gone()) {
+            input_end_.stop();  // read again: its EOF will be seen
+            return;
+        }
+        check_input_end();
+    });
+}
+
+// ================================================================ replies the proxy makes itself
+// The replies a session makes itself, in request order: connection-state commands of a
+// client on a shared link (RESET, CLIENT SETNAME/GETNAME, HELLO), and the local answers
+// queued among forwarded commands (errors, QUIT, PING with no master). A local state change
+// takes effect when its reply reaches the front, after the commands before it.
+using protocol::ieq;
+using protocol::RespVersion;
+using protocol::valid_client_name;
+namespace reply = protocol::reply;
+
+// Connection-state commands of a client on a shared link are answered by the proxy: sent
+// there, they would change the connection of every client sharing it. Returns true when
+// answered (the state is recorded for a dedicated link later).
+bool ClientSession::answer_on_shared(const protocol::Command& cmd, const Request& p,
+                                     const protocol::HelloOptions* hello) {
+    std::string r;
+    switch (p.kind) {
+        case Kind::hello:
+            if (!hello) return false;  // (only HELLO is of this kind)
+            answer_hello_locally(cmd, *hello);
+            return true;
+        case Kind::auth:  // only the proxy's own credentials get here (anything else pins)
+            reply::status(r, "OK");
+            break;
+        case Kind::select:  // SELECT 0 (anything else pins)
+            reply::status(r, "OK");
+            break;
+        case Kind::reset:
+            reply::status(r, "RESET");
+            enqueue_local_change(std::move(r), p);
+            return true;
+        case Kind::client_setname:
+            if (cmd.argc() != 3) return false;  // Redis words the error
+            if (!valid_client_name(cmd.argv[2])) {
+                reply::error(r,
+                             "ERR Client names cannot contain spaces, newlines or special "
+                             "characters.");
+                break;
+            }
+            reply::status(r, "OK");
+            enqueue_local_change(std::move(r), p);
+            return true;
+        default:
+            if (cmd.name == "client" && cmd.argc() == 2 && ieq(cmd.argv[1], "getname")) {
+                // The name once the commands before it are answered (deliver_locals).
+                Request g;
+                g.answer = Answer::local_getname;
+                queue_.push_local(std::string(), std::move(g));
+                deliver_locals();
+                return true;
+            }
+            return false;
+    }
+    enqueue_local(std::move(r));
+    return true;
+}
+
+// HELLO answered by the proxy (no master to ask, or a shared link): what Redis 7 would
+// say, and the protocol (and SETNAME) remembered, so a dedicated link replays them.
+void ClientSession::answer_hello_locally(const protocol::Command& cmd,
+                                         const protocol::HelloOptions& o) {
+    std::string r;
+    if (!o.error.empty()) {
+        reply::error(r, o.error);
+        enqueue_local(std::move(r));
+        return;
+    }
+    // The protocol, name and credentials change once the reply reaches the front; the
+    // reply is in the protocol the commands parsed so far lead to (route_shared ran).
+    static std::uint64_t next_id = 1;
+    const RespVersion proto = parse_.proto();
+    reply::map_header(r, 7, proto);
+    reply::bulk(r, "server");
+    reply::bulk(r, "redis");
+    reply::bulk(r, "version");
+    reply::bulk(r, "7.0.0");
+    reply::bulk(r, "proto");
+    reply::integer(r, proto == RespVersion::resp3 ? 3 : 2);
+    reply::bulk(r, "id");
+    reply::integer(r, static_cast<std::int64_t>(next_id++));
+    reply::bulk(r, "mode");
+    reply::bulk(r, "standalone");
+    reply::bulk(r, "role");
+    reply::bulk(r, "master");
+    reply::bulk(r, "modules");
+    reply::array_header(r, 0);
+    Request change;
+    change.kind = Kind::hello;
+    change.args =
+        std::make_shared<const std::vector<std::string>>(cmd.argv.begin(), cmd.argv.end());
+    enqueue_local_change(std::move(r), change);
+}
+
+void ClientSession::enqueue_local(std::string reply_bytes, bool close_after) {
+    Request p;
+    p.answer = Answer::local;
+    p.close_after = close_after;
+    queue_.push_local(std::move(reply_bytes), std::move(p));
+    deliver_locals();
+}
+
+void ClientSession::enqueue_local_change(std::string reply_bytes, const Request& change) {
+    Request p;
+    p.answer = Answer::local_change;
+    p.kind = change.kind;
+    p.family = change.family;
+    p.args = change.args;
+    queue_.push_local(std::move(reply_bytes), std::move(p));
+    deliver_locals();
+}
+
+// Answers local entries that reached the front of the queue.
+void ClientSession::deliver_locals() {
+    while (!queue_.empty() && queue_.front().local()) {
+        const Request& front = queue_.front();
+        if (front.answer == Answer::local_change) {
+            apply_state(front);
+            // The dedicated link (idle: nothing before this is owed) has the old state: the
+            // next dedicated command gets a new one that replays the new state (pump).
+            if (dedicated_.link) dedicated_.stale = true;
+        }
+        if (front.answer == Answer::local_getname) {
+            std::string& r = queue_.local_reply();
+            if (state().client_name().empty())
+                reply::null(r, state().proto());
+            else
+                reply::bulk(r, state().client_name());
+        }
+        const bool close_after = front.close_after;
+        // (CLIENT REPLY OFF|SKIP hide the proxy's own replies too, QUIT's +OK included.)
+        if (reply_visible(front, true)) reply_to_client(queue_.local_reply());
+        queue_.pop_local();
+        if (close_after) {
+            close("client sent QUIT or a protocol error", true);
+            return;
+        }
+    }
+}
+
+// ================================================================ streaming a big bulk
+// Streaming a big bulk (limits.stream_bulk_len): a command with a bulk longer than that is
+// forwarded to the master as it arrives, on the client's dedicated link, instead of being
+// held whole in the parser, the reply log and the link's buffer (three copies of a 300 MiB
+// SET were 930 MB). Its reply slot keeps no bytes, so it can never be re-sent: it streams
+// only when it can go at once (a master verified, nothing owed to the client, the
+// dedicated link up), and a link lost or a master switched before its reply closes the
+// client, the write's outcome being unknown (the failover rules for any write,
+// session_backend.cpp). While the bytes queued for Redis are many, the client is not read (Redis's
+// own pace).
+namespace {
+// Streamed bytes queued for Redis beyond this stop the client's reads until they drain.
+constexpr std::size_t kStreamPause = 4u << 20;
+}  // namespace
+
+// Where the command with a big bulk goes: streamed now, streamed once what it waits for
+// happens (the client is not read meanwhile), or declined, and then framed whole like any
+// command, within limits.query_buffer_limit and limits.memory_budget.
+ClientSession::StreamGo ClientSession::stream_decision(const protocol::Command& head) {
+    if (!ctx().config().client_password.empty() && !parse_.authenticated())
+        return StreamGo::decline;
+    // The policy is decided from the head alone, so only where the arguments after the big
+    // bulk cannot change it: plain data writes (what changes the connection state, blocks,
+    // or is queued in a transaction, replayed on a new link from its bytes, keeps its
+    // bytes). CLIENT SETNAME <big> is connection state, XREAD(GROUP) may block with a
+    // BLOCK option after it, a command whose sub-command is the big bulk is not classified.
+    const protocol::CommandPolicy policy = protocol::decide(ctx().commands(), head);
+    constexpr std::uint32_t kNotPlain =
+        protocol::kBlocking | protocol::kPubSub | protocol::kSubscribe | protocol::kTransaction |
+        protocol::kConnectionState | protocol::kAdmin | protocol::kUnknown;
+    if (policy.kind != Kind::normal || !policy.is(protocol::kWrite) || policy.is(kNotPlain) ||
+        head.name == "xread" || head.name == "xreadgroup" || head.name == "client" ||
+        policy.pins != protocol::PinReason::none || parse_.sticky() || parse_.multi_open() ||
+        parse_.watching() || state().in_multi() || subscribed())
+        return StreamGo::decline;
+    // No master verified (a hold): held whole, as today, bounded by the limits.
+    if (!can_send()) return StreamGo::decline;
+    if (stream_can_go()) return StreamGo::go;
+    // Replies owed first (a shared link's, or the link's set-up), or the link connecting.
+    if (queue_.empty() && (!dedicated_.link || dedicated_.stale))
+        open_link();  // its set-up (if any) is sent by pump() after process_input's loop
+    pauses_.set(ReadPauses::stream_wait);
+    if (client_) client_->stop_reading();
+    return StreamGo::wait;
+}
+
+void ClientSession::begin_stream(const protocol::Command& head) {
+    Request p;
+    p.kind = Kind::normal;
+    p.streamed = true;
+    p.proto = parse_.proto();
+    // Counted as sent now: issued_ms stays 0 (no command timeout) until the last byte.
+    queue_.push_streamed(std::move(p));
+    inflight_shared_ = false;
+    ctx().stats().commands_forwarded++;
+    ctx().stats().commands_streamed++;
+    dedicated_.link->out().append(head.raw);
+    parser_.begin_stream();
+}
+
+bool ClientSession::stream_input() {
+    if (closed_) return false;
+    if (!dedicated_.link) {
+        // Cannot happen (a lost link closes the client first); never leave it half-sent.
+        close_unknown_outcome("dedicated link gone while streaming");
+        return false;
+    }
+    if (queue_.empty() || !queue_.back().streamed) {
+        // Redis answered before the command's end (it refused it, and closes): what is
+        // left of it must not reach Redis as commands.
+        close("Redis answered a streamed command before its end", true);
+        return false;
+    }
+    std::string_view bytes;
+    const auto c = parser_.next_stream_chunk(bytes);
+    if (c == protocol::RequestParser::Chunk::error) {
+        // Part of the command is on its way to Redis: neither it nor the link can be used.
+        spdlog::debug("client {}: {} while streaming", client_ ? client_->peer() : "?",
+                      parser_.error());
+        std::string e;
+        protocol::reply::error(e, "ERR " + parser_.error());
+        reply_to_client(e);
+        close(CloseReason::failed, "protocol error while streaming a command", true);
+        return false;
+    }
+    dedicated_.link->out().append(bytes);
+    if (c == protocol::RequestParser::Chunk::end) {
+        queue_.back().issued_ms = uv_now(ctx().loop());
+        queue_.back().issued_us = uv_hrtime() / 1000;
+    }
+    dedicated_.link->flush();
+    if (c == protocol::RequestParser::Chunk::end) return true;
+    if (dedicated_.link->pending_write_bytes() > kStreamPause &&
+        !pauses_.has(ReadPauses::stream_queue)) {
+        pauses_.set(ReadPauses::stream_queue);
+        if (client_) client_->stop_reading();
+    }
+    return c == protocol::RequestParser::Chunk::data;
+}
+
+void ClientSession::on_backend_drained(BackendLink&) {
+    if (closed_ || !pauses_.has(ReadPauses::stream_queue)) return;
+    pauses_.clear(ReadPauses::stream_queue);
+    if (client_ && reading_allowed()) client_->start_reading();
+    if (!input_refused_) process_input();
+}
+
+void ClientSession::stream_wait_over() {
+    if (!pauses_.has(ReadPauses::stream_wait) || closed_) return;
+    pauses_.clear(ReadPauses::stream_wait);
+    if (client_ && reading_allowed()) client_->start_reading();
+    if (!input_refused_) process_input();
 }
 
 }  // namespace sp::proxy

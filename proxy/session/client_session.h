@@ -1,6 +1,6 @@
 // One client connection. It frames the client's requests, asks command_policy once what
-// each one is, and keeps them as ordered reply slots (pending_, with their exact bytes in
-// log_) until answered, so replies go back strictly in request order whichever backend
+// each one is, and keeps them as Requests in a RequestQueue (with their exact bytes)
+// until answered, so replies go back strictly in request order whichever backend
 // connection answered. A client in the default connection state sends over a shared link
 // of the loop's BackendPool; while its state needs a connection of its own (MULTI/WATCH,
 // SELECT n, its own AUTH, subscriptions, blocking commands, MONITOR...) it gets a
@@ -11,8 +11,12 @@
 // At a failover the session holds commands while no master is verified, re-sends what
 // provably did not run (READONLY, UNBLOCKED, read-only or blocking commands on a lost
 // link), and closes the connection, exactly as Redis would, when a write's outcome is
-// unknown. Client-side handling is in client_session.cpp, the backend side in
-// session_backend.cpp.
+// unknown. The session's methods are in two files: client_session.cpp (the client side:
+// framing, routing, local replies, limits, streaming, end of input) and session_backend.cpp
+// (the backend side: sending, replies, the dedicated link's set-up, failover, replica reads).
+// Its collaborators each have one job: RequestQueue (the requests in order), ParseTimeState
+// (where each goes), ConnectionState (what Redis's replies made of the connection),
+// ClientLimits, ReplicaReads, InputEndWatch, ReadPauses, FailoverMemory, DedicatedLink.
 #pragma once
 
 #include <cstdint>
@@ -29,9 +33,16 @@
 #include "proxy/backend/shared_link.h"
 #include "proxy/net/tcp_stream.h"
 #include "proxy/sentinel/topology.h"
+#include "proxy/session/client_limits.h"
 #include "proxy/session/connection_state.h"
+#include "proxy/session/dedicated_link.h"
+#include "proxy/session/failover_memory.h"
+#include "proxy/session/input_end_watch.h"
+#include "proxy/session/parse_time_state.h"
+#include "proxy/session/read_pauses.h"
+#include "proxy/session/replica_reads.h"
+#include "proxy/session/request_queue.h"
 #include "proxy/session/session_services.h"
-#include "proxy/session/slot_ring.h"
 
 namespace sp::proxy {
 
@@ -58,15 +69,25 @@ class ClientSession : private Stream::Handler, private BackendLink::Owner, priva
     void on_topology();
     // Closes the client connection (after writing what is queued, if `graceful`).
     void close(const std::string& why, bool graceful = false);
+    // How a close counts in the metrics: all but `normal` count the commands still owed as
+    // failed; the named ones have their own clients_closed counter too.
+    enum class CloseReason : std::uint8_t {
+        normal,
+        failed,
+        hold_timeout,
+        unknown_outcome,
+        output_buffer,
+    };
+    void close(CloseReason reason, const std::string& why, bool graceful = false);
     bool subscribed() const { return state_ && state_->subscribed(); }
     bool closed() const { return closed_; }
     // Nothing owed to the client (shutdown drain closes such sessions at once).
-    bool idle() const { return pending_.empty(); }
+    bool idle() const { return queue_.empty(); }
     // Client commands not yet answered (counted as failed when the proxy closes).
-    std::size_t unanswered() const;
+    std::size_t unanswered() const { return queue_.owed(); }
     // Has a backend connection of its own now (metrics).
-    bool has_dedicated_link() const { return link_ != nullptr; }
-    // `address` left read rotation: reads in flight there are re-sent (session_replica.cpp).
+    bool has_dedicated_link() const { return dedicated_.link != nullptr; }
+    // `address` left read rotation: reads in flight there are re-sent.
     void replica_unusable(const NodeAddress& address);
     // read_from = replica: replicas were measured again; a read held for one may go now.
     void replica_may_be_available();
@@ -76,47 +97,13 @@ class ClientSession : private Stream::Handler, private BackendLink::Owner, priva
     using SubFamily = protocol::SubFamily;
     // Client output beyond this pauses a dedicated link, and stops new commands going to a
     // shared one (a shared link is never paused for one slow reader); the output limits
-    // (limits.output_*) close a client on top of that (session_limits.cpp).
+    // (limits.output_*) close a client on top of that (ClientLimits).
     static constexpr std::size_t kPauseOutput = 32u << 20;
     // Requests one client may have in flight on a shared link: one deep pipeline cannot
     // starve the others, and the replies owed to a client that stops reading are bounded.
     static constexpr std::size_t kMaxSharedInflight = 64;
     // Output beyond this: the client is behind on reading, one request in flight at a time.
     static constexpr std::size_t kBehindOutput = 1u << 20;
-
-    // One reply slot: a command sent (or to be sent) to Redis, or answered locally.
-    struct Pending {
-        std::uint32_t len = 0;  // bytes in log_ (0: answered by the proxy itself)
-        std::uint32_t flags = 0;
-        Kind kind = Kind::normal;
-        SubFamily family = SubFamily::channel;
-        protocol::TimeoutArg timeout = protocol::TimeoutArg::none;
-        bool local = false;          // answered by the proxy: bytes in local_replies_
-        bool local_state = false;    // local, and changes the state (kind, args) when answered
-        bool local_getname = false;  // CLIENT GETNAME on a shared link: answered at the front
-        bool close_after = false;    // QUIT, or a protocol error: close once answered
-        bool shared = false;         // goes over a shared link (else the dedicated one)
-        protocol::RespVersion proto = protocol::RespVersion::resp2;  // of a shared one
-        bool resendable = false;    // command_policy: safe to send again
-        bool replica_read = false;  // may be read from a replica (routing.read_from)
-        bool silent = false;        // the proxy's own (handshake, replay): reply swallowed
-        bool critical = false;      // silent, and an error reply closes the session (AUTH)
-        bool resub = false;         // silent re-subscription after a switch
-        bool in_tx = false;         // queued inside MULTI: replayed on a new link
-        bool exec_nil = false;      // EXEC sent as DISCARD because WATCH state was lost
-        bool streamed = false;      // forwarded as it arrived (len 0): can never be re-sent
-        bool fence = false;         // silent SWAPDB 0 0 before a WAIT (kept by open_link)
-        bool fence_failed = false;  // a WAIT whose fence failed: answered with an error
-        std::int32_t expect = 1;    // frames still expected (-1: count at the front)
-        std::uint64_t issued_ms = 0;
-        // When sent, by uv_hrtime in microseconds: the backend latency histogram (issued_ms,
-        // the loop's millisecond clock, times commands out).
-        std::uint64_t issued_us = 0;
-        // The arguments of the rare commands whose reply changes the connection state,
-        // and of blocking commands (re-issued with the time left): kept from the one
-        // framing, never parsed again.
-        std::shared_ptr<const std::vector<std::string>> args;
-    };
 
     // Stream::Handler (client side)
     uv_buf_t on_alloc(std::size_t suggested) override;
@@ -137,47 +124,50 @@ class ClientSession : private Stream::Handler, private BackendLink::Owner, priva
     void on_shared_link_lost(SharedLink& link, const std::string& why) override;
     void on_shared_read_done(SharedLink& link) override;
 
-    // client_session.cpp: commands in
+    // client_session.cpp: commands in, local replies, limits, streaming, end of input
     void handle_command(const protocol::Command& cmd);
-    void handle_command_after_gate(const protocol::Command& cmd);
-    bool handle_auth_gate(const protocol::Command& cmd);
-    bool route_shared(const protocol::Command& cmd, const protocol::CommandPolicy& policy);
-    bool answer_on_shared(const protocol::Command& cmd, const Pending& p);
-    bool as_proxy_credentials(const protocol::Command& cmd) const;
-    void answer_hello_locally(const protocol::Command& cmd);
-    void enqueue(std::string_view raw, Pending p);
+    void handle_command_after_gate(const protocol::Command& cmd,
+                                   const protocol::HelloOptions* hello);
+    bool handle_auth_gate(const protocol::Command& cmd, const protocol::HelloOptions* hello);
+    bool route(const protocol::Command& cmd, const protocol::CommandPolicy& policy,
+               const protocol::HelloOptions* hello);
+    bool answer_on_shared(const protocol::Command& cmd, const Request& p,
+                          const protocol::HelloOptions* hello);
+    bool as_proxy_credentials(const protocol::Command& cmd,
+                              const protocol::HelloOptions* hello) const;
+    void answer_hello_locally(const protocol::Command& cmd, const protocol::HelloOptions& hello);
+    void enqueue(std::string_view raw, Request p);
     void enqueue_local(std::string reply, bool close_after = false);
     // A connection-state command answered by the proxy (RESET, CLIENT SETNAME, HELLO on a
     // shared link): the state changes when the reply reaches the front, after the commands
     // before it, so a link that dies with those in flight still replays what they need.
-    void enqueue_local_change(std::string reply, const Pending& change);
+    void enqueue_local_change(std::string reply, const Request& change);
     void deliver_locals();
     void check_backpressure();
-    // session_limits.cpp: the client limits.
+    // The client limits: ClientLimits decides, the session acts.
     bool query_buffer_ok();  // limits.query_buffer_limit; false: the client is being closed
     bool output_limit_reached(std::uint64_t now_ms);  // limits.output_*; true: closed
     bool output_within_budget();  // limits.memory_budget after replies; false: closed
     bool hold_full() const;       // limits.max_held_*: read no more commands while holding
     void account_held();          // tells LoopContext how many commands this session holds
     void process_input();         // frames what the parser holds, as far as the limits allow
-    // session_input_end.cpp: the client sends no more (EOF, or hung up while not read).
+    // The client sends no more (EOF, or hung up while not read): InputEndWatch.
     void check_input_end();
     void watch_peer();  // while the client is not read: is it still there?
-    Timer& peer_timer();
-    // session_stream.cpp: a big bulk forwarded as it arrives (limits.stream_bulk_len).
+    // A big bulk forwarded as it arrives (limits.stream_bulk_len).
     enum class StreamGo { decline, wait, go };
     StreamGo stream_decision(const protocol::Command& head);
     void begin_stream(const protocol::Command& head);
     bool stream_input();      // false: nothing more to do now (incomplete, paused, closed)
     void stream_wait_over();  // something a waiting stream needed may have happened
-    bool stream_can_go() const { return pending_.empty() && link_ && !link_stale_ && link_ready_; }
-    bool reading_allowed() const {
-        return !client_paused_ && !hold_paused_ && !stream_wait_ && !stream_paused_;
+    bool stream_can_go() const {
+        return queue_.empty() && dedicated_.link && !dedicated_.stale && dedicated_.ready;
     }
+    bool reading_allowed() const { return !pauses_.any(); }
     void follow_topology();
     void reply_to_client(std::string_view bytes);
 
-    // session_backend.cpp: commands out, replies in, failover
+    // session_backend.cpp: commands out, replies in, failover, replica reads
     void pump();
     bool can_send() const;
     void open_link();
@@ -189,12 +179,11 @@ class ClientSession : private Stream::Handler, private BackendLink::Owner, priva
     void handle_reply(const NodeAddress& from, const protocol::FrameInfo& info,
                       std::string_view bytes);
     void complete_front(bool success);
-    void apply_state(const Pending& p);
+    void apply_state(const Request& p);
     // Whether the client is sent the reply completing `p` (CLIENT REPLY OFF|SKIP).
-    bool reply_visible(const Pending& p, bool success);
-    void build_preamble(std::string& log, SlotRing<Pending>& pending);
-    void append_link_auth(std::string& log, SlotRing<Pending>& pending) const;
-    void rewrite_blocking(std::string& out, const Pending& p, bool& expired);
+    bool reply_visible(const Request& p, bool success);
+    void build_preamble(RequestQueue& setup);
+    void append_link_auth(RequestQueue& queue) const;
     void update_hold_timer();
     Timer& hold_timer();
     Timer& retry_timer();
@@ -202,92 +191,42 @@ class ClientSession : private Stream::Handler, private BackendLink::Owner, priva
     bool upstream_ready() const;
     std::optional<NodeAddress> upstream_address() const;
     void close_unknown_outcome(const std::string& why);
-    std::string null_reply_for(const Pending& p) const;
-    // session_replica.cpp: where a shared-link command goes (replica reads)
-    SharedLink* shared_target(const Pending& p);
-    SharedLink* pick_replica(protocol::RespVersion proto, std::uint64_t now_ns,
-                             bool& none_eligible);
-    std::int64_t ryw_required();
-    void note_answered(const Pending& p);
+    std::string null_reply_for() const;
+    // Where a shared-link command goes (ReplicaReads for replica reads).
+    SharedLink* shared_target(const Request& p);
     void replica_failed(const NodeAddress& from, const std::string& why);
-    std::string_view front_raw() const { return {log_.data() + head_, pending_.front().len}; }
 
     SessionServices& services_;
     LoopContext& ctx() const;  // services_.context: what the pool's sessions share
     Stream* client_;
     protocol::RequestParser parser_;
-    std::unique_ptr<BackendLink> link_;  // dedicated link, while the client needs one
-    bool link_ready_ = false;
-    bool link_stale_ = false;            // a state change answered locally since link_ was set up
+    DedicatedLink dedicated_;            // the client's own Redis connection, while it needs one
     SharedLink* shared_link_ = nullptr;  // where the shared entries in flight went
     bool inflight_shared_ = false;       // the entries in flight went to shared_link_
-    bool upstream_replica_ = false;      // shared_link_ was chosen as a replica (reads only)
-    bool waiting_replica_ = false;       // read_from = replica: a read waits for an eligible one
-    // Read-your-writes: the loop's hrtime when this client's last write was answered (0:
-    // none), and the master offset that includes it (−1: not resolved yet), of one epoch
-    // of ReadTargets' master history.
-    std::uint64_t ryw_fence_ns_ = 0;
-    std::int64_t ryw_offset_ = -1;
-    std::uint64_t ryw_epoch_ = 0;
+    ReplicaReads replica_;               // reads from replicas, read-your-writes
     SnapshotPtr snap_;
 
-    // Reply slots in client order. Entries [0, sent_) were written to a link (or are
-    // local); upstream_inflight_ of them await a backend reply.
-    SlotRing<Pending> pending_;
-    std::size_t sent_ = 0;
-    std::size_t upstream_inflight_ = 0;
-    std::string log_;         // bytes of pending_ entries, from head_
-    std::size_t head_ = 0;    // log_ offset of pending_.front()
-    std::size_t unsent_ = 0;  // log_ offset of pending_[sent_]
-    SlotRing<std::string> local_replies_;
+    RequestQueue queue_;  // the client's requests in order, until answered
 
     // What a new dedicated link must be told (replayed in open_link). Allocated by the first
     // command that changes it (about 0.4 KiB an idle client in the default state keeps none).
     std::unique_ptr<ConnectionState> state_;
     const ConnectionState& state() const;
     ConnectionState& state_mut();
-    bool authenticated_ = false;  // against the proxy's client password
     // What the commands parsed so far will have made of the connection (state_ follows
     // the replies): decides, per command, shared link or dedicated.
-    bool multi_open_at_parse_ = false;
-    bool watch_at_parse_ = false;
-    bool db_nonzero_at_parse_ = false;
-    bool sticky_pin_ = false;       // subscriptions, blocking, MONITOR, own AUTH...: stays
-    bool writes_unfenced_ = false;  // a write went over a shared link since the last WAIT
-    protocol::RespVersion proto_at_parse_ = protocol::RespVersion::resp2;
+    ParseTimeState parse_;
 
-    // Failover handling. What a session remembers about lost links and holds lives apart,
-    // created the first time a link is lost or a hold starts (about 0.1 KiB an idle client
-    // in the default state never needs).
-    struct FailoverMemory {
-        std::optional<NodeAddress> avoid;  // demoted or lost master: not until a new snapshot
-        std::uint64_t avoid_generation = 0;
-        std::uint64_t avoid_until_ms = 0;
-        std::uint64_t hold_started_ms = 0;
-        // A subscriber's link to this master was closed by Redis: if a new link to the same
-        // master connects (no failover), the client is closed as Redis closed it.
-        std::optional<NodeAddress> sub_link_lost;
-    };
+    // What a session remembers about lost links and holds, created the first time a link is
+    // lost or a hold starts (an idle client in the default state never needs it).
     std::unique_ptr<FailoverMemory> failover_;
     const FailoverMemory& failover() const;
     FailoverMemory& failover_mut();
-    std::unique_ptr<Timer> hold_timer_;   // created on first use (hold_timer())
-    bool hold_counted_ = false;           // this hold waited for a master (metrics)
-    std::unique_ptr<Timer> retry_timer_;  // created on first use (retry_timer())
-    bool moving_subscriber_ = false;
     bool closed_ = false;
-    bool client_paused_ = false;
-    bool link_paused_ = false;
     bool input_refused_ = false;
-    std::uint64_t charged_ = 0;        // what this session counts against limits.memory_budget
-    std::uint64_t soft_since_ms_ = 0;  // output at its class's soft limit since (0: below)
-    std::size_t held_charged_ = 0;     // what this session counts in LoopContext::held_total
-    bool hold_paused_ = false;         // not read: at a limits.max_held_* bound
-    bool stream_wait_ = false;         // not read: a big bulk waits to stream (session_stream.cpp)
-    bool stream_paused_ = false;       // not read: the streamed bytes queued for Redis are many
-    bool input_ended_ = false;         // the client's EOF was read: it sends nothing more
-    bool peer_gone_ = false;           // its socket says it hung up while it was not read
-    std::unique_ptr<Timer> peer_timer_;  // created on first use (peer_timer())
+    ClientLimits limits_;      // its share of the client and proxy-wide limits
+    ReadPauses pauses_;        // why the client is not read now (none: it is)
+    InputEndWatch input_end_;  // the client's EOF, or its hang-up while not read
     // Re-counts this session's buffers against the memory budget; false when it must go.
     bool account_memory();
     std::uint64_t last_read_ms_ = 0;  // loop time of the client's last bytes  // a protocol error

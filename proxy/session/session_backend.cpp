@@ -1,6 +1,6 @@
 // The backend side of a session: sending its commands, in order, over a shared link or its
 // dedicated link; matching replies to its reply slots; replaying the connection state on a
-// new dedicated link. The failover rules are in session_failover.cpp, the client side in
+// new dedicated link; the failover rules; replica reads. The client side is in
 // client_session.cpp.
 #include <spdlog/spdlog.h>
 
@@ -50,28 +50,22 @@ bool ClientSession::can_send() const {
 }
 
 std::optional<NodeAddress> ClientSession::upstream_address() const {
-    if (link_) return link_->address();
+    if (dedicated_.link) return dedicated_.link->address();
     if (shared_link_) return shared_link_->address();
     return std::nullopt;
 }
 
 bool ClientSession::upstream_ready() const {
-    if (upstream_inflight_ == 0) return true;
-    return inflight_shared_ ? (shared_link_ && shared_link_->ready()) : link_ready_;
+    if (queue_.in_flight() == 0) return true;
+    return inflight_shared_ ? (shared_link_ && shared_link_->ready()) : dedicated_.ready;
 }
 
 void ClientSession::pump() {
     if (closed_) return;
-    waiting_replica_ = false;  // the send loop below finds out again
+    replica_.set_waiting(false);  // the send loop below finds out again
     deliver_locals();
     if (closed_) return;
-    bool has_unsent = false;
-    for (std::size_t i = sent_; i < pending_.size(); ++i)
-        if (!pending_[i].local) {
-            has_unsent = true;
-            break;
-        }
-    bool want_link = has_unsent || (subscribed() && !link_);
+    bool want_link = queue_.has_unsent_for_redis() || (subscribed() && !dedicated_.link);
     if (!want_link) {
         update_hold_timer();
         if (client_) client_->flush();
@@ -79,7 +73,7 @@ void ClientSession::pump() {
     }
     if (!can_send()) {
         const std::uint64_t until = failover().avoid_until_ms;
-        if (until && !(retry_timer_ && retry_timer_->active())) {
+        if (until && !(failover_->retry_timer && failover_->retry_timer->active())) {
             std::uint64_t now = uv_now(ctx().loop());
             retry_timer().start(until > now ? until - now : 1);
         }
@@ -87,23 +81,24 @@ void ClientSession::pump() {
         if (client_) client_->flush();
         return;
     }
-    if (subscribed() && !link_) open_link();
+    if (subscribed() && !dedicated_.link) open_link();
     // Send in order up to the first command that must wait: one for the other kind of
     // link while this kind still owes replies (that keeps replies in order), or one past
     // the shared-link allowance. Local entries count as sent; they are answered when they
     // reach the front.
     const std::uint64_t now = uv_now(ctx().loop());
     const std::uint64_t now_us = uv_hrtime() / 1000;  // backend latency, below 1 ms too
-    while (sent_ < pending_.size()) {
-        Pending& p = pending_[sent_];
-        if (p.local) {
+    while (queue_.unsent() > 0) {
+        Request& p = queue_.next();
+        if (p.local()) {
             // A state change answered here applies at the front: a dedicated link must not
             // run later commands before it, nor in the state it had before.
-            if (p.local_state && upstream_inflight_ > 0 && !inflight_shared_) break;
-            ++sent_;
+            if (p.answer == Answer::local_change && queue_.in_flight() > 0 && !inflight_shared_)
+                break;
+            queue_.mark_sent(false);
             continue;
         }
-        if (p.shared && (upstream_inflight_ == 0 || !inflight_shared_) && state_ &&
+        if (p.shared && (queue_.in_flight() == 0 || !inflight_shared_) && state_ &&
             state_->needs_own_link()) {
             // Parsed for a shared link, but Redis's replies to the commands before it say
             // the connection is not in the default state (an EXEC that was an error kept
@@ -111,21 +106,21 @@ void ClientSession::pump() {
             p.shared = false;
             p.replica_read = false;
         }
-        if (upstream_inflight_ > 0 && p.shared != inflight_shared_) break;
+        if (queue_.in_flight() > 0 && p.shared != inflight_shared_) break;
         if (p.shared) {
             // A client already behind on reading gets one request at a time: a reply's size
             // is unknown until it comes, and a shared link is never paused for one reader.
             const std::size_t output = client_ ? client_->pending_bytes() : 0;
             const std::size_t allowance = output > kBehindOutput ? 1 : kMaxSharedInflight;
-            if (upstream_inflight_ >= allowance || output > kPauseOutput) break;
+            if (queue_.in_flight() >= allowance || output > kPauseOutput) break;
             // The link in use keeps the replies in order; another (a new master, a
             // replica, the other protocol) only once it owes nothing.
             SharedLink* target = shared_target(p);
             if (!target) break;
-            if (upstream_inflight_ == 0) {
+            if (queue_.in_flight() == 0) {
                 // Back to the default state: the dedicated link's state is stale.
-                link_.reset();
-                link_ready_ = false;
+                dedicated_.link.reset();
+                dedicated_.ready = false;
             }
             shared_link_ = target;
             if (p.issued_ms == 0) {
@@ -134,17 +129,16 @@ void ClientSession::pump() {
             }
             ctx().stats().commands_forwarded++;
             ctx().stats().commands_forwarded_shared++;
-            if (upstream_replica_) ctx().stats().commands_forwarded_replica++;
-            shared_link_->send(this, std::string_view(log_.data() + unsent_, p.len));
+            if (replica_.on_replica()) ctx().stats().commands_forwarded_replica++;
+            shared_link_->send(this, queue_.next_bytes());
             inflight_shared_ = true;
         } else {
-            if (!link_ || link_stale_) {
-                if (link_ && !survives_link_change("a state change answered by the proxy")) return;
+            if (!dedicated_.link || dedicated_.stale) {
+                if (dedicated_.link &&
+                    !survives_link_change("a state change answered by the proxy"))
+                    return;
                 // A streamed command cannot be re-sent on a new link: wait for its reply.
-                bool streamed_in_flight = false;
-                for (std::size_t i = 0; i < sent_; ++i)
-                    if (pending_[i].streamed) streamed_in_flight = true;
-                if (streamed_in_flight) break;
+                if (queue_.streamed_in_flight()) break;
                 open_link();  // rebuilds the queue: its set-up first, then everything
                 continue;
             }
@@ -152,116 +146,56 @@ void ClientSession::pump() {
                 p.issued_ms = now;
                 p.issued_us = now_us;
             }
-            if (!p.silent) ctx().stats().commands_forwarded++;
-            link_->out().append(log_, unsent_, p.len);
+            if (!p.silent()) ctx().stats().commands_forwarded++;
+            dedicated_.link->out().append(queue_.next_bytes());
             inflight_shared_ = false;
         }
-        unsent_ += p.len;
-        ++sent_;
-        ++upstream_inflight_;
+        queue_.mark_sent(true);
     }
     // The dedicated link writes now; shared links once per loop turn (BackendPool).
-    if (link_) link_->flush();
+    if (dedicated_.link) dedicated_.link->flush();
     update_hold_timer();
     if (client_) client_->flush();
 }
 
 void ClientSession::open_link() {
     BackendLink::Owner& owner = *this;
-    link_ = std::make_unique<BackendLink>(ctx().loop(), owner, *snap_->master,
-                                          ctx().config().connect_timeout_ms);
-    link_ready_ = false;
-    link_stale_ = false;
-    link_paused_ = false;
+    dedicated_.link = std::make_unique<BackendLink>(ctx().loop(), owner, *snap_->master,
+                                                    ctx().config().connect_timeout_ms);
+    dedicated_.ready = false;
+    dedicated_.stale = false;
+    dedicated_.paused = false;
     // Everything pending goes out on this link (or, for default-state commands later in
     // the queue, a shared one), preceded by the connection state; the previous link's
     // set-up entries are dropped and blocking commands get the time they have left.
-    std::string new_log;
-    SlotRing<Pending> new_pending;
-    SlotRing<std::string> new_locals;
-    build_preamble(new_log, new_pending);
-    std::size_t off = head_;
-    for (std::size_t i = 0; i < pending_.size(); ++i) {
-        Pending p = pending_[i];
-        std::string_view raw(log_.data() + off, p.len);
-        off += p.len;
-        if (p.local) {
-            new_pending.push_back(p);
-            new_locals.push_back(std::move(local_replies_.front()));
-            local_replies_.pop_front();
-            continue;
-        }
-        if (p.silent && !p.fence) continue;
-        if ((p.flags & protocol::kBlocking) && p.issued_ms != 0 &&
-            p.timeout != protocol::TimeoutArg::none && p.args) {
-            bool expired = false;
-            std::string rewritten;
-            rewrite_blocking(rewritten, p, expired);
-            if (expired) {
-                // Its timeout ran out while the master was away: answer as Redis would.
-                p.len = 0;
-                p.local = true;
-                new_pending.push_back(p);
-                new_locals.push_back(null_reply_for(p));
-                continue;
-            }
-            p.len = static_cast<std::uint32_t>(rewritten.size());
-            new_log += rewritten;
-        } else if ((p.kind == Kind::subscribe || p.kind == Kind::unsubscribe) && p.args &&
-                   p.expect >= 0 && p.expect + 1 < static_cast<std::int32_t>(p.args->size())) {
-            // Partly confirmed on the lost link: only the channels Redis did not confirm go
-            // again (the confirmed ones are in the state, replayed above).
-            std::vector<std::string> rest{p.args->front()};
-            rest.insert(rest.end(), p.args->end() - p.expect, p.args->end());
-            const std::size_t before = new_log.size();
-            reply::command(new_log, rest);
-            p.len = static_cast<std::uint32_t>(new_log.size() - before);
-            p.args = std::make_shared<const std::vector<std::string>>(std::move(rest));
-        } else if (p.kind == Kind::unsubscribe && p.args && p.args->size() == 1) {
-            // UNSUBSCRIBE of everything: counted again against what is still subscribed.
-            p.expect = -1;
-            new_log.append(raw);
-        } else {
-            new_log.append(raw);
-        }
-        p.issued_ms = 0;
-        p.issued_us = 0;
-        new_pending.push_back(p);
-    }
-    log_ = std::move(new_log);
-    pending_ = std::move(new_pending);
-    local_replies_ = std::move(new_locals);
-    head_ = 0;
-    unsent_ = 0;
-    sent_ = 0;
-    upstream_inflight_ = 0;
-    link_->connect();
+    RequestQueue setup;
+    build_preamble(setup);
+    queue_.reissue_after(std::move(setup), uv_now(ctx().loop()), null_reply_for());
+    dedicated_.link->connect();
 }
 
-void ClientSession::build_preamble(std::string& log, SlotRing<Pending>& pending) {
+void ClientSession::build_preamble(RequestQueue& setup) {
     const auto& cfg = ctx().config();
+    std::string bytes;
     for (const ReplayStep& step : state().replay({cfg.redis_user, cfg.redis_password})) {
-        Pending p;
-        p.silent = true;
-        p.critical = step.critical;
+        Request p;
+        p.answer = step.critical                  ? Answer::setup_critical
+                   : step.kind == Kind::subscribe ? Answer::resubscribe
+                                                  : Answer::setup;
         p.kind = step.kind;
         p.family = step.family;
         p.expect = step.expect;
-        p.resub = step.kind == Kind::subscribe;
-        std::size_t before = log.size();
-        protocol::reply::command(log, step.argv);
-        p.len = static_cast<std::uint32_t>(log.size() - before);
-        pending.push_back(std::move(p));
+        bytes.clear();
+        protocol::reply::command(bytes, step.argv);
+        setup.push(bytes, std::move(p));
     }
     if (state().in_multi()) {
-        const std::string& tx = state().transaction_bytes();
+        const std::string_view tx = state().transaction_bytes();
         std::size_t off = 0;
         for (std::uint32_t len : state().transaction_lengths()) {
-            Pending p;
-            p.silent = true;
-            p.len = len;
-            pending.push_back(std::move(p));
-            log.append(tx, off, len);
+            Request p;
+            p.answer = Answer::setup;
+            setup.push(tx.substr(off, len), std::move(p));
             off += len;
         }
     }
@@ -269,67 +203,20 @@ void ClientSession::build_preamble(std::string& log, SlotRing<Pending>& pending)
 
 // The proxy's own AUTH (redis.password), silent; an error closes the session. Sent again
 // right after a client's RESET, which logs the link out on Redis.
-void ClientSession::append_link_auth(std::string& log, SlotRing<Pending>& pending) const {
+void ClientSession::append_link_auth(RequestQueue& queue) const {
     const auto& cfg = ctx().config();
     if (cfg.redis_password.empty()) return;
-    Pending p;
-    p.silent = true;
-    p.critical = true;
-    std::size_t before = log.size();
+    Request p;
+    p.answer = Answer::setup_critical;
+    std::string bytes;
     if (cfg.redis_user.empty())
-        protocol::reply::command(log, {"AUTH", cfg.redis_password});
+        protocol::reply::command(bytes, {"AUTH", cfg.redis_password});
     else
-        protocol::reply::command(log, {"AUTH", cfg.redis_user, cfg.redis_password});
-    p.len = static_cast<std::uint32_t>(log.size() - before);
-    pending.push_back(std::move(p));
+        protocol::reply::command(bytes, {"AUTH", cfg.redis_user, cfg.redis_password});
+    queue.push(bytes, std::move(p));
 }
 
-void ClientSession::rewrite_blocking(std::string& out, const Pending& p, bool& expired) {
-    std::vector<std::string> argv = *p.args;
-    std::uint64_t elapsed = uv_now(ctx().loop()) - p.issued_ms;
-    auto adjust_seconds = [&](std::string& arg) {
-        double t = std::strtod(arg.c_str(), nullptr);
-        if (t <= 0) return;  // 0 = forever
-        double left = t - static_cast<double>(elapsed) / 1000.0;
-        if (left <= 0.001) {
-            expired = true;
-            return;
-        }
-        char buf[64];
-        std::snprintf(buf, sizeof(buf), "%.3f", left);
-        arg = buf;
-    };
-    if (argv.size() >= 2) {
-        switch (p.timeout) {
-            case protocol::TimeoutArg::last_seconds:
-                adjust_seconds(argv.back());
-                break;
-            case protocol::TimeoutArg::first_seconds:
-                adjust_seconds(argv[1]);
-                break;
-            case protocol::TimeoutArg::block_option_ms:
-                for (std::size_t i = 1; i + 1 < argv.size(); ++i) {
-                    if (ieq(argv[i], "block")) {
-                        long long ms = std::atoll(argv[i + 1].c_str());
-                        if (ms > 0) {
-                            long long left = ms - static_cast<long long>(elapsed);
-                            if (left <= 0)
-                                expired = true;
-                            else
-                                argv[i + 1] = std::to_string(left);
-                        }
-                        break;
-                    }
-                }
-                break;
-            case protocol::TimeoutArg::none:
-                break;
-        }
-    }
-    protocol::reply::command(out, argv);
-}
-
-std::string ClientSession::null_reply_for(const Pending&) const {
+std::string ClientSession::null_reply_for() const {
     // Blocking pops that time out answer a null (array for BLPOP/BZPOP*/BLMPOP/XREAD,
     // bulk for BLMOVE/BRPOPLPUSH); RESP3 has one null for both.
     std::string r;
@@ -349,7 +236,7 @@ void ClientSession::on_backend_connected(BackendLink& link) {
         return;
     }
     if (failover_) failover_->sub_link_lost.reset();
-    link_ready_ = true;
+    dedicated_.ready = true;
     update_hold_timer();
     stream_wait_over();
 }
@@ -358,8 +245,7 @@ void ClientSession::on_backend_frame(BackendLink& link, const protocol::FrameInf
                                      std::string_view bytes) {
     if (closed_) return;
     std::string_view head = info.head_view();
-    bool front_is_sub = !pending_.empty() && (pending_.front().kind == Kind::subscribe ||
-                                              pending_.front().kind == Kind::unsubscribe);
+    const bool front_is_sub = !queue_.empty() && queue_.front().subscription();
     // Out-of-band frames: pub/sub messages (RESP3 pushes, RESP2 arrays in subscribed mode).
     if (info.push && !is_sub_confirmation(head)) {
         reply_to_client(bytes);
@@ -371,12 +257,12 @@ void ClientSession::on_backend_frame(BackendLink& link, const protocol::FrameInf
         reply_to_client(bytes);
         return;
     }
-    if (pending_.empty() || upstream_inflight_ == 0) {
+    if (queue_.empty() || queue_.in_flight() == 0) {
         // Nothing asked: MONITOR output and the like. Pass it on.
         reply_to_client(bytes);
         return;
     }
-    Pending& p = pending_.front();
+    Request& p = queue_.front();
     bool confirmation = (info.push || sub_mode_resp2) && is_sub_confirmation(head);
     // Queued in MULTI, a (P|S)SUBSCRIBE answers one +QUEUED; it runs with EXEC.
     const bool queued = p.in_tx && state().in_multi();
@@ -386,7 +272,7 @@ void ClientSession::on_backend_frame(BackendLink& link, const protocol::FrameInf
                 const auto& set = state().subscriptions(p.family);
                 p.expect = std::max<std::int32_t>(1, static_cast<std::int32_t>(set.size()));
             }
-            if (!p.silent) {
+            if (!p.silent()) {
                 reply_to_client(bytes);
                 // Recorded per channel: a link lost before the last confirmation replays
                 // the confirmed ones and re-sends only the rest (open_link).
@@ -408,7 +294,7 @@ void ClientSession::on_backend_frame(BackendLink& link, const protocol::FrameInf
 
 void ClientSession::on_shared_reply(SharedLink& link, const protocol::FrameInfo& info,
                                     std::string_view bytes) {
-    if (closed_ || pending_.empty() || upstream_inflight_ == 0) return;
+    if (closed_ || queue_.empty() || queue_.in_flight() == 0) return;
     handle_reply(link.address(), info, bytes);
 }
 
@@ -416,8 +302,8 @@ void ClientSession::on_shared_reply(SharedLink& link, const protocol::FrameInfo&
 void ClientSession::handle_reply(const NodeAddress& from, const protocol::FrameInfo& info,
                                  std::string_view bytes) {
     std::string_view head = info.head_view();
-    Pending& p = pending_.front();
-    if (info.error && upstream_replica_ && !p.silent &&
+    Request& p = queue_.front();
+    if (info.error && replica_.on_replica() && !p.silent() &&
         (starts_with(head, "LOADING") || starts_with(head, "MASTERDOWN"))) {
         // A replica that cannot serve: the read did not run; the master answers it.
         replica_failed(from, std::string(head.substr(0, head.find(' '))));
@@ -426,7 +312,7 @@ void ClientSession::handle_reply(const NodeAddress& from, const protocol::FrameI
     // (A streamed command cannot be re-sent: its READONLY goes to the client as it came.)
     // Only Redis's own demotion text: an -UNBLOCKED from CLIENT UNBLOCK ... ERROR, or for a
     // deleted stream, is the client's answer, as direct.
-    if (info.error && !p.silent && !p.streamed &&
+    if (info.error && !p.silent() && !p.streamed &&
         (starts_with(head, "READONLY") ||
          starts_with(head, "UNBLOCKED force unblock from blocking operation"))) {
         // The node is no longer master: this command did not run there (UNBLOCKED: the
@@ -438,9 +324,10 @@ void ClientSession::handle_reply(const NodeAddress& from, const protocol::FrameI
         relink(std::string(head.substr(0, 9)), true);
         return;
     }
-    if (p.silent) {
-        if (info.error && p.fence && pending_.size() > 1) pending_[1].fence_failed = true;
-        if (info.error && p.critical) {
+    if (p.silent()) {
+        if (info.error && p.answer == Answer::fence && queue_.size() > 1)
+            queue_[1].rewrite = ReplyRewrite::fence_failed;
+        if (info.error && (p.answer == Answer::setup_critical)) {
             spdlog::error("session {}: {} refused the proxy's connection set-up: {}",
                           client_ ? client_->peer() : "?", from.str(), std::string(head));
             close("backend refused connection set-up");
@@ -461,14 +348,14 @@ void ClientSession::handle_reply(const NodeAddress& from, const protocol::FrameI
     }
     if (!visible) {
         // (Redis's connection always replies: CLIENT REPLY OFF|SKIP are the proxy's.)
-    } else if (p.fence_failed) {
+    } else if ((p.rewrite == ReplyRewrite::fence_failed)) {
         // Its count would be of the wrong connection's writes: never more than the truth.
         std::string r;
         reply::error(r,
                      "ERR sentinel-proxy cannot count the replicas of this client's earlier "
                      "writes: the fence before WAIT (SWAPDB 0 0) was refused");
         reply_to_client(r);
-    } else if (p.exec_nil && !info.error) {
+    } else if ((p.rewrite == ReplyRewrite::exec_nil) && !info.error) {
         std::string r;
         reply::null_array(r, state().proto());
         reply_to_client(r);
@@ -479,60 +366,46 @@ void ClientSession::handle_reply(const NodeAddress& from, const protocol::FrameI
 }
 
 void ClientSession::complete_front(bool success) {
-    const Pending p = pending_.front();
-    if (!p.silent && p.issued_us != 0 && !(p.flags & protocol::kBlocking))
+    const Request p = queue_.front();
+    if (!p.silent() && p.issued_us != 0 && !(p.flags & protocol::kBlocking))
         ctx().stats().backend_latency.observe_ms(
             static_cast<double>(uv_hrtime() / 1000 - p.issued_us) / 1000.0);
-    if (!p.silent) {
+    if (!p.silent()) {
         // (Subscriptions were recorded as each channel was confirmed.)
         const bool sub = p.kind == Kind::subscribe || p.kind == Kind::unsubscribe;
         if (p.in_tx && state().in_multi()) {
             // +QUEUED says nothing ran: a state command waits for EXEC's reply.
-            state_mut().queued_in_transaction(front_raw(), success, p.kind, p.family, p.args.get());
+            state_mut().queued_in_transaction(queue_.front_bytes(), success, p.kind, p.family,
+                                              p.args.get());
         } else if (!sub && (success || p.kind == Kind::exec || p.kind == Kind::discard)) {
             apply_state(p);
         }
-    } else if (p.resub && moving_subscriber_) {
-        bool more = false;
-        for (std::size_t i = 1; i < pending_.size(); ++i)
-            if (pending_[i].resub) more = true;
-        if (!more) {
-            moving_subscriber_ = false;
+    } else if (p.answer == Answer::resubscribe && failover().moving_subscriber) {
+        if (!queue_.any_resubscribe(1)) {
+            failover_mut().moving_subscriber = false;
             services_.master_switch.subscriber_moved(this);
         }
     }
-    note_answered(p);
-    head_ += p.len;
-    pending_.pop_front();
-    if (pending_.empty()) {
+    replica_.note_answered(p, ctx().config().read_routing);
+    const bool none_in_flight = queue_.pop_answered();
+    if (queue_.empty()) {
         // Everything parsed is answered: what the requests suggested gives way to what
         // Redis did (a refused MULTI, a SELECT queued then discarded, a kept WATCH).
-        multi_open_at_parse_ = state().in_multi();
-        watch_at_parse_ = state().watching();
-        db_nonzero_at_parse_ = state().db() != 0;
+        parse_.settle(state());
     }
-    if (sent_ > 0) --sent_;
-    if (upstream_inflight_ > 0 && --upstream_inflight_ == 0 && inflight_shared_)
+    if (none_in_flight && inflight_shared_)
         shared_link_ = nullptr;  // nothing owed there: the pool may close it
-    if (head_ == log_.size()) {
-        log_.clear();
-        head_ = unsent_ = 0;
-    } else if (head_ > (64u << 10) && head_ * 2 > log_.size()) {
-        log_.erase(0, head_);
-        unsent_ -= head_;
-        head_ = 0;
-    }
     deliver_locals();
 }
 
-bool ClientSession::reply_visible(const Pending& p, bool success) {
+bool ClientSession::reply_visible(const Request& p, bool success) {
     if (!state_ && p.kind != Kind::client_reply) return true;  // the default: every reply
     // Queued in MULTI, a CLIENT REPLY answers +QUEUED like any command; it applies with EXEC.
     const Kind kind = p.in_tx && state().in_multi() ? Kind::normal : p.kind;
     return state_mut().reply_visible(kind, p.args.get(), success);
 }
 
-void ClientSession::apply_state(const Pending& p) {
+void ClientSession::apply_state(const Request& p) {
     if (p.args) state_mut().apply(p.kind, p.family, *p.args);
 }
 
@@ -541,7 +414,7 @@ void ClientSession::on_backend_read_done(BackendLink&) {
     check_backpressure();
     if (!output_within_budget()) return;
     // Commands waiting for this link to owe nothing (the next ones go shared) may go now.
-    if (sent_ < pending_.size()) pump();
+    if (queue_.unsent() > 0) pump();
     if (client_) client_->flush();
     stream_wait_over();
     check_input_end();
@@ -555,6 +428,269 @@ void ClientSession::on_shared_read_done(SharedLink&) {
     pump();
     stream_wait_over();
     check_input_end();
+}
+
+// ---------------------------------------------------------------- replica reads (ReplicaReads)
+
+// Where a shared-link command goes: the link in use while it may, else the master, or for a
+// replica-eligible read an eligible replica.
+SharedLink* ClientSession::shared_target(const Request& p) {
+    const NodeAddress& master = *snap_->master;
+    if (queue_.in_flight() > 0) {
+        // Keep using the link in use while this command may go there.
+        if (!shared_link_ || shared_link_->proto() != p.proto) return nullptr;
+        if (!replica_.on_replica())
+            return shared_link_->address() == master ? shared_link_ : nullptr;
+        if (!p.replica_read) return nullptr;  // a write waits for the replica's replies
+        return replica_.may_keep(ctx().read_targets(), shared_link_->address(), uv_hrtime())
+                   ? shared_link_
+                   : nullptr;
+    }
+    replica_.set_on_replica(false);
+    if (p.replica_read) {
+        bool none_eligible = false;
+        if (SharedLink* l =
+                replica_.pick(ctx().read_targets(), ctx().backend_pool(),
+                              ctx().config().read_routing, p.proto, uv_hrtime(), none_eligible)) {
+            replica_.set_on_replica(true);
+            return l;
+        }
+        // read_from = replica keeps reads off the master: with no eligible replica the read
+        // is held like a command with no master, bounded by the hold window. A read-your-
+        // writes fence still goes to the master (the client's own write is not there yet).
+        if (none_eligible && ctx().config().read_routing == config::ReadRouting::replica) {
+            replica_.set_waiting(true);
+            services_.registry.wait_for_replica(this);
+            return nullptr;
+        }
+    }
+    return &ctx().backend_pool().link_for(master, p.proto);
+}
+
+void ClientSession::replica_failed(const NodeAddress& from, const std::string& why) {
+    ctx().read_targets().report_trouble(from, uv_hrtime());
+    spdlog::debug("session {}: replica {}: {}; re-sending reads", client_ ? client_->peer() : "?",
+                  from.str(), why);
+    relink("replica " + from.str() + ": " + why, false);
+}
+
+void ClientSession::replica_may_be_available() {
+    if (!closed_ && replica_.waiting()) pump();
+}
+
+void ClientSession::replica_unusable(const NodeAddress& address) {
+    if (closed_ || queue_.in_flight() == 0 || !replica_.on_replica() || !shared_link_ ||
+        !(shared_link_->address() == address))
+        return;
+    relink("replica " + address.str() + " out of rotation", false);
+}
+
+// ================================================================ failover
+// A session at a failover: holding commands while no master is verified (bounded by the
+// hold window), what happens to commands in flight when a link dies or the master changes
+// (re-sent when provably harmless, the client closed when a write's outcome is unknown),
+// and the command timeout for a master that stops answering.
+namespace {
+constexpr std::uint64_t kLinkRetryMs = 100;
+}  // namespace
+
+const FailoverMemory& ClientSession::failover() const {
+    static const FailoverMemory kNone;  // never lost a link, never held
+    return failover_ ? *failover_ : kNone;
+}
+
+FailoverMemory& ClientSession::failover_mut() {
+    if (!failover_) failover_ = std::make_unique<FailoverMemory>();
+    return *failover_;
+}
+
+bool ClientSession::waiting_for_master() const {
+    if (replica_.waiting()) return true;  // read_from = replica: held the same way
+    if (pauses_.has(ReadPauses::hold) && !can_send()) return true;  // not read at limits.max_held_*
+    if (queue_.has_unsent_for_redis() && !can_send()) return true;
+    if (queue_.in_flight() > 0 && !upstream_ready())
+        return true;  // a link still connecting  // a link still connecting
+    if (subscribed() && (!dedicated_.link || !dedicated_.ready)) return true;
+    return false;
+}
+
+void ClientSession::update_hold_timer() {
+    account_held();
+    if (waiting_for_master()) {
+        if (!hold_timer().active()) {
+            failover_mut().hold_started_ms = uv_now(ctx().loop());
+            hold_timer().start(ctx().config().hold_window_ms);
+            failover_mut().hold_counted = false;
+        }
+        // Only a wait for a master counts as a hold in the metrics, not a new backend link
+        // still connecting to a verified one.
+        // commands_total{outcome="held"} counts commands: those waiting now, and (enqueue)
+        // every one that arrives while the hold lasts.
+        if (!failover().hold_counted && (!can_send() || replica_.waiting())) {
+            failover_mut().hold_counted = true;
+            ctx().stats().commands_held += queue_.unsent_owed();
+        }
+    } else if (failover_ && failover_->holding()) {
+        failover_->hold_timer->stop();
+        std::uint64_t held = uv_now(ctx().loop()) - failover().hold_started_ms;
+        if (failover_->hold_counted) {
+            ctx().stats().hold_wait.observe_ms(static_cast<double>(held));
+            services_.timeline.held_for(held);
+        }
+        if (held > 50)
+            spdlog::debug("session {}: released after holding {} ms",
+                          client_ ? client_->peer() : "?", held);
+    }
+}
+
+void ClientSession::close_unknown_outcome(const std::string& why) {
+    // A write whose outcome is unknown: close, exactly what a direct client would see.
+    spdlog::info("session {}: {} with a write in flight; closing the client",
+                 client_ ? client_->peer() : "?", why);
+    close(CloseReason::unknown_outcome, why);
+}
+
+void ClientSession::on_backend_closed(BackendLink& link, const std::string& why) {
+    if (closed_) return;
+    NodeAddress addr = link.address();
+    if (subscribed()) failover_mut().sub_link_lost = addr;
+    if (queue_.in_flight() > 0) ctx().topology().report_master_trouble(addr, why);
+    if (!in_flight_resendable()) {
+        close_unknown_outcome(why);
+        return;
+    }
+    relink(why, false);
+    stream_wait_over();
+}
+
+void ClientSession::on_shared_link_lost(SharedLink& link, const std::string& why) {
+    if (closed_) return;
+    if (replica_.on_replica() && &link == shared_link_) {
+        replica_failed(link.address(), why);  // only reads were there: to the master
+        return;
+    }
+    // Only this client's own commands matter: the others on the link decide for themselves.
+    ctx().topology().report_master_trouble(link.address(), why);
+    if (!in_flight_resendable()) {
+        shared_link_ = nullptr;
+        close_unknown_outcome(why);
+        return;
+    }
+    relink(why, false);
+}
+
+bool ClientSession::in_flight_resendable() const {
+    return queue_.in_flight_resendable();
+}
+
+bool ClientSession::survives_link_change(const std::string& why) {
+    const char* mode = state_ ? state_->bound_to_link() : nullptr;
+    if (!mode) return true;
+    // Redis closes a connection it loses; the client then knows its tracking cache, its
+    // MONITOR stream or its id are gone. A new link would carry none of them, silently.
+    spdlog::info("session {}: {} cannot move to a new Redis connection ({}); closing the client",
+                 client_ ? client_->peer() : "?", mode, why);
+    close(CloseReason::failed,
+          std::string(mode) + " is bound to the Redis connection that was replaced (" + why + ")");
+    return false;
+}
+
+void ClientSession::relink(const std::string& why, bool avoid_until_new_snapshot) {
+    if (!survives_link_change(why)) return;
+    std::optional<NodeAddress> old = upstream_address();
+    dedicated_.link.reset();
+    dedicated_.ready = false;
+    if (shared_link_) shared_link_->cancel(this);  // alive after READONLY: drop the rest
+    shared_link_ = nullptr;
+    replica_.set_on_replica(false);
+    // WATCH state lives in the old connection: a later EXEC must fail (nil), as it would
+    // had a watched key changed.
+    state_mut().link_lost();
+    if (old) {
+        FailoverMemory& f = failover_mut();
+        f.avoid = *old;
+        f.avoid_generation = snap_->generation;
+        f.avoid_until_ms = avoid_until_new_snapshot ? 0 : uv_now(ctx().loop()) + kLinkRetryMs;
+    }
+    // Everything unanswered goes out again on the next link.
+    const std::size_t resent = queue_.unsend_all();
+    ctx().stats().commands_resent += resent;
+    spdlog::debug("session {}: relinking ({}), {} commands to re-send",
+                  client_ ? client_->peer() : "?", why, resent);
+    // open_link (from pump) drops the previous preamble and rebuilds the state.
+    const bool need =
+        resent > 0 || subscribed() || state().in_multi() || queue_.has_unsent_for_redis();
+    if (need) {
+        pump();
+    } else {
+        // Idle client: forget the silent set-up entries; the next command opens a link.
+        queue_.forget_setup();
+        update_hold_timer();
+    }
+}
+
+// ---------------------------------------------------------------- topology
+
+void ClientSession::on_topology() {
+    follow_topology();
+    stream_wait_over();
+    if (closed_ || !pauses_.has(ReadPauses::hold) || hold_full()) return;
+    // The hold that paused this client is over: frame what waited, then read again.
+    pauses_.clear(ReadPauses::hold);
+    if (client_ && reading_allowed()) client_->start_reading();
+    if (!input_refused_) process_input();
+}
+
+void ClientSession::follow_topology() {
+    if (closed_) return;
+    snap_ = services_.master_switch.snapshot(subscribed());
+    if (!snap_->master) {
+        if (subscribed() && ctx().config().close_subscribers_on_failover && dedicated_.link) {
+            close("failover: closing subscriber as configured (close_subscribers_on_failover)");
+            return;
+        }
+        update_hold_timer();
+        return;
+    }
+    std::optional<NodeAddress> up = upstream_address();
+    // Reads in flight on a replica finish there (they were valid when sent); the next
+    // command chooses again against the new master.
+    if (up && !replica_.on_replica() && !(*up == *snap_->master)) {
+        // The master changed. Commands still unanswered by the old master: re-send if
+        // provably harmless, otherwise the outcome is unknown and the client is closed.
+        if (!in_flight_resendable()) {
+            close(CloseReason::unknown_outcome,
+                  "master switched with a write in flight to the old master");
+            return;
+        }
+        if (subscribed()) failover_mut().moving_subscriber = true;
+        if (failover_) failover_->sub_link_lost.reset();  // a failover: subscribers move silently
+        relink("master switched to " + snap_->master->str(), false);
+        if (failover_) failover_->avoid.reset();
+    } else if (subscribed() && !dedicated_.link) {
+        failover_mut().moving_subscriber = true;
+    }
+    pump();
+    if (closed_) return;
+    if (subscribed()) {
+        if (!queue_.any_resubscribe()) {
+            if (failover_) failover_->moving_subscriber = false;
+            services_.master_switch.subscriber_moved(this);
+        }
+    }
+}
+
+void ClientSession::check_command_timeout(std::uint64_t now_ms, std::uint32_t timeout_ms) {
+    if (closed_ || queue_.in_flight() == 0 || queue_.empty() || !upstream_ready()) return;
+    const Request& p = queue_.front();
+    if (p.local() || p.issued_ms == 0 || (p.flags & protocol::kBlocking) ||
+        p.kind == Kind::subscribe || p.kind == Kind::unsubscribe)
+        return;
+    if (now_ms - p.issued_ms < timeout_ms) return;
+    NodeAddress addr = upstream_address().value_or(NodeAddress{});
+    ctx().topology().report_master_trouble(addr, "command timeout");
+    close("no reply from " + addr.str() + " within the command timeout (" +
+          std::to_string(timeout_ms) + " ms)");
 }
 
 }  // namespace sp::proxy

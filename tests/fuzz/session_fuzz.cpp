@@ -33,6 +33,7 @@
 #include "proxy/net/stream_factory.h"
 #include "proxy/sentinel/topology.h"
 #include "proxy/session/client_session.h"
+#include "proxy/session/request_queue.h"
 #include "proxy/session/session_services.h"
 #include "tests/fuzz/memory_stream.h"
 #include "tests/fuzz/scripted_redis.h"
@@ -485,6 +486,125 @@ class Harness {
     std::size_t framed_count_ = 0;
 };
 
+// The RequestQueue seam (issue 23): the same input drives a RequestQueue against a plain
+// model, through the operations a session makes (push, send, answer, a lost link's unsend,
+// forget and reissue). Its bytes, counters and order must match the model at every step.
+void fuzz_request_queue(const std::uint8_t* data, std::size_t size) {
+    using sp::proxy::Answer;
+    using sp::proxy::Request;
+    using sp::proxy::RequestQueue;
+    struct Entry {
+        std::string bytes;
+        Answer answer;
+        std::string reply;
+        bool local() const {
+            return answer == Answer::local || answer == Answer::local_change ||
+                   answer == Answer::local_getname;
+        }
+        bool silent() const { return !local() && answer != Answer::redis; }
+    };
+    fuzz::Input in(data, size);
+    RequestQueue q;
+    std::deque<Entry> m;
+    std::size_t sent = 0, in_flight = 0;
+    int counter = 0;
+    auto verify = [&](const char* op) {
+        const std::string where = std::string("request queue after ") + op;
+        if (q.size() != m.size() || q.sent() != sent || q.in_flight() != in_flight)
+            fail(where + ": size/sent/in flight differ");
+        std::size_t backlog = 0, unsent_bytes = 0, owed = 0;
+        for (std::size_t i = 0; i < m.size(); ++i) {
+            backlog += m[i].bytes.size();
+            if (i >= sent) unsent_bytes += m[i].bytes.size();
+            if (!m[i].local() && !m[i].silent()) ++owed;
+            if (q[i].answer != m[i].answer) fail(where + ": order differs");
+        }
+        if (q.backlog_bytes() != backlog || q.unsent_bytes() != unsent_bytes || q.owed() != owed)
+            fail(where + ": byte or owed counts differ");
+        if (!m.empty() && !m.front().local() && q.front_bytes() != m.front().bytes)
+            fail(where + ": front bytes differ");
+        if (sent < m.size() && !m[sent].local() && q.next_bytes() != m[sent].bytes)
+            fail(where + ": next bytes differ");
+        if (!m.empty() && m.front().local() && q.local_reply() != m.front().reply)
+            fail(where + ": local reply differs");
+    };
+    while (!in.empty()) {
+        switch (in.byte() % 8) {
+            case 0:
+            case 1: {  // a request (or a local reply) arrives
+                static const Answer kinds[] = {Answer::redis, Answer::redis, Answer::setup,
+                                               Answer::fence, Answer::local};
+                Entry e{std::string(in.range(0, 40), static_cast<char>('a' + counter % 26)),
+                        kinds[in.byte() % 5], std::to_string(counter)};
+                ++counter;
+                Request r;
+                r.answer = e.answer;
+                if (e.local()) {
+                    e.bytes.clear();
+                    q.push_local(e.reply, r);
+                } else {
+                    q.push(e.bytes, r);
+                }
+                m.push_back(std::move(e));
+                verify("push");
+                break;
+            }
+            case 2:
+            case 3:  // pump sends the next one
+                if (sent < m.size()) {
+                    const bool to_redis = !m[sent].local();
+                    q.mark_sent(to_redis);
+                    ++sent;
+                    in_flight += to_redis;
+                    verify("mark_sent");
+                }
+                break;
+            case 4:  // the front is answered
+                if (!m.empty() && m.front().local()) {
+                    q.pop_local();
+                    m.pop_front();
+                    if (sent) --sent;
+                    verify("pop_local");
+                } else if (!m.empty() && sent > 0 && in_flight > 0) {
+                    const bool none_left = q.pop_answered();
+                    m.pop_front();
+                    --sent;
+                    --in_flight;
+                    if (none_left != (in_flight == 0)) fail("pop_answered: in flight count");
+                    verify("pop_answered");
+                }
+                break;
+            case 5:  // a lost link, then no link needed
+                q.unsend_all();
+                sent = in_flight = 0;
+                verify("unsend_all");
+                if (in.byte() & 1) {
+                    q.forget_setup();
+                    std::erase_if(m, [](const Entry& e) { return e.silent(); });
+                    verify("forget_setup");
+                }
+                break;
+            case 6: {  // a new dedicated link: its set-up, then everything unanswered
+                RequestQueue setup;
+                Request auth;
+                auth.answer = Answer::setup_critical;
+                setup.push("AUTH", auth);
+                q.reissue_after(std::move(setup), 0, "nil");
+                std::erase_if(
+                    m, [](const Entry& e) { return e.silent() && e.answer != Answer::fence; });
+                m.push_front(Entry{"AUTH", Answer::setup_critical, ""});
+                sent = in_flight = 0;
+                verify("reissue_after");
+                break;
+            }
+            default:
+                q.release_if_empty();
+                verify("release_if_empty");
+                break;
+        }
+    }
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
@@ -498,5 +618,6 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     Input in(data, size);
     Harness h(in);
     h.run();
+    fuzz_request_queue(data, size);
     return 0;
 }

@@ -1,0 +1,18 @@
+// The client's own Redis connection, while its state needs one (MULTI/WATCH, SELECT n, its
+// own AUTH, subscriptions, blocking commands, MONITOR...), and what the session knows of it.
+#pragma once
+
+#include <memory>
+
+#include "proxy/backend/backend_link.h"
+
+namespace sp::proxy {
+
+struct DedicatedLink {
+    std::unique_ptr<BackendLink> link;
+    bool ready = false;   // connected
+    bool stale = false;   // a state change answered locally since it was set up
+    bool paused = false;  // not read: the client's output is over the pause point
+};
+
+}  // namespace sp::proxy
