@@ -1,0 +1,147 @@
+"""failover.follow_promotion (issue 25): the hold ends on the replica the leader sentinel
+promotes, tens of milliseconds after the promotion, instead of at the sentinels' switch.
+
+Two proxies follow one topology at once, one with --follow-promotion and one without, each
+under its own ~500 writes/s load with a 1 s client timeout: every failover measures both
+paths side by side. Checked on every run: no error and no acknowledged write lost with the
+option on, and its longest pause; the figures of both are recorded. A failover that aborts
+after the selection (the selected replica cannot be promoted) must leave the proxy on the
+old master, having written to no other."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from harness import HOST, Writer, now, proxy_log_lines, wait_until
+
+RUNS = 3
+# ~500 writes/s: pipelines of 5 SETs every 10 ms; a client that waits 1 s at most.
+WRITER_KW = dict(batch=5, interval=0.01, socket_timeout=1.0)
+
+
+def _start_writers(*proxies):
+    return [Writer(HOST, p.port, **WRITER_KW).start() for p in proxies]
+
+
+def _figures(stats, t0, master):
+    missing, wrong = stats.verify_on(master.client(socket_timeout=15), stats.acked_seqs())
+    return {
+        "errors": len(stats.errors),
+        "acked lost": len(missing) + len(wrong),
+        "longest pause (s)": round(stats.longest_gap(start=t0 - 1.0), 3),
+        "writes acked": stats.acked,
+    }
+
+
+def _hold_lines(proxy, run):
+    early = proxy_log_lines(proxy, "released to it after")
+    majority = proxy_log_lines(proxy, "commands held for")
+    lines = early[run:run + 1] or majority[-1:]
+    return " | ".join(re.sub(r".*(after \d+ ms|held for \d+ ms).*", r"\1", ln) for ln in lines)
+
+
+def _failover_runs(topo, on, off, kind, trigger, record_figures):
+    """RUNS failovers, each under both proxies' loads; `trigger` starts one and returns
+    (old master, time). Returns [(figures on, figures off)] per run."""
+    results = []
+    for run in range(RUNS):
+        topo.wait_stable()
+        writers = _start_writers(on, off)
+        try:
+            for w in writers:
+                w.wait_acks(500, timeout=30)
+            old, t0 = trigger()
+            new = topo.wait_for_switch(old.addr, timeout=40)
+            for w in writers:
+                w.wait_acks(1000, timeout=40)
+        finally:
+            s_on, s_off = (w.stop() for w in writers)
+        f_on, f_off = _figures(s_on, t0, new), _figures(s_off, t0, new)
+        # The proxy's own account of the hold, to tell its pause from the client's.
+        held = _hold_lines(on, run)
+        f_on["proxy: hold ended"] = held
+        results.append((f_on, f_off))
+        record_figures(f"{kind} failover run {run + 1}: follow_promotion on", f_on)
+        record_figures(f"{kind} failover run {run + 1}: follow_promotion off", f_off)
+        if kind == "unplanned":
+            topo.restart_node(old)
+            topo.wait_rejoined(old)
+    return results
+
+
+@pytest.fixture
+def pair(make_topology, make_proxy):
+    topo = make_topology()
+    on = make_proxy(topo, ["--follow-promotion", "--log-level", "debug"])
+    off = make_proxy(topo)
+    return topo, on, off
+
+
+def test_planned_failover_follows_the_promotion(pair, record_figures):
+    topo, on, off = pair
+
+    def planned():
+        old = topo.current_master()
+        return old, topo.planned_failover()
+    results = _failover_runs(topo, on, off, "planned", planned, record_figures)
+    early = proxy_log_lines(on, "released to it after")
+    windows = proxy_log_lines(on, "after the proxy followed its promotion")
+    record_figures("planned failover: early releases", {
+        "count": len(early), "majority confirmations": " | ".join(w[-70:] for w in windows)})
+    for f_on, f_off in results:
+        assert f_on["errors"] == 0, results
+        assert f_on["acked lost"] == 0, results
+        assert f_on["longest pause (s)"] <= 0.35, results
+        assert f_off["acked lost"] == 0, results
+    assert len(early) == RUNS, early
+    # The proxy without the option never released early.
+    assert not proxy_log_lines(off, "released to it after")
+
+
+def test_unplanned_failover_follows_the_promotion(pair, record_figures):
+    topo, on, off = pair
+    results = _failover_runs(topo, on, off, "unplanned", topo.kill_master, record_figures)
+    for f_on, f_off in results:
+        assert f_on["acked lost"] == 0, results
+        assert f_on["longest pause (s)"] <= 1.5, results
+        assert f_on["longest pause (s)"] < f_off["longest pause (s)"], results
+
+
+def test_failover_aborted_after_selection_writes_to_one_master(make_topology, make_proxy,
+                                                                record_figures):
+    # The replicas cannot run SLAVEOF (Sentinel's promotion command): the leader selects one,
+    # its promotion fails, and the failover aborts when failover-timeout runs out.
+    topo = make_topology(replica_extra={"rename-command": "SLAVEOF sentinel-proxy-no-slaveof"})
+    proxy = make_proxy(topo, ["--follow-promotion", "--log-level", "debug"])
+    old = topo.current_master()
+    others = [n for n in topo.nodes if n is not old]
+    w = Writer(HOST, proxy.port, batch=5, interval=0.01, socket_timeout=15.0).start()
+    try:
+        w.wait_acks(300, timeout=30)
+        t0 = topo.planned_failover()
+        followed = wait_until(lambda: proxy_log_lines(proxy, "following its promotion"), 15, 0.05,
+                              "the proxy to follow the selected replica")
+        aborted = wait_until(
+            lambda: proxy_log_lines(proxy, "no longer following the promotion"), 60, 0.1,
+            "the failover to abort and the proxy to stop following it")
+        wait_until(lambda: proxy_log_lines(proxy, "master verified"), 30, 0.1,
+                   "the old master verified again")
+        w.wait_acks(300, timeout=30)
+    finally:
+        st = w.stop()
+    missing, wrong = st.verify_on(old.client(socket_timeout=15), st.acked_seqs())
+    written_elsewhere = sum(
+        len([k for k in n.client(socket_timeout=5).scan_iter(match=f"{st.prefix}:*", count=1000)])
+        for n in others if n.role() == "master")
+    record_figures("failover aborted after the selection", {
+        "followed": followed[-1][-160:], "fenced": aborted[-1][-160:],
+        "errors": len(st.errors), "acked lost": len(missing) + len(wrong),
+        "abort after (s)": round(now() - t0, 2),
+    })
+    assert old.role() == "master"
+    assert all(n.role() == "slave" for n in others)
+    assert not proxy_log_lines(proxy, "released to it after")
+    assert missing == [] and wrong == []
+    assert written_elsewhere == 0
