@@ -223,6 +223,7 @@ Invocation parse_invocation(int argc, const char* const* argv, const Environment
     bool version = false;
     bool check_config = false;
     bool close_subscribers = false;
+    bool follow_promotion = false;
     std::string config_path;
     app.add_flag("--version", version, "Print the version and exit");
     auto* config_option =
@@ -256,6 +257,11 @@ Invocation parse_invocation(int argc, const char* const* argv, const Environment
         "--close-subscribers-on-failover", close_subscribers,
         "Disconnect subscribers on failover instead of re-subscribing on the new master "
         "(default: re-subscribe)");
+    auto* follow_promotion_option = app.add_flag(
+        "--follow-promotion", follow_promotion,
+        "During a failover, release held commands to the replica the leader sentinel promotes "
+        "as soon as it answers ROLE master with every acknowledged write, before the sentinels "
+        "switch (default: wait for the sentinel majority)");
 
     std::vector<std::string> args;
     for (int i = argc - 1; i >= 1; --i) args.emplace_back(argv[i]);  // CLI11 wants them reversed
@@ -325,6 +331,7 @@ Invocation parse_invocation(int argc, const char* const* argv, const Environment
     if (close_subscribers_option->count() > 0) {
         config.close_subscribers_on_failover = close_subscribers;
     }
+    if (follow_promotion_option->count() > 0) config.follow_promotion = follow_promotion;
 
     // A probe only needs admin.listen: the pools may be configured by variables the
     // probing process does not see, and a probe must not fail on them.

@@ -94,6 +94,12 @@ struct Config {
     std::uint32_t client_idle_ms =
         0;  // close clients idle this long (0: never), as Redis's timeout
 
+    // [failover]
+    // Release held commands to the replica the leader sentinel promotes as soon as it answers
+    // ROLE master with every write acknowledged before the hold, not at the sentinels'
+    // +switch-master (issue 25; docs/operations.md says what it trades).
+    bool follow_promotion = false;
+
     // [routing]
     ReadRouting read_routing = ReadRouting::master;
     std::uint32_t max_replica_lag_ms = 1000;

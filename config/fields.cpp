@@ -44,6 +44,7 @@ const std::array kFields = {
     Field{"timeouts", "unready_without_majority_ms", Kind::uint32,
           &Config::unready_without_majority_ms, 0, 600'000},
     Field{"timeouts", "client_idle_ms", Kind::uint32, &Config::client_idle_ms, 0, 86'400'000},
+    Field{"failover", "follow_promotion", Kind::boolean, &Config::follow_promotion},
     Field{"routing", "read_from", Kind::read_routing, &Config::read_routing},
     Field{"routing", "max_replica_lag_ms", Kind::uint32, &Config::max_replica_lag_ms, 0, 600'000},
     Field{"admin", "listen", Kind::optional_address, &Config::admin_listen},
@@ -90,9 +91,9 @@ const std::array kFields = {
     Field{"limits", "max_held_total", Kind::uint32, &Config::max_held_total, 0, 100'000'000},
 };
 
-const std::array<std::string_view, 12> kSections = {"proxy",     "sentinel",     "redis", "client",
-                                                    "timeouts",  "routing",      "admin", "tls",
-                                                    "redis_tls", "sentinel_tls", "log",   "limits"};
+const std::array<std::string_view, 13> kSections = {
+    "proxy", "sentinel", "redis",     "client",       "timeouts", "failover", "routing",
+    "admin", "tls",      "redis_tls", "sentinel_tls", "log",      "limits"};
 
 const std::array<std::string_view, 7> kLogLevels = {"trace", "debug",    "info", "warn",
                                                     "error", "critical", "off"};

@@ -76,6 +76,10 @@ struct Metrics::PoolSeries {
     CounterFeed commands_shared, commands_dedicated, shared_writes;
     Gauge* sentinels_up = nullptr;
     Gauge* sentinels_down = nullptr;
+    CounterFeed released_early, released_majority;
+    Gauge* last_hold_early = nullptr;
+    Gauge* last_hold_majority = nullptr;
+    Gauge* early_window = nullptr;
     Gauge* master_info = nullptr;
     std::string master_info_key;                // labels of master_info, to notice a change
     std::map<std::string, Gauge*> sentinel_up;  // "host:port" -> series
@@ -171,6 +175,16 @@ Metrics::Metrics()
       sentinels_(prometheus::BuildGauge()
                      .Name("sentinel_proxy_sentinel_links")
                      .Help("Sentinel query links by state (up/down)")
+                     .Register(*registry_)),
+      hold_releases_(prometheus::BuildCounter()
+                         .Name("sentinel_proxy_hold_releases_total")
+                         .Help("Holds of a failover ended, by path: early_promotion (the "
+                               "promoted replica, failover.follow_promotion) or majority")
+                         .Register(*registry_)),
+      last_hold_(prometheus::BuildGauge()
+                     .Name("sentinel_proxy_last_hold_seconds")
+                     .Help("How long the last hold lasted, labelled with the path that ended it; "
+                           "kind=early_window: from an early release to the majority's switch")
                      .Register(*registry_)),
       replicas_eligible_(prometheus::BuildGauge()
                              .Name("sentinel_proxy_replicas_eligible")
@@ -314,6 +328,11 @@ Metrics::PoolSeries& Metrics::series_for(const Pool& pool) {
     s.no_replica_fallbacks.counter = &replica_fallbacks_.Add(with({{"reason", "no_replica"}}));
     s.sentinels_up = &sentinels_.Add(with({{"state", "up"}}));
     s.sentinels_down = &sentinels_.Add(with({{"state", "down"}}));
+    s.released_early.counter = &hold_releases_.Add(with({{"path", "early_promotion"}}));
+    s.released_majority.counter = &hold_releases_.Add(with({{"path", "majority"}}));
+    s.last_hold_early = &last_hold_.Add(with({{"path", "early_promotion"}}));
+    s.last_hold_majority = &last_hold_.Add(with({{"path", "majority"}}));
+    s.early_window = &last_hold_.Add(with({{"path", "early_window"}}));
     return s;
 }
 
@@ -418,6 +437,16 @@ void Metrics::update(const Pool& pool, PoolSeries& s, std::uint64_t now_ms) {
     s.sentinel_up = std::move(seen);
     s.sentinels_up->Set(static_cast<double>(up));
     s.sentinels_down->Set(static_cast<double>(down));
+    const auto& releases = pool.watcher().hold_releases();
+    s.released_early.feed(releases.early);
+    s.released_majority.feed(releases.majority);
+    if (releases.early + releases.majority > 0) {
+        Gauge* last = std::string_view(releases.last_path) == "early_promotion"
+                          ? s.last_hold_early
+                          : s.last_hold_majority;
+        last->Set(static_cast<double>(releases.last_hold_ms) / 1000.0);
+    }
+    s.early_window->Set(static_cast<double>(releases.last_early_window_ms) / 1000.0);
 }
 
 void Metrics::record_reload(bool succeeded) {

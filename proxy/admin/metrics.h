@@ -59,6 +59,8 @@ class Metrics {
     prometheus::Family<prometheus::Gauge>& master_info_;
     prometheus::Family<prometheus::Gauge>& sentinel_up_;
     prometheus::Family<prometheus::Gauge>& sentinels_;
+    prometheus::Family<prometheus::Counter>& hold_releases_;
+    prometheus::Family<prometheus::Gauge>& last_hold_;
     prometheus::Family<prometheus::Gauge>& replicas_eligible_;
     prometheus::Family<prometheus::Counter>& replica_reads_;
     prometheus::Family<prometheus::Gauge>& replica_lag_;

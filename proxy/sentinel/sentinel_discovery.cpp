@@ -26,7 +26,7 @@ SentinelLinkView SentinelWatcher::view(const SentinelLink& link) const {
     v.address = link.addr.str();
     if (!link.resolved_ip.empty()) v.resolved = NodeAddress{link.resolved_ip, link.addr.port}.str();
     v.run_id = link.run_id;
-    v.answered = link.cmd_up && link.answered_round == round_;
+    v.answered = link.cmd_up && link.answered_round == rounds_.current;
     v.names = link.answer;
     return v;
 }
@@ -95,7 +95,7 @@ void SentinelWatcher::learn_sentinels(const std::string& from_key, const redisRe
         connect_link(ref);
         // Learn again next round: the new sentinel's own list too (it lists the sentinel
         // that told us about it, which a Service address may have hidden).
-        learn_next_round_ = true;
+        rounds_.learn_sentinels = true;
     }
     from->second->listed = std::move(listed);
     from->second->listed_valid = true;
@@ -156,13 +156,13 @@ void SentinelWatcher::explain_unknown_master(const std::string& key) {
 void SentinelWatcher::learn_replicas(const redisReply* r) {
     if (!r || r->type != REDIS_REPLY_ARRAY) return;
     std::vector<NodeAddress> reps;
-    known_nodes_.clear();
+    kept_.known_nodes.clear();
     for (std::size_t i = 0; i < r->elements; ++i) {
         const redisReply* e = r->element[i];
         if (!e || e->type != REDIS_REPLY_ARRAY) continue;
         InstanceEntry entry = instance_entry(e);
         if (!entry.addr) continue;
-        known_nodes_.push_back(*entry.addr);  // down ones too: the fence watches them all
+        kept_.known_nodes.push_back(*entry.addr);  // down ones too: the fence watches them all
         if (entry.flags.find("down") != std::string::npos ||
             entry.flags.find("disconnected") != std::string::npos)
             continue;
@@ -186,9 +186,9 @@ void SentinelWatcher::learn_timings(const std::string& from_key, const redisRepl
     std::optional<SentinelTimings> all;
     for (const auto& [key, link] : sentinels_)
         if (link->timings) all = all ? slowest(*all, *link->timings) : *link->timings;
-    if (!all || (timings_ && *timings_ == *all)) return;
-    timings_ = all;
-    if (timings_fn_) timings_fn_(*all);
+    if (!all || (timings_.last && *timings_.last == *all)) return;
+    timings_.last = all;
+    if (timings_.notify) timings_.notify(*all);
 }
 
 }  // namespace sp::proxy

@@ -19,9 +19,6 @@ namespace {
 constexpr std::uint64_t kFastPollMs = 100;
 constexpr std::uint64_t kProbeRetryMs = 100;
 constexpr std::uint64_t kRoundTimeoutMs = 1000;
-// A failover that neither finishes nor aborts within this time is treated as over: if the
-// majority still names the old master and it answers ROLE master, it is trusted again.
-constexpr std::uint64_t kFailoverGiveUpMs = 30'000;
 // While a master is kept without a sentinel majority, say so this often.
 constexpr std::uint64_t kKeptWarnEveryMs = 5'000;
 // A sentinel PINGs every instance about once a second (and publishes its hello every 2 s on
@@ -37,7 +34,15 @@ SentinelWatcher::SentinelWatcher(uv_loop_t* loop, const config::Config& config, 
       config_(config),
       topology_(topology),
       tick_timer_(loop, [this] { tick(); }),
-      fence_(loop, config, [this] { fence_changed(); }) {
+      fence_(loop, config, [this] { fence_changed(); }),
+      promotion_(
+          loop, config,
+          [this](const NodeAddress& old, const PromotionProbe::Role& role) {
+              if (role.is_master) failover_.master_offset(old, role.offset);
+          },
+          [this](const NodeAddress& replica, const PromotionProbe::Role& role) {
+              follow_role(replica, role);
+          }) {
     topology_.on_master_trouble([this](const NodeAddress& addr, const std::string& why) {
         if (verified_ && *verified_ == addr) start_round("session reported: " + why);
     });
@@ -53,7 +58,7 @@ std::size_t SentinelWatcher::sentinels_up() const {
 }
 
 std::uint64_t SentinelWatcher::without_majority_ms() const {
-    return no_majority_since_ms_ ? uv_now(loop_) - no_majority_since_ms_ : 0;
+    return kept_.no_majority_since_ms ? uv_now(loop_) - kept_.no_majority_since_ms : 0;
 }
 
 std::vector<SentinelWatcher::SentinelStatus> SentinelWatcher::sentinel_status() const {
@@ -74,8 +79,8 @@ void SentinelWatcher::start() {
     TopologySnapshot snap;
     snap.hold_reason = "no master verified yet";
     topology_.publish(snap);
-    hold_since_ms_ = uv_now(loop_);
-    started_ms_ = uv_now(loop_);
+    failover_.hold_started(uv_now(loop_));
+    rounds_.first_ms = uv_now(loop_);
     for (auto& [key, link] : sentinels_) connect_link(*link);
     schedule_fast(true);
 }
@@ -83,6 +88,9 @@ void SentinelWatcher::start() {
 void SentinelWatcher::reconfigure(const config::Config& config) {
     config_ = config;
     fence_.reconfigure(config);
+    promotion_.reconfigure(config);
+    if (!config.follow_promotion && failover_.selected())
+        fence_follow("failover.follow_promotion turned off by reload");
     std::set<std::string> wanted;
     for (const auto& hp : config.sentinels) {
         NodeAddress a{hp.host, hp.port};
@@ -111,11 +119,11 @@ void SentinelWatcher::reconfigure(const config::Config& config) {
             ++it;
         }
     }
-    schedule_fast(fast_);
+    schedule_fast(rounds_.fast);
 }
 
 void SentinelWatcher::schedule_fast(bool fast) {
-    fast_ = fast;
+    rounds_.fast = fast;
     std::uint64_t interval = fast ? kFastPollMs : config_.sentinel_poll_interval_ms;
     tick_timer_.start(interval, interval);
 }
@@ -202,7 +210,7 @@ void SentinelWatcher::connect_link(SentinelLink& link) {
     link.sub->enter_push_mode([this, find](const redisReply* r) {
         if (!find() || !r || r->type != REDIS_REPLY_ARRAY || r->elements < 4) return;
         if (str(r->element[0]) != "pmessage") return;
-        on_event(str(r->element[2]), str(r->element[3]));
+        on_event(find()->addr.str(), str(r->element[2]), str(r->element[3]));
     });
     link.sub->on_closed([this, find](const std::string& why) {
         if (SentinelLink* l = find()) link_down(*l, why);
@@ -222,6 +230,8 @@ void SentinelWatcher::link_down(SentinelLink& link, const std::string& why) {
     link.cmd_up = false;
     link.sub_up = false;
     link.answer.reset();
+    if (failover_.selected() && failover_.leader() == link.addr.str())
+        fence_follow("lost the leader sentinel " + link.addr.str() + ": " + why);
     // Drop both connections; the tick reconnects them after a backoff (100 ms .. 5 s).
     if (link.cmd) link.cmd->close("sentinel link reset");
     if (link.sub) link.sub->close("sentinel link reset");
@@ -247,31 +257,31 @@ void SentinelWatcher::tick() {
         }
         ++it;
     }
-    if (round_open_ && now - round_started_ms_ > kRoundTimeoutMs) {
-        round_open_ = false;
+    if (rounds_.open && now - rounds_.started_ms > kRoundTimeoutMs) {
+        rounds_.open = false;
         evaluate();
     }
     start_round("poll");
 }
 
 void SentinelWatcher::start_round(const std::string& why) {
-    if (round_open_) {
-        round_again_ = true;
+    if (rounds_.open) {
+        rounds_.again = true;
         return;
     }
     // At start-up, wait (up to the connect timeout) until every configured sentinel has
     // connected or failed, so the first verification is not one sentinel's word.
-    if (!verified_ && uv_now(loop_) - started_ms_ < config_.connect_timeout_ms) {
+    if (!verified_ && uv_now(loop_) - rounds_.first_ms < config_.connect_timeout_ms) {
         for (auto& [key, link] : sentinels_)
             if (!link->cmd_up && link->down_since_ms == 0) return;  // the tick retries
     }
-    last_trigger_ = why;
-    ++round_;
-    round_open_ = true;
-    round_started_ms_ = uv_now(loop_);
-    std::uint64_t round = round_;
-    bool learn = learn_next_round_ || (rounds_done_ % 10) == 0;
-    learn_next_round_ = false;
+    rounds_.last_trigger = why;
+    ++rounds_.current;
+    rounds_.open = true;
+    rounds_.started_ms = uv_now(loop_);
+    std::uint64_t round = rounds_.current;
+    bool learn = rounds_.learn_sentinels || (rounds_.done % 10) == 0;
+    rounds_.learn_sentinels = false;
     auto alive = alive_;
     for (auto& [key, link] : sentinels_) {
         if (!link->cmd_up) continue;
@@ -312,21 +322,23 @@ void SentinelWatcher::start_round(const std::string& why) {
                                        explain_unknown_master(k);
                                    }
                                }
-                               if (round == round_) finish_round_if_done();
+                               if (round == rounds_.current) finish_round_if_done();
                            });
     }
     finish_round_if_done();
 }
 
 void SentinelWatcher::finish_round_if_done() {
-    if (!round_open_) return;
+    if (!rounds_.open) return;
     for (auto& [key, link] : sentinels_)
-        if (link->cmd_up && link->asked_round == round_ && link->answered_round != round_) return;
-    round_open_ = false;
-    ++rounds_done_;
+        if (link->cmd_up && link->asked_round == rounds_.current &&
+            link->answered_round != rounds_.current)
+            return;
+    rounds_.open = false;
+    ++rounds_.done;
     evaluate();
-    if (round_again_) {
-        round_again_ = false;
+    if (rounds_.again) {
+        rounds_.again = false;
         start_round("event during round");
     }
 }
@@ -337,14 +349,15 @@ void SentinelWatcher::evaluate() {
     std::uint64_t now = uv_now(loop_);
     using Kind = VoteOutcome::Kind;
     if (vote.kind == Kind::minority || vote.kind == Kind::none_answering) {
+        if (failover_.early()) fence_follow("no sentinel majority (" + vote.describe() + ")");
         // From the start of the first round that found no majority.
-        if (!no_majority_since_ms_)
-            no_majority_since_ms_ = round_started_ms_ ? round_started_ms_ : now;
+        if (!kept_.no_majority_since_ms)
+            kept_.no_majority_since_ms = rounds_.started_ms ? rounds_.started_ms : now;
         // Too few sentinels to decide anything: switch nothing; keep the last verified
         // master only while it is provably the same server and alone (see keep_...).
         if (keep_without_majority(vote)) {
             probe(*verified_, vote, true);
-        } else if (second_master_ || fence_.active()) {
+        } else if (kept_.second_master || fence_.active()) {
             // hold_for_fence said why
         } else {
             const std::string problems = sentinel_problems();
@@ -355,14 +368,16 @@ void SentinelWatcher::evaluate() {
         }
         return;
     }
-    no_majority_since_ms_ = 0;
-    second_master_.reset();
+    kept_.no_majority_since_ms = 0;
+    kept_.second_master.reset();
     fence_.stop();
-    if (kept_without_majority_) {
+    if (kept_.active) {
         spdlog::info("sentinel majority back ({})", vote.describe());
-        kept_without_majority_ = false;
+        kept_.active = false;
     }
     if (vote.kind == Kind::disagree) {
+        if (failover_.early() && names_only_failover_pair()) return;  // switching over
+        if (failover_.early()) fence_follow("sentinels disagree (" + vote.describe() + ")");
         // Sentinels that answered with an error (a refused AUTH, an unknown master name)
         // named nothing: that is the reason to show, not a disagreement.
         const std::string problems = sentinel_problems();
@@ -372,29 +387,40 @@ void SentinelWatcher::evaluate() {
         return;
     }
     const NodeAddress candidate = *vote.master;
-    if (failover_from_ && *failover_from_ == candidate) {
-        if (now - failover_since_ms_ < kFailoverGiveUpMs) {
+    if (failover_.early()) {
+        // Released early: the majority naming the old master is the failover not yet
+        // announced; naming a third node is not the failover we followed.
+        if (failover_.failing_over(candidate)) return;
+        if (!(candidate == *failover_.selected()))
+            fence_follow("the sentinel majority names " + candidate.str() + ", not " +
+                         failover_.selected()->str());
+    }
+    switch (failover_.judge(candidate, now)) {
+        case FailoverState::Verdict::hold:
             unverify("failover of " + candidate.str() + " in progress");
             return;
-        }
-        spdlog::warn(
-            "failover of {} did not complete within {} s; trusting it again if it is still master",
-            candidate.str(), kFailoverGiveUpMs / 1000);
-        failover_from_.reset();
+        case FailoverState::Verdict::gave_up:
+            spdlog::warn(
+                "failover of {} did not complete within {} s; trusting it again if it is still "
+                "master",
+                candidate.str(), FailoverState::kGiveUpMs / 1000);
+            break;
+        case FailoverState::Verdict::trust:
+            break;
     }
     probe(candidate, vote, false);
 }
 
 bool SentinelWatcher::keep_without_majority(const VoteOutcome& vote) {
-    if (!verified_ || (failover_from_ && *failover_from_ == *verified_) || second_master_ ||
-        !master_identity_.known()) {
+    if (!verified_ || failover_.failing_over(*verified_) || kept_.second_master ||
+        !kept_.identity.known()) {
         fence_.stop();
-        kept_without_majority_ = false;
+        kept_.active = false;
         return false;
     }
     // Watch every other node we know of for a second master while we keep this one.
     std::vector<NodeAddress> others;
-    for (const NodeAddress& a : known_nodes_)
+    for (const NodeAddress& a : kept_.known_nodes)
         if (!(a == *verified_)) others.push_back(a);
     for (const NodeAddress& a : replicas_)
         if (!(a == *verified_)) others.push_back(a);
@@ -403,17 +429,17 @@ bool SentinelWatcher::keep_without_majority(const VoteOutcome& vote) {
         hold_for_fence(vote);
         return false;
     }
-    if (!kept_without_majority_) kept_warned_ms_ = 0;
-    kept_without_majority_ = true;
+    if (!kept_.active) kept_.warned_ms = 0;
+    kept_.active = true;
     return true;
 }
 
 void SentinelWatcher::hold_for_fence(const VoteOutcome& vote) {
-    kept_without_majority_ = false;
+    kept_.active = false;
     if (fence_.verdict() == MasterFence::Verdict::second_master) {
-        second_master_ = fence_.culprit();
+        kept_.second_master = fence_.culprit();
         fence_.stop();
-        unverify("two masters: " + second_master_->str() + " answers ROLE master besides " +
+        unverify("two masters: " + kept_.second_master->str() + " answers ROLE master besides " +
                  (verified_ ? verified_->str() : std::string("the last master")) +
                  "; holding until a sentinel majority names one (" + vote.describe() + ")");
     } else {
@@ -426,7 +452,7 @@ void SentinelWatcher::hold_for_fence(const VoteOutcome& vote) {
 void SentinelWatcher::fence_changed() {
     // A verdict that holds acts at once, not at the next round: every write sent to the
     // kept master after a promotion is a write lost.
-    if (!fence_.active() || second_master_) return;
+    if (!fence_.active() || kept_.second_master) return;
     if (fence_.verdict() != MasterFence::Verdict::clear)
         hold_for_fence(last_vote_);
     else
@@ -435,40 +461,41 @@ void SentinelWatcher::fence_changed() {
 
 void SentinelWatcher::warn_kept(const VoteOutcome& vote) {
     std::uint64_t now = uv_now(loop_);
-    if (kept_warned_ms_ && now - kept_warned_ms_ < kKeptWarnEveryMs) return;
-    kept_warned_ms_ = now;
+    if (kept_.warned_ms && now - kept_.warned_ms < kKeptWarnEveryMs) return;
+    kept_.warned_ms = now;
     spdlog::warn(
         "no sentinel majority for {} ms ({}): still sending commands to master {}, as it has "
         "the {} a majority confirmed and no other known node answers ROLE master; no switch "
         "until a majority of the known sentinels agrees",
-        without_majority_ms(), vote.describe(), verified_->str(), master_identity_.str());
+        without_majority_ms(), vote.describe(), verified_->str(), kept_.identity.str());
 }
 
 void SentinelWatcher::probe(const NodeAddress& candidate, const VoteOutcome& vote, bool kept) {
-    if (probe_busy_) return;  // the next round probes again
+    if (probe_.busy) return;  // the next round probes again
     // A candidate that just failed its probe is retried by the next tick (100 ms while
     // holding), not by the round its own failure triggered: no reconnect storm at a dead
     // master while Sentinel has not noticed yet.
-    if (probe_failed_addr_ == candidate && uv_now(loop_) - probe_failed_ms_ < kProbeRetryMs) return;
-    if (!probe_ || !(probe_addr_ == candidate) || !(probe_->connected())) {
-        probe_ = std::make_unique<RespClient>(loop_, TlsSide::redis, candidate.host, candidate.port,
-                                              config_.connect_timeout_ms, 1000);
-        probe_addr_ = candidate;
-        redis_problem_.clear();
+    if (probe_.failed_addr == candidate && uv_now(loop_) - probe_.failed_ms < kProbeRetryMs) return;
+    if (!probe_.client || !(probe_.addr == candidate) || !(probe_.client->connected())) {
+        probe_.client =
+            std::make_unique<RespClient>(loop_, TlsSide::redis, candidate.host, candidate.port,
+                                         config_.connect_timeout_ms, 1000);
+        probe_.addr = candidate;
+        probe_.redis_problem.clear();
         auto alive = alive_;
         auto auth = auth_command(false);
         if (!auth.empty())
-            probe_->command(auth, [this, alive, candidate](const redisReply* r) {
+            probe_.client->command(auth, [this, alive, candidate](const redisReply* r) {
                 if (*alive && r && r->type == REDIS_REPLY_ERROR)
                     redis_trouble(candidate, "auth",
                                   "AUTH refused: " + str(r) + " (check redis.user/redis.password)");
             });
         auto was_up = std::make_shared<bool>(false);
-        probe_->on_closed([this, alive, candidate, was_up](const std::string& why) {
+        probe_.client->on_closed([this, alive, candidate, was_up](const std::string& why) {
             if (!*alive) return;
             if (!*was_up) {
-                probe_failed_addr_ = candidate;
-                probe_failed_ms_ = uv_now(loop_);
+                probe_.failed_addr = candidate;
+                probe_.failed_ms = uv_now(loop_);
             }
             // The verified master's connection died: re-check at once (kill -9 shows here
             // long before Sentinel notices).
@@ -477,24 +504,25 @@ void SentinelWatcher::probe(const NodeAddress& candidate, const VoteOutcome& vot
                 start_round("master connection lost");
             }
         });
-        RespClient* client = probe_.get();
-        probe_->connect([this, alive, candidate, client, was_up](bool ok, const std::string&) {
+        RespClient* client = probe_.client.get();
+        probe_.client->connect([this, alive, candidate, client, was_up](bool ok,
+                                                                        const std::string&) {
             *was_up = ok;
             if (*alive && !ok && !client->tls_failure().empty())
                 redis_trouble(candidate, "tls", "TLS handshake failed: " + client->tls_failure());
         });
     }
-    probe_busy_ = true;
+    probe_.busy = true;
     auto alive = alive_;
-    probe_->command({"ROLE"}, [this, alive, candidate, vote, kept](const redisReply* r) {
+    probe_.client->command({"ROLE"}, [this, alive, candidate, vote, kept](const redisReply* r) {
         if (!*alive) return;
-        probe_busy_ = false;
+        probe_.busy = false;
         if (!r) {
-            probe_failed_addr_ = candidate;
-            probe_failed_ms_ = uv_now(loop_);
-            unverify(redis_problem_.empty()
+            probe_.failed_addr = candidate;
+            probe_.failed_ms = uv_now(loop_);
+            unverify(probe_.redis_problem.empty()
                          ? "master candidate " + candidate.str() + " does not answer ROLE"
-                         : redis_problem_);
+                         : probe_.redis_problem);
             return;
         }
         std::string role;
@@ -510,26 +538,29 @@ void SentinelWatcher::probe(const NodeAddress& candidate, const VoteOutcome& vot
             return;
         }
         if (role != "master") {
-            if (r->type == REDIS_REPLY_ERROR && redis_problem_.empty() &&
+            if (r->type == REDIS_REPLY_ERROR && probe_.redis_problem.empty() &&
                 (str(r).rfind("NOAUTH", 0) == 0 || str(r).rfind("WRONGPASS", 0) == 0))
                 redis_trouble(
                     candidate, "noauth",
                     "needs a password: " + str(r) +
                         (config_.redis_password.empty() ? " (redis.password is not set)" : ""));
-            unverify(!redis_problem_.empty() ? redis_problem_
-                                             : "candidate " + candidate.str() + " answers ROLE " +
-                                                   (role.empty() ? str(r) : role));
+            unverify(!probe_.redis_problem.empty()
+                         ? probe_.redis_problem
+                         : "candidate " + candidate.str() + " answers ROLE " +
+                               (role.empty() ? str(r) : role));
             return;
         }
-        redis_problem_.clear();
-        if (failover_from_ && *failover_from_ == candidate) return;  // event arrived meanwhile
-        probe_busy_ = true;
-        probe_->command({"INFO", "server", "replication"},
-                        [this, alive, candidate, vote, kept](const redisReply* info) {
-                            if (!*alive) return;
-                            probe_busy_ = false;
-                            check_identity(candidate, vote, kept, info);
-                        });
+        probe_.redis_problem.clear();
+        const PromotionProbe::Role read = PromotionProbe::read_role(r);
+        if (read.is_master) failover_.master_offset(candidate, read.offset);
+        if (failover_.failing_over(candidate)) return;  // event arrived meanwhile
+        probe_.busy = true;
+        probe_.client->command({"INFO", "server", "replication"},
+                               [this, alive, candidate, vote, kept](const redisReply* info) {
+                                   if (!*alive) return;
+                                   probe_.busy = false;
+                                   check_identity(candidate, vote, kept, info);
+                               });
     });
 }
 
@@ -543,22 +574,23 @@ void SentinelWatcher::check_identity(const NodeAddress& candidate, const VoteOut
     ServerIdentity id = server_identity(text);
     if (kept) {
         // Without a majority only the very server a majority confirmed, with its data.
-        if (!(id == master_identity_)) {
+        if (!(id == kept_.identity)) {
             unverify("master " + candidate.str() +
                      " is not the server a sentinel majority "
                      "confirmed (" +
-                     master_identity_.str() + "; now " + id.str() +
+                     kept_.identity.str() + "; now " + id.str() +
                      "): restarted or resynced, not trusted without a sentinel majority (" +
                      vote.describe() + ")");
             return;
         }
         for (NodeAddress& a : listed_replicas(text))
-            if (std::find(known_nodes_.begin(), known_nodes_.end(), a) == known_nodes_.end())
-                known_nodes_.push_back(std::move(a));
+            if (std::find(kept_.known_nodes.begin(), kept_.known_nodes.end(), a) ==
+                kept_.known_nodes.end())
+                kept_.known_nodes.push_back(std::move(a));
         check_unheard_sentinels(candidate, vote);
         return;
     }
-    master_identity_ = id;
+    kept_.identity = id;
     verified(candidate, vote, kept);
 }
 
@@ -570,44 +602,46 @@ void SentinelWatcher::check_unheard_sentinels(const NodeAddress& candidate,
     // gone (down, frozen) make keeping it safe.
     // While holding, rounds run every 100 ms: CLIENT LIST (as long as the master's client
     // list) is asked at most once a second, its last finding stands in between.
-    if (!unheard_reason_.empty() && uv_now(loop_) - unheard_checked_ms_ < kUnheardRecheckMs) {
-        unverify(unheard_reason_);
+    if (!kept_.unheard_reason.empty() &&
+        uv_now(loop_) - kept_.unheard_checked_ms < kUnheardRecheckMs) {
+        unverify(kept_.unheard_reason);
         return;
     }
-    probe_busy_ = true;
+    probe_.busy = true;
     auto alive = alive_;
-    probe_->command({"CLIENT", "LIST"}, [this, alive, candidate, vote](const redisReply* r) {
+    probe_.client->command({"CLIENT", "LIST"}, [this, alive, candidate, vote](const redisReply* r) {
         if (!*alive) return;
-        probe_busy_ = false;
-        unheard_checked_ms_ = uv_now(loop_);
-        unheard_reason_.clear();
+        probe_.busy = false;
+        kept_.unheard_checked_ms = uv_now(loop_);
+        kept_.unheard_reason.clear();
         if (r && r->type == REDIS_REPLY_STRING) {
             std::set<std::string> heard;
             for (const auto& [key, link] : sentinels_)
-                if (link->cmd_up && link->answered_round == round_ && link->run_id.size() >= 8)
+                if (link->cmd_up && link->answered_round == rounds_.current &&
+                    link->run_id.size() >= 8)
                     heard.insert(link->run_id.substr(0, 8));
             std::string unheard;
             for (const std::string& id :
                  active_sentinels(std::string_view(r->str, r->len), kSentinelIdleS))
                 if (!heard.count(id)) unheard += (unheard.empty() ? "" : ", ") + id;
             if (!unheard.empty()) {
-                unheard_reason_ = "sentinels " + unheard + " are at work on master " +
-                                  candidate.str() + " but this proxy cannot hear them (" +
-                                  vote.describe() +
-                                  "): a failover could happen without us; holding until a "
-                                  "majority answers";
-                unverify(unheard_reason_);
+                kept_.unheard_reason = "sentinels " + unheard + " are at work on master " +
+                                       candidate.str() + " but this proxy cannot hear them (" +
+                                       vote.describe() +
+                                       "): a failover could happen without us; holding until a "
+                                       "majority answers";
+                unverify(kept_.unheard_reason);
                 return;
             }
-        } else if (!client_list_refused_) {
-            client_list_refused_ = true;
+        } else if (!kept_.client_list_refused) {
+            kept_.client_list_refused = true;
             spdlog::warn(
                 "master {} refused CLIENT LIST ({}): without a sentinel majority the "
                 "proxy cannot tell sentinels that are down from sentinels it cannot "
                 "reach; relying on the second-master watch alone",
                 candidate.str(), r ? str(r) : std::string("no reply"));
         }
-        if (failover_from_ && *failover_from_ == candidate) return;
+        if (failover_.failing_over(candidate)) return;
         if (!keep_without_majority(vote)) return;  // the fence spoke meanwhile
         warn_kept(vote);
         verified(candidate, vote, true);
@@ -618,33 +652,37 @@ void SentinelWatcher::check_unheard_sentinels(const NodeAddress& candidate,
 // and cause, at most every 10 s) and the hold reason /readyz and /status show.
 void SentinelWatcher::redis_trouble(const NodeAddress& node, const std::string& cause,
                                     const std::string& what) {
-    redis_problem_ = "redis " + node.str() + ": " + what;
-    problems_.report(uv_now(loop_), node.str(), cause, redis_problem_);
+    probe_.redis_problem = "redis " + node.str() + ": " + what;
+    problems_.report(uv_now(loop_), node.str(), cause, probe_.redis_problem);
 }
 
 void SentinelWatcher::verified(const NodeAddress& addr, const VoteOutcome& vote, bool kept) {
     const SnapshotPtr& cur = topology_.current();
     std::string note = kept ? "kept without a sentinel majority (" + vote.describe() + ")" : "";
     if (cur->master && *cur->master == addr && cur->replicas == replicas_ &&
-        cur->sentinel_note == note)
+        cur->sentinel_note == note && !failover_.early())
         return;
     std::uint64_t now = uv_now(loop_);
+    if (failover_.early()) confirm_early(addr, vote);
+    if (!cur->master && verified_) failover_.count_release(false, now);
     bool switched = !verified_ || !(*verified_ == addr);
+    const std::uint64_t held_since = failover_.hold_since_ms();
     if (!cur->master || switched) {
         LogFields fields = log_context(config_.pool_name, config_.master_name, "master_verified");
         fields.emplace_back("address", addr.str());
         if (switched && verified_) fields.emplace_back("from", verified_->str());
-        if (hold_since_ms_) fields.emplace_back("held_ms", now - hold_since_ms_);
-        log_event(spdlog::level::info, fields, "master verified {} ({}, ROLE master){}{}",
-                  addr.str(), kept ? note : vote.describe(),
-                  switched && verified_ ? "; switched from " + verified_->str() : "",
-                  hold_since_ms_
-                      ? "; commands held for " + std::to_string(now - hold_since_ms_) + " ms"
-                      : "");
+        if (held_since) fields.emplace_back("held_ms", now - held_since);
+        if (held_since) fields.emplace_back("released_by", "majority");
+        log_event(
+            spdlog::level::info, fields, "master verified {} ({}, ROLE master){}{}", addr.str(),
+            kept ? note : vote.describe(),
+            switched && verified_ ? "; switched from " + verified_->str() : "",
+            held_since ? "; commands held for " + std::to_string(now - held_since) + " ms" : "");
     }
     verified_ = addr;
-    failover_from_.reset();
-    hold_since_ms_ = 0;
+    failover_.end();
+    failover_.hold_ended();
+    if (promotion_.following()) promotion_.stop();
     TopologySnapshot snap;
     snap.master = addr;
     snap.verified_at_ms = kept && cur->master && *cur->master == addr ? cur->verified_at_ms : now;
@@ -656,19 +694,21 @@ void SentinelWatcher::verified(const NodeAddress& addr, const VoteOutcome& vote,
 }
 
 void SentinelWatcher::fetch_command_table(const NodeAddress& addr) {
-    if (!command_table_fn_ || (command_table_from_ && *command_table_from_ == addr)) return;
-    if (!probe_ || !(probe_addr_ == addr)) return;
-    command_table_from_ = addr;
+    if (!command_table_.deliver ||
+        (command_table_.fetched_from && *command_table_.fetched_from == addr))
+        return;
+    if (!probe_.client || !(probe_.addr == addr)) return;
+    command_table_.fetched_from = addr;
     auto alive = alive_;
-    probe_->command({"COMMAND"}, [this, alive, addr](const redisReply* r) {
+    probe_.client->command({"COMMAND"}, [this, alive, addr](const redisReply* r) {
         if (!*alive) return;
         if (!r || r->type != REDIS_REPLY_ARRAY) {
-            command_table_from_.reset();  // try again with the next verification
+            command_table_.fetched_from.reset();  // try again with the next verification
             return;
         }
         std::string raw;
         encode_reply(raw, r);
-        command_table_fn_(raw);
+        command_table_.deliver(raw);
     });
 }
 
@@ -680,7 +720,7 @@ void SentinelWatcher::unverify(const std::string& reason) {
         fields.emplace_back("reason", reason);
         if (cur->master) fields.emplace_back("from", cur->master->str());
         log_event(spdlog::level::warn, fields, "holding commands: {}", reason);
-        hold_since_ms_ = uv_now(loop_);
+        failover_.hold_started(uv_now(loop_));
     } else {
         spdlog::debug("still holding: {}", reason);
     }
@@ -691,64 +731,155 @@ void SentinelWatcher::unverify(const std::string& reason) {
     schedule_fast(true);
 }
 
-void SentinelWatcher::on_event(const std::string& channel, const std::string& payload) {
-    auto t = split(payload);
-    // Does this event concern our master name? Base payload: "<type> <name> <ip> <port>
-    // [@ <master> <mip> <mport>]"; +switch-master: "<name> <oldip> <oldport> <newip> <newport>".
-    bool ours = false;
-    std::optional<NodeAddress> master_in_event;
-    if (channel == "+switch-master") {
-        ours = !t.empty() && t[0] == config_.master_name;
-        if (ours && t.size() >= 3)
-            master_in_event =
-                NodeAddress{t[1], static_cast<std::uint16_t>(std::atoi(t[2].c_str()))};
-    } else if (t.size() >= 4 && t[0] == "master" && t[1] == config_.master_name) {
-        ours = true;
-        master_in_event = NodeAddress{t[2], static_cast<std::uint16_t>(std::atoi(t[3].c_str()))};
-    } else if (t.size() >= 8 && t[4] == "@" && t[5] == config_.master_name) {
-        ours = true;
-        master_in_event = NodeAddress{t[6], static_cast<std::uint16_t>(std::atoi(t[7].c_str()))};
-    }
-    if (!ours) return;
-    spdlog::debug("sentinel event {} {}", channel, payload);
+// --- Following the promotion (failover.follow_promotion, issue 25). The old master stays
+// held from the first sign of its failover; the hold may end on the replica the leader
+// selected, once it answers ROLE master with the old master's offset covered, and is
+// taken again at once on any sign that this is not how the failover ends.
 
-    if (is_failover_progress(channel)) {
-        // The master named in the event is the one being failed over (+switch-master names
-        // the old one first). Stop sending it anything from now on.
-        NodeAddress from =
-            master_in_event ? *master_in_event : (verified_ ? *verified_ : NodeAddress{});
-        if (!failover_from_ || !(*failover_from_ == from)) {
-            if (verified_ && *verified_ == from) {
+void SentinelWatcher::follow_event(const std::string& sentinel, const std::string& channel,
+                                   const FailoverEvent& ev) {
+    if (ev.try_failover) failover_.failover_tried(sentinel);
+    if (!ev.replica) return;
+    if (failover_.selected() &&
+        (!(*failover_.selected() == *ev.replica) || failover_.leader() != sentinel)) {
+        fence_follow("sentinel " + sentinel + " names " + ev.replica->str() + " (" + channel +
+                     "), not " + failover_.selected()->str() + " from " + failover_.leader());
+        return;
+    }
+    if (!failover_.select(*ev.replica, sentinel)) return;
+    LogFields fields = log_context(config_.pool_name, config_.master_name, "promotion_followed");
+    fields.emplace_back("replica", ev.replica->str());
+    fields.emplace_back("leader", sentinel);
+    fields.emplace_back("sentinel_event", channel);
+    log_event(spdlog::level::info, fields,
+              "leader sentinel {} selected {} ({}): following its promotion", sentinel,
+              ev.replica->str(), channel);
+    promotion_.follow(*ev.replica);
+}
+
+void SentinelWatcher::follow_role(const NodeAddress& replica, const PromotionProbe::Role& role) {
+    if (!failover_.selected() || !(*failover_.selected() == replica)) return;
+    if (failover_.early()) {
+        // Released to it: it must stay a master until the majority names it.
+        if (!role.is_master)
+            fence_follow("promoted replica " + replica.str() +
+                         (role.answered ? " is no longer a master" : " stopped answering"));
+        return;
+    }
+    if (!failover_.covers(role.is_master, role.offset)) {
+        if (role.is_master)
+            spdlog::debug("promoted {} at offset {}, the old master was at {}", replica.str(),
+                          role.offset, failover_.bar() ? std::to_string(*failover_.bar()) : "?");
+        return;
+    }
+    release_early(replica, role.offset);
+}
+
+void SentinelWatcher::release_early(const NodeAddress& replica, std::uint64_t offset) {
+    const std::uint64_t now = uv_now(loop_);
+    const std::uint64_t held_since = failover_.hold_since_ms();
+    failover_.count_release(true, now);
+    failover_.released_early(now);
+    failover_.hold_ended();
+    LogFields fields = log_context(config_.pool_name, config_.master_name, "master_verified");
+    fields.emplace_back("address", replica.str());
+    if (failover_.from()) fields.emplace_back("from", failover_.from()->str());
+    if (held_since) fields.emplace_back("held_ms", now - held_since);
+    fields.emplace_back("released_by", "early_promotion");
+    log_event(spdlog::level::info, fields,
+              "promoted replica {} answers ROLE master at offset {} (old master's {}): commands "
+              "released to it after {} ms, before the sentinels switch",
+              replica.str(), offset, *failover_.bar(), held_since ? now - held_since : 0);
+    TopologySnapshot snap;
+    snap.master = replica;
+    snap.verified_at_ms = now;
+    snap.sentinel_note = "followed the promotion; the sentinel majority has not switched yet";
+    snap.replicas = replicas_;
+    topology_.publish(snap);
+    // Rounds stay fast (100 ms) until the majority names it.
+}
+
+void SentinelWatcher::confirm_early(const NodeAddress& addr, const VoteOutcome& vote) {
+    const std::uint64_t now = uv_now(loop_);
+    failover_.count_confirmation(now);
+    spdlog::info("sentinel majority names {} ({}), {} ms after the proxy followed its promotion",
+                 addr.str(), vote.describe(), failover_.releases().last_early_window_ms);
+}
+
+void SentinelWatcher::fence_follow(const std::string& why) {
+    const bool was_early = failover_.fence();
+    promotion_.stop();
+    LogFields fields = log_context(config_.pool_name, config_.master_name, "promotion_fenced");
+    fields.emplace_back("reason", why);
+    log_event(was_early ? spdlog::level::warn : spdlog::level::info, fields,
+              "no longer following the promotion: {}{}", why,
+              was_early ? "; holding commands again" : "");
+    if (was_early) unverify("following the promotion fenced: " + why);
+    start_round("promotion fenced");
+}
+
+bool SentinelWatcher::names_only_failover_pair() const {
+    for (const SentinelBallot& b : ballots())
+        if (b.answered && b.names && !failover_.failing_over(*b.names) &&
+            !(failover_.selected() && *failover_.selected() == *b.names))
+            return false;
+    return true;
+}
+
+void SentinelWatcher::on_event(const std::string& sentinel, const std::string& channel,
+                               const std::string& payload) {
+    const FailoverEvent ev = read_failover_event(config_.master_name, channel, payload);
+    if (ev.epoch) {
+        if (failover_.epoch_announced(sentinel, *ev.epoch))
+            fence_follow("sentinel " + sentinel + " started epoch " + std::to_string(*ev.epoch));
+        return;
+    }
+    if (ev.kind == FailoverEvent::Kind::ignored && !ev.master) return;
+    spdlog::debug("sentinel event {} {}", channel, payload);
+    switch (ev.kind) {
+        case FailoverEvent::Kind::progress: {
+            // The master named in the event is the one being failed over (+switch-master
+            // names the old one first). Stop sending it anything from now on.
+            NodeAddress from = ev.master ? *ev.master : (verified_ ? *verified_ : NodeAddress{});
+            if (verified_ && *verified_ == from && failover_.begin(from, uv_now(loop_))) {
                 LogFields fields =
                     log_context(config_.pool_name, config_.master_name, "failover_started");
                 fields.emplace_back("from", from.str());
                 fields.emplace_back("sentinel_event", channel);
                 log_event(spdlog::level::info, fields,
                           "failover of {} under way ({}): holding commands", from.str(), channel);
-                failover_from_ = from;
-                failover_since_ms_ = uv_now(loop_);
                 unverify("failover of " + from.str() + " in progress (" + channel + ")");
+                // The bar a promoted replica must reach: the old master's offset now, which
+                // covers every write it acknowledged before the hold.
+                if (config_.follow_promotion) promotion_.read_old_master(from);
             }
+            if (config_.follow_promotion && failover_.failing_over(from))
+                follow_event(sentinel, channel, ev);
+            start_round(channel);
+            break;
         }
-        start_round(channel);
-    } else if (channel.rfind("-failover-abort", 0) == 0 || channel == "+failover-end-for-timeout") {
-        if (failover_from_) {
-            LogFields fields =
-                log_context(config_.pool_name, config_.master_name, "failover_aborted");
-            fields.emplace_back("from", failover_from_->str());
-            fields.emplace_back("sentinel_event", channel);
-            log_event(spdlog::level::info, fields, "failover of {} aborted ({})",
-                      failover_from_->str(), channel);
-        }
-        failover_from_.reset();
-        start_round(channel);
-    } else if (channel == "+failover-end" || channel == "+sdown" || channel == "-odown" ||
-               channel == "+convert-to-slave" || channel == "+reboot" || channel == "+slave" ||
-               channel == "-sdown" || channel == "+config-update-from") {
-        start_round(channel);
-    } else if (channel == "+sentinel") {
-        learn_next_round_ = true;
-        start_round(channel);
+        case FailoverEvent::Kind::aborted:
+            if (failover_.from()) {
+                LogFields fields =
+                    log_context(config_.pool_name, config_.master_name, "failover_aborted");
+                fields.emplace_back("from", failover_.from()->str());
+                fields.emplace_back("sentinel_event", channel);
+                log_event(spdlog::level::info, fields, "failover of {} aborted ({})",
+                          failover_.from()->str(), channel);
+            }
+            if (failover_.selected()) fence_follow("the failover aborted (" + channel + ")");
+            failover_.end();
+            start_round(channel);
+            break;
+        case FailoverEvent::Kind::recheck:
+            start_round(channel);
+            break;
+        case FailoverEvent::Kind::sentinel_added:
+            rounds_.learn_sentinels = true;
+            start_round(channel);
+            break;
+        case FailoverEvent::Kind::ignored:
+            break;
     }
 }
 

@@ -25,8 +25,10 @@
 
 #include "config/config.h"
 #include "proxy/net/tcp_stream.h"
+#include "proxy/sentinel/failover_state.h"
 #include "proxy/sentinel/master_fence.h"
 #include "proxy/sentinel/problem_log.h"
+#include "proxy/sentinel/promotion_probe.h"
 #include "proxy/sentinel/resp_client.h"
 #include "proxy/sentinel/sentinel_timings.h"
 #include "proxy/sentinel/sentinel_vote.h"
@@ -47,12 +49,14 @@ class SentinelWatcher {
     // Receives the raw RESP2 bytes of the verified master's COMMAND reply, once per newly
     // verified master, so the command table learns commands it was not built with.
     void on_command_table(std::function<void(const std::string& raw)> fn) {
-        command_table_fn_ = std::move(fn);
+        command_table_.deliver = std::move(fn);
     }
 
     // Sentinel's timings for the master (SENTINEL MASTER, asked with every learning round),
     // the slowest of the sentinels' views; called when they change.
-    void on_timings(std::function<void(const SentinelTimings&)> fn) { timings_fn_ = std::move(fn); }
+    void on_timings(std::function<void(const SentinelTimings&)> fn) {
+        timings_.notify = std::move(fn);
+    }
 
     std::size_t sentinels_up() const;
     std::size_t sentinels_known() const { return sentinels_.size(); }
@@ -73,7 +77,9 @@ class SentinelWatcher {
         std::string problem;                // why it cannot help (NOAUTH, unknown master)
     };
     std::vector<SentinelStatus> sentinel_status() const;
-    std::uint64_t rounds_done() const { return rounds_done_; }
+    std::uint64_t rounds_done() const { return rounds_.done; }
+    // Which path ended the holds (early promotion or the majority) and the last hold's length.
+    const FailoverState::Releases& hold_releases() const { return failover_.releases(); }
 
   private:
     struct SentinelLink {
@@ -123,7 +129,15 @@ class SentinelWatcher {
     std::string sentinel_problems() const;  // every sentinel's current problem, for the hold reason
     void explain_unknown_master(const std::string& key);
     void unverify(const std::string& reason);
-    void on_event(const std::string& channel, const std::string& payload);
+    void on_event(const std::string& sentinel, const std::string& channel,
+                  const std::string& payload);
+    void follow_event(const std::string& sentinel, const std::string& channel,
+                      const FailoverEvent& ev);
+    void follow_role(const NodeAddress& replica, const PromotionProbe::Role& role);
+    void release_early(const NodeAddress& replica, std::uint64_t offset);
+    void confirm_early(const NodeAddress& addr, const VoteOutcome& vote);
+    void fence_follow(const std::string& why);
+    bool names_only_failover_pair() const;
     void learn_sentinels(const std::string& from_key, const redisReply* reply);
     void forget_unlisted();
     std::vector<SentinelBallot> ballots() const;
@@ -133,62 +147,76 @@ class SentinelWatcher {
     std::vector<std::string> auth_command(bool sentinel) const;
     void schedule_fast(bool fast);
 
+    // The verification rounds: one at a time, a new trigger during one runs another after it.
+    struct Rounds {
+        std::uint64_t current = 0;
+        bool open = false;
+        std::uint64_t started_ms = 0;
+        std::uint64_t first_ms = 0;  // when the watcher started
+        std::uint64_t done = 0;
+        bool again = false;
+        // Set when a sentinel was learned or announced: the next round asks SENTINEL SENTINELS
+        // again (resetting `done` did not: the round then in progress counted it up).
+        bool learn_sentinels = false;
+        bool fast = false;  // polling every 100 ms (while holding) instead of the interval
+        std::string last_trigger;
+    };
+    // Keeping the verified master while no sentinel majority answers (issue 20).
+    struct KeptMaster {
+        bool active = false;
+        std::uint64_t no_majority_since_ms = 0;  // 0: a majority answered in the last round
+        std::uint64_t warned_ms = 0;             // last "keeping master" warning
+        // The verified master as a majority last confirmed it: without a majority it is kept
+        // only while it is still this server with this data (not restarted, not resynced).
+        ServerIdentity identity;
+        // Set when a second master appeared while keeping one without a majority: nothing is
+        // trusted again until a sentinel majority names a master.
+        std::optional<NodeAddress> second_master;
+        std::vector<NodeAddress> known_nodes;  // every replica ever listed, for the fence
+        bool client_list_refused = false;      // logged once
+        std::string unheard_reason;  // the last CLIENT LIST showed sentinels we cannot hear
+        std::uint64_t unheard_checked_ms = 0;
+    };
+    // The one connection that checks a master candidate (ROLE, INFO, CLIENT LIST, COMMAND).
+    struct MasterProbe {
+        std::unique_ptr<RespClient> client;
+        NodeAddress addr;
+        bool busy = false;
+        std::string redis_problem;  // why the probed node refused us (AUTH, TLS); "" if none
+        NodeAddress failed_addr;
+        std::uint64_t failed_ms = 0;
+    };
+    struct CommandTableFeed {
+        std::function<void(const std::string&)> deliver;
+        std::optional<NodeAddress> fetched_from;
+    };
+    struct TimingsFeed {
+        std::function<void(const SentinelTimings&)> notify;
+        std::optional<SentinelTimings> last;
+    };
+
     uv_loop_t* loop_;
     config::Config config_;
     Topology& topology_;
     std::map<std::string, std::unique_ptr<SentinelLink>> sentinels_;
     Timer tick_timer_;
-    bool fast_ = false;
-
-    std::uint64_t round_ = 0;
-    bool round_open_ = false;
-    std::uint64_t round_started_ms_ = 0;
-    std::uint64_t started_ms_ = 0;
-    std::uint64_t rounds_done_ = 0;
-    bool round_again_ = false;
-    // Set when a sentinel was learned or announced: the next round asks SENTINEL SENTINELS
-    // again (resetting rounds_done_ did not: the round then in progress counted it up).
-    bool learn_next_round_ = false;
-
+    Rounds rounds_;
     std::optional<NodeAddress> verified_;
-    // Master being failed over: not trusted again until the failover aborts or times out.
-    std::optional<NodeAddress> failover_from_;
-    std::uint64_t failover_since_ms_ = 0;
-    std::uint64_t hold_since_ms_ = 0;
-    std::string last_trigger_;
+    FailoverState failover_;
     VoteOutcome last_vote_;
     // What SENTINEL SENTINELS listed (address -> run id), so a sentinel still counts as
     // known while no link of ours currently reaches it (a Service address that now lands
     // on another one, a configured one down since start). Left only by the majority rule
     // in forget_unlisted().
     SentinelDirectory directory_;
-    bool kept_without_majority_ = false;
-    std::uint64_t no_majority_since_ms_ = 0;  // 0: a majority answered in the last round
-    std::uint64_t kept_warned_ms_ = 0;        // last "keeping master" warning
-    // The verified master as a majority last confirmed it: without a majority it is kept
-    // only while it is still this server with this data (not restarted, not resynced).
-    ServerIdentity master_identity_;
-    // Set when a second master appeared while keeping one without a majority: nothing is
-    // trusted again until a sentinel majority names a master.
-    std::optional<NodeAddress> second_master_;
-    std::vector<NodeAddress> known_nodes_;  // every replica ever listed, for the fence
-    bool client_list_refused_ = false;      // logged once
-    std::string unheard_reason_;            // the last CLIENT LIST showed sentinels we cannot hear
-    std::uint64_t unheard_checked_ms_ = 0;
+    KeptMaster kept_;
     MasterFence fence_;
-
-    std::unique_ptr<RespClient> probe_;
-    NodeAddress probe_addr_;
-    bool probe_busy_ = false;
-    std::string redis_problem_;  // why the probed node refused us (AUTH, TLS); "" if none
+    MasterProbe probe_;
+    PromotionProbe promotion_;
     ProblemLog problems_;
-    NodeAddress probe_failed_addr_;
-    std::uint64_t probe_failed_ms_ = 0;
     std::vector<NodeAddress> replicas_;
-    std::function<void(const std::string&)> command_table_fn_;
-    std::function<void(const SentinelTimings&)> timings_fn_;
-    std::optional<SentinelTimings> timings_;
-    std::optional<NodeAddress> command_table_from_;
+    CommandTableFeed command_table_;
+    TimingsFeed timings_;
     std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };
 

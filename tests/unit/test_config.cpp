@@ -88,6 +88,7 @@ TEST_CASE("config: defaults", "[config]") {
     CHECK(config.listen == std::vector<HostPort>{{"127.0.0.1", 6379}});
     CHECK(config.max_clients == 10000);
     CHECK_FALSE(config.close_subscribers_on_failover);
+    CHECK_FALSE(config.follow_promotion);
     CHECK(config.sentinels.empty());
     CHECK(config.master_name.empty());
     CHECK(config.sentinel_poll_interval_ms == 1000);
@@ -156,6 +157,9 @@ connect_ms = 1500
 command_ms = 30000
 hold_window_ms = 5000
 
+[failover]
+follow_promotion = true
+
 [routing]
 read_from = "replica-preferred"
 max_replica_lag_ms = 200
@@ -175,6 +179,7 @@ max_inline_len = 4096
     CHECK(config.listen == std::vector<HostPort>{{"0.0.0.0", 7000}, {"::1", 7001}});
     CHECK(config.max_clients == 50);
     CHECK(config.close_subscribers_on_failover);
+    CHECK(config.follow_promotion);
     CHECK(config.sentinels ==
           std::vector<HostPort>{{"10.0.0.1", 26379}, {"sentinel-0.sentinel", 26379}});
     CHECK(config.master_name == "mymaster");
@@ -367,7 +372,8 @@ TEST_CASE("config: every flag", "[config]") {
                             "250",
                             "--max-clients",
                             "5",
-                            "--close-subscribers-on-failover"})
+                            "--close-subscribers-on-failover",
+                            "--follow-promotion"})
                         .config;
     CHECK(config.max_replica_lag_ms == 250);
     CHECK(config.listen == std::vector<HostPort>{{"0.0.0.0", 7000}});
@@ -389,6 +395,7 @@ TEST_CASE("config: every flag", "[config]") {
     CHECK(config.read_routing == ReadRouting::prefer_replica);
     CHECK(config.max_clients == 5);
     CHECK(config.close_subscribers_on_failover);
+    CHECK(config.follow_promotion);
 }
 
 TEST_CASE("config: every environment variable", "[config]") {
@@ -407,6 +414,7 @@ TEST_CASE("config: every environment variable", "[config]") {
         {"SENTINEL_PROXY_TIMEOUTS_CONNECT_MS", "100"},
         {"SENTINEL_PROXY_TIMEOUTS_COMMAND_MS", "200"},
         {"SENTINEL_PROXY_TIMEOUTS_HOLD_WINDOW_MS", "300"},
+        {"SENTINEL_PROXY_FAILOVER_FOLLOW_PROMOTION", "true"},
         {"SENTINEL_PROXY_ROUTING_READ_FROM", "replica-preferred"},
         {"SENTINEL_PROXY_ROUTING_MAX_REPLICA_LAG_MS", "400"},
         {"SENTINEL_PROXY_ADMIN_LISTEN", "127.0.0.1:9121"},
@@ -419,6 +427,7 @@ TEST_CASE("config: every environment variable", "[config]") {
     CHECK(config.listen == std::vector<HostPort>{{"0.0.0.0", 7000}, {"0.0.0.0", 7001}});
     CHECK(config.max_clients == 7);
     CHECK(config.close_subscribers_on_failover);
+    CHECK(config.follow_promotion);
     CHECK(config.sentinels == std::vector<HostPort>{{"h1", 26379}, {"h2", 26379}});
     CHECK(config.master_name == "mymaster");
     CHECK(config.sentinel_user == "su");
@@ -726,6 +735,7 @@ TEST_CASE("config: render_masked", "[config]") {
     config.log_level = "warn";
     config.max_bulk_len = 4294967296ull;
     config.close_subscribers_on_failover = true;
+    config.follow_promotion = true;
 
     std::string text = render_masked(config);
     SECTION("secrets are masked, everything else is shown") {
@@ -756,6 +766,7 @@ TEST_CASE("config: render_masked", "[config]") {
         CHECK(loaded.log_level == config.log_level);
         CHECK(loaded.max_bulk_len == config.max_bulk_len);
         CHECK(loaded.close_subscribers_on_failover);
+        CHECK(loaded.follow_promotion);
         // Rendering again gives the same text: nothing was lost.
         CHECK(render_masked(loaded) == text);
 
