@@ -1,5 +1,6 @@
 #include "proxy/net/tls_stream.h"
 
+#include <openssl/buffer.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
@@ -15,6 +16,8 @@ namespace {
 
 constexpr std::size_t kCipherReadSize = 64 * 1024;
 constexpr std::size_t kPlainReadSize = 16 * 1024;
+// A drained memory BIO keeps its buffer unless it is larger than this (or held a handshake).
+constexpr std::size_t kKeptBioBytes = 16 * 1024;
 // The same failure from the same host is logged at warn level once per this long.
 constexpr std::uint64_t kFailureLogMs = 60'000;
 constexpr std::size_t kFailureLogKeys = 4096;
@@ -193,6 +196,17 @@ void TlsStream::on_read(std::size_t n) {
     if (closing_) return;
     // A memory BIO takes everything (it grows), so nothing is left in the shared buffer.
     BIO_write(rbio_, cipher_read_buffer(), static_cast<int>(n));
+    // A client's handshake step waits for its turn in the loop's bounded queue (its
+    // timeout still counts from the accept); our own links' handshakes run now.
+    if (context_->server() && state_ == State::handshaking) {
+        TlsHandshakeQueue::push(loop_, this, SSL_in_before(ssl_) == 0);
+        return;
+    }
+    pump();
+}
+
+void TlsStream::run_handshake_step() {
+    Guard g(this);
     pump();
 }
 
@@ -206,12 +220,45 @@ void TlsStream::pump() {
     if (state_ == State::handshaking && !handshake()) return;
     if (state_ == State::open) deliver();
     if (!closing_ && raw_) send_records();
+    if (!closing_ && state_ == State::open) release_bio_buffers();
+}
+
+// A memory BIO never shrinks: after the handshake (a few KiB of flights, more with client
+// certificates) or one large transfer it would hold that much for the connection's life.
+// Once drained, such a BIO is swapped for an empty one; small ones stay, so a busy
+// connection does not allocate per request.
+void TlsStream::release_bio_buffers() {
+    auto oversized = [this](BIO* bio) {
+        if (BIO_ctrl_pending(bio) != 0) return false;
+        BUF_MEM* mem = nullptr;
+        BIO_get_mem_ptr(bio, &mem);
+        return mem && mem->max > (shrink_bios_ ? 0 : kKeptBioBytes);
+    };
+    auto fresh = [] {
+        BIO* bio = BIO_new(BIO_s_mem());
+        if (bio) BIO_set_mem_eof_return(bio, -1);
+        return bio;
+    };
+    if (oversized(rbio_)) {
+        if (BIO* bio = fresh()) {
+            SSL_set0_rbio(ssl_, bio);  // frees the old one
+            rbio_ = bio;
+        }
+    }
+    if (oversized(wbio_)) {
+        if (BIO* bio = fresh()) {
+            SSL_set0_wbio(ssl_, bio);
+            wbio_ = bio;
+        }
+    }
+    shrink_bios_ = BIO_ctrl_pending(rbio_) != 0 || BIO_ctrl_pending(wbio_) != 0;
 }
 
 bool TlsStream::handshake() {
     const int rc = SSL_do_handshake(ssl_);
     if (rc == 1) {
         state_ = State::open;
+        shrink_bios_ = true;
         uncount();
         handshake_timer_.stop();
         tls_stats().handshake(context_->options().side, TlsOutcome::ok,
@@ -453,6 +500,7 @@ void TlsStream::uncount() {
 
 void TlsStream::destroy_later() {
     uncount();
+    TlsHandshakeQueue::remove(this);
     closing_ = true;
     handshake_timer_.stop();
     resume_timer_.stop();

@@ -9,6 +9,11 @@
 // (rate-limited per peer and reason), counted, and the socket closed: the peer gets no
 // made-up reply. Renegotiation is refused by the context; a close_notify from the peer is
 // an orderly EOF, and close() sends one.
+//
+// On the server side, handshake steps do not run from the read callback: the stream queues
+// itself on its loop's TlsHandshakeQueue, which bounds the handshake work per loop turn.
+// Idle connections keep no record buffers (SSL_MODE_RELEASE_BUFFERS) and no large BIO
+// buffers (a drained memory BIO holding a handshake flight or a big reply is replaced).
 #pragma once
 
 #include <uv.h>
@@ -20,6 +25,7 @@
 #include "proxy/net/stream.h"
 #include "proxy/net/tcp_stream.h"
 #include "proxy/net/tls_context.h"
+#include "proxy/net/tls_handshake_queue.h"
 #include "proxy/net/tls_stats.h"
 
 using SSL = struct ssl_st;
@@ -27,7 +33,7 @@ using BIO = struct bio_st;
 
 namespace sp::proxy {
 
-class TlsStream final : public Stream, private Stream::Handler {
+class TlsStream final : public Stream, private Stream::Handler, private TlsHandshakeQueue::Entry {
   public:
     // The server side of an accepted socket (closes `fd` and returns nullptr on failure).
     static TlsStream* adopt(uv_loop_t* loop, int fd, std::shared_ptr<const TlsContext> context,
@@ -70,8 +76,10 @@ class TlsStream final : public Stream, private Stream::Handler {
     void on_connected(int status) override;
     void on_drained() override;
 
+    void run_handshake_step() override;
     void pump();
     bool handshake();
+    void release_bio_buffers();
     void handshake_failed(TlsOutcome outcome, const std::string& reason);
     void deliver();
     bool end_input();
@@ -99,6 +107,7 @@ class TlsStream final : public Stream, private Stream::Handler {
     bool reading_ = false;      // the handler wants bytes
     bool input_ended_ = false;  // close_notify or EOF, kept open for writing (on_end_of_input)
     bool finishing_ = false;    // close_after_flush() came during the handshake
+    bool shrink_bios_ = false;  // the handshake's flights are still in the BIOs' buffers
     bool broken_ = false;       // a write failed; reported from the loop
     bool closing_ = false;      // deleted as soon as no callback of ours is running
     int depth_ = 0;             // our callbacks on the stack
