@@ -65,6 +65,10 @@ def main() -> int:
             row = {"storm": i + 1, **result, "connected_worst_stall_s": probe["worst_s"],
                    "connected_p99_s": probe["p99_s"], "pings": probe["pings"],
                    "master_direct_worst_s": master_probe["worst_s"],
+                   # when the worst stall began: seconds after the ClientHellos went out, and
+                   # whether it was while the storm's clients were closing
+                   "worst_after_start_s": probe["worst_at"] - result["started_at"],
+                   "worst_during_close": probe["worst_at"] >= result["closing_at"],
                    "probe_errors": probe["errors"], "sentinel_view_lost": bool(lost),
                    "sentinel_lines": lost[:4]}
             rows.append(row)

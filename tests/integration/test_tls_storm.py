@@ -44,7 +44,9 @@ def test_handshake_burst_does_not_stall_connected_clients_or_the_sentinel_view(
             "storm_s": result["storm_s"], "slowest_handshake_s": result["slowest_ok_s"],
             "connected_client_worst_stall_s": probe["worst_s"],
             "connected_client_p99_s": probe["p99_s"],
-            "master_direct_worst_s": master_probe["worst_s"]})
+            "master_direct_worst_s": master_probe["worst_s"],
+            "worst_stall_after_hellos_s": probe["worst_at"] - result["started_at"],
+            "worst_stall_while_clients_close": probe["worst_at"] >= result["closing_at"]})
         assert result["ok"] == CLIENTS, result
         assert probe["errors"] == 0, probe
         assert not lost, f"the proxy lost its Sentinel view during the storm: {lost[:3]}"

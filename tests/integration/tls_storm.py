@@ -164,7 +164,7 @@ class Prober:
         return json.loads(out.strip().splitlines()[-1])
 
 
-def storm(port: int, files, clients: int, workers: int = 4, timeout: float = 40,
+def storm(port: int, files, clients: int, workers: int = 4, timeout: float = 60,
           hold: float = 0.5) -> dict:
     """N clients with certificates connecting at once; returns once all are done (connected
     or failed), after holding the connections `hold` seconds."""
@@ -184,8 +184,10 @@ def storm(port: int, files, clients: int, workers: int = 4, timeout: float = 40,
             line = p.stdout.readline()
             results.append(json.loads(line) if line else {"ok": 0, "failures": {"worker died": 1},
                                                            "slowest_ok_s": None})
-        elapsed = time.monotonic() - t0
+        done = time.monotonic()
+        elapsed = done - t0
         time.sleep(hold)
+        closing = time.monotonic()
     finally:
         for p in procs:
             try:
@@ -199,7 +201,10 @@ def storm(port: int, files, clients: int, workers: int = 4, timeout: float = 40,
             failures[k] = failures.get(k, 0) + v
     slowest = [r["slowest_ok_s"] for r in results if r["slowest_ok_s"] is not None]
     return {"clients": clients, "ok": sum(r["ok"] for r in results), "failures": failures,
-            "slowest_ok_s": max(slowest) if slowest else None, "storm_s": elapsed}
+            "slowest_ok_s": max(slowest) if slowest else None, "storm_s": elapsed,
+            # time.monotonic() of the ClientHellos and of the clients' closing (the prober's
+            # worst_at is on the same clock)
+            "started_at": t0, "closing_at": closing}
 
 
 def proxy_config(path: Path, files, tls_port: int, max_handshakes: int = 5000) -> Path:
@@ -208,7 +213,7 @@ def proxy_config(path: Path, files, tls_port: int, max_handshakes: int = 5000) -
     measured, not tls.max_handshakes' refusals)."""
     path.write_text(f'[tls]\nlisten = ["{HOST}:{tls_port}"]\ncert_file = "{files.cert}"\n'
                     f'key_file = "{files.key}"\nca_file = "{files.ca}"\nverify_clients = true\n'
-                    f'max_handshakes = {max_handshakes}\nhandshake_timeout_ms = 20000\n')
+                    f'max_handshakes = {max_handshakes}\nhandshake_timeout_ms = 60000\n')
     return path
 
 
