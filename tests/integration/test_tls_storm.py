@@ -2,12 +2,14 @@
 (issue 24): the proxy bounds the handshake work of one loop turn, so N clients with client
 certificates connecting at once delay new clients, not connected ones.
 
-Before the bound, 2,000 such clients stalled an already-connected client 4.4-8.9 s here (every
-handshake step ran in the poll phase that read it), and the proxy lost its Sentinel view in
-some storms; with it, 0.07-0.7 s on this loaded box. The assertion is loose on purpose (2
-shared cores, other work running): the stall must stay under 2 s beyond what the master
-itself showed a direct client meanwhile (the PING goes through to it), and no Sentinel link
-may time out. Precise figures: bench/tls_storm.py, bench/README.md."""
+Before the bound, 2,000 such clients stalled an already-connected client 6.5-10.8 s here, half
+the storm or more (every ClientHello read in one poll phase was handshaken in it), and the
+proxy lost its Sentinel view in some storms; with it, 0.03-1.3 s under a load average of
+12-19, 5-9 % of the storm. The box is 2 shared cores, so the assertion is on that fraction,
+which does not depend on how loaded the box is: beyond what the master itself showed a
+direct client meanwhile (the PING goes through to it), the stall must stay under a quarter
+of the storm; and no Sentinel link may time out. Precise figures: bench/tls_storm.py,
+bench/README.md."""
 from __future__ import annotations
 
 import time
@@ -17,7 +19,8 @@ from tls_storm import SENTINEL_VIEW_LOST, Prober, proxy_config, storm
 
 CLIENTS = 2000
 STORMS = 2
-ALLOWED_EXTRA_STALL_S = 2.0
+# Of the storm's duration (ClientHellos out to the last PONG).
+ALLOWED_STALL_FRACTION = 0.25
 
 
 def test_handshake_burst_does_not_stall_connected_clients_or_the_sentinel_view(
@@ -50,7 +53,8 @@ def test_handshake_burst_does_not_stall_connected_clients_or_the_sentinel_view(
         assert result["ok"] == CLIENTS, result
         assert probe["errors"] == 0, probe
         assert not lost, f"the proxy lost its Sentinel view during the storm: {lost[:3]}"
-        assert probe["worst_s"] < master_probe["worst_s"] + ALLOWED_EXTRA_STALL_S, (
-            f"a connected client stalled {probe['worst_s']:.2f} s during the storm (the master "
-            f"itself {master_probe['worst_s']:.2f} s)")
+        allowed = master_probe["worst_s"] + ALLOWED_STALL_FRACTION * result["storm_s"]
+        assert probe["worst_s"] < allowed, (
+            f"a connected client stalled {probe['worst_s']:.2f} s during a "
+            f"{result['storm_s']:.1f} s storm (the master itself {master_probe['worst_s']:.2f} s)")
         time.sleep(1)
