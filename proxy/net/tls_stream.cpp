@@ -84,19 +84,24 @@ struct TlsStream::Guard {
 };
 
 TlsStream::TlsStream(uv_loop_t* loop, std::shared_ptr<const TlsContext> context, Stream::Handler* h)
-    : loop_(loop),
-      context_(std::move(context)),
-      handler_(h),
-      started_ms_(uv_now(loop)),
-      handshake_timer_(loop,
-                       [this] {
-                           Guard g(this);
-                           handshake_failed(TlsOutcome::timeout, "handshake timed out");
-                       }),
-      resume_timer_(loop, [this] {
-          Guard g(this);
-          pump();
-      }) {}
+    : loop_(loop), context_(std::move(context)), handler_(h), started_ms_(uv_now(loop)) {}
+
+void TlsStream::start_handshake_timer() {
+    handshake_timer_.emplace(loop_, [this] {
+        Guard g(this);
+        handshake_failed(TlsOutcome::timeout, "handshake timed out");
+    });
+    handshake_timer_->start(context_->options().handshake_timeout_ms);
+}
+
+void TlsStream::resume_soon() {
+    if (!resume_timer_)
+        resume_timer_.emplace(loop_, [this] {
+            Guard g(this);
+            pump();
+        });
+    resume_timer_->start(0);
+}
 
 TlsStream::~TlsStream() {
     uncount();
@@ -147,7 +152,7 @@ TlsStream* TlsStream::adopt(uv_loop_t* loop, int fd, std::shared_ptr<const TlsCo
     s->peer_ = s->raw_->peer();
     s->counted_ = true;
     tls_stats().client_handshakes_in_progress++;
-    s->handshake_timer_.start(s->context_->options().handshake_timeout_ms);
+    s->start_handshake_timer();
     // The client speaks first; read it whatever the handler wants.
     s->raw_->start_reading();
     return s;
@@ -182,7 +187,7 @@ void TlsStream::on_connected(int status) {
     started_ms_ = uv_now(loop_);
     tcp_up_ = true;
     peer_ = raw_->peer();
-    handshake_timer_.start(context_->options().handshake_timeout_ms);
+    start_handshake_timer();
     raw_->start_reading();
     pump();
 }
@@ -260,7 +265,7 @@ bool TlsStream::handshake() {
         state_ = State::open;
         shrink_bios_ = true;
         uncount();
-        handshake_timer_.stop();
+        handshake_timer_.reset();
         tls_stats().handshake(context_->options().side, TlsOutcome::ok,
                               static_cast<double>(uv_now(loop_) - started_ms_) / 1000.0);
         send_records();
@@ -298,7 +303,7 @@ void TlsStream::handshake_failed(TlsOutcome outcome, const std::string& reason) 
     state_ = State::done;
     uncount();
     failure_ = reason;
-    handshake_timer_.stop();
+    handshake_timer_.reset();
     tls_stats().handshake(context_->options().side, outcome, 0);
     log_failure(context_->options().side, peer(), reason, uv_now(loop_));
     // The alert OpenSSL wrote (if any) is a TLS record, not a reply: it may go out.
@@ -355,7 +360,7 @@ void TlsStream::encrypt() {
             spdlog::warn("tls {} {}: write failed: {}", tls_side_name(context_->options().side),
                          peer(), tls_error_text());
             broken_ = true;
-            resume_timer_.start(0);
+            resume_soon();
             return;
         }
         done += static_cast<std::size_t>(n);
@@ -433,7 +438,7 @@ void TlsStream::start_reading() {
     if (state_ != State::open || !raw_) return;
     raw_->start_reading();
     // Records already decrypted or received wait for the loop, never for the caller.
-    if (SSL_pending(ssl_) > 0 || BIO_ctrl_pending(rbio_) > 0) resume_timer_.start(0);
+    if (SSL_pending(ssl_) > 0 || BIO_ctrl_pending(rbio_) > 0) resume_soon();
 }
 
 void TlsStream::stop_reading() {
@@ -502,8 +507,8 @@ void TlsStream::destroy_later() {
     uncount();
     TlsHandshakeQueue::remove(this);
     closing_ = true;
-    handshake_timer_.stop();
-    resume_timer_.stop();
+    handshake_timer_.reset();
+    if (resume_timer_) resume_timer_->stop();
 }
 
 std::string TlsStream::peer() const {

@@ -20,6 +20,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "proxy/net/stream.h"
@@ -90,6 +91,8 @@ class TlsStream final : public Stream, private Stream::Handler, private TlsHands
     void release_raw(bool notify);
     void destroy_later();
     void uncount();  // no longer a client handshake in progress
+    void start_handshake_timer();
+    void resume_soon();  // pump() from the loop, not from the caller
 
     uv_loop_t* loop_;
     std::shared_ptr<const TlsContext> context_;
@@ -112,8 +115,10 @@ class TlsStream final : public Stream, private Stream::Handler, private TlsHands
     bool closing_ = false;      // deleted as soon as no callback of ours is running
     int depth_ = 0;             // our callbacks on the stack
     std::uint64_t started_ms_;  // for the handshake latency
-    Timer handshake_timer_;
-    Timer resume_timer_;  // decrypted bytes left over when reading resumes
+    // Made when needed and dropped once the handshake is over: an idle connection keeps
+    // neither (each is a uv_timer_t and its callback on the heap, about 0.2 KiB).
+    std::optional<Timer> handshake_timer_;
+    std::optional<Timer> resume_timer_;  // decrypted bytes left over when reading resumes
 };
 
 }  // namespace sp::proxy
