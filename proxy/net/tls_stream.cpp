@@ -205,6 +205,12 @@ void TlsStream::on_read(std::size_t n) {
     // timeout still counts from the accept); our own links' handshakes run now.
     if (context_->server() && state_ == State::handshaking) {
         TlsHandshakeQueue::push(loop_, this, SSL_in_before(ssl_) == 0);
+        // Bytes wait in the read BIO meanwhile: at most one read buffer's worth more than
+        // a flight needs, so a client sending junk cannot pile up memory while it waits.
+        if (BIO_ctrl_pending(rbio_) >= kCipherReadSize && raw_) {
+            raw_->stop_reading();
+            held_input_ = true;
+        }
         return;
     }
     pump();
@@ -212,6 +218,10 @@ void TlsStream::on_read(std::size_t n) {
 
 void TlsStream::run_handshake_step() {
     Guard g(this);
+    if (held_input_ && raw_) {
+        held_input_ = false;
+        raw_->start_reading();  // the handshake's outcome sets reading as the handler wants
+    }
     pump();
 }
 

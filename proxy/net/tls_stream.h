@@ -111,6 +111,7 @@ class TlsStream final : public Stream, private Stream::Handler, private TlsHands
     bool input_ended_ = false;  // close_notify or EOF, kept open for writing (on_end_of_input)
     bool finishing_ = false;    // close_after_flush() came during the handshake
     bool shrink_bios_ = false;  // the handshake's flights are still in the BIOs' buffers
+    bool held_input_ = false;   // reading paused while a queued step has enough bytes
     bool broken_ = false;       // a write failed; reported from the loop
     bool closing_ = false;      // deleted as soon as no callback of ours is running
     int depth_ = 0;             // our callbacks on the stack
