@@ -318,10 +318,11 @@ def _master_clients(master_port: int) -> int:
 
 
 def connection_cost(name: str, pid: int, port: int, count: int, deadline: float,
-                    master_port: int):
+                    master_port: int, connect=None):
     """RSS of pid before, with `count` idle connections that each sent PING, then a GET
     (which makes a proxy without shared links open a backend link per client), and after
-    closing them; and how many connections the master had to hold for those clients."""
+    closing them; and how many connections the master had to hold for those clients.
+    connect: makes one connection (default: plaintext TCP to port), e.g. a TLS client."""
     out = {"target": name, "connections": 0}
     time.sleep(0.5)
     out["rss_before_kib"] = rss_kib(pid)
@@ -332,7 +333,7 @@ def connection_cost(name: str, pid: int, port: int, count: int, deadline: float,
         while len(socks) < count and now() < deadline:
             part = []
             for _ in range(min(batch, count - len(socks))):
-                s = socket.create_connection((HOST, port), timeout=15)
+                s = connect() if connect else socket.create_connection((HOST, port), timeout=15)
                 part.append(s)
             socks.extend(part)
             _round_trip_all(part, b"*1\r\n$4\r\nPING\r\n", batch)

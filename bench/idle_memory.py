@@ -8,6 +8,11 @@ send one PING and wait, and prints the proxy's VmRSS delta per client and the ma
 connections. Every process is stopped by PID; the run gives up after --time-limit seconds.
 
     /usr/bin/python3 bench/idle_memory.py --proxy-bin build/sentinel-proxy [--clients 10000]
+        [--tls server|mutual]
+
+--tls server: the clients connect to a TLS listen address instead (TLS 1.3, certificates made
+with openssl); --tls mutual: with client certificates too (tls.verify_clients). The PING is
+sent once the handshake is done, so the figure is an idle TLS client's cost (issue 24).
 """
 
 from __future__ import annotations
@@ -15,6 +20,8 @@ from __future__ import annotations
 import argparse
 import json
 import resource
+import socket
+import ssl
 import sys
 import tempfile
 import time
@@ -22,7 +29,25 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench import connection_cost  # noqa: E402
-from harness import Proxy, Topology, stop_all_processes  # noqa: E402  (bench puts it on path)
+from harness import HOST, Proxy, TlsFiles, Topology, free_port, stop_all_processes  # noqa: E402
+
+
+def tls_clients(workdir: Path, mutual: bool):
+    """A connect function for TLS clients and the proxy flags for their listen address."""
+    files = TlsFiles.create(workdir)
+    port = free_port()
+    conf = workdir / "tls-listen.toml"
+    conf.write_text(f'[tls]\nlisten = ["{HOST}:{port}"]\ncert_file = "{files.cert}"\n'
+                    f'key_file = "{files.key}"\nca_file = "{files.ca}"\n'
+                    f'verify_clients = {"true" if mutual else "false"}\nmax_handshakes = 100000\n')
+    ctx = ssl.create_default_context(cafile=str(files.ca))
+    if mutual:
+        ctx.load_cert_chain(str(files.client_cert), str(files.client_key))
+
+    def connect():
+        raw = socket.create_connection((HOST, port), timeout=15)
+        return ctx.wrap_socket(raw, server_hostname="localhost")
+    return connect, ["--config", str(conf)]
 
 
 def main() -> int:
@@ -31,6 +56,7 @@ def main() -> int:
     ap.add_argument("--clients", type=int, default=10000)
     ap.add_argument("--time-limit", type=float, default=180)
     ap.add_argument("--proxy-arg", action="append", default=[])
+    ap.add_argument("--tls", choices=["none", "server", "mutual"], default="none")
     args = ap.parse_args()
     t_end = time.monotonic() + args.time_limit
     _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
@@ -45,13 +71,17 @@ def main() -> int:
                 f.write(f"maxclients {max(1000, hard - 64)}\n")
         topo.start(timeout=45)
         master = topo.current_master()
+        connect, port_args = None, []
+        if args.tls != "none":
+            connect, port_args = tls_clients(workdir, args.tls == "mutual")
         sp = Proxy(workdir, topo.sentinel_ports, binary=args.proxy_bin,
-                   extra_args=args.proxy_arg)
+                   extra_args=[*args.proxy_arg, *port_args])
         sp.argv[sp.argv.index("--log-level") + 1] = "warn"
         sp.start(timeout=15)
         sp.wait_writable(timeout=20)
         out = connection_cost("sentinel-proxy", sp.process.pid, sp.port, count,
-                              deadline=t_end - 10, master_port=master.port)
+                              deadline=t_end - 10, master_port=master.port, connect=connect)
+        out["tls"] = args.tls
         out["master_conns_extra"] = (out.get("master_conns_with_clients", 0)
                                      - out["master_conns_before"])
         print(json.dumps(out, indent=1))

@@ -1,5 +1,6 @@
 #include "proxy/net/tls_stream.h"
 
+#include <openssl/buffer.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
@@ -15,6 +16,8 @@ namespace {
 
 constexpr std::size_t kCipherReadSize = 64 * 1024;
 constexpr std::size_t kPlainReadSize = 16 * 1024;
+// A drained memory BIO keeps its buffer unless it is larger than this (or held a handshake).
+constexpr std::size_t kKeptBioBytes = 16 * 1024;
 // The same failure from the same host is logged at warn level once per this long.
 constexpr std::uint64_t kFailureLogMs = 60'000;
 constexpr std::size_t kFailureLogKeys = 4096;
@@ -81,19 +84,24 @@ struct TlsStream::Guard {
 };
 
 TlsStream::TlsStream(uv_loop_t* loop, std::shared_ptr<const TlsContext> context, Stream::Handler* h)
-    : loop_(loop),
-      context_(std::move(context)),
-      handler_(h),
-      started_ms_(uv_now(loop)),
-      handshake_timer_(loop,
-                       [this] {
-                           Guard g(this);
-                           handshake_failed(TlsOutcome::timeout, "handshake timed out");
-                       }),
-      resume_timer_(loop, [this] {
-          Guard g(this);
-          pump();
-      }) {}
+    : loop_(loop), context_(std::move(context)), handler_(h), started_ms_(uv_now(loop)) {}
+
+void TlsStream::start_handshake_timer() {
+    handshake_timer_.emplace(loop_, [this] {
+        Guard g(this);
+        handshake_failed(TlsOutcome::timeout, "handshake timed out");
+    });
+    handshake_timer_->start(context_->options().handshake_timeout_ms);
+}
+
+void TlsStream::resume_soon() {
+    if (!resume_timer_)
+        resume_timer_.emplace(loop_, [this] {
+            Guard g(this);
+            pump();
+        });
+    resume_timer_->start(0);
+}
 
 TlsStream::~TlsStream() {
     uncount();
@@ -144,7 +152,7 @@ TlsStream* TlsStream::adopt(uv_loop_t* loop, int fd, std::shared_ptr<const TlsCo
     s->peer_ = s->raw_->peer();
     s->counted_ = true;
     tls_stats().client_handshakes_in_progress++;
-    s->handshake_timer_.start(s->context_->options().handshake_timeout_ms);
+    s->start_handshake_timer();
     // The client speaks first; read it whatever the handler wants.
     s->raw_->start_reading();
     return s;
@@ -179,7 +187,7 @@ void TlsStream::on_connected(int status) {
     started_ms_ = uv_now(loop_);
     tcp_up_ = true;
     peer_ = raw_->peer();
-    handshake_timer_.start(context_->options().handshake_timeout_ms);
+    start_handshake_timer();
     raw_->start_reading();
     pump();
 }
@@ -193,6 +201,27 @@ void TlsStream::on_read(std::size_t n) {
     if (closing_) return;
     // A memory BIO takes everything (it grows), so nothing is left in the shared buffer.
     BIO_write(rbio_, cipher_read_buffer(), static_cast<int>(n));
+    // A client's handshake step waits for its turn in the loop's bounded queue (its
+    // timeout still counts from the accept); our own links' handshakes run now.
+    if (context_->server() && state_ == State::handshaking) {
+        TlsHandshakeQueue::push(loop_, this, SSL_in_before(ssl_) == 0);
+        // Bytes wait in the read BIO meanwhile: at most one read buffer's worth more than
+        // a flight needs, so a client sending junk cannot pile up memory while it waits.
+        if (BIO_ctrl_pending(rbio_) >= kCipherReadSize && raw_) {
+            raw_->stop_reading();
+            held_input_ = true;
+        }
+        return;
+    }
+    pump();
+}
+
+void TlsStream::run_handshake_step() {
+    Guard g(this);
+    if (held_input_ && raw_) {
+        held_input_ = false;
+        raw_->start_reading();  // the handshake's outcome sets reading as the handler wants
+    }
     pump();
 }
 
@@ -206,14 +235,47 @@ void TlsStream::pump() {
     if (state_ == State::handshaking && !handshake()) return;
     if (state_ == State::open) deliver();
     if (!closing_ && raw_) send_records();
+    if (!closing_ && state_ == State::open) release_bio_buffers();
+}
+
+// A memory BIO never shrinks: after the handshake (a few KiB of flights, more with client
+// certificates) or one large transfer it would hold that much for the connection's life.
+// Once drained, such a BIO is swapped for an empty one; small ones stay, so a busy
+// connection does not allocate per request.
+void TlsStream::release_bio_buffers() {
+    auto oversized = [this](BIO* bio) {
+        if (BIO_ctrl_pending(bio) != 0) return false;
+        BUF_MEM* mem = nullptr;
+        BIO_get_mem_ptr(bio, &mem);
+        return mem && mem->max > (shrink_bios_ ? 0 : kKeptBioBytes);
+    };
+    auto fresh = [] {
+        BIO* bio = BIO_new(BIO_s_mem());
+        if (bio) BIO_set_mem_eof_return(bio, -1);
+        return bio;
+    };
+    if (oversized(rbio_)) {
+        if (BIO* bio = fresh()) {
+            SSL_set0_rbio(ssl_, bio);  // frees the old one
+            rbio_ = bio;
+        }
+    }
+    if (oversized(wbio_)) {
+        if (BIO* bio = fresh()) {
+            SSL_set0_wbio(ssl_, bio);
+            wbio_ = bio;
+        }
+    }
+    shrink_bios_ = BIO_ctrl_pending(rbio_) != 0 || BIO_ctrl_pending(wbio_) != 0;
 }
 
 bool TlsStream::handshake() {
     const int rc = SSL_do_handshake(ssl_);
     if (rc == 1) {
         state_ = State::open;
+        shrink_bios_ = true;
         uncount();
-        handshake_timer_.stop();
+        handshake_timer_.reset();
         tls_stats().handshake(context_->options().side, TlsOutcome::ok,
                               static_cast<double>(uv_now(loop_) - started_ms_) / 1000.0);
         send_records();
@@ -251,7 +313,7 @@ void TlsStream::handshake_failed(TlsOutcome outcome, const std::string& reason) 
     state_ = State::done;
     uncount();
     failure_ = reason;
-    handshake_timer_.stop();
+    handshake_timer_.reset();
     tls_stats().handshake(context_->options().side, outcome, 0);
     log_failure(context_->options().side, peer(), reason, uv_now(loop_));
     // The alert OpenSSL wrote (if any) is a TLS record, not a reply: it may go out.
@@ -308,7 +370,7 @@ void TlsStream::encrypt() {
             spdlog::warn("tls {} {}: write failed: {}", tls_side_name(context_->options().side),
                          peer(), tls_error_text());
             broken_ = true;
-            resume_timer_.start(0);
+            resume_soon();
             return;
         }
         done += static_cast<std::size_t>(n);
@@ -386,7 +448,7 @@ void TlsStream::start_reading() {
     if (state_ != State::open || !raw_) return;
     raw_->start_reading();
     // Records already decrypted or received wait for the loop, never for the caller.
-    if (SSL_pending(ssl_) > 0 || BIO_ctrl_pending(rbio_) > 0) resume_timer_.start(0);
+    if (SSL_pending(ssl_) > 0 || BIO_ctrl_pending(rbio_) > 0) resume_soon();
 }
 
 void TlsStream::stop_reading() {
@@ -453,9 +515,10 @@ void TlsStream::uncount() {
 
 void TlsStream::destroy_later() {
     uncount();
+    TlsHandshakeQueue::remove(this);
     closing_ = true;
-    handshake_timer_.stop();
-    resume_timer_.stop();
+    handshake_timer_.reset();
+    if (resume_timer_) resume_timer_->stop();
 }
 
 std::string TlsStream::peer() const {

@@ -9,17 +9,24 @@
 // (rate-limited per peer and reason), counted, and the socket closed: the peer gets no
 // made-up reply. Renegotiation is refused by the context; a close_notify from the peer is
 // an orderly EOF, and close() sends one.
+//
+// On the server side, handshake steps do not run from the read callback: the stream queues
+// itself on its loop's TlsHandshakeQueue, which bounds the handshake work per loop turn.
+// Idle connections keep no record buffers (SSL_MODE_RELEASE_BUFFERS) and no large BIO
+// buffers (a drained memory BIO holding a handshake flight or a big reply is replaced).
 #pragma once
 
 #include <uv.h>
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "proxy/net/stream.h"
 #include "proxy/net/tcp_stream.h"
 #include "proxy/net/tls_context.h"
+#include "proxy/net/tls_handshake_queue.h"
 #include "proxy/net/tls_stats.h"
 
 using SSL = struct ssl_st;
@@ -27,7 +34,7 @@ using BIO = struct bio_st;
 
 namespace sp::proxy {
 
-class TlsStream final : public Stream, private Stream::Handler {
+class TlsStream final : public Stream, private Stream::Handler, private TlsHandshakeQueue::Entry {
   public:
     // The server side of an accepted socket (closes `fd` and returns nullptr on failure).
     static TlsStream* adopt(uv_loop_t* loop, int fd, std::shared_ptr<const TlsContext> context,
@@ -70,8 +77,10 @@ class TlsStream final : public Stream, private Stream::Handler {
     void on_connected(int status) override;
     void on_drained() override;
 
+    void run_handshake_step() override;
     void pump();
     bool handshake();
+    void release_bio_buffers();
     void handshake_failed(TlsOutcome outcome, const std::string& reason);
     void deliver();
     bool end_input();
@@ -82,6 +91,8 @@ class TlsStream final : public Stream, private Stream::Handler {
     void release_raw(bool notify);
     void destroy_later();
     void uncount();  // no longer a client handshake in progress
+    void start_handshake_timer();
+    void resume_soon();  // pump() from the loop, not from the caller
 
     uv_loop_t* loop_;
     std::shared_ptr<const TlsContext> context_;
@@ -99,12 +110,16 @@ class TlsStream final : public Stream, private Stream::Handler {
     bool reading_ = false;      // the handler wants bytes
     bool input_ended_ = false;  // close_notify or EOF, kept open for writing (on_end_of_input)
     bool finishing_ = false;    // close_after_flush() came during the handshake
+    bool shrink_bios_ = false;  // the handshake's flights are still in the BIOs' buffers
+    bool held_input_ = false;   // reading paused while a queued step has enough bytes
     bool broken_ = false;       // a write failed; reported from the loop
     bool closing_ = false;      // deleted as soon as no callback of ours is running
     int depth_ = 0;             // our callbacks on the stack
     std::uint64_t started_ms_;  // for the handshake latency
-    Timer handshake_timer_;
-    Timer resume_timer_;  // decrypted bytes left over when reading resumes
+    // Made when needed and dropped once the handshake is over: an idle connection keeps
+    // neither (each is a uv_timer_t and its callback on the heap, about 0.2 KiB).
+    std::optional<Timer> handshake_timer_;
+    std::optional<Timer> resume_timer_;  // decrypted bytes left over when reading resumes
 };
 
 }  // namespace sp::proxy
