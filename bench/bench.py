@@ -49,7 +49,10 @@ REDIS_BENCHMARK = shutil.which("redis-benchmark") or "/usr/bin/redis-benchmark"
 
 TARGETS = ["direct", "haproxy", "twemproxy", "sentinel-proxy"]
 PROXIES = ["haproxy", "twemproxy", "sentinel-proxy"]
-FAILOVER_TARGETS = ["sentinel-proxy", "haproxy", "redis-py Sentinel"]
+# "follow-promotion": a second sentinel-proxy with failover.follow_promotion (issue 25), in
+# the same failovers as the default one, so both release paths are side by side.
+FOLLOW = "sentinel-proxy follow-promotion"
+FAILOVER_TARGETS = ["sentinel-proxy", FOLLOW, "haproxy", "redis-py Sentinel"]
 
 
 class Interrupted(Exception):
@@ -425,9 +428,11 @@ class SteadyWriter:
 
 
 def failover_trial(topo: Topology, kind: str, sp_port: int, ha_port: int, trial: int,
-                   sentinel_ports: list[int]):
+                   sentinel_ports: list[int], follow_port: int | None = None):
     master = topo.wait_stable(timeout=60)
     wait_set_works(sp_port, 20, "sentinel-proxy")
+    if follow_port:
+        wait_set_works(follow_port, 20, FOLLOW)
     wait_haproxy_settled(ha_port, 30)
     sentinel = redis.sentinel.Sentinel([(HOST, p) for p in sentinel_ports], socket_timeout=1,
                                        socket_connect_timeout=1)
@@ -438,6 +443,10 @@ def failover_trial(topo: Topology, kind: str, sp_port: int, ha_port: int, trial:
     def ha_client():
         return redis.Redis(host=HOST, port=ha_port, socket_timeout=15, socket_connect_timeout=2)
 
+    def follow_client():
+        return redis.Redis(host=HOST, port=follow_port, socket_timeout=15,
+                           socket_connect_timeout=2)
+
     def sentinel_client():
         return sentinel.master_for(MASTER_NAME, socket_timeout=15, socket_connect_timeout=2)
 
@@ -445,6 +454,8 @@ def failover_trial(topo: Topology, kind: str, sp_port: int, ha_port: int, trial:
     writers = [SteadyWriter("sentinel-proxy", sp_client).start(),
                SteadyWriter("haproxy", ha_client).start(),
                SteadyWriter("redis-py Sentinel", sentinel_client).start()]
+    if follow_port:
+        writers.append(SteadyWriter(FOLLOW, follow_client).start())
     killed = None
     try:
         time.sleep(1.5)
@@ -578,7 +589,7 @@ def write_charts(outdir: Path, stem: str, summary, fsum) -> list[str]:
     files = []
     groups = [(sc, cmd) for sc in summary for cmd in ("SET", "GET")]
     colors = {"haproxy": "#1f77b4", "twemproxy": "#ff7f0e", "sentinel-proxy": "#2ca02c",
-              "redis-py Sentinel": "#7f7f7f"}
+              "redis-py Sentinel": "#7f7f7f", FOLLOW: "#98df8a"}
     for metric, title, fname in (("rps", "Throughput as a ratio to direct Redis (higher is better)",
                                   "throughput"),
                                  ("p99", "p99 latency as a ratio to direct Redis (lower is better)",
@@ -592,7 +603,7 @@ def write_charts(outdir: Path, stem: str, summary, fsum) -> list[str]:
                 vals.append(ratio(d.get(target, {}).get(metric), d.get("direct", {}).get(metric))
                             or 0)
             xs = [g + (i - (len(PROXIES) - 1) / 2) * width for g in range(len(groups))]
-            bars = ax.bar(xs, vals, width, label=target, color=colors[target])
+            bars = ax.bar(xs, vals, width, label=target, color=colors.get(target))
             for x, v in zip(xs, vals):
                 ax.text(x, v, f"{v:.2f}", ha="center", va="bottom", fontsize=7)
         ax.axhline(1.0, color="black", linewidth=0.8, linestyle="--")
@@ -617,7 +628,7 @@ def write_charts(outdir: Path, stem: str, summary, fsum) -> list[str]:
                 continue
             x = k + (i - (len(FAILOVER_TARGETS) - 1) / 2) * width
             med = statistics.median(d["gap"])
-            ax.bar(x, med, width, color=colors[target], label=target if k == 0 else None)
+            ax.bar(x, med, width, color=colors.get(target), label=target if k == 0 else None)
             ax.scatter([x] * len(d["gap"]), d["gap"], color="black", s=10, zorder=3)
             lost = statistics.median(d["lost"])
             label = f"{med:.2f}" + (f"\nlost {lost:.0f}" if lost else "")
@@ -729,8 +740,11 @@ def write_report(outdir: Path, stem: str, info, params, summary, cpu, conn, frow
 
     L.append("## Failover")
     L.append("")
-    L.append("Three writers ran at the same time, each sending one SET with a unique key every "
-             "2 ms without retries (socket timeout 15 s): through sentinel-proxy, through HAProxy, "
+    L.append("Writers ran at the same time, each sending one SET with a unique key every "
+             "2 ms without retries (socket timeout 15 s): through sentinel-proxy, through a "
+             "second sentinel-proxy with `--follow-promotion` (issue 25: held commands released "
+             "to the promoted replica once its offset covers the old master's, before "
+             "Sentinel's +switch-master), through HAProxy, "
              "and with redis-py's Sentinel client (`Sentinel(...).master_for('mymaster')`, the "
              "reference). twemproxy is left out: it has no Sentinel support and keeps sending "
              "to the master it was configured with. Each trial: 1.5 s of writes, the trigger, "
@@ -768,7 +782,7 @@ def write_report(outdir: Path, stem: str, info, params, summary, cpu, conn, frow
     L.append("")
     L.append("| # | trigger | old -> new master | promoted after (s) | sentinels agreed after (s) "
              "| old master demoted/down after (s) | error types seen "
-             "(sentinel-proxy; haproxy; redis-py Sentinel) |")
+             "(sentinel-proxy; haproxy; redis-py Sentinel; follow-promotion) |")
     L.append("|---:|---|---|---:|---:|---:|---|")
     for fi in finfo:
         rs = [r for r in frows if r["trial"] == fi["trial"]]
@@ -883,6 +897,12 @@ def main() -> int:
         sp = Proxy(workdir, topo.sentinel_ports, binary=args.proxy_bin)
         sp.argv[sp.argv.index("--log-level") + 1] = "warn"
         sp.start(timeout=15)
+        follow = None
+        if "failover" not in skip:
+            follow = Proxy(workdir / "follow", topo.sentinel_ports, extra_args=["--follow-promotion"],
+                           binary=args.proxy_bin)
+            follow.argv[follow.argv.index("--log-level") + 1] = "warn"
+            follow.start(timeout=15)
         base = None
         if base_name:
             base = Proxy(workdir / "baseline", topo.sentinel_ports,
@@ -931,7 +951,8 @@ def main() -> int:
                     notes.append(f"failover trials {i}..{len(kinds)} skipped (time budget)")
                     break
                 try:
-                    rows, fi = failover_trial(topo, kind, sp.port, ha.port, i, topo.sentinel_ports)
+                    rows, fi = failover_trial(topo, kind, sp.port, ha.port, i, topo.sentinel_ports,
+                                              follow.port if follow else None)
                 except Exception as exc:  # noqa: BLE001
                     notes.append(f"failover trial {i} ({kind}) failed: "
                                  f"{type(exc).__name__}: {str(exc)[:300]}")
