@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import atexit
 import ctypes
+import fcntl
 import os
 import random
 import signal
@@ -70,6 +71,28 @@ def wait_until(predicate, timeout: float, interval: float = 0.1, what: str = "co
 
 _handed_out_ports: set[int] = set()
 _port_lock = threading.Lock()
+# ctest -j runs suites side by side: a port is also claimed across processes, by an flock on
+# one file per port held until this process exits (the kernel drops it however it exits, so
+# a crashed run never leaks a claim). The directory only ever holds empty files.
+PORT_CLAIM_DIR = Path(os.environ.get("SP_PORT_CLAIM_DIR", "/tmp/sentinel-proxy-test-ports"))
+_port_claims: dict[int, int] = {}  # port -> the open, locked descriptor
+
+
+def _claim_across_processes(port: int) -> bool:
+    """True if no other live test process holds `port` (and now this one does)."""
+    try:
+        PORT_CLAIM_DIR.mkdir(parents=True)
+        os.chmod(PORT_CLAIM_DIR, 0o1777)  # shared by every user's test runs, like /tmp
+    except FileExistsError:
+        pass
+    fd = os.open(PORT_CLAIM_DIR / str(port), os.O_RDWR | os.O_CREAT, 0o666)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(fd)
+        return False
+    _port_claims[port] = fd  # never closed: the claim lasts as long as this process
+    return True
 
 
 def key_maker(prefix: str):
@@ -103,8 +126,8 @@ def rss_mib(pid: int) -> float:
 
 def free_port() -> int:
     """A free TCP port on 127.0.0.1, below the kernel's ephemeral range (so an outgoing
-    connection cannot take it between this check and the server's bind) and never handed
-    out twice by this process."""
+    connection cannot take it between this check and the server's bind), never handed out
+    twice by this process nor to two test processes running at once."""
     low, high = 20000, 32000
     for _ in range(500):
         port = random.randrange(low, high)
@@ -118,6 +141,8 @@ def free_port() -> int:
                 continue
             finally:
                 s.close()
+            if not _claim_across_processes(port):
+                continue
             _handed_out_ports.add(port)
             return port
     raise RuntimeError("no free port found in 500 tries")
