@@ -78,14 +78,24 @@ class Subscriber(BackgroundLoop):
             self.client.close()
 
 
-class Publisher(BackgroundLoop):
+class ClientLoop(BackgroundLoop):
+    """A BackgroundLoop with one redis-py client of the proxy, closed with the loop."""
+
+    def __init__(self, port: int, interval: float):
+        super().__init__(interval, MAX_SECONDS)
+        self.client = redis.Redis(host=HOST, port=port, socket_timeout=10,
+                                  socket_connect_timeout=2, decode_responses=True)
+
+    def close(self):
+        self.client.close()
+
+
+class Publisher(ClientLoop):
     name = "publisher"
     error_chars = 160
 
     def __init__(self, port: int, channel: str, pattern_channel: str):
-        super().__init__(0.02, MAX_SECONDS)
-        self.client = redis.Redis(host=HOST, port=port, socket_timeout=10,
-                                  socket_connect_timeout=2, decode_responses=True)
+        super().__init__(port, 0.02)
         self.channels = [channel, pattern_channel]
         self.published: list[tuple[float, str, int]] = []  # (t, data, receivers)
 
@@ -95,19 +105,14 @@ class Publisher(BackgroundLoop):
         n = self.client.publish(ch, data)
         self.published.append((now(), data, n))
 
-    def close(self):
-        self.client.close()
 
-
-class Producer(BackgroundLoop):
+class Producer(ClientLoop):
     name = "producer"
     error_chars = 160
     error_pause = 0.05
 
     def __init__(self, port: int, queues: list[str]):
-        super().__init__(0.01, MAX_SECONDS)
-        self.client = redis.Redis(host=HOST, port=port, socket_timeout=10,
-                                  socket_connect_timeout=2, decode_responses=True)
+        super().__init__(port, 0.01)
         self.queues = queues
         self.pushed: list[tuple[float, str]] = []
 
@@ -115,9 +120,6 @@ class Producer(BackgroundLoop):
         item = f"item-{i}"
         self.client.lpush(self.queues[i % len(self.queues)], item)
         self.pushed.append((now(), item))
-
-    def close(self):
-        self.client.close()
 
 
 class Consumer(BackgroundLoop):

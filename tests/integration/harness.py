@@ -14,6 +14,7 @@ from __future__ import annotations
 import atexit
 import ctypes
 import fcntl
+import json
 import os
 import random
 import signal
@@ -21,6 +22,8 @@ import socket
 import subprocess
 import threading
 import time
+import urllib.error
+import urllib.request
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -146,6 +149,31 @@ def free_port() -> int:
             _handed_out_ports.add(port)
             return port
     raise RuntimeError("no free port found in 500 tries")
+
+
+# ---------------------------------------------------------------------------------------------
+# The proxy's admin endpoint
+
+def admin_get(port: int, path: str, timeout: float = 3.0) -> tuple[int, str]:
+    """(HTTP status, body without surrounding whitespace) of GET http://127.0.0.1:port/path;
+    an error status (503 from /readyz) is returned like any other."""
+    try:
+        with urllib.request.urlopen(f"http://{HOST}:{port}{path}", timeout=timeout) as r:
+            return r.status, r.read().decode().strip()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode().strip()
+
+
+def readyz(port: int, timeout: float = 3.0) -> tuple[int, str]:
+    """(status, reason) of /readyz: 200 "ready", or 503 and why not."""
+    return admin_get(port, "/readyz", timeout)
+
+
+def pool_status(port: int, timeout: float = 5.0) -> dict:
+    """The first (or only) pool of the admin endpoint's /status."""
+    status, body = admin_get(port, "/status", timeout)
+    assert status == 200, (status, body)
+    return json.loads(body)["pools"][0]
 
 
 _libc = None
@@ -827,6 +855,16 @@ class Proxy:
             return _client(self.tls_port, self.host, **kw)
         return _client(self.port, self.host, **kw)
 
+    def answers_ping(self) -> bool:
+        """Running, and answers PING (with its own reply) on a new connection."""
+        if not self.alive():
+            return False
+        conn = self.connection(socket_timeout=5)
+        try:
+            return raw_command(conn, "PING") == "PONG"
+        finally:
+            conn.disconnect()
+
     def connection(self, **kw) -> redis.Connection:
         """One raw connection that never reconnects behind the test's back (redis.Redis does
         on an idle pooled connection, which would hide a proxy closing it)."""
@@ -1127,6 +1165,20 @@ def failover_under_writes(topo: "Topology", port: int, before: int = 500, after:
     finally:
         stats = writer.stop()
     return old, new, stats
+
+
+def start_failover_instruments(topo: "Topology", port: int, started: list):
+    """What a failover timeline records, started and appended to `started` (the caller stops
+    them): the sentinels' events, every node's ROLE changes and a Writer through
+    127.0.0.1:port, returned once the Writer has 500 acknowledged writes."""
+    events = SentinelEvents(topo.live_sentinels()).start()
+    started.append(events)
+    roles = RoleWatcher(topo.nodes).start()
+    started.append(roles)
+    writer = Writer(HOST, port).start()
+    started.append(writer)
+    writer.wait_acks(500, timeout=30)
+    return events, roles, writer
 
 
 class RoleWatcher(BackgroundLoop):

@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 import pytest
 import redis
 
-from harness import (BackgroundLoop, RoleWatcher, SentinelEvents, Writer, HOST, now, raw_command,
-                     stop_all, wait_until)
+from harness import (BackgroundLoop, RoleWatcher, SentinelEvents, now, raw_command,
+                     start_failover_instruments, stop_all, wait_until)
 
 
 class Publisher(BackgroundLoop):
@@ -172,13 +172,7 @@ def scenario(module_topology, module_proxy):
         started.append(publisher)
         clients["publisher"] = publisher
 
-        events = SentinelEvents(topo.live_sentinels()).start()
-        started.append(events)
-        roles = RoleWatcher(topo.nodes).start()
-        started.append(roles)
-        writer = Writer(HOST, proxy.port).start()
-        started.append(writer)
-        writer.wait_acks(500, timeout=30)
+        events, roles, writer = start_failover_instruments(topo, proxy.port, started)
 
         # --- the failover
         t_trigger = topo.planned_failover()
