@@ -17,6 +17,7 @@ import fcntl
 import json
 import os
 import random
+import re
 import signal
 import socket
 import subprocess
@@ -162,6 +163,16 @@ def admin_get(port: int, path: str, timeout: float = 3.0) -> tuple[int, str]:
             return r.status, r.read().decode().strip()
     except urllib.error.HTTPError as exc:
         return exc.code, exc.read().decode().strip()
+
+
+def metric_value(text: str, name: str) -> float:
+    """The sum of `name` over its label sets in a Prometheus text exposition (0 if absent)."""
+    total = 0.0
+    for line in text.splitlines():
+        m = re.match(rf"^{re.escape(name)}(\{{[^}}]*\}})? (\S+)", line)
+        if m:
+            total += float(m.group(2))
+    return total
 
 
 def readyz(port: int, timeout: float = 3.0) -> tuple[int, str]:

@@ -10,18 +10,11 @@ import select
 import socket
 import time
 
-from harness import HOST, admin_get, free_port, readyz, wait_until
+from harness import HOST, admin_get, free_port, metric_value, readyz, wait_until
 
 CLIENTS = 100
 
 
-def metric_value(text: str, name: str) -> float:
-    total = 0.0
-    for line in text.splitlines():
-        m = re.match(rf"^{re.escape(name)}(\{{[^}}]*\}})? (\S+)", line)
-        if m:
-            total += float(m.group(2))
-    return total
 
 
 def ping_many(port: int, count: int, deadline_s: float = 15.0) -> tuple[dict, list]:
