@@ -1,6 +1,7 @@
 #include "proxy/admin/tls_metrics.h"
 
 #include <cstdio>
+#include <vector>
 
 #include "proxy/net/stream_factory.h"
 #include "proxy/net/tls_stats.h"
@@ -16,18 +17,17 @@ std::string number(double v) {
 }  // namespace
 
 void append_tls_metrics(std::string& out) {
-    const TlsSide sides[] = {TlsSide::client, TlsSide::redis, TlsSide::sentinel};
-    bool any = false;
-    for (TlsSide side : sides) any |= StreamFactory::tls(side);
-    if (!any) return;
-    const TlsStats& stats = tls_stats();
+    std::vector<TlsSide> sides;  // the sides with TLS on
+    for (TlsSide side : {TlsSide::client, TlsSide::redis, TlsSide::sentinel})
+        if (StreamFactory::tls(side)) sides.push_back(side);
+    if (sides.empty()) return;
+    TlsStats& stats = tls_stats();
     out +=
         "# HELP sentinel_proxy_tls_handshakes_total TLS handshakes by side (client: clients "
         "of the proxy; redis, sentinel: the proxy's own connections) and outcome\n"
         "# TYPE sentinel_proxy_tls_handshakes_total counter\n";
     for (TlsSide side : sides) {
-        if (!StreamFactory::tls(side)) continue;
-        const TlsSideStats& s = stats.sides[static_cast<std::size_t>(side)];
+        const TlsSideStats& s = stats.of(side);
         for (std::size_t i = 0; i < kTlsOutcomeNames.size(); ++i)
             out += std::string("sentinel_proxy_tls_handshakes_total{side=\"") +
                    tls_side_name(side) + "\",outcome=\"" + kTlsOutcomeNames[i] + "\"} " +
@@ -38,8 +38,7 @@ void append_tls_metrics(std::string& out) {
         "byte (or the TCP connect) to a completed TLS handshake\n"
         "# TYPE sentinel_proxy_tls_handshake_duration_seconds histogram\n";
     for (TlsSide side : sides) {
-        if (!StreamFactory::tls(side)) continue;
-        const TlsSideStats& s = stats.sides[static_cast<std::size_t>(side)];
+        const TlsSideStats& s = stats.of(side);
         const std::string label = std::string("side=\"") + tls_side_name(side) + "\"";
         std::uint64_t cumulative = 0;
         for (std::size_t i = 0; i < kTlsLatencyBuckets.size(); ++i) {
@@ -74,8 +73,8 @@ void append_tls_metrics(std::string& out) {
         "certificate the proxy presents on this side, seconds since the epoch\n"
         "# TYPE sentinel_proxy_tls_certificate_expiry_timestamp_seconds gauge\n";
     for (TlsSide side : sides) {
-        const TlsSideStats& s = stats.sides[static_cast<std::size_t>(side)];
-        if (!StreamFactory::tls(side) || s.cert_not_after == 0) continue;
+        const TlsSideStats& s = stats.of(side);
+        if (s.cert_not_after == 0) continue;
         out += std::string("sentinel_proxy_tls_certificate_expiry_timestamp_seconds{side=\"") +
                tls_side_name(side) + "\"} " + std::to_string(s.cert_not_after) + "\n";
     }

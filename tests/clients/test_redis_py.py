@@ -24,7 +24,7 @@ import pytest
 import redis
 
 from conftest import longest_gap, proxy_errors
-from harness import HOST, BackgroundLoop, error_kind, now, stop_all, wait_until
+from harness import HOST, BackgroundLoop, ClientLoop, error_kind, now, stop_all, wait_until
 
 MAX_SECONDS = 150
 
@@ -78,16 +78,9 @@ class Subscriber(BackgroundLoop):
             self.client.close()
 
 
-class ClientLoop(BackgroundLoop):
-    """A BackgroundLoop with one redis-py client of the proxy, closed with the loop."""
-
-    def __init__(self, port: int, interval: float):
-        super().__init__(interval, MAX_SECONDS)
-        self.client = redis.Redis(host=HOST, port=port, socket_timeout=10,
-                                  socket_connect_timeout=2, decode_responses=True)
-
-    def close(self):
-        self.client.close()
+def proxy_client(port: int) -> redis.Redis:
+    return redis.Redis(host=HOST, port=port, socket_timeout=10, socket_connect_timeout=2,
+                       decode_responses=True)
 
 
 class Publisher(ClientLoop):
@@ -95,7 +88,7 @@ class Publisher(ClientLoop):
     error_chars = 160
 
     def __init__(self, port: int, channel: str, pattern_channel: str):
-        super().__init__(port, 0.02)
+        super().__init__(proxy_client(port), 0.02, MAX_SECONDS)
         self.channels = [channel, pattern_channel]
         self.published: list[tuple[float, str, int]] = []  # (t, data, receivers)
 
@@ -112,7 +105,7 @@ class Producer(ClientLoop):
     error_pause = 0.05
 
     def __init__(self, port: int, queues: list[str]):
-        super().__init__(port, 0.01)
+        super().__init__(proxy_client(port), 0.01, MAX_SECONDS)
         self.queues = queues
         self.pushed: list[tuple[float, str]] = []
 

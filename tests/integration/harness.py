@@ -1162,6 +1162,17 @@ class Writer:
         return self.stats
 
 
+class ClientLoop(BackgroundLoop):
+    """A BackgroundLoop working through one redis-py client, closed when the loop stops."""
+
+    def __init__(self, client: redis.Redis, interval: float = 0.0, max_seconds: float = 300.0):
+        super().__init__(interval, max_seconds)
+        self.client = client
+
+    def close(self):
+        self.client.close()
+
+
 def failover_under_writes(topo: "Topology", port: int, before: int = 500, after: int = 500,
                           timeout: float = 40.0):
     """A Writer through 127.0.0.1:port, `before` acknowledged writes, SENTINEL FAILOVER, the
