@@ -343,6 +343,15 @@ class TlsFiles:
                 f"tls-ca-cert-file {self.ca}", "tls-auth-clients no", "tls-replication yes"]
 
 
+def _client_defaults(kw: dict, password: str | None, tls_kw: dict | None) -> dict:
+    """kw plus the password and TLS settings a client of a server needs, where kw has none."""
+    if password:
+        kw.setdefault("password", password)
+    for k, v in (tls_kw or {}).items():
+        kw.setdefault(k, v)
+    return kw
+
+
 def _client(port: int, host: str = HOST, **kw) -> redis.Redis:
     kw.setdefault("socket_timeout", 5)
     kw.setdefault("socket_connect_timeout", 2)
@@ -387,11 +396,7 @@ class _ServerProcess:
         return bool(self.process and self.process.alive())
 
     def client(self, **kw) -> redis.Redis:
-        if self.auth_password:
-            kw.setdefault("password", self.auth_password)
-        if self.tls:
-            for k, v in self.tls.client_kw().items():
-                kw.setdefault(k, v)
+        kw = _client_defaults(kw, self.auth_password, self.tls and self.tls.client_kw())
         return _client(self.port, self.host, **kw)
 
     def log_tail(self, lines: int = 40) -> str:
@@ -858,13 +863,8 @@ class Proxy:
         return bool(self.process and self.process.alive())
 
     def client(self, **kw) -> redis.Redis:
-        if self.client_password:
-            kw.setdefault("password", self.client_password)
-        if self.tls:
-            for k, v in self.tls.client_kw(cert=True).items():
-                kw.setdefault(k, v)
-            return _client(self.tls_port, self.host, **kw)
-        return _client(self.port, self.host, **kw)
+        kw = _client_defaults(kw, self.client_password, self.tls and self.tls.client_kw(cert=True))
+        return _client(self.tls_port if self.tls else self.port, self.host, **kw)
 
     def answers_ping(self) -> bool:
         """Running, and answers PING (with its own reply) on a new connection."""
