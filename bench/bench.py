@@ -587,6 +587,14 @@ def write_charts(outdir: Path, stem: str, summary, fsum) -> list[str]:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     files = []
+
+    def save(fig, name: str):
+        fig.tight_layout()
+        path = outdir / f"{stem}-{name}.png"
+        fig.savefig(path, dpi=110)
+        plt.close(fig)
+        files.append(path.name)
+
     groups = [(sc, cmd) for sc in summary for cmd in ("SET", "GET")]
     colors = {"haproxy": "#1f77b4", "twemproxy": "#ff7f0e", "sentinel-proxy": "#2ca02c",
               "redis-py Sentinel": "#7f7f7f", FOLLOW: "#98df8a"}
@@ -612,11 +620,7 @@ def write_charts(outdir: Path, stem: str, summary, fsum) -> list[str]:
         ax.set_ylabel("ratio to direct Redis")
         ax.set_title(title)
         ax.legend()
-        fig.tight_layout()
-        path = outdir / f"{stem}-{fname}.png"
-        fig.savefig(path, dpi=110)
-        plt.close(fig)
-        files.append(path.name)
+        save(fig, fname)
 
     fig, ax = plt.subplots(figsize=(8, 4.5))
     kinds = ["planned", "kill"]
@@ -640,11 +644,7 @@ def write_charts(outdir: Path, stem: str, summary, fsum) -> list[str]:
     ax.set_title("Failover: longest write gap per target (bar: median, dots: trials;\n"
                  "red: median acknowledged writes lost per trial)", fontsize=10)
     ax.legend()
-    fig.tight_layout()
-    path = outdir / f"{stem}-failover-gap.png"
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    files.append(path.name)
+    save(fig, "failover-gap")
     return files
 
 

@@ -30,14 +30,8 @@ HostPort parse_host_port(const std::string& text);
 enum class ReadRouting { master, replica, prefer_replica };
 // The configuration name ("master", "replica", "prefer-replica").
 inline const char* read_routing_name(ReadRouting r) {
-    switch (r) {
-        case ReadRouting::replica:
-            return "replica";
-        case ReadRouting::prefer_replica:
-            return "prefer-replica";
-        default:
-            return "master";
-    }
+    constexpr const char* kNames[] = {"master", "replica", "prefer-replica"};  // enum order
+    return kNames[static_cast<int>(r)];
 }
 enum class LogFormat { text, json };
 

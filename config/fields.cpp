@@ -5,9 +5,10 @@
 #include <array>
 #include <cctype>
 #include <charconv>
-#include <cstdio>
 #include <set>
 #include <stdexcept>
+
+#include "config/string_literal.h"
 
 namespace sp::config::detail {
 namespace {
@@ -238,18 +239,20 @@ void assign_string(Config& config, const Field& field, const std::string& value)
             }
             return;
         case Kind::read_routing:
-            if (value == "master") {
-                member<ReadRouting>(config, field) = ReadRouting::master;
-            } else if (value == "replica") {
-                member<ReadRouting>(config, field) = ReadRouting::replica;
-            } else if (value == "prefer-replica" || value == "replica-preferred") {
-                member<ReadRouting>(config, field) = ReadRouting::prefer_replica;
-            } else {
+            for (ReadRouting r :
+                 {ReadRouting::master, ReadRouting::replica, ReadRouting::prefer_replica}) {
+                if (value == read_routing_name(r)) {
+                    member<ReadRouting>(config, field) = r;
+                    return;
+                }
+            }
+            if (value != "replica-preferred") {  // the name of earlier versions
                 throw std::invalid_argument(
                     quoted(value) +
                     " is not one of \"master\", \"replica\", \"prefer-replica\" (alias "
                     "\"replica-preferred\")");
             }
+            member<ReadRouting>(config, field) = ReadRouting::prefer_replica;
             return;
         case Kind::log_level:
             if (std::find(kLogLevels.begin(), kLogLevels.end(), value) == kLogLevels.end()) {
@@ -371,55 +374,16 @@ std::string_view expected_type(const Field& field) {
     }
 }
 
-std::string toml_quote(std::string_view text) {
-    std::string out = "\"";
-    for (char c : text) {
-        switch (c) {
-            case '"':
-                out += "\\\"";
-                break;
-            case '\\':
-                out += "\\\\";
-                break;
-            case '\b':
-                out += "\\b";
-                break;
-            case '\t':
-                out += "\\t";
-                break;
-            case '\n':
-                out += "\\n";
-                break;
-            case '\f':
-                out += "\\f";
-                break;
-            case '\r':
-                out += "\\r";
-                break;
-            default:
-                if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) {
-                    char escape[8];
-                    std::snprintf(escape, sizeof escape, "\\u%04x",
-                                  static_cast<unsigned>(static_cast<unsigned char>(c)));
-                    out += escape;
-                } else {
-                    out += c;
-                }
-        }
-    }
-    return out + "\"";
-}
-
 std::string render_value(const Config& config, const Field& field, bool mask_secrets) {
     switch (field.kind) {
         case Kind::string:
         case Kind::name:
         case Kind::log_level:
         case Kind::tls_version:
-            return toml_quote(member<std::string>(config, field));
+            return string_literal(member<std::string>(config, field));
         case Kind::secret: {
             const std::string& value = member<std::string>(config, field);
-            return toml_quote(mask_secrets && !value.empty() ? "********" : value);
+            return string_literal(mask_secrets && !value.empty() ? "********" : value);
         }
         case Kind::boolean:
             return member<bool>(config, field) ? "true" : "false";
@@ -432,16 +396,16 @@ std::string render_value(const Config& config, const Field& field, bool mask_sec
             const auto& addresses = member<std::vector<HostPort>>(config, field);
             for (std::size_t i = 0; i < addresses.size(); ++i) {
                 if (i > 0) out += ", ";
-                out += toml_quote(addresses[i].str());
+                out += string_literal(addresses[i].str());
             }
             return out + "]";
         }
         case Kind::optional_address: {
             const auto& address = member<std::optional<HostPort>>(config, field);
-            return toml_quote(address ? address->str() : "");
+            return string_literal(address ? address->str() : "");
         }
         case Kind::read_routing:
-            return toml_quote(read_routing_name(member<ReadRouting>(config, field)));
+            return string_literal(read_routing_name(member<ReadRouting>(config, field)));
         case Kind::log_format:
             return member<LogFormat>(config, field) == LogFormat::text ? "\"text\"" : "\"json\"";
     }

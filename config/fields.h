@@ -72,7 +72,4 @@ std::string_view expected_type(const Field& field);
 // The value of `field` as a TOML value (quoted string, integer, boolean or array).
 std::string render_value(const Config& config, const Field& field, bool mask_secrets);
 
-// TOML basic string literal with escapes.
-std::string toml_quote(std::string_view text);
-
 }  // namespace sp::config::detail

@@ -3,6 +3,7 @@
 
 #include "config/config.h"
 #include "config/fields.h"
+#include "config/string_literal.h"
 
 namespace sp::config {
 
@@ -24,16 +25,16 @@ std::string render_masked(const Config& config) {
     }
     for (const PoolConfig& pool : config.pools) {
         out += "\n[[pool]]\n";
-        out += "name = " + detail::toml_quote(pool.name) + "\n";
-        out += "master = " + detail::toml_quote(pool.master_name) + "\n";
+        out += "name = " + string_literal(pool.name) + "\n";
+        out += "master = " + string_literal(pool.master_name) + "\n";
         std::string listen;
         for (const HostPort& address : pool.listen)
-            listen += (listen.empty() ? "" : ", ") + detail::toml_quote(address.str());
+            listen += (listen.empty() ? "" : ", ") + string_literal(address.str());
         out += "listen = [" + listen + "]\n";
         if (!pool.tls_listen.empty()) {
             std::string tls;
             for (const HostPort& address : pool.tls_listen)
-                tls += (tls.empty() ? "" : ", ") + detail::toml_quote(address.str());
+                tls += (tls.empty() ? "" : ", ") + string_literal(address.str());
             out += "tls_listen = [" + tls + "]\n";
         }
         if (pool.read_routing) {
@@ -42,7 +43,7 @@ std::string render_masked(const Config& config) {
         if (!pool.sentinels.empty()) {
             std::string sentinels;
             for (const HostPort& address : pool.sentinels)
-                sentinels += (sentinels.empty() ? "" : ", ") + detail::toml_quote(address.str());
+                sentinels += (sentinels.empty() ? "" : ", ") + string_literal(address.str());
             out += "sentinels = [" + sentinels + "]\n";
         }
     }

@@ -3,6 +3,7 @@
 #include <toml++/toml.h>
 
 #include <algorithm>
+#include <iterator>
 #include <string>
 #include <vector>
 
@@ -15,30 +16,13 @@ namespace {
 using detail::Field;
 using detail::Kind;
 
+// Indexed by toml::node_type, whose order toml++ documents (none first, date_time last).
+constexpr std::string_view kTypeNames[] = {"nothing", "table",   "array", "string", "integer",
+                                           "float",   "boolean", "date",  "time",   "date-time"};
+static_assert(static_cast<std::size_t>(toml::node_type::date_time) + 1 == std::size(kTypeNames));
+
 std::string_view type_name(const toml::node& node) {
-    switch (node.type()) {
-        case toml::node_type::table:
-            return "table";
-        case toml::node_type::array:
-            return "array";
-        case toml::node_type::string:
-            return "string";
-        case toml::node_type::integer:
-            return "integer";
-        case toml::node_type::floating_point:
-            return "float";
-        case toml::node_type::boolean:
-            return "boolean";
-        case toml::node_type::date:
-            return "date";
-        case toml::node_type::time:
-            return "time";
-        case toml::node_type::date_time:
-            return "date-time";
-        case toml::node_type::none:
-            break;
-    }
-    return "nothing";
+    return kTypeNames[static_cast<std::size_t>(node.type())];
 }
 
 class Loader {

@@ -57,12 +57,14 @@ RequestParser::Impl::Step RequestParser::Impl::step_inline(Command& out, std::st
         bool inq = false, insq = false, done = false;
         while (!done) {
             const char c = at(p);
-            if (inq) {
-                if (c == '\\' && at(p + 1) == 'x' && is_hex(at(p + 2)) && is_hex(at(p + 3))) {
+            if (inq || insq) {
+                const char quote = inq ? '"' : '\'';
+                if (inq && c == '\\' && at(p + 1) == 'x' && is_hex(at(p + 2)) &&
+                    is_hex(at(p + 3))) {
                     scratch.push_back(
                         static_cast<char>(hex_value(at(p + 2)) * 16 + hex_value(at(p + 3))));
                     p += 3;
-                } else if (c == '\\' && at(p + 1)) {
+                } else if (inq && c == '\\' && at(p + 1)) {
                     ++p;
                     char e = at(p);
                     switch (e) {
@@ -85,19 +87,11 @@ RequestParser::Impl::Step RequestParser::Impl::step_inline(Command& out, std::st
                             break;
                     }
                     scratch.push_back(e);
-                } else if (c == '"') {
-                    if (at(p + 1) && !is_space(at(p + 1))) goto unbalanced;
-                    done = true;
-                } else if (c == '\0') {
-                    goto unbalanced;
-                } else {
-                    scratch.push_back(c);
-                }
-            } else if (insq) {
-                if (c == '\\' && at(p + 1) == '\'') {
+                } else if (insq && c == '\\' && at(p + 1) == '\'') {
                     ++p;
                     scratch.push_back('\'');
-                } else if (c == '\'') {
+                } else if (c == quote) {
+                    // A closing quote must end the argument.
                     if (at(p + 1) && !is_space(at(p + 1))) goto unbalanced;
                     done = true;
                 } else if (c == '\0') {

@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <ctime>
 
+#include "config/string_literal.h"
 #include "proxy/pool.h"
 #include "version.h"
 
@@ -37,35 +38,7 @@ std::string seconds(std::uint64_t from_ms, std::uint64_t now_ms) {
 }  // namespace
 
 std::string json_quote(const std::string& text) {
-    std::string out = "\"";
-    for (char c : text) {
-        switch (c) {
-            case '"':
-                out += "\\\"";
-                break;
-            case '\\':
-                out += "\\\\";
-                break;
-            case '\n':
-                out += "\\n";
-                break;
-            case '\r':
-                out += "\\r";
-                break;
-            case '\t':
-                out += "\\t";
-                break;
-            default:
-                if (static_cast<unsigned char>(c) < 0x20) {
-                    char esc[8];
-                    std::snprintf(esc, sizeof esc, "\\u%04x", static_cast<unsigned>(c));
-                    out += esc;
-                } else {
-                    out += c;
-                }
-        }
-    }
-    return out + "\"";
+    return config::string_literal(text);
 }
 
 std::string status_json(const std::vector<const Pool*>& pools, std::uint64_t now_ms,

@@ -14,7 +14,7 @@ class Pool;
 
 std::string status_json(const std::vector<const Pool*>& pools, std::uint64_t now_ms, bool draining);
 
-// JSON string literal with escapes.
+// JSON string literal with escapes (config::string_literal: the same as TOML's).
 std::string json_quote(const std::string& text);
 
 }  // namespace sp::proxy

@@ -1,6 +1,7 @@
 #include "proxy/admin/tls_metrics.h"
 
 #include <cstdio>
+#include <vector>
 
 #include "proxy/net/stream_factory.h"
 #include "proxy/net/tls_stats.h"
@@ -8,6 +9,11 @@
 namespace sp::proxy {
 
 namespace {
+// The "# HELP" and "# TYPE" lines of a metric family.
+void family(std::string& out, const char* name, const char* type, const char* help) {
+    out += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " " + type + "\n";
+}
+
 std::string number(double v) {
     char buf[64];
     std::snprintf(buf, sizeof buf, "%.17g", v);
@@ -16,30 +22,26 @@ std::string number(double v) {
 }  // namespace
 
 void append_tls_metrics(std::string& out) {
-    const TlsSide sides[] = {TlsSide::client, TlsSide::redis, TlsSide::sentinel};
-    bool any = false;
-    for (TlsSide side : sides) any |= StreamFactory::tls(side);
-    if (!any) return;
-    const TlsStats& stats = tls_stats();
-    out +=
-        "# HELP sentinel_proxy_tls_handshakes_total TLS handshakes by side (client: clients "
-        "of the proxy; redis, sentinel: the proxy's own connections) and outcome\n"
-        "# TYPE sentinel_proxy_tls_handshakes_total counter\n";
+    std::vector<TlsSide> sides;  // the sides with TLS on
+    for (TlsSide side : {TlsSide::client, TlsSide::redis, TlsSide::sentinel})
+        if (StreamFactory::tls(side)) sides.push_back(side);
+    if (sides.empty()) return;
+    TlsStats& stats = tls_stats();
+    family(out, "sentinel_proxy_tls_handshakes_total", "counter",
+           "TLS handshakes by side (client: clients of the proxy; redis, sentinel: the "
+           "proxy's own connections) and outcome");
     for (TlsSide side : sides) {
-        if (!StreamFactory::tls(side)) continue;
-        const TlsSideStats& s = stats.sides[static_cast<std::size_t>(side)];
+        const TlsSideStats& s = stats.of(side);
         for (std::size_t i = 0; i < kTlsOutcomeNames.size(); ++i)
             out += std::string("sentinel_proxy_tls_handshakes_total{side=\"") +
                    tls_side_name(side) + "\",outcome=\"" + kTlsOutcomeNames[i] + "\"} " +
                    std::to_string(s.handshakes[i]) + "\n";
     }
-    out +=
-        "# HELP sentinel_proxy_tls_handshake_duration_seconds Time from the first handshake "
-        "byte (or the TCP connect) to a completed TLS handshake\n"
-        "# TYPE sentinel_proxy_tls_handshake_duration_seconds histogram\n";
+    family(out, "sentinel_proxy_tls_handshake_duration_seconds", "histogram",
+           "Time from the first handshake byte (or the TCP connect) to a completed TLS "
+           "handshake");
     for (TlsSide side : sides) {
-        if (!StreamFactory::tls(side)) continue;
-        const TlsSideStats& s = stats.sides[static_cast<std::size_t>(side)];
+        const TlsSideStats& s = stats.of(side);
         const std::string label = std::string("side=\"") + tls_side_name(side) + "\"";
         std::uint64_t cumulative = 0;
         for (std::size_t i = 0; i < kTlsLatencyBuckets.size(); ++i) {
@@ -56,26 +58,23 @@ void append_tls_metrics(std::string& out) {
                std::to_string(cumulative) + "\n";
     }
     if (StreamFactory::tls(TlsSide::client)) {
-        out +=
-            "# HELP sentinel_proxy_tls_handshakes_in_progress Client connections still in their "
-            "TLS handshake (bounded by tls.max_handshakes)\n"
-            "# TYPE sentinel_proxy_tls_handshakes_in_progress gauge\n"
-            "sentinel_proxy_tls_handshakes_in_progress " +
-            std::to_string(stats.client_handshakes_in_progress) +
-            "\n"
-            "# HELP sentinel_proxy_tls_handshakes_rejected_total Client connections closed at "
-            "once because tls.max_handshakes handshakes were in progress\n"
-            "# TYPE sentinel_proxy_tls_handshakes_rejected_total counter\n"
-            "sentinel_proxy_tls_handshakes_rejected_total " +
-            std::to_string(stats.client_handshakes_rejected) + "\n";
+        family(out, "sentinel_proxy_tls_handshakes_in_progress", "gauge",
+               "Client connections still in their TLS handshake (bounded by "
+               "tls.max_handshakes)");
+        out += "sentinel_proxy_tls_handshakes_in_progress " +
+               std::to_string(stats.client_handshakes_in_progress) + "\n";
+        family(out, "sentinel_proxy_tls_handshakes_rejected_total", "counter",
+               "Client connections closed at once because tls.max_handshakes handshakes were "
+               "in progress");
+        out += "sentinel_proxy_tls_handshakes_rejected_total " +
+               std::to_string(stats.client_handshakes_rejected) + "\n";
     }
-    out +=
-        "# HELP sentinel_proxy_tls_certificate_expiry_timestamp_seconds notAfter of the "
-        "certificate the proxy presents on this side, seconds since the epoch\n"
-        "# TYPE sentinel_proxy_tls_certificate_expiry_timestamp_seconds gauge\n";
+    family(out, "sentinel_proxy_tls_certificate_expiry_timestamp_seconds", "gauge",
+           "notAfter of the certificate the proxy presents on this side, seconds since the "
+           "epoch");
     for (TlsSide side : sides) {
-        const TlsSideStats& s = stats.sides[static_cast<std::size_t>(side)];
-        if (!StreamFactory::tls(side) || s.cert_not_after == 0) continue;
+        const TlsSideStats& s = stats.of(side);
+        if (s.cert_not_after == 0) continue;
         out += std::string("sentinel_proxy_tls_certificate_expiry_timestamp_seconds{side=\"") +
                tls_side_name(side) + "\"} " + std::to_string(s.cert_not_after) + "\n";
     }

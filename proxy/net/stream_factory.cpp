@@ -39,38 +39,37 @@ TlsStats& tls_stats() {
     return stats;
 }
 
-TlsOptions tls_options(const config::Config& c, TlsSide side) {
+// The keys of every side ([tls], [redis_tls], [sentinel_tls]); the client side adds its own.
+static TlsOptions side_options(TlsSide side, const char* key_prefix, const std::string& cert_file,
+                               const std::string& key_file, const std::string& ca_file,
+                               bool verify_peer, const std::string& server_name) {
     TlsOptions o;
     o.side = side;
-    switch (side) {
-        case TlsSide::client:
-            o.key_prefix = "tls.";
-            o.cert_file = c.tls_cert_file;
-            o.key_file = c.tls_key_file;
-            o.ca_file = c.tls_ca_file;
-            o.verify_peer = c.tls_verify_clients;
-            o.min_version = c.tls_min_version;
-            o.ciphers = c.tls_ciphers;
-            o.ciphersuites = c.tls_ciphersuites;
-            o.handshake_timeout_ms = c.tls_handshake_timeout_ms;
-            break;
-        case TlsSide::redis:
-            o.key_prefix = "redis_tls.";
-            o.cert_file = c.redis_tls_cert_file;
-            o.key_file = c.redis_tls_key_file;
-            o.ca_file = c.redis_tls_ca_file;
-            o.verify_peer = !c.redis_tls_insecure;
-            o.server_name = c.redis_tls_server_name;
-            break;
-        case TlsSide::sentinel:
-            o.key_prefix = "sentinel_tls.";
-            o.cert_file = c.sentinel_tls_cert_file;
-            o.key_file = c.sentinel_tls_key_file;
-            o.ca_file = c.sentinel_tls_ca_file;
-            o.verify_peer = !c.sentinel_tls_insecure;
-            o.server_name = c.sentinel_tls_server_name;
-            break;
+    o.key_prefix = key_prefix;
+    o.cert_file = cert_file;
+    o.key_file = key_file;
+    o.ca_file = ca_file;
+    o.verify_peer = verify_peer;
+    o.server_name = server_name;
+    return o;
+}
+
+TlsOptions tls_options(const config::Config& c, TlsSide side) {
+    if (side == TlsSide::redis) {
+        return side_options(side, "redis_tls.", c.redis_tls_cert_file, c.redis_tls_key_file,
+                            c.redis_tls_ca_file, !c.redis_tls_insecure, c.redis_tls_server_name);
     }
+    if (side == TlsSide::sentinel) {
+        return side_options(side, "sentinel_tls.", c.sentinel_tls_cert_file,
+                            c.sentinel_tls_key_file, c.sentinel_tls_ca_file,
+                            !c.sentinel_tls_insecure, c.sentinel_tls_server_name);
+    }
+    TlsOptions o = side_options(side, "tls.", c.tls_cert_file, c.tls_key_file, c.tls_ca_file,
+                                c.tls_verify_clients, "");
+    o.min_version = c.tls_min_version;
+    o.ciphers = c.tls_ciphers;
+    o.ciphersuites = c.tls_ciphersuites;
+    o.handshake_timeout_ms = c.tls_handshake_timeout_ms;
     return o;
 }
 

@@ -1,33 +1,19 @@
 #include "proxy/sentinel/replica_health.h"
 
 #include <charconv>
+#include <iterator>
 
 namespace sp::proxy {
 
 const char* skip_reason_name(SkipReason r) {
-    switch (r) {
-        case SkipReason::none:
-            return "none";
-        case SkipReason::no_reply:
-            return "no_reply";
-        case SkipReason::not_replica:
-            return "not_replica";
-        case SkipReason::other_master:
-            return "other_master";
-        case SkipReason::link_down:
-            return "link_down";
-        case SkipReason::syncing:
-            return "syncing";
-        case SkipReason::loading:
-            return "loading";
-        case SkipReason::lagging:
-            return "lagging";
-        case SkipReason::master_unknown:
-            return "master_unknown";
-        case SkipReason::failing:
-            return "failing";
-    }
-    return "?";
+    // In SkipReason's order.
+    static constexpr const char* kNames[] = {
+        "none",    "no_reply", "not_replica", "other_master",   "link_down",
+        "syncing", "loading",  "lagging",     "master_unknown", "failing"};
+    static_assert(std::size(kNames) == kSkipReasons &&
+                  static_cast<std::size_t>(SkipReason::failing) + 1 == kSkipReasons);
+    const auto i = static_cast<std::size_t>(r);
+    return i < kSkipReasons ? kNames[i] : "?";
 }
 
 namespace {

@@ -24,7 +24,7 @@ import pytest
 import redis
 
 from conftest import longest_gap, proxy_errors
-from harness import HOST, BackgroundLoop, error_kind, now, stop_all, wait_until
+from harness import HOST, BackgroundLoop, ClientLoop, error_kind, now, stop_all, wait_until
 
 MAX_SECONDS = 150
 
@@ -78,14 +78,17 @@ class Subscriber(BackgroundLoop):
             self.client.close()
 
 
-class Publisher(BackgroundLoop):
+def proxy_client(port: int) -> redis.Redis:
+    return redis.Redis(host=HOST, port=port, socket_timeout=10, socket_connect_timeout=2,
+                       decode_responses=True)
+
+
+class Publisher(ClientLoop):
     name = "publisher"
     error_chars = 160
 
     def __init__(self, port: int, channel: str, pattern_channel: str):
-        super().__init__(0.02, MAX_SECONDS)
-        self.client = redis.Redis(host=HOST, port=port, socket_timeout=10,
-                                  socket_connect_timeout=2, decode_responses=True)
+        super().__init__(proxy_client(port), 0.02, MAX_SECONDS)
         self.channels = [channel, pattern_channel]
         self.published: list[tuple[float, str, int]] = []  # (t, data, receivers)
 
@@ -95,19 +98,14 @@ class Publisher(BackgroundLoop):
         n = self.client.publish(ch, data)
         self.published.append((now(), data, n))
 
-    def close(self):
-        self.client.close()
 
-
-class Producer(BackgroundLoop):
+class Producer(ClientLoop):
     name = "producer"
     error_chars = 160
     error_pause = 0.05
 
     def __init__(self, port: int, queues: list[str]):
-        super().__init__(0.01, MAX_SECONDS)
-        self.client = redis.Redis(host=HOST, port=port, socket_timeout=10,
-                                  socket_connect_timeout=2, decode_responses=True)
+        super().__init__(proxy_client(port), 0.01, MAX_SECONDS)
         self.queues = queues
         self.pushed: list[tuple[float, str]] = []
 
@@ -115,9 +113,6 @@ class Producer(BackgroundLoop):
         item = f"item-{i}"
         self.client.lpush(self.queues[i % len(self.queues)], item)
         self.pushed.append((now(), item))
-
-    def close(self):
-        self.client.close()
 
 
 class Consumer(BackgroundLoop):

@@ -6,14 +6,15 @@ and docker-compose (deploy/install-deps.sh test) and npm; `npm ci` installs the
 validators of tests/deploy/package-lock.json into tests/deploy/node_modules.
 Everything that runs listens on 127.0.0.1 only and is bounded in time.
 """
+import fcntl
 import hashlib
 import http.server
 import json
 import os
 import re
 import shutil
-import socket
 import subprocess
+import sys
 import threading
 import time
 import tomllib
@@ -21,6 +22,9 @@ from pathlib import Path
 
 import pytest
 import yaml
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "integration"))
+from harness import free_port  # noqa: E402 - one port allocator for every suite
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
@@ -40,10 +44,6 @@ def project_version():
     return m.group(1)
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 # ---------------------------------------------------------------------------------------
@@ -56,10 +56,14 @@ def node_modules():
     lock = HERE / "package-lock.json"
     stamp = HERE / "node_modules" / ".sp-lock-sha256"
     digest = hashlib.sha256(lock.read_bytes()).hexdigest()
-    if not stamp.exists() or stamp.read_text() != digest:
-        subprocess.run(["npm", "ci", "--no-audit", "--no-fund", "--loglevel=error"],
-                       cwd=HERE, check=True, timeout=300)
-        stamp.write_text(digest)
+    # ctest -j starts the suites sharing node_modules together: one installs, the others
+    # wait on the lock and then find the stamp.
+    with open(HERE / ".npm-ci.lock", "w") as guard:
+        fcntl.flock(guard, fcntl.LOCK_EX)
+        if not stamp.exists() or stamp.read_text() != digest:
+            subprocess.run(["npm", "ci", "--no-audit", "--no-fund", "--loglevel=error"],
+                           cwd=HERE, check=True, timeout=300)
+            stamp.write_text(digest)
     return HERE / "node_modules"
 
 

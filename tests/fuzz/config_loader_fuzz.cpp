@@ -9,15 +9,13 @@
 #include <string>
 
 #include "config/config.h"
+#include "tests/fuzz/fuzz_support.h"
 
 using sp::config::Config;
 using sp::config::ConfigError;
+using namespace sp::fuzz;  // check
 
 namespace {
-
-void check(bool ok) {
-    if (!ok) std::abort();
-}
 
 // true when valid, false on ConfigError; any other exception escapes (and fails).
 bool validates(const Config& config) {

@@ -27,26 +27,13 @@
 #include <vector>
 
 #include "protocol/reply_framer.h"
+#include "tests/fuzz/fuzz_support.h"
 
 using sp::protocol::FrameInfo;
 using sp::protocol::ReplyFramer;
+using namespace sp::fuzz;  // check, Rng, hash
 
 namespace {
-
-void check(bool ok) {
-    if (!ok) std::abort();
-}
-
-// splitmix64: deterministic per input, so a crash reproduces from the saved file alone.
-struct Rng {
-    std::uint64_t state;
-    std::uint64_t next() {
-        std::uint64_t z = (state += 0x9E3779B97F4A7C15ULL);
-        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
-        z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
-        return z ^ (z >> 31);
-    }
-};
 
 // Fragment sizes covering the input: mostly tiny (splits inside headers and CRLFs),
 // sometimes large.
@@ -212,12 +199,6 @@ void compare_with_hiredis(std::string_view input, const std::vector<std::size_t>
     } else if (theirs.error && !ours.error) {
         check(excused_hiredis_error(theirs.error_text));
     }
-}
-
-std::uint64_t hash(std::string_view s) {
-    std::uint64_t h = 1469598103934665603ULL;  // FNV-1a
-    for (const char c : s) h = (h ^ static_cast<unsigned char>(c)) * 1099511628211ULL;
-    return h;
 }
 
 }  // namespace

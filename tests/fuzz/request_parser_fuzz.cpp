@@ -21,16 +21,14 @@
 #include <vector>
 
 #include "protocol/request_parser.h"
+#include "tests/fuzz/fuzz_support.h"
 
 using sp::protocol::Command;
 using sp::protocol::ParserLimits;
 using sp::protocol::RequestParser;
+using namespace sp::fuzz;  // check, Rng, hash
 
 namespace {
-
-void check(bool ok) {
-    if (!ok) std::abort();
-}
 
 struct Framed {
     std::vector<std::string> argv;
@@ -152,23 +150,6 @@ void drain(RequestParser& p, std::string_view input, std::size_t fed, Run& run) 
         check(done >= last_end);
         check_skippable(input.substr(last_end, done - last_end));
     }
-}
-
-// splitmix64: deterministic per input, so a crash reproduces from the saved file alone.
-struct Rng {
-    std::uint64_t state;
-    std::uint64_t next() {
-        std::uint64_t z = (state += 0x9E3779B97F4A7C15ULL);
-        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
-        z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
-        return z ^ (z >> 31);
-    }
-};
-
-std::uint64_t hash(std::string_view s) {
-    std::uint64_t h = 1469598103934665603ULL;  // FNV-1a
-    for (const char c : s) h = (h ^ static_cast<unsigned char>(c)) * 1099511628211ULL;
-    return h;
 }
 
 void compare(const Run& a, const Run& b) {

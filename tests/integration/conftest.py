@@ -59,12 +59,17 @@ def _start_topology(root: Path, **kw) -> harness.Topology:
     return topo
 
 
-def _stop_topology(topo: harness.Topology):
+def _stop(thing, active: list):
+    """Stops a topology or proxy and forgets it, even if stopping raised."""
     try:
-        topo.stop()
+        thing.stop()
     finally:
-        if topo in _active_topologies:
-            _active_topologies.remove(topo)
+        if thing in active:
+            active.remove(thing)
+
+
+def _stop_topology(topo: harness.Topology):
+    _stop(topo, _active_topologies)
 
 
 def _start_proxy(root: Path, topo: harness.Topology, extra_args=(), name="proxy",
@@ -93,11 +98,7 @@ def _start_proxy(root: Path, topo: harness.Topology, extra_args=(), name="proxy"
 
 
 def _stop_proxy(proxy: harness.Proxy):
-    try:
-        proxy.stop()
-    finally:
-        if proxy in _active_proxies:
-            _active_proxies.remove(proxy)
+    _stop(proxy, _active_proxies)
 
 
 @pytest.fixture(scope="module")

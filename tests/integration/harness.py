@@ -13,13 +13,18 @@ from __future__ import annotations
 
 import atexit
 import ctypes
+import fcntl
+import json
 import os
 import random
+import re
 import signal
 import socket
 import subprocess
 import threading
 import time
+import urllib.error
+import urllib.request
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -70,6 +75,28 @@ def wait_until(predicate, timeout: float, interval: float = 0.1, what: str = "co
 
 _handed_out_ports: set[int] = set()
 _port_lock = threading.Lock()
+# ctest -j runs suites side by side: a port is also claimed across processes, by an flock on
+# one file per port held until this process exits (the kernel drops it however it exits, so
+# a crashed run never leaks a claim). The directory only ever holds empty files.
+PORT_CLAIM_DIR = Path(os.environ.get("SP_PORT_CLAIM_DIR", "/tmp/sentinel-proxy-test-ports"))
+_port_claims: dict[int, int] = {}  # port -> the open, locked descriptor
+
+
+def _claim_across_processes(port: int) -> bool:
+    """True if no other live test process holds `port` (and now this one does)."""
+    try:
+        PORT_CLAIM_DIR.mkdir(parents=True)
+        os.chmod(PORT_CLAIM_DIR, 0o1777)  # shared by every user's test runs, like /tmp
+    except FileExistsError:
+        pass
+    fd = os.open(PORT_CLAIM_DIR / str(port), os.O_RDWR | os.O_CREAT, 0o666)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(fd)
+        return False
+    _port_claims[port] = fd  # never closed: the claim lasts as long as this process
+    return True
 
 
 def key_maker(prefix: str):
@@ -103,8 +130,8 @@ def rss_mib(pid: int) -> float:
 
 def free_port() -> int:
     """A free TCP port on 127.0.0.1, below the kernel's ephemeral range (so an outgoing
-    connection cannot take it between this check and the server's bind) and never handed
-    out twice by this process."""
+    connection cannot take it between this check and the server's bind), never handed out
+    twice by this process nor to two test processes running at once."""
     low, high = 20000, 32000
     for _ in range(500):
         port = random.randrange(low, high)
@@ -118,9 +145,46 @@ def free_port() -> int:
                 continue
             finally:
                 s.close()
+            if not _claim_across_processes(port):
+                continue
             _handed_out_ports.add(port)
             return port
     raise RuntimeError("no free port found in 500 tries")
+
+
+# ---------------------------------------------------------------------------------------------
+# The proxy's admin endpoint
+
+def admin_get(port: int, path: str, timeout: float = 3.0) -> tuple[int, str]:
+    """(HTTP status, body without surrounding whitespace) of GET http://127.0.0.1:port/path;
+    an error status (503 from /readyz) is returned like any other."""
+    try:
+        with urllib.request.urlopen(f"http://{HOST}:{port}{path}", timeout=timeout) as r:
+            return r.status, r.read().decode().strip()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode().strip()
+
+
+def metric_value(text: str, name: str) -> float:
+    """The sum of `name` over its label sets in a Prometheus text exposition (0 if absent)."""
+    total = 0.0
+    for line in text.splitlines():
+        m = re.match(rf"^{re.escape(name)}(\{{[^}}]*\}})? (\S+)", line)
+        if m:
+            total += float(m.group(2))
+    return total
+
+
+def readyz(port: int, timeout: float = 3.0) -> tuple[int, str]:
+    """(status, reason) of /readyz: 200 "ready", or 503 and why not."""
+    return admin_get(port, "/readyz", timeout)
+
+
+def pool_status(port: int, timeout: float = 5.0) -> dict:
+    """The first (or only) pool of the admin endpoint's /status."""
+    status, body = admin_get(port, "/status", timeout)
+    assert status == 200, (status, body)
+    return json.loads(body)["pools"][0]
 
 
 _libc = None
@@ -279,6 +343,15 @@ class TlsFiles:
                 f"tls-ca-cert-file {self.ca}", "tls-auth-clients no", "tls-replication yes"]
 
 
+def _client_defaults(kw: dict, password: str | None, tls_kw: dict | None) -> dict:
+    """kw plus the password and TLS settings a client of a server needs, where kw has none."""
+    if password:
+        kw.setdefault("password", password)
+    for k, v in (tls_kw or {}).items():
+        kw.setdefault(k, v)
+    return kw
+
+
 def _client(port: int, host: str = HOST, **kw) -> redis.Redis:
     kw.setdefault("socket_timeout", 5)
     kw.setdefault("socket_connect_timeout", 2)
@@ -323,11 +396,7 @@ class _ServerProcess:
         return bool(self.process and self.process.alive())
 
     def client(self, **kw) -> redis.Redis:
-        if self.auth_password:
-            kw.setdefault("password", self.auth_password)
-        if self.tls:
-            for k, v in self.tls.client_kw().items():
-                kw.setdefault(k, v)
+        kw = _client_defaults(kw, self.auth_password, self.tls and self.tls.client_kw())
         return _client(self.port, self.host, **kw)
 
     def log_tail(self, lines: int = 40) -> str:
@@ -794,13 +863,18 @@ class Proxy:
         return bool(self.process and self.process.alive())
 
     def client(self, **kw) -> redis.Redis:
-        if self.client_password:
-            kw.setdefault("password", self.client_password)
-        if self.tls:
-            for k, v in self.tls.client_kw(cert=True).items():
-                kw.setdefault(k, v)
-            return _client(self.tls_port, self.host, **kw)
-        return _client(self.port, self.host, **kw)
+        kw = _client_defaults(kw, self.client_password, self.tls and self.tls.client_kw(cert=True))
+        return _client(self.tls_port if self.tls else self.port, self.host, **kw)
+
+    def answers_ping(self) -> bool:
+        """Running, and answers PING (with its own reply) on a new connection."""
+        if not self.alive():
+            return False
+        conn = self.connection(socket_timeout=5)
+        try:
+            return raw_command(conn, "PING") == "PONG"
+        finally:
+            conn.disconnect()
 
     def connection(self, **kw) -> redis.Connection:
         """One raw connection that never reconnects behind the test's back (redis.Redis does
@@ -1088,6 +1162,17 @@ class Writer:
         return self.stats
 
 
+class ClientLoop(BackgroundLoop):
+    """A BackgroundLoop working through one redis-py client, closed when the loop stops."""
+
+    def __init__(self, client: redis.Redis, interval: float = 0.0, max_seconds: float = 300.0):
+        super().__init__(interval, max_seconds)
+        self.client = client
+
+    def close(self):
+        self.client.close()
+
+
 def failover_under_writes(topo: "Topology", port: int, before: int = 500, after: int = 500,
                           timeout: float = 40.0):
     """A Writer through 127.0.0.1:port, `before` acknowledged writes, SENTINEL FAILOVER, the
@@ -1102,6 +1187,20 @@ def failover_under_writes(topo: "Topology", port: int, before: int = 500, after:
     finally:
         stats = writer.stop()
     return old, new, stats
+
+
+def start_failover_instruments(topo: "Topology", port: int, started: list):
+    """What a failover timeline records, started and appended to `started` (the caller stops
+    them): the sentinels' events, every node's ROLE changes and a Writer through
+    127.0.0.1:port, returned once the Writer has 500 acknowledged writes."""
+    events = SentinelEvents(topo.live_sentinels()).start()
+    started.append(events)
+    roles = RoleWatcher(topo.nodes).start()
+    started.append(roles)
+    writer = Writer(HOST, port).start()
+    started.append(writer)
+    writer.wait_acks(500, timeout=30)
+    return events, roles, writer
 
 
 class RoleWatcher(BackgroundLoop):

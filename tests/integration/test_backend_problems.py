@@ -7,21 +7,14 @@ from __future__ import annotations
 import re
 import subprocess
 import time
-import urllib.error
 import urllib.request
 
-from harness import HOST, TlsFiles, free_port, proxy_bin, wait_until
+import pytest
+
+from harness import HOST, TlsFiles, free_port, proxy_bin, readyz, wait_until
 
 REDIS_PW = "redis-secret-pw"
 SENTINEL_PW = "sentinel-secret-pw"
-
-
-def readyz(admin: int) -> tuple[int, str]:
-    try:
-        with urllib.request.urlopen(f"http://{HOST}:{admin}/readyz", timeout=3) as r:
-            return r.status, r.read().decode()
-    except urllib.error.HTTPError as e:
-        return e.code, e.read().decode()
 
 
 def probe_ready(admin: int) -> subprocess.CompletedProcess:
@@ -65,30 +58,21 @@ def test_missing_redis_password_names_noauth(make_topology, make_proxy):
     assert status == 503 and "NOAUTH" in body, body
 
 
-def test_redis_tls_against_plaintext_redis_names_tls(make_topology, make_proxy, tmp_path):
+@pytest.mark.parametrize("side,warning", [
+    ("redis", r"redis .*does not speak TLS"),
+    ("sentinel", r"sentinel .*does not speak TLS"),
+])
+def test_tls_against_plaintext_names_tls(make_topology, make_proxy, tmp_path, side, warning):
+    """[redis_tls] against a plaintext Redis, [sentinel_tls] against a plaintext sentinel:
+    the handshake failure is named (not a connect timeout), in the log and in /readyz."""
     topo = make_topology(replicas=0, sentinels=1, quorum=1)
     admin = free_port()
-    conf = tmp_path / "redis_tls.toml"
-    conf.write_text("[redis_tls]\nenabled = true\ninsecure = true\n")
+    conf = tmp_path / f"{side}_tls.toml"
+    conf.write_text(f"[{side}_tls]\nenabled = true\ninsecure = true\n")
     proxy = make_proxy(topo, ["--config", str(conf), "--admin-listen", f"{HOST}:{admin}",
                               "--log-level", "info", "--connect-timeout-ms", "1000"],
                        writable=False)
-    wait_until(lambda: warnings(proxy, r"redis .*does not speak TLS"), 8, 0.1,
-               "a warning that Redis does not speak TLS")
-    status, body = readyz(admin)
-    assert status == 503 and "TLS" in body, body
-
-
-def test_sentinel_tls_against_plaintext_sentinel_names_tls(make_topology, make_proxy, tmp_path):
-    topo = make_topology(replicas=0, sentinels=1, quorum=1)
-    admin = free_port()
-    conf = tmp_path / "sentinel_tls.toml"
-    conf.write_text("[sentinel_tls]\nenabled = true\ninsecure = true\n")
-    proxy = make_proxy(topo, ["--config", str(conf), "--admin-listen", f"{HOST}:{admin}",
-                              "--log-level", "info", "--connect-timeout-ms", "1000"],
-                       writable=False)
-    wait_until(lambda: warnings(proxy, r"sentinel .*does not speak TLS"), 8, 0.1,
-               "a warning that the sentinel does not speak TLS")
+    wait_until(lambda: warnings(proxy, warning), 8, 0.1, f"a warning matching {warning!r}")
     assert not warnings(proxy, r"connect .*timed out"), warnings(proxy, r"timed out")
     status, body = wait_until(lambda: (lambda s, b: (s, b) if "TLS" in b else None)(
         *readyz(admin)), 8, 0.2, "/readyz naming TLS")

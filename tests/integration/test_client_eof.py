@@ -18,8 +18,7 @@ import time
 import uuid
 
 import harness
-from harness import HOST, free_port, now, rss_mib, wait_until
-from test_fd_limit import http_get, metric_value
+from harness import HOST, admin_get, free_port, metric_value, now, rss_mib, wait_until
 
 ROUNDS = 20
 
@@ -161,7 +160,7 @@ def test_paused_client_that_closes_is_noticed(make_topology, make_proxy, record_
     master = topo.current_master()
 
     def clients() -> float:
-        status, body = http_get(admin, "/metrics")
+        status, body = admin_get(admin, "/metrics")
         assert status == 200
         return metric_value(body, "sentinel_proxy_client_connections_active")
 

@@ -294,6 +294,15 @@ def busy_threshold(module_topology):
         except Exception:
             return False
     wait_until(restored, 15, 0.2, "busy-reply-threshold restored")
+
+    def pinged_since_busy() -> bool:
+        # Sentinel counts down-after from its last valid PING reply, and a busy master
+        # answers -BUSY: back at 1 s before a fresh reply, the sentinels marked the master
+        # down at once and began a failover that held the next test's commands (ctest -j3).
+        return all(int(s.master_state()["last-ok-ping-reply"]) < 500 and
+                   "s_down" not in s.master_state()["flags"]
+                   for s in module_topology.live_sentinels())
+    wait_until(pinged_since_busy, 15, 0.1, "every sentinel to get a PING reply again")
     set_down_after(module_topology, 1000)
 
 

@@ -9,29 +9,12 @@ import re
 import select
 import socket
 import time
-import urllib.error
-import urllib.request
 
-from harness import HOST, free_port, wait_until
+from harness import HOST, admin_get, free_port, metric_value, readyz, wait_until
 
 CLIENTS = 100
 
 
-def http_get(port: int, path: str, timeout: float = 3.0) -> tuple[int, str]:
-    try:
-        with urllib.request.urlopen(f"http://{HOST}:{port}{path}", timeout=timeout) as r:
-            return r.status, r.read().decode()
-    except urllib.error.HTTPError as exc:
-        return exc.code, exc.read().decode()
-
-
-def metric_value(text: str, name: str) -> float:
-    total = 0.0
-    for line in text.splitlines():
-        m = re.match(rf"^{re.escape(name)}(\{{[^}}]*\}})? (\S+)", line)
-        if m:
-            total += float(m.group(2))
-    return total
 
 
 def ping_many(port: int, count: int, deadline_s: float = 15.0) -> tuple[dict, list]:
@@ -100,15 +83,15 @@ def test_hard_limit_64_warns_counts_and_answers(make_topology, make_proxy, recor
     assert tally["closed"] == 0 and tally["silent"] == 0, tally
 
     def scrape():
-        status, body = http_get(admin, "/metrics")
+        status, body = admin_get(admin, "/metrics")
         return body if status == 200 else None
     body = wait_until(scrape, 10, 0.2, "/metrics")
     assert metric_value(body, "sentinel_proxy_accept_failures_total") > 0
     assert metric_value(body, "sentinel_proxy_client_connections_rejected_total") > 0
-    status, reason = http_get(admin, "/readyz")
+    status, reason = readyz(admin)
     assert status == 503 and "file descriptors" in reason, (status, reason)
     # Once descriptors are free again it serves and turns ready.
-    wait_until(lambda: http_get(admin, "/readyz")[0] == 200, 15, 0.2, "/readyz 200 again")
+    wait_until(lambda: readyz(admin)[0] == 200, 15, 0.2, "/readyz 200 again")
     assert proxy.client().ping()
 
 

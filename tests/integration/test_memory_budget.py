@@ -10,8 +10,7 @@ import threading
 import time
 
 import harness
-from harness import HOST, free_port, now, raw_command, rss_mib, wait_until
-from test_fd_limit import http_get, metric_value
+from harness import HOST, admin_get, free_port, metric_value, now, raw_command, rss_mib, wait_until
 
 uniq = harness.key_maker("budget")
 
@@ -101,7 +100,7 @@ def test_replies_owed_on_a_shared_link_count_in_the_budget(make_topology, make_p
     assert raw_command(bystander, "PING") == "PONG"
 
     def clients() -> float:
-        status, body = http_get(admin, "/metrics")
+        status, body = admin_get(admin, "/metrics")
         assert status == 200
         return metric_value(body, "sentinel_proxy_client_connections_active")
     base = clients()

@@ -15,18 +15,17 @@ from dataclasses import dataclass, field
 import pytest
 import redis
 
-from harness import (BackgroundLoop, RoleWatcher, SentinelEvents, Writer, HOST, now, raw_command,
-                     stop_all, wait_until)
+from harness import (BackgroundLoop, ClientLoop, RoleWatcher, SentinelEvents, now, raw_command,
+                     start_failover_instruments, stop_all, wait_until)
 
 
-class Publisher(BackgroundLoop):
+class Publisher(ClientLoop):
     """Publishes numbered messages through the proxy every `interval` s, in a thread."""
 
     name = "publisher"
 
     def __init__(self, proxy, channel: str, interval: float = 0.02, max_seconds: float = 120):
-        super().__init__(interval, max_seconds)
-        self.client = proxy.client(socket_timeout=15)
+        super().__init__(proxy.client(socket_timeout=15), interval, max_seconds)
         self.channel = channel
         self.published: list[str] = []
 
@@ -36,14 +35,13 @@ class Publisher(BackgroundLoop):
         self.published.append(msg)
 
 
-class QueueProducer(BackgroundLoop):
+class QueueProducer(ClientLoop):
     """LPUSHes numbered items round-robin onto several lists through the proxy."""
 
     name = "producer"
 
     def __init__(self, proxy, queues: list[str], interval: float = 0.01, max_seconds: float = 120):
-        super().__init__(interval, max_seconds)
-        self.client = proxy.client(socket_timeout=15)
+        super().__init__(proxy.client(socket_timeout=15), interval, max_seconds)
         self.queues = queues
         self.pushed: list[str] = []
 
@@ -172,13 +170,7 @@ def scenario(module_topology, module_proxy):
         started.append(publisher)
         clients["publisher"] = publisher
 
-        events = SentinelEvents(topo.live_sentinels()).start()
-        started.append(events)
-        roles = RoleWatcher(topo.nodes).start()
-        started.append(roles)
-        writer = Writer(HOST, proxy.port).start()
-        started.append(writer)
-        writer.wait_acks(500, timeout=30)
+        events, roles, writer = start_failover_instruments(topo, proxy.port, started)
 
         # --- the failover
         t_trigger = topo.planned_failover()

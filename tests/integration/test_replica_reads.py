@@ -6,7 +6,6 @@ error and no acknowledged write. Every loop is bounded in count and time."""
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import threading
@@ -17,7 +16,7 @@ import uuid
 import pytest
 import redis
 
-from harness import HOST, Writer, free_port, now, wait_until
+from harness import HOST, Writer, free_port, now, pool_status, wait_until
 
 LAG_MS = 500
 
@@ -27,13 +26,8 @@ def get_calls(node) -> int:
     return int(stats.get("cmdstat_get", {}).get("calls", 0))
 
 
-def status(admin: int) -> dict:
-    with urllib.request.urlopen(f"http://{HOST}:{admin}/status", timeout=5) as r:
-        return json.loads(r.read())["pools"][0]
-
-
 def eligible(admin: int) -> list[str]:
-    return [r["address"] for r in status(admin)["read_replicas"] if r["eligible"]]
+    return [r["address"] for r in pool_status(admin)["read_replicas"] if r["eligible"]]
 
 
 def held_metric(admin: int) -> int:
@@ -128,7 +122,7 @@ def test_reads_land_on_replicas(make_topology, make_proxy, record_figures):
     assert on_replicas >= 0.9 * reads
     # Balanced by outstanding requests: both replicas serve.
     assert all(delta[n.name] > 0.1 * reads for n in replicas)
-    s = status(admin)
+    s = pool_status(admin)
     assert all(r["lag_ms"] <= LAG_MS for r in s["read_replicas"])
     with urllib.request.urlopen(f"http://{HOST}:{admin}/metrics", timeout=5) as m:
         text = m.read().decode()
@@ -192,7 +186,7 @@ def test_read_your_writes_tight_loop(make_topology, make_proxy, record_figures):
     for t in threads:
         t.join(60)
     on_replicas = sum(get_calls(n) - before[n.name] for n in replicas)
-    s = status(admin)
+    s = pool_status(admin)
     record_figures("replica reads: read-your-writes", {
         "reads": sum(counts), "stale": len(stale), "on_replicas": on_replicas,
         "ryw_fallbacks": s["read_your_writes_fallbacks"]})
@@ -202,50 +196,109 @@ def test_read_your_writes_tight_loop(make_topology, make_proxy, record_figures):
     assert on_replicas > 0  # the reads after a pause may go to replicas
 
 
+def assert_reads_clean(readers: list[Reader]):
+    assert not any(r.errors for r in readers), [r.errors[:3] for r in readers]
+    assert not any(r.wrong for r in readers)
+
+
+class ReadWriteLoad:
+    """Four Readers of 100 seeded keys and a batching Writer through the proxy, started
+    together; stop() returns the Writer's stats."""
+
+    def __init__(self, proxy, prefix: str, max_seconds: float):
+        values = seed(proxy, f"{prefix}:{uuid.uuid4().hex[:6]}", 100)
+        time.sleep(0.5)
+        self.readers = [Reader(proxy, values, max_seconds=max_seconds) for _ in range(4)]
+        self.writer = Writer(HOST, proxy.port, batch=10, interval=0.005,
+                             max_seconds=max_seconds).start()
+        for r in self.readers:
+            r.start()
+        self.stats = None
+
+    def stop(self):
+        self.stats = self.writer.stop()
+        for r in self.readers:
+            r.stop()
+        return self.stats
+
+    def figures(self) -> dict:
+        return {"reads": sum(r.reads for r in self.readers), "writes_acked": self.stats.acked,
+                "read_errors": sum(len(r.errors) for r in self.readers),
+                "write_errors": len(self.stats.errors)}
+
+    def assert_reads_clean(self):
+        assert_reads_clean(self.readers)
+
+
+class FreshnessLoad:
+    """One writer SETting an increasing counter and three readers GETting it through the
+    proxy, for 30 s at the most; `too_old(bound)` lists the reads that returned a value older
+    than what was acknowledged `bound` seconds before the read was sent."""
+
+    def __init__(self, proxy, prefix: str):
+        self.proxy = proxy
+        self.key = f"{prefix}:{uuid.uuid4().hex[:6]}"
+        self.acked: list[tuple[float, int]] = []  # (time acknowledged, value)
+        self.observed: list[tuple[float, int, float]] = []  # (time sent, value, seconds taken)
+        self.errors: list = []
+        self._stop = threading.Event()
+        self._threads = [threading.Thread(target=self._writer, daemon=True)] + [
+            threading.Thread(target=self._reader, daemon=True) for _ in range(3)]
+        for t in self._threads:
+            t.start()
+
+    def _writer(self):
+        c = self.proxy.client(socket_timeout=15, single_connection_client=True)
+        i = 0
+        deadline = now() + 30
+        while not self._stop.is_set() and now() < deadline and i < 100_000:
+            i += 1
+            try:
+                c.set(self.key, i)
+                self.acked.append((now(), i))
+            except redis.RedisError as exc:
+                self.errors.append(repr(exc))
+            time.sleep(0.005)
+        c.close()
+
+    def _reader(self):
+        c = self.proxy.client(socket_timeout=15, single_connection_client=True)
+        deadline = now() + 30
+        n = 0
+        while not self._stop.is_set() and now() < deadline and n < 100_000:
+            n += 1
+            t = now()
+            try:
+                v = c.get(self.key)
+            except redis.RedisError as exc:
+                self.errors.append(repr(exc))
+                continue
+            self.observed.append((t, int(v or 0), now() - t))
+            time.sleep(0.002)
+        c.close()
+
+    def stop(self):
+        self._stop.set()
+        for t in self._threads:
+            t.join(30)
+
+    def too_old(self, bound: float) -> list[tuple[float, int, int]]:
+        found = []
+        for t, v, _ in self.observed:
+            floor = max((val for ta, val in self.acked if ta < t - bound), default=0)
+            if v < floor:
+                found.append((t, v, floor))
+        return found
+
+    def slowest(self) -> float:
+        return max((d for _, _, d in self.observed), default=0)
+
+
 def test_stopped_replica_is_skipped(make_topology, make_proxy, record_figures):
     topo, proxy, admin = start(make_topology, make_proxy)
     master = topo.current_master()
     stopped, other = topo.replicas_of(master)[:2]
-    key = f"lag:{uuid.uuid4().hex[:6]}"
-    acked: list[tuple[float, int]] = []  # (time acknowledged, value)
-    observed: list[tuple[float, int]] = []  # (time the read was sent, value)
-    errors: list = []
-    stop = threading.Event()
-
-    def writer():
-        c = proxy.client(socket_timeout=15, single_connection_client=True)
-        i = 0
-        deadline = now() + 30
-        while not stop.is_set() and now() < deadline and i < 100_000:
-            i += 1
-            try:
-                c.set(key, i)
-                acked.append((now(), i))
-            except redis.RedisError as exc:
-                errors.append(repr(exc))
-            time.sleep(0.005)
-        c.close()
-
-    def reader():
-        c = proxy.client(socket_timeout=15, single_connection_client=True)
-        deadline = now() + 30
-        n = 0
-        while not stop.is_set() and now() < deadline and n < 100_000:
-            n += 1
-            t = now()
-            try:
-                v = c.get(key)
-            except redis.RedisError as exc:
-                errors.append(repr(exc))
-                continue
-            observed.append((t, int(v or 0), now() - t))
-            time.sleep(0.002)
-        c.close()
-
-    threads = [threading.Thread(target=writer, daemon=True)] + [
-        threading.Thread(target=reader, daemon=True) for _ in range(3)]
-    for t in threads:
-        t.start()
+    load = FreshnessLoad(proxy, "lag")
     time.sleep(1.5)
     os_pid = stopped.process.pid
     os.kill(os_pid, signal.SIGSTOP)
@@ -261,23 +314,16 @@ def test_stopped_replica_is_skipped(make_topology, make_proxy, record_figures):
     wait_until(lambda: f"{HOST}:{stopped.port}" in eligible(admin), 20, 0.1,
                "the replica back in rotation once caught up")
     t_back = now()
-    stop.set()
-    for t in threads:
-        t.join(30)
+    load.stop()
     # No read returns a value older than what was acknowledged LAG_MS (+ the 100 ms poll
     # and 350 ms freshness margins) before it was sent.
-    bound = (LAG_MS + 600) / 1000.0
-    too_old = []
-    for t, v, _ in observed:
-        floor = max((val for ta, val in acked if ta < t - bound), default=0)
-        if v < floor:
-            too_old.append((t, v, floor))
-    slowest = max((d for _, _, d in observed), default=0)
+    too_old = load.too_old((LAG_MS + 600) / 1000.0)
+    slowest = load.slowest()
     record_figures("replica reads: stopped replica", {
-        "reads": len(observed), "too_old": len(too_old), "slowest_read_s": round(slowest, 3),
+        "reads": len(load.observed), "too_old": len(too_old), "slowest_read_s": round(slowest, 3),
         "out_of_rotation_after_s": round(t_out - t_stop, 3),
         "back_after_cont_s": round(t_back - t_cont, 3)})
-    assert not errors
+    assert not load.errors
     assert not too_old
     # Reads caught on the stopped replica were re-sent to the master, not left waiting.
     assert slowest < 2.0
@@ -292,53 +338,14 @@ def test_lagging_replica_is_skipped(make_topology, make_proxy, record_figures):
     master = topo.current_master()
     paused, other = topo.replicas_of(master)[:2]
     paused_addr = f"{HOST}:{paused.port}"
-    key = f"lagp:{uuid.uuid4().hex[:6]}"
-    acked: list[tuple[float, int]] = []
-    observed: list[tuple[float, int]] = []
-    errors: list = []
-    stop = threading.Event()
-
-    def writer():
-        c = proxy.client(socket_timeout=15, single_connection_client=True)
-        i = 0
-        deadline = now() + 30
-        while not stop.is_set() and now() < deadline and i < 100_000:
-            i += 1
-            try:
-                c.set(key, i)
-                acked.append((now(), i))
-            except redis.RedisError as exc:
-                errors.append(repr(exc))
-            time.sleep(0.005)
-        c.close()
-
-    def reader():
-        c = proxy.client(socket_timeout=15, single_connection_client=True)
-        deadline = now() + 30
-        n = 0
-        while not stop.is_set() and now() < deadline and n < 100_000:
-            n += 1
-            t = now()
-            try:
-                v = c.get(key)
-            except redis.RedisError as exc:
-                errors.append(repr(exc))
-                continue
-            observed.append((t, int(v or 0)))
-            time.sleep(0.002)
-        c.close()
-
-    threads = [threading.Thread(target=writer, daemon=True)] + [
-        threading.Thread(target=reader, daemon=True) for _ in range(3)]
-    for t in threads:
-        t.start()
+    load = FreshnessLoad(proxy, "lagp")
     time.sleep(1.5)
     paused.client(socket_timeout=5).execute_command("CLIENT", "PAUSE", "4000", "WRITE")
     t_pause = now()
     reasons = set()
 
     def out_lagging():
-        for r in status(admin)["read_replicas"]:
+        for r in pool_status(admin)["read_replicas"]:
             if r["address"] == paused_addr and not r["eligible"]:
                 reasons.add(r["skip_reason"])
                 return r["skip_reason"] == "lagging"
@@ -351,21 +358,14 @@ def test_lagging_replica_is_skipped(make_topology, make_proxy, record_figures):
     calls_still_out = get_calls(paused)
     wait_until(lambda: paused_addr in eligible(admin), 20, 0.1, "back once caught up")
     t_back = now()
-    stop.set()
-    for t in threads:
-        t.join(30)
-    bound = (LAG_MS + 400) / 1000.0
-    too_old = []
-    for t, v in observed:
-        floor = max((val for ta, val in acked if ta < t - bound), default=0)
-        if v < floor:
-            too_old.append((t, v, floor))
+    load.stop()
+    too_old = load.too_old((LAG_MS + 400) / 1000.0)
     record_figures("replica reads: lagging replica (CLIENT PAUSE WRITE)", {
-        "reads": len(observed), "too_old": len(too_old),
+        "reads": len(load.observed), "too_old": len(too_old),
         "out_of_rotation_after_s": round(t_out - t_pause, 3),
         "reads_on_it_while_out": calls_still_out - calls_out,
         "back_after_s": round(t_back - t_pause, 3)})
-    assert not errors
+    assert not load.errors
     assert not too_old
     assert calls_still_out == calls_out
     # Out within the lag bound plus a poll or two.
@@ -463,40 +463,29 @@ def test_replica_killed_mid_load(make_topology, make_proxy, record_figures):
     record_figures("replica reads: replica killed", {
         "reads": sum(r.reads for r in readers), "errors": sum(len(r.errors) for r in readers),
         "slowest_read_s": round(max(r.slowest for r in readers), 3)})
-    assert not any(r.errors for r in readers), [r.errors[:3] for r in readers]
-    assert not any(r.wrong for r in readers)
+    assert_reads_clean(readers)
     assert f"{HOST}:{victim.port}" not in eligible(admin)
 
 
 def test_planned_failover_with_prefer_replica(make_topology, make_proxy, record_figures):
     topo, proxy, admin = start(make_topology, make_proxy)
     old = topo.current_master()
-    values = seed(proxy, f"rf:{uuid.uuid4().hex[:6]}", 100)
-    time.sleep(0.5)
-    readers = [Reader(proxy, values, max_seconds=60) for _ in range(4)]
-    writer = Writer(HOST, proxy.port, batch=10, interval=0.005, max_seconds=60).start()
-    for r in readers:
-        r.start()
+    load = ReadWriteLoad(proxy, "rf", max_seconds=60)
     try:
-        writer.wait_acks(200)
+        load.writer.wait_acks(200)
         topo.planned_failover()
         new = topo.wait_for_switch(old.addr)
-        writer.wait_acks(500, timeout=30)
+        load.writer.wait_acks(500, timeout=30)
         wait_until(lambda: len(eligible(admin)) >= 1, 30, 0.2, "a replica of the new master")
         time.sleep(1)
     finally:
-        stats = writer.stop()
-        for r in readers:
-            r.stop()
+        stats = load.stop()
     missing, wrong = stats.verify_on(new.client(socket_timeout=10), stats.acked_seqs())
     record_figures("replica reads: planned failover", {
-        "reads": sum(r.reads for r in readers), "writes_acked": stats.acked,
-        "read_errors": sum(len(r.errors) for r in readers), "write_errors": len(stats.errors),
-        "lost": len(missing) + len(wrong)})
+        **load.figures(), "lost": len(missing) + len(wrong)})
     assert not stats.errors
     assert not missing and not wrong
-    assert not any(r.errors for r in readers), [r.errors[:3] for r in readers]
-    assert not any(r.wrong for r in readers)
+    load.assert_reads_clean()
 
 
 def test_unplanned_failover_with_prefer_replica(make_topology, make_proxy, record_figures):
@@ -504,23 +493,16 @@ def test_unplanned_failover_with_prefer_replica(make_topology, make_proxy, recor
     (reads are re-sent), writers only connection errors for writes in flight to the dead
     master, as without replica reads."""
     topo, proxy, admin = start(make_topology, make_proxy)
-    values = seed(proxy, f"ru:{uuid.uuid4().hex[:6]}", 100)
-    time.sleep(0.5)
-    readers = [Reader(proxy, values, max_seconds=90) for _ in range(4)]
-    writer = Writer(HOST, proxy.port, batch=10, interval=0.005, max_seconds=90).start()
-    for r in readers:
-        r.start()
+    load = ReadWriteLoad(proxy, "ru", max_seconds=90)
     try:
-        writer.wait_acks(200)
+        load.writer.wait_acks(200)
         old, _ = topo.kill_master()
         t_dead = now()  # kill_master returns once the process is gone
         new = topo.wait_for_switch(old.addr, timeout=60)
-        writer.wait_acks(500, timeout=40)
+        load.writer.wait_acks(500, timeout=40)
         time.sleep(1)
     finally:
-        stats = writer.stop()
-        for r in readers:
-            r.stop()
+        stats = load.stop()
     # A write the old master answered just before it died may reach the writer a few ms
     # later and still be lost to asynchronous replication (Redis's own window, as in
     # test_unplanned_failover): everything acknowledged 50 ms after the death must be kept.
@@ -534,10 +516,8 @@ def test_unplanned_failover_with_prefer_replica(make_topology, make_proxy, recor
     missing, wrong = stats.verify_on(final.client(socket_timeout=10), after)
     kinds = {e[3] for e in stats.errors}
     record_figures("replica reads: unplanned failover", {
-        "reads": sum(r.reads for r in readers), "writes_acked": stats.acked,
-        "read_errors": sum(len(r.errors) for r in readers), "write_errors": len(stats.errors),
-        "write_error_kinds": sorted(kinds), "lost_after_kill": len(missing) + len(wrong)})
-    assert not any(r.errors for r in readers), [r.errors[:3] for r in readers]
-    assert not any(r.wrong for r in readers)
+        **load.figures(), "write_error_kinds": sorted(kinds),
+        "lost_after_kill": len(missing) + len(wrong)})
+    load.assert_reads_clean()
     assert kinds <= {"connection"}
     assert not missing and not wrong

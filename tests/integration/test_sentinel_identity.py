@@ -11,29 +11,14 @@
 
 from __future__ import annotations
 
-import json
 import signal
 import types
-import urllib.request
 import uuid
 
 import redis
 
 import harness
-from harness import HOST, MASTER_NAME, free_port, now, wait_until
-
-
-def status(admin: int) -> dict:
-    with urllib.request.urlopen(f"http://{HOST}:{admin}/status", timeout=5) as r:
-        return json.loads(r.read().decode())["pools"][0]
-
-
-def readyz(admin: int) -> tuple[int, str]:
-    try:
-        with urllib.request.urlopen(f"http://{HOST}:{admin}/readyz", timeout=5) as r:
-            return r.status, r.read().decode().strip()
-    except urllib.error.HTTPError as exc:
-        return exc.code, exc.read().decode().strip()
+from harness import HOST, MASTER_NAME, free_port, now, pool_status, readyz, wait_until
 
 
 def write_lands_on(proxy, node, timeout: float) -> float:
@@ -61,7 +46,7 @@ def test_start_with_one_of_three_sentinels_down_serves(make_topology, make_proxy
     proxy = make_proxy(topo, ["--admin-listen", f"{HOST}:{admin}"], writable=False)
     took = write_lands_on(proxy, master, timeout=5.0)  # the bound: serves within 5 s
     t_serve = now() - t0
-    maj = status(admin)["sentinel_majority"]
+    maj = pool_status(admin)["sentinel_majority"]
     ready = readyz(admin)
     record_figures("identity: start with 1 of 3 sentinels down", {
         "first write acknowledged after s (proxy start)": t_serve,
@@ -105,11 +90,11 @@ def test_sentinel_restarted_empty_keeps_serving_and_follows_failover(make_topolo
     old = topo.current_master()
     admin = free_port()
     proxy = make_proxy(topo, ["--admin-listen", f"{HOST}:{admin}"])
-    wait_until(lambda: status(admin)["sentinel_majority"]["known"] == 3, 15, 0.1,
+    wait_until(lambda: pool_status(admin)["sentinel_majority"]["known"] == 3, 15, 0.1,
                "the proxy to know the 3 sentinels")
     empty = topo.sentinels[2]
     restart_empty(empty)
-    wait_until(lambda: next(s for s in status(admin)["sentinels"]
+    wait_until(lambda: next(s for s in pool_status(admin)["sentinels"]
                             if s["address"] == f"{HOST}:{empty.port}")["up"], 15, 0.1,
                "the proxy to reconnect to the restarted sentinel")
 
@@ -126,7 +111,7 @@ def test_sentinel_restarted_empty_keeps_serving_and_follows_failover(make_topolo
         i += 1
         harness.time.sleep(0.01)
     assert old.client().get(f"{k}:{i - 1}") == str(i - 1)
-    st = status(admin)
+    st = pool_status(admin)
     assert st["master"] is not None and st["master"]["port"] == old.port, st
     assert st["sentinel_majority"]["known"] == 3, st["sentinel_majority"]
     assert readyz(admin)[0] == 200

@@ -7,25 +7,18 @@ answers ROLE master."""
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import socket
 import threading
 import types
-import urllib.request
 
 import pytest
 
 import harness
-from harness import HOST, MASTER_NAME, RedisNode, Sentinel, free_port, now, wait_until
+from harness import HOST, MASTER_NAME, RedisNode, Sentinel, free_port, now, pool_status, wait_until
 
 uniq = harness.key_maker("maj")
-
-
-def status(admin: int) -> dict:
-    with urllib.request.urlopen(f"http://{HOST}:{admin}/status", timeout=5) as r:
-        return json.loads(r.read().decode())["pools"][0]
 
 
 @pytest.fixture
@@ -69,9 +62,9 @@ def test_lone_rogue_sentinel_cannot_move_writes(make_topology, make_proxy, rogue
     topo = make_topology()
     master = topo.current_master()
     proxy, admin = proxy_for(make_proxy, topo.sentinel_ports + [rogue.sentinel.port])
-    wait_until(lambda: status(admin)["sentinel_majority"]["known"] == 4, 15, 0.2,
+    wait_until(lambda: pool_status(admin)["sentinel_majority"]["known"] == 4, 15, 0.2,
                "the proxy to know 4 sentinels")
-    assert status(admin)["master"]["port"] == master.port
+    assert pool_status(admin)["master"]["port"] == master.port
 
     c = proxy.client(socket_timeout=15)
     keys = []
@@ -83,7 +76,7 @@ def test_lone_rogue_sentinel_cannot_move_writes(make_topology, make_proxy, rogue
             k = uniq(f"w{len(keys)}")
             assert c.set(k, "1") is True  # acknowledged: kept on the real master
             keys.append(k)
-            notes.append(status(admin)["sentinel_majority"]["note"])
+            notes.append(pool_status(admin)["sentinel_majority"]["note"])
             harness.time.sleep(1.0)
     finally:
         thaw(topo.sentinels)
@@ -95,7 +88,7 @@ def test_lone_rogue_sentinel_cannot_move_writes(make_topology, make_proxy, rogue
     assert any(n and "without a sentinel majority" in n for n in notes), notes
     assert "no sentinel majority" in proxy.log_text()
     # once the majority is back, the note goes and writes still land on the real master
-    wait_until(lambda: status(admin)["sentinel_majority"]["note"] is None, 20, 0.2,
+    wait_until(lambda: pool_status(admin)["sentinel_majority"]["note"] is None, 20, 0.2,
                "the majority to be back")
     k = uniq("after")
     assert c.set(k, "2") is True
@@ -108,7 +101,7 @@ def test_startup_with_rogue_and_unreachable_sentinel_verifies_nothing(make_proxy
     proxy, admin = proxy_for(make_proxy, [unreachable, rogue.sentinel.port], writable=False)
     t_end = now() + 4.0
     while now() < t_end:
-        st = status(admin)
+        st = pool_status(admin)
         assert st["master"] is None, f"verified {st['master']} with {st['sentinel_majority']}"
         harness.time.sleep(0.2)
     assert "majority" in st["hold_reason"], st["hold_reason"]
@@ -192,10 +185,10 @@ def test_sentinels_behind_one_address_count_once(make_topology, make_proxy):
     try:
         proxy, admin = proxy_for(make_proxy, [fwd.port])
         # the Service address and the three sentinels it leads to are three sentinels
-        wait_until(lambda: status(admin)["sentinel_majority"]["answering"] == 3 and
-                   len(status(admin)["sentinels"]) == 4, 20, 0.2,
+        wait_until(lambda: pool_status(admin)["sentinel_majority"]["answering"] == 3 and
+                   len(pool_status(admin)["sentinels"]) == 4, 20, 0.2,
                    "the proxy to learn the sentinels behind the address")
-        st = status(admin)
+        st = pool_status(admin)
         assert st["sentinel_majority"]["known"] == 3, st["sentinel_majority"]
         ids = [s["run_id"] for s in st["sentinels"]]
         assert None not in ids and len(set(ids)) == 3, st["sentinels"]
@@ -206,12 +199,12 @@ def test_sentinels_behind_one_address_count_once(make_topology, make_proxy):
         freeze(topo.sentinels[1:])
         try:
             # one sentinel answering, reached under two addresses, is still one of three
-            wait_until(lambda: status(admin)["sentinel_majority"]["note"] is not None, 15, 0.2,
+            wait_until(lambda: pool_status(admin)["sentinel_majority"]["note"] is not None, 15, 0.2,
                        "the proxy to notice it lost the sentinel majority")
             seen = []
 
             def one_of_three():
-                seen.append(status(admin)["sentinel_majority"])
+                seen.append(pool_status(admin)["sentinel_majority"])
                 return seen[-1]["answering"] == 1
             wait_until(one_of_three, 15, 0.2, "1 of 3 known sentinels answering")
             # never more than three: the address in front and the sentinel it reaches are one
@@ -221,8 +214,8 @@ def test_sentinels_behind_one_address_count_once(make_topology, make_proxy):
             assert master.client().get(k) == "1"
         finally:
             thaw(topo.sentinels[1:])
-        wait_until(lambda: status(admin)["sentinel_majority"]["note"] is None, 20, 0.2,
+        wait_until(lambda: pool_status(admin)["sentinel_majority"]["note"] is None, 20, 0.2,
                    "the majority to be back")
-        assert status(admin)["sentinel_majority"]["known"] == 3
+        assert pool_status(admin)["sentinel_majority"]["known"] == 3
     finally:
         fwd.stop()

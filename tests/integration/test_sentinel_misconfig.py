@@ -4,16 +4,9 @@ was ever verified, and shown per sentinel in /status."""
 
 from __future__ import annotations
 
-import json
-import urllib.request
 
 import harness
-from harness import HOST, MASTER_NAME, free_port, wait_until
-
-
-def status(admin: int) -> dict:
-    with urllib.request.urlopen(f"http://{HOST}:{admin}/status", timeout=5) as r:
-        return json.loads(r.read().decode())["pools"][0]
+from harness import HOST, MASTER_NAME, free_port, pool_status, wait_until
 
 
 def start_proxy(tmp_path, topo, master_name=MASTER_NAME, extra=()):
@@ -35,7 +28,7 @@ def test_wrong_master_name_is_named(tmp_path, make_topology):
         wait_until(lambda: want in proxy.log_text(), 10, 0.2, "the cause in the log")
         line = next(ln for ln in proxy.log_text().splitlines() if want in ln)
         assert "warn" in line.lower(), line
-        st = status(admin)
+        st = pool_status(admin)
         assert st["master"] is None
         assert all(s["problem"] and want in s["problem"] for s in st["sentinels"]), st["sentinels"]
         # rate-limited: one line per sentinel, not one per poll
@@ -52,7 +45,7 @@ def test_missing_sentinel_password_is_named(tmp_path, make_topology):
         wait_until(lambda: "NOAUTH" in proxy.log_text(), 10, 0.2, "NOAUTH in the log")
         line = next(ln for ln in proxy.log_text().splitlines() if "NOAUTH" in ln)
         assert "warn" in line.lower() and "sentinel 127.0.0.1:" in line, line
-        st = status(admin)
+        st = pool_status(admin)
         assert st["master"] is None
         assert any(s["problem"] and "NOAUTH" in s["problem"] for s in st["sentinels"])
     finally:

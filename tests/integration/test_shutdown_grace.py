@@ -8,20 +8,10 @@ import os
 import signal
 import socket
 import time
-import urllib.error
-import urllib.request
 
-from harness import HOST, free_port, wait_until
+from harness import HOST, free_port, readyz, wait_until
 
 GRACE_MS = 2000
-
-
-def readyz(port: int) -> tuple[int, str]:
-    try:
-        with urllib.request.urlopen(f"http://{HOST}:{port}/readyz", timeout=2) as r:
-            return r.status, r.read().decode()
-    except urllib.error.HTTPError as exc:
-        return exc.code, exc.read().decode()
 
 
 def test_sigterm_keeps_accepting_during_the_grace(make_topology, make_proxy):

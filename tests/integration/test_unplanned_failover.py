@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from harness import RoleWatcher, SentinelEvents, Writer, HOST, now, stop_all
+from harness import RoleWatcher, SentinelEvents, now, start_failover_instruments, stop_all
 
 
 @dataclass
@@ -66,13 +66,7 @@ def unplanned(module_topology, module_proxy):
     topo, proxy = module_topology, module_proxy
     started = []
     try:
-        events = SentinelEvents(topo.live_sentinels()).start()
-        started.append(events)
-        roles = RoleWatcher(topo.nodes).start()
-        started.append(roles)
-        writer = Writer(HOST, proxy.port).start()
-        started.append(writer)
-        writer.wait_acks(500, timeout=30)
+        events, roles, writer = start_failover_instruments(topo, proxy.port, started)
 
         killed, t_kill = topo.kill_master()
         new = topo.wait_for_switch(killed.addr, timeout=40)

@@ -42,6 +42,35 @@ Invocation invoke(std::vector<std::string> args, const Environment& env = {}) {
     return parse_invocation(static_cast<int>(argv.size()), argv.data(), env);
 }
 
+// The values "every key from TOML" and "every environment variable" both set: one per key,
+// none of them a default.
+void check_every_key_set(const Config& config) {
+    CHECK(config.listen == std::vector<HostPort>{{"0.0.0.0", 7000}, {"::1", 7001}});
+    CHECK(config.max_clients == 50);
+    CHECK(config.close_subscribers_on_failover);
+    CHECK(config.follow_promotion);
+    CHECK(config.sentinels ==
+          std::vector<HostPort>{{"10.0.0.1", 26379}, {"sentinel-0.sentinel", 26379}});
+    CHECK(config.master_name == "mymaster");
+    CHECK(config.sentinel_user == "sentinel-user");
+    CHECK(config.sentinel_password == "sentinel-secret");
+    CHECK(config.sentinel_poll_interval_ms == 250);
+    CHECK(config.redis_user == "redis-user");
+    CHECK(config.redis_password == "redis-secret");
+    CHECK(config.client_password == "client-secret");
+    CHECK(config.connect_timeout_ms == 1500);
+    CHECK(config.command_timeout_ms == 30000);
+    CHECK(config.hold_window_ms == 5000);
+    CHECK(config.read_routing == ReadRouting::prefer_replica);
+    CHECK(config.max_replica_lag_ms == 200);
+    REQUIRE(config.admin_listen);
+    CHECK(*config.admin_listen == HostPort{"127.0.0.1", 9121});
+    CHECK(config.log_level == "debug");
+    CHECK(config.log_format == LogFormat::json);
+    CHECK(config.max_bulk_len == 1048576);
+    CHECK(config.max_inline_len == 4096);
+}
+
 const std::vector<std::string> kRequiredFlags = {"--sentinel", "127.0.0.1:26379", "--master",
                                                  "mymaster"};
 
@@ -176,30 +205,7 @@ max_bulk_len = 1048576
 max_inline_len = 4096
 )",
                               "all.toml");
-    CHECK(config.listen == std::vector<HostPort>{{"0.0.0.0", 7000}, {"::1", 7001}});
-    CHECK(config.max_clients == 50);
-    CHECK(config.close_subscribers_on_failover);
-    CHECK(config.follow_promotion);
-    CHECK(config.sentinels ==
-          std::vector<HostPort>{{"10.0.0.1", 26379}, {"sentinel-0.sentinel", 26379}});
-    CHECK(config.master_name == "mymaster");
-    CHECK(config.sentinel_user == "sentinel-user");
-    CHECK(config.sentinel_password == "sentinel-secret");
-    CHECK(config.sentinel_poll_interval_ms == 250);
-    CHECK(config.redis_user == "redis-user");
-    CHECK(config.redis_password == "redis-secret");
-    CHECK(config.client_password == "client-secret");
-    CHECK(config.connect_timeout_ms == 1500);
-    CHECK(config.command_timeout_ms == 30000);
-    CHECK(config.hold_window_ms == 5000);
-    CHECK(config.read_routing == ReadRouting::prefer_replica);
-    CHECK(config.max_replica_lag_ms == 200);
-    REQUIRE(config.admin_listen);
-    CHECK(*config.admin_listen == HostPort{"127.0.0.1", 9121});
-    CHECK(config.log_level == "debug");
-    CHECK(config.log_format == LogFormat::json);
-    CHECK(config.max_bulk_len == 1048576);
-    CHECK(config.max_inline_len == 4096);
+    check_every_key_set(config);
 }
 
 TEST_CASE("config: TOML details", "[config]") {
@@ -400,53 +406,31 @@ TEST_CASE("config: every flag", "[config]") {
 
 TEST_CASE("config: every environment variable", "[config]") {
     Environment env = {
-        {"SENTINEL_PROXY_PROXY_LISTEN", "0.0.0.0:7000,0.0.0.0:7001"},
-        {"SENTINEL_PROXY_PROXY_MAX_CLIENTS", "7"},
+        {"SENTINEL_PROXY_PROXY_LISTEN", "0.0.0.0:7000,[::1]:7001"},
+        {"SENTINEL_PROXY_PROXY_MAX_CLIENTS", "50"},
         {"SENTINEL_PROXY_PROXY_CLOSE_SUBSCRIBERS_ON_FAILOVER", "true"},
-        {"SENTINEL_PROXY_SENTINEL_ADDRESSES", "h1:26379,h2:26379"},
+        {"SENTINEL_PROXY_SENTINEL_ADDRESSES", "10.0.0.1:26379,sentinel-0.sentinel:26379"},
         {"SENTINEL_PROXY_SENTINEL_MASTER", "mymaster"},
-        {"SENTINEL_PROXY_SENTINEL_USER", "su"},
-        {"SENTINEL_PROXY_SENTINEL_PASSWORD", "sp"},
-        {"SENTINEL_PROXY_SENTINEL_POLL_INTERVAL_MS", "100"},
-        {"SENTINEL_PROXY_REDIS_USER", "ru"},
-        {"SENTINEL_PROXY_REDIS_PASSWORD", "rp"},
-        {"SENTINEL_PROXY_CLIENT_PASSWORD", "cp"},
-        {"SENTINEL_PROXY_TIMEOUTS_CONNECT_MS", "100"},
-        {"SENTINEL_PROXY_TIMEOUTS_COMMAND_MS", "200"},
-        {"SENTINEL_PROXY_TIMEOUTS_HOLD_WINDOW_MS", "300"},
+        {"SENTINEL_PROXY_SENTINEL_USER", "sentinel-user"},
+        {"SENTINEL_PROXY_SENTINEL_PASSWORD", "sentinel-secret"},
+        {"SENTINEL_PROXY_SENTINEL_POLL_INTERVAL_MS", "250"},
+        {"SENTINEL_PROXY_REDIS_USER", "redis-user"},
+        {"SENTINEL_PROXY_REDIS_PASSWORD", "redis-secret"},
+        {"SENTINEL_PROXY_CLIENT_PASSWORD", "client-secret"},
+        {"SENTINEL_PROXY_TIMEOUTS_CONNECT_MS", "1500"},
+        {"SENTINEL_PROXY_TIMEOUTS_COMMAND_MS", "30000"},
+        {"SENTINEL_PROXY_TIMEOUTS_HOLD_WINDOW_MS", "5000"},
         {"SENTINEL_PROXY_FAILOVER_FOLLOW_PROMOTION", "true"},
         {"SENTINEL_PROXY_ROUTING_READ_FROM", "replica-preferred"},
-        {"SENTINEL_PROXY_ROUTING_MAX_REPLICA_LAG_MS", "400"},
+        {"SENTINEL_PROXY_ROUTING_MAX_REPLICA_LAG_MS", "200"},
         {"SENTINEL_PROXY_ADMIN_LISTEN", "127.0.0.1:9121"},
-        {"SENTINEL_PROXY_LOG_LEVEL", "trace"},
+        {"SENTINEL_PROXY_LOG_LEVEL", "debug"},
         {"SENTINEL_PROXY_LOG_FORMAT", "json"},
-        {"SENTINEL_PROXY_LIMITS_MAX_BULK_LEN", "1000"},
-        {"SENTINEL_PROXY_LIMITS_MAX_INLINE_LEN", "100"},
+        {"SENTINEL_PROXY_LIMITS_MAX_BULK_LEN", "1048576"},
+        {"SENTINEL_PROXY_LIMITS_MAX_INLINE_LEN", "4096"},
     };
     Config config = invoke({}, env).config;
-    CHECK(config.listen == std::vector<HostPort>{{"0.0.0.0", 7000}, {"0.0.0.0", 7001}});
-    CHECK(config.max_clients == 7);
-    CHECK(config.close_subscribers_on_failover);
-    CHECK(config.follow_promotion);
-    CHECK(config.sentinels == std::vector<HostPort>{{"h1", 26379}, {"h2", 26379}});
-    CHECK(config.master_name == "mymaster");
-    CHECK(config.sentinel_user == "su");
-    CHECK(config.sentinel_password == "sp");
-    CHECK(config.sentinel_poll_interval_ms == 100);
-    CHECK(config.redis_user == "ru");
-    CHECK(config.redis_password == "rp");
-    CHECK(config.client_password == "cp");
-    CHECK(config.connect_timeout_ms == 100);
-    CHECK(config.command_timeout_ms == 200);
-    CHECK(config.hold_window_ms == 300);
-    CHECK(config.read_routing == ReadRouting::prefer_replica);
-    CHECK(config.max_replica_lag_ms == 400);
-    REQUIRE(config.admin_listen);
-    CHECK(config.admin_listen->port == 9121);
-    CHECK(config.log_level == "trace");
-    CHECK(config.log_format == LogFormat::json);
-    CHECK(config.max_bulk_len == 1000);
-    CHECK(config.max_inline_len == 100);
+    check_every_key_set(config);
 }
 
 TEST_CASE("config: current_environment collects SENTINEL_PROXY_* only", "[config]") {

@@ -4,14 +4,8 @@
 
 #include "proxy/sentinel/sentinel_vote.h"
 
-using sp::proxy::ballots_for;
-using sp::proxy::count_votes;
-using sp::proxy::majority_stopped_listing;
-using sp::proxy::NodeAddress;
-using sp::proxy::SentinelBallot;
-using sp::proxy::SentinelDirectory;
-using sp::proxy::SentinelLinkView;
-using Kind = sp::proxy::VoteOutcome::Kind;
+using namespace sp::proxy;  // the vote's functions and types
+using Kind = VoteOutcome::Kind;
 
 namespace {
 const NodeAddress kReal{"127.0.0.1", 6379};
