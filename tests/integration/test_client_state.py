@@ -31,23 +31,24 @@ def topo(tmp_path_factory):
     conftest._stop_topology(t)
 
 
+def _serve(tmp_path_factory, topo, name, args, **kw):
+    p = conftest._start_proxy(tmp_path_factory.mktemp(name), topo, args, **kw)
+    yield p
+    conftest._stop_proxy(p)
+
+
 @pytest.fixture(scope="module")
 def gated(topo, tmp_path_factory):
     """A proxy that checks a client password itself and AUTHs to Redis with its own."""
-    p = conftest._start_proxy(tmp_path_factory.mktemp("gated"), topo,
-                              ["--client-password", CLIENT_PW, "--redis-password", REDIS_PW],
-                              client_password=CLIENT_PW)
-    yield p
-    conftest._stop_proxy(p)
+    yield from _serve(tmp_path_factory, topo, "gated",
+                      ["--client-password", CLIENT_PW, "--redis-password", REDIS_PW],
+                      client_password=CLIENT_PW)
 
 
 @pytest.fixture(scope="module")
 def open_proxy(topo, tmp_path_factory):
     """A proxy with no client password that AUTHs to Redis for its clients."""
-    p = conftest._start_proxy(tmp_path_factory.mktemp("open"), topo,
-                              ["--redis-password", REDIS_PW])
-    yield p
-    conftest._stop_proxy(p)
+    yield from _serve(tmp_path_factory, topo, "open", ["--redis-password", REDIS_PW])
 
 
 def is_error(r, prefix: str) -> bool:

@@ -4,10 +4,7 @@
 
 #include "proxy/sentinel/failover_state.h"
 
-using sp::proxy::FailoverEvent;
-using sp::proxy::FailoverState;
-using sp::proxy::NodeAddress;
-using sp::proxy::read_failover_event;
+using namespace sp::proxy;
 using Kind = FailoverEvent::Kind;
 using Verdict = FailoverState::Verdict;
 

@@ -11,10 +11,7 @@
 #include "proxy/session/connection_state.h"
 #include "proxy/session/parse_time_state.h"
 
-using sp::protocol::Command;
-using sp::protocol::CommandTable;
-using sp::protocol::RequestParser;
-using sp::protocol::RespVersion;
+using namespace sp::protocol;
 using sp::proxy::ParseTimeState;
 
 namespace {

@@ -28,22 +28,28 @@ struct Parsed {
 
 }  // namespace
 
-TEST_CASE("promotion probe: ROLE of a master gives its offset", "[promotion_probe]") {
-    Parsed p(
-        "*3\r\n$6\r\nmaster\r\n:3129659\r\n*1\r\n*3\r\n$9\r\n127.0.0.1\r\n$4\r\n9001\r\n$7\r\n"
-        "3129242\r\n");
-    auto role = PromotionProbe::read_role(p.reply);
-    CHECK(role.answered);
-    CHECK(role.is_master);
-    CHECK(role.offset == 3129659u);
-}
-
-TEST_CASE("promotion probe: ROLE of a replica is not a master", "[promotion_probe]") {
-    Parsed p("*5\r\n$5\r\nslave\r\n$9\r\n127.0.0.1\r\n:9000\r\n$9\r\nconnected\r\n:3167038\r\n");
-    auto role = PromotionProbe::read_role(p.reply);
-    CHECK(role.answered);
-    CHECK_FALSE(role.is_master);
-    CHECK(role.offset == 3167038u);
+TEST_CASE("promotion probe: ROLE gives the role and the offset", "[promotion_probe]") {
+    struct Case {
+        const char* reply;
+        bool is_master;
+        std::uint64_t offset;
+    };
+    const Case cases[] = {
+        // A master: its own offset.
+        {"*3\r\n$6\r\nmaster\r\n:3129659\r\n*1\r\n*3\r\n$9\r\n127.0.0.1\r\n$4\r\n9001\r\n$7\r\n"
+         "3129242\r\n",
+         true, 3129659u},
+        // A replica is not a master; its offset is what it has received.
+        {"*5\r\n$5\r\nslave\r\n$9\r\n127.0.0.1\r\n:9000\r\n$9\r\nconnected\r\n:3167038\r\n", false,
+         3167038u},
+    };
+    for (const Case& c : cases) {
+        Parsed p(c.reply);
+        auto role = PromotionProbe::read_role(p.reply);
+        CHECK(role.answered);
+        CHECK(role.is_master == c.is_master);
+        CHECK(role.offset == c.offset);
+    }
 }
 
 TEST_CASE("promotion probe: errors and nothing are no answer", "[promotion_probe]") {
