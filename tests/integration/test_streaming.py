@@ -29,12 +29,17 @@ def block(i: int) -> bytes:
     return (seed * (MiB // len(seed)))[:MiB]
 
 
+# Sentinel's down-after-milliseconds for the 200 MiB SET: Redis copying 200 MiB into its
+# replication buffer on a loaded machine left PINGs unanswered past the default 1000 ms in a
+# CI run (+sdown, +odown, the replica promoted, STRLEN 0 there: the write lost with the old
+# master). This test is not about failovers.
+BIG_WRITE_DOWN_AFTER_MS = 10_000
+
+
 def test_a_200_mib_set_streams_with_little_proxy_memory(make_topology, make_proxy,
                                                         record_figures):
-    # Redis takes seconds over a 200 MiB argument on a busy machine, answering nothing
-    # meanwhile: with the default 1 s down-after the sentinels failed it over to a replica
-    # that had not got the value yet (seen with ctest -j3: STRLEN 0 from the new master).
-    topo = make_topology(replicas=1, down_after_ms=15000)
+    topo = make_topology(replicas=1, down_after_ms=BIG_WRITE_DOWN_AFTER_MS)
+    master_port = topo.current_master().port
     admin = free_port()
     proxy = make_proxy(topo, ["--admin-listen", f"{HOST}:{admin}"])
     pid = proxy.process.pid
@@ -52,11 +57,10 @@ def test_a_200_mib_set_streams_with_little_proxy_memory(make_topology, make_prox
         r.send(b)
     r.send(b"\r\n" + r.command("STRLEN", key) + r.command("GET", key + ":before"))
     t0 = now()
-    assert r.read_reply() == "OK"
-    assert r.read_reply() == "OK"
-    assert r.read_reply() == size
-    assert r.read_reply() == "1"
+    replies = [r.read_reply() for _ in range(4)]
     answered_s = now() - t0
+    assert topo.current_master().port == master_port, "a failover during the test"
+    assert replies == ["OK", "OK", size, "1"]
     peak = peak_rss_kib(pid)
     r.close()
 
