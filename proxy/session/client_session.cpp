@@ -61,7 +61,7 @@ Timer& ClientSession::hold_timer() {
     FailoverMemory& f = failover_mut();
     if (!f.hold_timer) {
         f.hold_timer = std::make_unique<Timer>(ctx().loop(), [this] {
-            if (closed_ || !waiting_for_master()) return;
+            if (closed_ || !failover_rules::holding(hold_view())) return;
             close(CloseReason::hold_timeout,
                   std::string(replica_.waiting() ? "no eligible replica (read_from = replica)"
                                                  : "no verified master") +

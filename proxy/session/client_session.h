@@ -37,6 +37,7 @@
 #include "proxy/session/connection_state.h"
 #include "proxy/session/dedicated_link.h"
 #include "proxy/session/failover_memory.h"
+#include "proxy/session/failover_rules.h"
 #include "proxy/session/input_end_watch.h"
 #include "proxy/session/parse_time_state.h"
 #include "proxy/session/read_pauses.h"
@@ -175,7 +176,6 @@ class ClientSession : private Stream::Handler, private BackendLink::Owner, priva
     // The client's link is being replaced: false (and the client closed) when its state
     // is bound to that connection (CLIENT TRACKING, MONITOR, a known CLIENT ID).
     bool survives_link_change(const std::string& why);
-    bool in_flight_resendable() const;
     void handle_reply(const NodeAddress& from, const protocol::FrameInfo& info,
                       std::string_view bytes);
     void complete_front(bool success);
@@ -187,7 +187,7 @@ class ClientSession : private Stream::Handler, private BackendLink::Owner, priva
     void update_hold_timer();
     Timer& hold_timer();
     Timer& retry_timer();
-    bool waiting_for_master() const;
+    failover_rules::HoldView hold_view() const;  // what failover_rules::holding asks
     bool upstream_ready() const;
     std::optional<NodeAddress> upstream_address() const;
     void close_unknown_outcome(const std::string& why);
