@@ -16,7 +16,9 @@
 // (the backend side: sending, replies, the dedicated link's set-up, failover, replica reads).
 // Its collaborators each have one job: RequestQueue (the requests in order), ParseTimeState
 // (where each goes), ConnectionState (what Redis's replies made of the connection),
-// ClientLimits, ReplicaReads, InputEndWatch, ReadPauses, FailoverMemory, DedicatedLink.
+// ClientLimits, ReplicaReads, InputEndWatch, ReadPauses, FailoverMemory, DedicatedLink; and
+// it asks pure rules: failover_rules (re-send, hold or close), local_answers (what the proxy
+// answers itself), stream_rules (what may stream).
 #pragma once
 
 #include <cstdint>
