@@ -57,8 +57,8 @@ bool holding(const HoldView& v) {
     if (v.replica_waiting) return true;  // read_from = replica: held the same way
     if (v.paused_at_hold_limit && !v.may_send) return true;  // not read at limits.max_held_*
     if (v.unsent_for_redis && !v.may_send) return true;
-    if (v.in_flight && !v.upstream_ready) return true;  // a link still connecting
-    if (v.subscribed && !v.dedicated_ready) return true;
+    if (v.in_flight_link_connecting) return true;
+    if (v.subscriber_without_link) return true;
     return false;
 }
 

@@ -64,12 +64,10 @@ bool may_send_to_master(const Avoided& avoided, std::uint64_t generation, std::u
 struct HoldView {
     bool replica_waiting = false;  // read_from = replica and no eligible replica
     bool paused_at_hold_limit = false;
-    bool unsent_for_redis = false;  // requests Redis must answer, not sent yet
-    bool in_flight = false;
-    bool upstream_ready = true;  // the link of the requests in flight is connected
-    bool subscribed = false;
-    bool dedicated_ready = false;  // the dedicated link exists and is connected
-    bool may_send = false;         // may_send_to_master (and a master is known)
+    bool unsent_for_redis = false;           // requests Redis must answer, not sent yet
+    bool in_flight_link_connecting = false;  // requests in flight on a link still connecting
+    bool subscriber_without_link = false;    // subscribed, its dedicated link not connected
+    bool may_send = false;                   // may_send_to_master (and a master is known)
 };
 // Whether the session's requests wait for a master, bounded by the hold window.
 bool holding(const HoldView& v);

@@ -503,10 +503,8 @@ failover_rules::HoldView ClientSession::hold_view() const {
     v.replica_waiting = replica_.waiting();
     v.paused_at_hold_limit = pauses_.has(ReadPauses::hold);
     v.unsent_for_redis = queue_.has_unsent_for_redis();
-    v.in_flight = queue_.in_flight() > 0;
-    v.upstream_ready = upstream_ready();
-    v.subscribed = subscribed();
-    v.dedicated_ready = dedicated_.link && dedicated_.ready;
+    v.in_flight_link_connecting = queue_.in_flight() > 0 && !upstream_ready();
+    v.subscriber_without_link = subscribed() && !(dedicated_.link && dedicated_.ready);
     v.may_send = can_send();
     return v;
 }

@@ -141,8 +141,8 @@ TEST_CASE("failover rules: holding for a master", "[failover_rules]") {
 
     failover_rules::HoldView connecting;
     connecting.may_send = true;
-    connecting.in_flight = true;
-    connecting.upstream_ready = false;  // a new link to a verified master: held, not counted
+    // A new link to a verified master: held, not counted.
+    connecting.in_flight_link_connecting = true;
     CHECK(failover_rules::holding(connecting));
     CHECK_FALSE(failover_rules::hold_counts(connecting));
 
@@ -154,9 +154,9 @@ TEST_CASE("failover rules: holding for a master", "[failover_rules]") {
 
     failover_rules::HoldView subscriber;
     subscriber.may_send = true;
-    subscriber.subscribed = true;  // its dedicated link is not there yet
+    subscriber.subscriber_without_link = true;  // its dedicated link is not there yet
     CHECK(failover_rules::holding(subscriber));
-    subscriber.dedicated_ready = true;
+    subscriber.subscriber_without_link = false;
     CHECK_FALSE(failover_rules::holding(subscriber));
 
     failover_rules::HoldView replica_wait;
