@@ -12,7 +12,9 @@
 #include "protocol/ascii.h"
 #include "protocol/hello_options.h"
 #include "protocol/reply_writer.h"
+#include "proxy/session/local_answers.h"
 #include "proxy/session/session_services.h"
+#include "proxy/session/stream_rules.h"
 
 namespace sp::proxy {
 
@@ -61,7 +63,7 @@ Timer& ClientSession::hold_timer() {
     FailoverMemory& f = failover_mut();
     if (!f.hold_timer) {
         f.hold_timer = std::make_unique<Timer>(ctx().loop(), [this] {
-            if (closed_ || !waiting_for_master()) return;
+            if (closed_ || !failover_rules::holding(hold_view())) return;
             close(CloseReason::hold_timeout,
                   std::string(replica_.waiting() ? "no eligible replica (read_from = replica)"
                                                  : "no verified master") +
@@ -662,46 +664,31 @@ namespace reply = protocol::reply;
 // answered (the state is recorded for a dedicated link later).
 bool ClientSession::answer_on_shared(const protocol::Command& cmd, const Request& p,
                                      const protocol::HelloOptions* hello) {
-    std::string r;
-    switch (p.kind) {
-        case Kind::hello:
-            if (!hello) return false;  // (only HELLO is of this kind)
-            answer_hello_locally(cmd, *hello);
-            return true;
-        case Kind::auth:  // only the proxy's own credentials get here (anything else pins)
-            reply::status(r, "OK");
-            break;
-        case Kind::select:  // SELECT 0 (anything else pins)
-            reply::status(r, "OK");
-            break;
-        case Kind::reset:
-            reply::status(r, "RESET");
-            enqueue_local_change(std::move(r), p);
-            return true;
-        case Kind::client_setname:
-            if (cmd.argc() != 3) return false;  // Redis words the error
-            if (!valid_client_name(cmd.argv[2])) {
-                reply::error(r,
-                             "ERR Client names cannot contain spaces, newlines or special "
-                             "characters.");
-                break;
-            }
-            reply::status(r, "OK");
-            enqueue_local_change(std::move(r), p);
-            return true;
-        default:
-            if (cmd.name == "client" && cmd.argc() == 2 && ieq(cmd.argv[1], "getname")) {
-                // The name once the commands before it are answered (deliver_locals).
-                Request g;
-                g.answer = Answer::local_getname;
-                queue_.push_local(std::string(), std::move(g));
-                deliver_locals();
-                return true;
-            }
-            return false;
+    if (p.kind == Kind::hello) {
+        if (!hello) return false;  // (only HELLO is of this kind)
+        answer_hello_locally(cmd, *hello);
+        return true;
     }
-    enqueue_local(std::move(r));
-    return true;
+    std::string r;
+    switch (local_answers::on_shared(cmd, p.kind, r)) {
+        case local_answers::Answer::forward:
+            return false;
+        case local_answers::Answer::reply:
+            enqueue_local(std::move(r));
+            return true;
+        case local_answers::Answer::reply_change:
+            enqueue_local_change(std::move(r), p);
+            return true;
+        case local_answers::Answer::name_at_front: {
+            // The name once the commands before it are answered (deliver_locals).
+            Request g;
+            g.answer = Answer::local_getname;
+            queue_.push_local(std::string(), std::move(g));
+            deliver_locals();
+            return true;
+        }
+    }
+    return false;
 }
 
 // HELLO answered by the proxy (no master to ask, or a shared link): what Redis 7 would
@@ -709,30 +696,12 @@ bool ClientSession::answer_on_shared(const protocol::Command& cmd, const Request
 void ClientSession::answer_hello_locally(const protocol::Command& cmd,
                                          const protocol::HelloOptions& o) {
     std::string r;
-    if (!o.error.empty()) {
-        reply::error(r, o.error);
+    // The protocol, name and credentials change once the reply reaches the front; the
+    // reply is in the protocol the commands parsed so far lead to (route_shared ran).
+    if (!local_answers::hello(r, o, parse_.proto())) {
         enqueue_local(std::move(r));
         return;
     }
-    // The protocol, name and credentials change once the reply reaches the front; the
-    // reply is in the protocol the commands parsed so far lead to (route_shared ran).
-    static std::uint64_t next_id = 1;
-    const RespVersion proto = parse_.proto();
-    reply::map_header(r, 7, proto);
-    reply::bulk(r, "server");
-    reply::bulk(r, "redis");
-    reply::bulk(r, "version");
-    reply::bulk(r, "7.0.0");
-    reply::bulk(r, "proto");
-    reply::integer(r, proto == RespVersion::resp3 ? 3 : 2);
-    reply::bulk(r, "id");
-    reply::integer(r, static_cast<std::int64_t>(next_id++));
-    reply::bulk(r, "mode");
-    reply::bulk(r, "standalone");
-    reply::bulk(r, "role");
-    reply::bulk(r, "master");
-    reply::bulk(r, "modules");
-    reply::array_header(r, 0);
     Request change;
     change.kind = Kind::hello;
     change.args =
@@ -769,11 +738,8 @@ void ClientSession::deliver_locals() {
             if (dedicated_.link) dedicated_.stale = true;
         }
         if (front.answer == Answer::local_getname) {
-            std::string& r = queue_.local_reply();
-            if (state().client_name().empty())
-                reply::null(r, state().proto());
-            else
-                reply::bulk(r, state().client_name());
+            local_answers::client_name(queue_.local_reply(), state().client_name(),
+                                       state().proto());
         }
         const bool close_after = front.close_after;
         // (CLIENT REPLY OFF|SKIP hide the proxy's own replies too, QUIT's +OK included.)
@@ -807,19 +773,11 @@ constexpr std::size_t kStreamPause = 4u << 20;
 ClientSession::StreamGo ClientSession::stream_decision(const protocol::Command& head) {
     if (!ctx().config().client_password.empty() && !parse_.authenticated())
         return StreamGo::decline;
-    // The policy is decided from the head alone, so only where the arguments after the big
-    // bulk cannot change it: plain data writes (what changes the connection state, blocks,
-    // or is queued in a transaction, replayed on a new link from its bytes, keeps its
-    // bytes). CLIENT SETNAME <big> is connection state, XREAD(GROUP) may block with a
-    // BLOCK option after it, a command whose sub-command is the big bulk is not classified.
-    const protocol::CommandPolicy policy = protocol::decide(ctx().commands(), head);
-    constexpr std::uint32_t kNotPlain =
-        protocol::kBlocking | protocol::kPubSub | protocol::kSubscribe | protocol::kTransaction |
-        protocol::kConnectionState | protocol::kAdmin | protocol::kUnknown;
-    if (policy.kind != Kind::normal || !policy.is(protocol::kWrite) || policy.is(kNotPlain) ||
-        head.name == "xread" || head.name == "xreadgroup" || head.name == "client" ||
-        policy.pins != protocol::PinReason::none || parse_.sticky() || parse_.multi_open() ||
-        parse_.watching() || state().in_multi() || subscribed())
+    // The policy is decided from the head alone (stream_rules), and only a client in the
+    // default state streams: what the connection is in may need the command's bytes again.
+    if (!stream_rules::may_stream(protocol::decide(ctx().commands(), head), head.name) ||
+        parse_.sticky() || parse_.multi_open() || parse_.watching() || state().in_multi() ||
+        subscribed())
         return StreamGo::decline;
     // No master verified (a hold): held whole, as today, bounded by the limits.
     if (!can_send()) return StreamGo::decline;

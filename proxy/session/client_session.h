@@ -16,7 +16,9 @@
 // (the backend side: sending, replies, the dedicated link's set-up, failover, replica reads).
 // Its collaborators each have one job: RequestQueue (the requests in order), ParseTimeState
 // (where each goes), ConnectionState (what Redis's replies made of the connection),
-// ClientLimits, ReplicaReads, InputEndWatch, ReadPauses, FailoverMemory, DedicatedLink.
+// ClientLimits, ReplicaReads, InputEndWatch, ReadPauses, FailoverMemory, DedicatedLink; and
+// it asks pure rules: failover_rules (re-send, hold or close), local_answers (what the proxy
+// answers itself), stream_rules (what may stream).
 #pragma once
 
 #include <cstdint>
@@ -37,6 +39,7 @@
 #include "proxy/session/connection_state.h"
 #include "proxy/session/dedicated_link.h"
 #include "proxy/session/failover_memory.h"
+#include "proxy/session/failover_rules.h"
 #include "proxy/session/input_end_watch.h"
 #include "proxy/session/parse_time_state.h"
 #include "proxy/session/read_pauses.h"
@@ -175,7 +178,6 @@ class ClientSession : private Stream::Handler, private BackendLink::Owner, priva
     // The client's link is being replaced: false (and the client closed) when its state
     // is bound to that connection (CLIENT TRACKING, MONITOR, a known CLIENT ID).
     bool survives_link_change(const std::string& why);
-    bool in_flight_resendable() const;
     void handle_reply(const NodeAddress& from, const protocol::FrameInfo& info,
                       std::string_view bytes);
     void complete_front(bool success);
@@ -187,7 +189,7 @@ class ClientSession : private Stream::Handler, private BackendLink::Owner, priva
     void update_hold_timer();
     Timer& hold_timer();
     Timer& retry_timer();
-    bool waiting_for_master() const;
+    failover_rules::HoldView hold_view() const;  // what failover_rules::holding asks
     bool upstream_ready() const;
     std::optional<NodeAddress> upstream_address() const;
     void close_unknown_outcome(const std::string& why);

@@ -75,7 +75,7 @@ void ConnectionState::apply(CommandKind kind, SubFamily family,
             }
             break;
         case CommandKind::multi:
-            in_multi_ = true;
+            tx_.follow(kind);
             tx_log_ = protocol::reply::command(argv);
             tx_lens_.assign(1, static_cast<std::uint32_t>(tx_log_.size()));
             break;
@@ -83,21 +83,19 @@ void ConnectionState::apply(CommandKind kind, SubFamily family,
         case CommandKind::discard:
             // Without MULTI both are errors after which Redis keeps the WATCH; with MULTI,
             // whatever EXEC answered (array, nil, EXECABORT), the transaction and the watch
-            // are over.
-            if (!in_multi_) break;
-            in_multi_ = false;
+            // are over (TransactionState).
+            if (!tx_.follow(kind)) break;
             tx_log_.clear();
             tx_lens_.clear();
             queued_count_ = 0;
             queued_changes_.clear();
-            watching_ = false;
             watch_broken_ = false;
             break;
         case CommandKind::watch:
-            watching_ = true;
+            tx_.follow(kind);
             break;
         case CommandKind::unwatch:
-            watching_ = false;
+            tx_.follow(kind);
             watch_broken_ = false;
             break;
         case CommandKind::reset:
@@ -152,7 +150,7 @@ void ConnectionState::apply(CommandKind kind, SubFamily family,
 void ConnectionState::queued_in_transaction(std::string_view raw, bool queued, CommandKind kind,
                                             SubFamily family,
                                             const std::vector<std::string>* argv) {
-    if (!in_multi_) return;
+    if (!tx_.in_multi()) return;
     tx_log_.append(raw);
     tx_lens_.push_back(static_cast<std::uint32_t>(raw.size()));
     if (!queued) return;  // refused at queue time: no element in EXEC's reply (EXECABORT)
@@ -162,7 +160,7 @@ void ConnectionState::queued_in_transaction(std::string_view raw, bool queued, C
 }
 
 void ConnectionState::exec_ran(const std::vector<bool>& element_ok) {
-    if (!in_multi_) return;
+    if (!tx_.in_multi()) return;
     // Moved out first: apply() of a queued RESET-like command must not see them again.
     std::vector<QueuedChange> changes;
     changes.swap(queued_changes_);
@@ -204,12 +202,12 @@ void ConnectionState::reset() {
     channels_.clear();
     patterns_.clear();
     shard_channels_.clear();
-    in_multi_ = false;
+    tx_.follow(CommandKind::reset);
     tx_log_.clear();
     tx_lens_.clear();
     queued_count_ = 0;
     queued_changes_.clear();
-    watching_ = watch_broken_ = false;
+    watch_broken_ = false;
     // RESET also ends CLIENT REPLY OFF|SKIP, tracking and MONITOR (Redis 7
     // clearClientConnectionState); NO-EVICT stays, as on Redis 7.0. The id stays Redis's,
     // but the proxy may move a reset client to a shared link: CLIENT ID must be asked again.

@@ -20,6 +20,7 @@
 #include "protocol/command_policy.h"
 #include "protocol/reply_writer.h"
 #include "proxy/backend/credentials.h"
+#include "proxy/session/transaction_state.h"
 
 namespace sp::proxy {
 
@@ -71,7 +72,7 @@ class ConnectionState {
     const char* bound_to_link() const;
     // The link the WATCH ran on is gone.
     void link_lost() {
-        if (watching_) watch_broken_ = true;
+        if (tx_.watching()) watch_broken_ = true;
     }
     // RESET: back to a new connection's state (Redis 7 `resetCommand`).
     void reset();
@@ -91,13 +92,14 @@ class ConnectionState {
         return !channels_.empty() || !patterns_.empty() || !shard_channels_.empty();
     }
     const std::set<std::string>& subscriptions(protocol::SubFamily family) const;
-    bool in_multi() const { return in_multi_; }
-    bool watching() const { return watching_; }
+    bool in_multi() const { return tx_.in_multi(); }
+    bool watching() const { return tx_.watching(); }
+    const TransactionState& transaction() const { return tx_; }
     bool watch_broken() const { return watch_broken_; }
     // A command must not go over a shared link in this state (read from Redis's replies;
     // the session's guess from the requests may be behind).
     bool needs_own_link() const {
-        return in_multi_ || watching_ || db_ != 0 || subscribed() || bound_to_link() ||
+        return tx_.in_multi() || tx_.watching() || db_ != 0 || subscribed() || bound_to_link() ||
                !client_flags_.empty() || reply_mode_ != ReplyMode::on;
     }
 
@@ -110,10 +112,9 @@ class ConnectionState {
     std::string lib_name_, lib_ver_;
     std::optional<std::pair<std::string, std::string>> client_auth_;  // user (may be ""), pass
     std::set<std::string> channels_, patterns_, shard_channels_;
-    bool in_multi_ = false;  // MULTI answered +OK, EXEC/DISCARD not yet
+    TransactionState tx_;  // MULTI answered +OK (EXEC/DISCARD not yet), WATCH
     std::string tx_log_;
     std::vector<std::uint32_t> tx_lens_;
-    bool watching_ = false;
     bool watch_broken_ = false;
     std::uint32_t queued_count_ = 0;  // commands answered +QUEUED in the open MULTI
     std::vector<QueuedChange> queued_changes_;

@@ -12,29 +12,16 @@ bool ParseTimeState::route(const protocol::Command& cmd, const protocol::Command
                            const protocol::HelloOptions* hello, bool own_credentials,
                            bool shared_links) {
     const bool before = pinned();
+    tx_.follow(policy.kind);  // MULTI, EXEC, DISCARD, WATCH, UNWATCH, RESET
     switch (policy.kind) {
-        case CommandKind::multi:
-            multi_open_ = true;
-            break;
-        case CommandKind::exec:
-        case CommandKind::discard:
-            // Without a MULTI both are errors after which Redis keeps the WATCH.
-            if (multi_open_) watch_ = false;
-            multi_open_ = false;
-            break;
-        case CommandKind::watch:
-            watch_ = true;
-            break;
-        case CommandKind::unwatch:
-            watch_ = false;
-            break;
         case CommandKind::select:
             // Queued in MULTI it may never run (DISCARD): until EXEC's reply says, the client
             // may be in either database, so it stays on its dedicated link.
-            if (cmd.argc() == 2) db_nonzero_ = cmd.argv[1] != "0" || (multi_open_ && db_nonzero_);
+            if (cmd.argc() == 2)
+                db_nonzero_ = cmd.argv[1] != "0" || (tx_.in_multi() && db_nonzero_);
             break;
         case CommandKind::reset:
-            sticky_pin_ = multi_open_ = watch_ = db_nonzero_ = false;
+            sticky_pin_ = db_nonzero_ = false;
             proto_ = RespVersion::resp2;
             break;
         case CommandKind::hello:
@@ -58,8 +45,7 @@ bool ParseTimeState::route(const protocol::Command& cmd, const protocol::Command
 void ParseTimeState::settle(const ConnectionState& state) {
     // What the requests suggested gives way to what Redis did (a refused MULTI, a SELECT
     // queued then discarded, a kept WATCH).
-    multi_open_ = state.in_multi();
-    watch_ = state.watching();
+    tx_.assume(state.transaction());
     db_nonzero_ = state.db() != 0;
 }
 

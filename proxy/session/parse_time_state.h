@@ -8,6 +8,7 @@
 #include "protocol/hello_options.h"
 #include "protocol/reply_writer.h"
 #include "protocol/request_parser.h"
+#include "proxy/session/transaction_state.h"
 
 namespace sp::proxy {
 
@@ -23,8 +24,8 @@ class ParseTimeState {
     // Every request answered: Redis's replies say what the connection is.
     void settle(const ConnectionState& state);
 
-    bool multi_open() const { return multi_open_; }
-    bool watching() const { return watch_; }
+    bool multi_open() const { return tx_.in_multi(); }
+    bool watching() const { return tx_.watching(); }
     bool sticky() const { return sticky_pin_; }
     protocol::RespVersion proto() const { return proto_; }
 
@@ -41,11 +42,10 @@ class ParseTimeState {
     }
 
   private:
-    bool pinned() const { return sticky_pin_ || multi_open_ || watch_ || db_nonzero_; }
+    bool pinned() const { return sticky_pin_ || tx_.in_multi() || tx_.watching() || db_nonzero_; }
 
     bool authenticated_ = false;
-    bool multi_open_ = false;
-    bool watch_ = false;
+    TransactionState tx_;  // MULTI/WATCH, as predicted from the commands
     bool db_nonzero_ = false;
     bool sticky_pin_ = false;       // subscriptions, blocking, MONITOR, own AUTH...: stays
     bool writes_unfenced_ = false;  // a write went over a shared link since the last WAIT

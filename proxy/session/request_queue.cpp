@@ -6,6 +6,7 @@
 
 #include "protocol/ascii.h"
 #include "protocol/reply_writer.h"
+#include "proxy/session/failover_rules.h"
 
 namespace sp::proxy {
 
@@ -85,9 +86,7 @@ bool RequestQueue::streamed_in_flight() const {
 
 bool RequestQueue::in_flight_resendable() const {
     for (std::size_t i = 0; i < sent_ && i < requests_.size(); ++i) {
-        const Request& r = requests_[i];
-        if (r.local() || r.silent() || r.in_tx) continue;
-        if (!r.resendable) return false;
+        if (!failover_rules::may_resend(requests_[i])) return false;
     }
     return true;
 }

@@ -12,6 +12,7 @@
 #include "protocol/subscription_reply.h"
 #include "proxy/backend/backend_pool.h"
 #include "proxy/session/client_session.h"
+#include "proxy/session/failover_rules.h"
 #include "proxy/session/session_services.h"
 
 namespace sp::proxy {
@@ -22,10 +23,6 @@ using protocol::RespVersion;
 namespace reply = protocol::reply;
 
 namespace {
-
-bool starts_with(std::string_view s, std::string_view p) {
-    return s.substr(0, p.size()) == p;
-}
 
 bool is_sub_confirmation(std::string_view head) {
     return head == "subscribe" || head == "psubscribe" || head == "ssubscribe" ||
@@ -43,10 +40,10 @@ bool is_message(std::string_view head) {
 bool ClientSession::can_send() const {
     if (!snap_->master) return false;
     const FailoverMemory& f = failover();
-    if (f.avoid && *f.avoid == *snap_->master && snap_->generation == f.avoid_generation &&
-        (f.avoid_until_ms == 0 || uv_now(ctx().loop()) < f.avoid_until_ms))
-        return false;
-    return true;
+    const failover_rules::Avoided avoided{f.avoid.has_value(),
+                                          f.avoid && *f.avoid == *snap_->master, f.avoid_generation,
+                                          f.avoid_until_ms};
+    return failover_rules::may_send_to_master(avoided, snap_->generation, uv_now(ctx().loop()));
 }
 
 std::optional<NodeAddress> ClientSession::upstream_address() const {
@@ -303,18 +300,15 @@ void ClientSession::handle_reply(const NodeAddress& from, const protocol::FrameI
                                  std::string_view bytes) {
     std::string_view head = info.head_view();
     Request& p = queue_.front();
-    if (info.error && replica_.on_replica() && !p.silent() &&
-        (starts_with(head, "LOADING") || starts_with(head, "MASTERDOWN"))) {
+    const auto action = info.error
+                            ? failover_rules::after_error_reply(p, head, replica_.on_replica())
+                            : failover_rules::Action::none;
+    if (action == failover_rules::Action::resend_from_master) {
         // A replica that cannot serve: the read did not run; the master answers it.
         replica_failed(from, std::string(head.substr(0, head.find(' '))));
         return;
     }
-    // (A streamed command cannot be re-sent: its READONLY goes to the client as it came.)
-    // Only Redis's own demotion text: an -UNBLOCKED from CLIENT UNBLOCK ... ERROR, or for a
-    // deleted stream, is the client's answer, as direct.
-    if (info.error && !p.silent() && !p.streamed &&
-        (starts_with(head, "READONLY") ||
-         starts_with(head, "UNBLOCKED force unblock from blocking operation"))) {
+    if (action == failover_rules::Action::resend_on_new_master) {
         // The node is no longer master: this command did not run there (UNBLOCKED: the
         // blocking pop popped nothing). Re-send everything unanswered to the new master.
         spdlog::info("session {}: {} from {}; re-sending on the new master",
@@ -504,19 +498,21 @@ FailoverMemory& ClientSession::failover_mut() {
     return *failover_;
 }
 
-bool ClientSession::waiting_for_master() const {
-    if (replica_.waiting()) return true;  // read_from = replica: held the same way
-    if (pauses_.has(ReadPauses::hold) && !can_send()) return true;  // not read at limits.max_held_*
-    if (queue_.has_unsent_for_redis() && !can_send()) return true;
-    if (queue_.in_flight() > 0 && !upstream_ready())
-        return true;  // a link still connecting  // a link still connecting
-    if (subscribed() && (!dedicated_.link || !dedicated_.ready)) return true;
-    return false;
+failover_rules::HoldView ClientSession::hold_view() const {
+    failover_rules::HoldView v;
+    v.replica_waiting = replica_.waiting();
+    v.paused_at_hold_limit = pauses_.has(ReadPauses::hold);
+    v.unsent_for_redis = queue_.has_unsent_for_redis();
+    v.in_flight_link_connecting = queue_.in_flight() > 0 && !upstream_ready();
+    v.subscriber_without_link = subscribed() && !(dedicated_.link && dedicated_.ready);
+    v.may_send = can_send();
+    return v;
 }
 
 void ClientSession::update_hold_timer() {
     account_held();
-    if (waiting_for_master()) {
+    const failover_rules::HoldView view = hold_view();
+    if (failover_rules::holding(view)) {
         if (!hold_timer().active()) {
             failover_mut().hold_started_ms = uv_now(ctx().loop());
             hold_timer().start(ctx().config().hold_window_ms);
@@ -526,7 +522,7 @@ void ClientSession::update_hold_timer() {
         // still connecting to a verified one.
         // commands_total{outcome="held"} counts commands: those waiting now, and (enqueue)
         // every one that arrives while the hold lasts.
-        if (!failover().hold_counted && (!can_send() || replica_.waiting())) {
+        if (!failover().hold_counted && failover_rules::hold_counts(view)) {
             failover_mut().hold_counted = true;
             ctx().stats().commands_held += queue_.unsent_owed();
         }
@@ -555,7 +551,8 @@ void ClientSession::on_backend_closed(BackendLink& link, const std::string& why)
     NodeAddress addr = link.address();
     if (subscribed()) failover_mut().sub_link_lost = addr;
     if (queue_.in_flight() > 0) ctx().topology().report_master_trouble(addr, why);
-    if (!in_flight_resendable()) {
+    if (failover_rules::after_link_lost(false, queue_.in_flight_resendable()) ==
+        failover_rules::Action::close_unknown_outcome) {
         close_unknown_outcome(why);
         return;
     }
@@ -565,22 +562,20 @@ void ClientSession::on_backend_closed(BackendLink& link, const std::string& why)
 
 void ClientSession::on_shared_link_lost(SharedLink& link, const std::string& why) {
     if (closed_) return;
-    if (replica_.on_replica() && &link == shared_link_) {
+    // Only this client's own commands matter: the others on the link decide for themselves.
+    const auto action = failover_rules::after_link_lost(
+        replica_.on_replica() && &link == shared_link_, queue_.in_flight_resendable());
+    if (action == failover_rules::Action::resend_from_master) {
         replica_failed(link.address(), why);  // only reads were there: to the master
         return;
     }
-    // Only this client's own commands matter: the others on the link decide for themselves.
     ctx().topology().report_master_trouble(link.address(), why);
-    if (!in_flight_resendable()) {
+    if (action == failover_rules::Action::close_unknown_outcome) {
         shared_link_ = nullptr;
         close_unknown_outcome(why);
         return;
     }
     relink(why, false);
-}
-
-bool ClientSession::in_flight_resendable() const {
-    return queue_.in_flight_resendable();
 }
 
 bool ClientSession::survives_link_change(const std::string& why) {
@@ -653,12 +648,13 @@ void ClientSession::follow_topology() {
         return;
     }
     std::optional<NodeAddress> up = upstream_address();
-    // Reads in flight on a replica finish there (they were valid when sent); the next
-    // command chooses again against the new master.
-    if (up && !replica_.on_replica() && !(*up == *snap_->master)) {
-        // The master changed. Commands still unanswered by the old master: re-send if
-        // provably harmless, otherwise the outcome is unknown and the client is closed.
-        if (!in_flight_resendable()) {
+    // The master changed. Commands still unanswered by the old master: re-send if provably
+    // harmless, otherwise the outcome is unknown and the client is closed.
+    const auto action = failover_rules::after_master_changed(up.has_value(), replica_.on_replica(),
+                                                             up && *up == *snap_->master,
+                                                             queue_.in_flight_resendable());
+    if (action != failover_rules::Action::none) {
+        if (action == failover_rules::Action::close_unknown_outcome) {
             close(CloseReason::unknown_outcome,
                   "master switched with a write in flight to the old master");
             return;
@@ -682,11 +678,7 @@ void ClientSession::follow_topology() {
 
 void ClientSession::check_command_timeout(std::uint64_t now_ms, std::uint32_t timeout_ms) {
     if (closed_ || queue_.in_flight() == 0 || queue_.empty() || !upstream_ready()) return;
-    const Request& p = queue_.front();
-    if (p.local() || p.issued_ms == 0 || (p.flags & protocol::kBlocking) ||
-        p.kind == Kind::subscribe || p.kind == Kind::unsubscribe)
-        return;
-    if (now_ms - p.issued_ms < timeout_ms) return;
+    if (!failover_rules::timed_out(queue_.front(), now_ms, timeout_ms)) return;
     NodeAddress addr = upstream_address().value_or(NodeAddress{});
     ctx().topology().report_master_trouble(addr, "command timeout");
     close("no reply from " + addr.str() + " within the command timeout (" +
