@@ -342,7 +342,7 @@ void ClientSession::handle_reply(const NodeAddress& from, const protocol::FrameI
     }
     if (!visible) {
         // (Redis's connection always replies: CLIENT REPLY OFF|SKIP are the proxy's.)
-    } else if ((p.rewrite == ReplyRewrite::fence_failed)) {
+    } else if (p.rewrite == ReplyRewrite::fence_failed) {
         // Its count would be of the wrong connection's writes: never more than the truth.
         std::string r;
         reply::error(r,
