@@ -187,9 +187,7 @@ void SentinelWatcher::connect_link(SentinelLink& link) {
         if (!l) return;
         if (!l->cmd->resolved_ip().empty()) l->resolved_ip = l->cmd->resolved_ip();
         if (ok) return;
-        if (!l->cmd->tls_failure().empty())
-            report_problem(
-                *l, "TLS handshake failed: " + l->cmd->tls_failure() + " (check [sentinel_tls])");
+        report_tls_failure(*l, *l->cmd);
         if (SentinelLink* again = find()) link_down(*again, err);
     });
     link.cmd->on_closed([this, find](const std::string& why) {
@@ -202,7 +200,10 @@ void SentinelWatcher::connect_link(SentinelLink& link) {
         SentinelLink* l = find();
         if (!l) return;
         if (!ok) {
-            link_down(*l, err);
+            // Either link's handshake may fail first; the first failure resets both, so
+            // the other one never reports its own.
+            report_tls_failure(*l, *l->sub);
+            if (SentinelLink* again = find()) link_down(*again, err);
             return;
         }
         l->sub_up = true;
@@ -215,6 +216,12 @@ void SentinelWatcher::connect_link(SentinelLink& link) {
     link.sub->on_closed([this, find](const std::string& why) {
         if (SentinelLink* l = find()) link_down(*l, why);
     });
+}
+
+void SentinelWatcher::report_tls_failure(SentinelLink& link, const RespClient& client) {
+    if (!client.tls_failure().empty())
+        report_problem(link,
+                       "TLS handshake failed: " + client.tls_failure() + " (check [sentinel_tls])");
 }
 
 void SentinelWatcher::link_down(SentinelLink& link, const std::string& why) {

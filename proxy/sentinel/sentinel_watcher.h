@@ -112,6 +112,7 @@ class SentinelWatcher {
     void tick();
     void connect_link(SentinelLink& link);
     void link_down(SentinelLink& link, const std::string& why);
+    void report_tls_failure(SentinelLink& link, const RespClient& client);
     void start_round(const std::string& why);
     void finish_round_if_done();
     void evaluate();
