@@ -752,6 +752,18 @@ SANITIZER_PATTERNS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtim
                       "SUMMARY: AddressSanitizer", "SUMMARY: UndefinedBehaviorSanitizer")
 
 
+def env_threads_args(extra_args) -> list[str]:
+    """["--threads", N] when SP_PROXY_THREADS=N is set and extra_args name no --threads of
+    their own: tests/run runs a subset of the suites with every proxy on 2 data-plane workers
+    (issue 24) without touching the suites. A test that sets proxy.threads in a config file
+    it passes with --config is overridden by the flag, as an operator's flag would."""
+    threads = os.environ.get("SP_PROXY_THREADS", "").strip()
+    if not threads or any(a == "--threads" or str(a).startswith("--threads=")
+                          for a in extra_args):
+        return []
+    return ["--threads", threads]
+
+
 class Proxy:
     """The sentinel-proxy binary under test, logging to a file in its own dir."""
 
@@ -760,7 +772,7 @@ class Proxy:
                  sentinel_host: str = HOST, client_password: str | None = None,
                  extra_env: dict[str, str] | None = None, wrapper: list[str] = (),
                  host: str = HOST, sentinel_addrs: list[tuple[str, int]] | None = None,
-                 tls: TlsFiles | None = None, tls_extra: str = ""):
+                 tls: TlsFiles | None = None, tls_extra: str = "", env_threads: bool = True):
         """sentinel_host: how the proxy is told the sentinels' host (default 127.0.0.1; e.g.
         "localhost" to make it resolve a host name). client_password: the proxy's
         --client-password, if the test passes one in extra_args; client() and connection()
@@ -768,7 +780,9 @@ class Proxy:
         extra_env: variables added to the inherited environment. wrapper: argv run in front
         of the binary (e.g. ["prlimit", "--nofile=64:64", "--"]). host: the listen address
         (default 127.0.0.1); sentinel_addrs: (host, port) of each sentinel, instead of
-        sentinel_host + sentinel_ports (sentinels in network namespaces)."""
+        sentinel_host + sentinel_ports (sentinels in network namespaces).
+        env_threads: honour SP_PROXY_THREADS (see env_threads_args); False for a test of the
+        default worker count itself."""
         self.host = host
         self.client_password = client_password
         self.env = {**os.environ, **extra_env} if extra_env else None
@@ -781,6 +795,7 @@ class Proxy:
         for h, p in sentinel_addrs or [(sentinel_host, p) for p in sentinel_ports]:
             argv += ["--sentinel", f"{h}:{p}"]
         argv += ["--master", MASTER_NAME, "--log-level", "debug", *extra_args]
+        argv += env_threads_args(extra_args) if env_threads else []
         self.tls = tls
         self.tls_port = None
         if tls:
