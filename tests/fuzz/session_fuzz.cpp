@@ -15,6 +15,12 @@
 // - without faults the proxy closes the connection only where Redis would (QUIT, a protocol
 //   error);
 // - every libuv handle is closed at the end (uv_loop_close), and ASan/LSan see no leak.
+//
+// Two workers (issue 24): each input is played twice at once, by two harnesses, each with
+// its own SessionServices, Topology and uv_loop on its own std::thread, as the proxy's
+// data-plane workers run. Both must pass the oracle; state the session path shares between
+// loops shows up as a data race (TSan) or as memory one worker frees under the other (ASan).
+// SP_FUZZ_WORKERS=1 plays one (replaying an input by hand).
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <spdlog/spdlog.h>
@@ -26,6 +32,7 @@
 #include <deque>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "config/config.h"
@@ -53,8 +60,17 @@ using fuzz::ScriptedRedis;
 constexpr std::uint16_t kBasePort = 7000;  // node i listens on kBasePort + i (in memory)
 constexpr int kNodes = 2;
 
-// What the failing run did, printed with the broken invariant.
-std::string g_trace;
+// What the failing run did, printed with the broken invariant (each worker thread its own).
+thread_local std::string g_trace;
+
+// How many workers play each input: 2, as proxy.threads = 2 (SP_FUZZ_WORKERS=1: one).
+int workers() {
+    static const int n = [] {
+        const char* v = std::getenv("SP_FUZZ_WORKERS");
+        return v && std::atoi(v) == 1 ? 1 : 2;
+    }();
+    return n;
+}
 
 [[noreturn]] void fail(const std::string& what) {
     std::fprintf(stderr, "session_fuzz invariant broken: %s\n%s\n", what.c_str(), g_trace.c_str());
@@ -77,9 +93,15 @@ std::string printable(std::string_view s) {
     return r;
 }
 
+class Harness;
+// The harness playing on this thread: the process-wide test connector (set once, before any
+// worker thread starts) hands each connect to the harness of the loop that asked.
+thread_local Harness* t_harness = nullptr;
+
 class Harness {
   public:
-    explicit Harness(Input& in) : in_(in) {
+    Harness(Input& in, int worker) : in_(in), worker_(worker) {
+        t_harness = this;
         uv_loop_init(&loop_);
         // Real sockets keep the loop alive, so its check phase (the BackendPool's one flush
         // per loop turn) runs; in memory, an idle handle stands in for them.
@@ -94,18 +116,21 @@ class Harness {
         if (setup & 4) config_.stream_bulk_len = 2;
         config_.hold_window_ms = 2000;
         config_.connect_timeout_ms = 500;
-        proxy::StreamFactory::set_connector_for_tests(
-            [this](const sockaddr* addr, proxy::TlsSide, const std::string&,
-                   proxy::Stream::Handler* h) { return connect(addr, h); });
         topology_.on_master_trouble(
             [this](const proxy::NodeAddress&, const std::string&) { reverify_due_ = true; });
         publish(0);
     }
 
     ~Harness() {
-        proxy::StreamFactory::set_connector_for_tests({});
         for (MemStream* s : streams_) s->destroy();
         if (uv_loop_close(&loop_) != 0) fail("libuv handles left open at the end");
+        t_harness = nullptr;
+    }
+
+    // The in-memory connector of this thread's harness (see t_harness).
+    static proxy::Stream* connect_on_this_thread(const sockaddr* addr, proxy::Stream::Handler* h) {
+        if (t_harness == nullptr) fail("a connect from a thread without a harness");
+        return t_harness->connect(addr, h);
     }
 
     void run() {
@@ -337,8 +362,8 @@ class Harness {
             }
             std::string w = b.stream->take_wire();
             if (!w.empty() && std::getenv("SP_FUZZ_LOG"))
-                std::fprintf(stderr, "backend #%zu (node %d) got: %s\n", i, b.node,
-                             printable(w).c_str());
+                std::fprintf(stderr, "worker %d: backend #%zu (node %d) got: %s\n", worker_, i,
+                             b.node, printable(w).c_str());
             if (!w.empty()) {
                 std::vector<ScriptedFrame> frames;
                 bool open = b.redis.feed(w, frames);
@@ -412,8 +437,9 @@ class Harness {
 
     void check() {
         received_ += client_->take_wire();  // written right before a close
-        g_trace =
-            "client sent: " + printable(client_bytes_.substr(0, client_delivered_)) + "\nexpected:";
+        g_trace = "worker " + std::to_string(worker_) + " of " + std::to_string(workers()) +
+                  "\nclient sent: " + printable(client_bytes_.substr(0, client_delivered_)) +
+                  "\nexpected:";
         for (const ScriptedFrame& f : expected_)
             g_trace += " [" + f.command + "] " + printable(f.bytes);
         g_trace += "\nreceived: " + printable(received_) +
@@ -457,6 +483,7 @@ class Harness {
     }
 
     Input& in_;
+    const int worker_;
     uv_loop_t loop_;
     uv_idle_t alive_;
     config::Config config_;
@@ -608,16 +635,25 @@ void fuzz_request_queue(const std::uint8_t* data, std::size_t size) {
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
-    static bool quiet = [] {
+    static bool once = [] {
         // SP_FUZZ_LOG=debug shows the proxy's own log while replaying one input.
         const char* level = std::getenv("SP_FUZZ_LOG");
         spdlog::set_level(level ? spdlog::level::from_str(level) : spdlog::level::off);
+        proxy::StreamFactory::set_connector_for_tests(
+            [](const sockaddr* addr, proxy::TlsSide, const std::string&,
+               proxy::Stream::Handler* h) { return Harness::connect_on_this_thread(addr, h); });
         return true;
     }();
-    (void)quiet;
-    Input in(data, size);
-    Harness h(in);
-    h.run();
+    (void)once;
+    // Every worker plays the whole input on its own thread and loop, all at once.
+    std::vector<std::thread> threads;
+    for (int w = 0; w < workers(); ++w)
+        threads.emplace_back([data, size, w] {
+            Input in(data, size);
+            Harness h(in, w);
+            h.run();
+        });
+    for (std::thread& t : threads) t.join();
     fuzz_request_queue(data, size);
     return 0;
 }
