@@ -60,6 +60,10 @@ struct Config {
     // SIGTERM/SIGINT: how long to keep accepting (with /readyz 503) before the drain, so
     // load balancers stop sending new clients first. 0: stop accepting at once.
     std::uint32_t accept_grace_ms = 0;
+    // Data-plane worker loops, each on its own thread (issue 24). 0 ("auto"): one per CPU
+    // the process may use (proxy/net/cpu_budget.h: affinity and cgroup quota). Process-wide,
+    // applied on restart only.
+    std::uint32_t threads = 0;
 
     // [sentinel]
     std::vector<HostPort> sentinels;  // required, at least one
@@ -240,7 +244,8 @@ std::string render_masked(const Config& config);
 // startup log line.
 std::string settings_summary(const Config& config);
 
-// Keys a reload cannot apply (bound sockets, the log sink, the default pool's identity).
+// Keys a reload cannot apply (bound sockets, the log sink, the default pool's identity,
+// the number of worker threads).
 bool applies_on_restart_only(std::string_view dotted_key);
 
 // What a reload changes, one "key old -> new" entry per key (secrets: "(secret) changed",
