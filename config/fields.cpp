@@ -27,7 +27,7 @@ const std::array kFields = {
     Field{"proxy", "drain_timeout_ms", Kind::uint32, &Config::drain_timeout_ms, 0, 600'000},
     Field{"proxy", "shared_links", Kind::uint32, &Config::shared_links, 0, 64},
     Field{"proxy", "accept_grace_ms", Kind::uint32, &Config::accept_grace_ms, 0, 600'000},
-    Field{"proxy", "threads", Kind::uint32_or_auto, &Config::threads, 0, 256},
+    Field{"proxy", "threads", Kind::uint32_or_auto, &Config::threads, 0, kMaxThreads},
     Field{"sentinel", "addresses", Kind::address_list, &Config::sentinels},
     Field{"sentinel", "master", Kind::name, &Config::master_name},
     Field{"sentinel", "user", Kind::string, &Config::sentinel_user},

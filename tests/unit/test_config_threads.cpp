@@ -133,3 +133,12 @@ TEST_CASE("config threads: rendered, summarised, and deferred to a restart by a 
     Invocation help = invoke_with({"--help"});
     CHECK_THAT(help.text, Contains("--threads") && Contains("(default: auto)"));
 }
+
+TEST_CASE("config threads: worker_threads resolves auto to the CPU budget, 1..256",
+          "[config][threads]") {
+    CHECK(worker_threads(3, 64) == 3);  // as set, whatever the CPUs
+    CHECK(worker_threads(256, 2) == 256);
+    CHECK(worker_threads(0, 2) == 2);  // auto: the budget
+    CHECK(worker_threads(0, 0) == 1);
+    CHECK(worker_threads(0, 1024) == kMaxThreads);
+}
