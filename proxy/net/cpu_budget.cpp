@@ -137,8 +137,8 @@ std::string cpus_text(std::uint64_t count) {
 
 CpuBudget cpu_budget_from(unsigned affinity_cpus, const std::string& proc_self_cgroup_text,
                           const std::string& cgroup_mount_root) {
-    std::string root = cgroup_mount_root;
-    while (!root.empty() && root.back() == '/') root.pop_back();
+    std::string root = cgroup_mount_root;  // without a trailing slash, but "/" stays
+    while (root.size() > 1 && root.back() == '/') root.pop_back();
 
     // Lines of /proc/self/cgroup: "hierarchy-id:controller-list:path"; cgroup v2 is
     // "0::path", a v1 hierarchy names its controllers ("4:cpu,cpuacct:/docker/abc").

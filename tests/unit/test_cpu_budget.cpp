@@ -85,6 +85,9 @@ TEST_CASE("cpu budget: a parent's stricter quota caps its children", "[cpu_budge
     CpuBudget budget = cpu_budget_from(64, kV2Pod, root.path());
     CHECK(budget.cpus == 2);
     CHECK_THAT(budget.why, Contains("cpu.max 100000 50000 (" + root.path() + "/kubepods/pod1)"));
+    // The mount root given with a trailing slash, or as "/" itself.
+    CHECK(cpu_budget_from(64, kV2Pod, root.path() + "//").cpus == 2);
+    CHECK(cpu_budget_from(64, "0::" + root.path() + "/kubepods/pod1/ctr\n", "/").cpus == 2);
     // The other way round: the child is the stricter one.
     root.write("kubepods/pod1/ctr/cpu.max", "100000 100000\n");
     CHECK(cpu_budget_from(64, kV2Pod, root.path()).cpus == 1);
