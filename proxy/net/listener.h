@@ -61,7 +61,8 @@ class Listener {
     void take(int fd, bool tls);
     void refuse_with_spare(int listen_fd, bool tls);
     void refuse_tls(int fd, bool may_hold_fd);
-    // Closes `fd` (counted, warned about) when tls.max_handshakes are in progress.
+    // Takes a handshake slot for `fd` (false), or closes it (counted, warned about) when
+    // tls.max_handshakes are in progress in the whole process (true).
     bool handshakes_full(int fd);
     void short_of_fds(Socket& socket, const char* why);
     void back_off();
