@@ -83,14 +83,15 @@ Listener::~Listener() {
 }
 
 void Listener::start(const std::vector<config::HostPort>& addresses,
-                     const std::vector<config::HostPort>& tls_addresses) {
+                     const std::vector<config::HostPort>& tls_addresses, PortSharing sharing) {
     if (spare_fd_ < 0) spare_fd_ = open_spare();
     for (std::size_t i = 0; i < addresses.size() + tls_addresses.size(); ++i) {
         const bool tls = i >= addresses.size();
         const config::HostPort& hp = tls ? tls_addresses[i - addresses.size()] : addresses[i];
+        const int fd = listen_socket(hp, 511, sharing);  // throws before anything is owned
         auto* s = new Socket;
         s->tls = tls;
-        s->fd = listen_socket(hp, 511);
+        s->fd = fd;
         s->owner = this;
         s->address = hp.str();
         uv_poll_init_socket(loop_, &s->poll, s->fd);
