@@ -93,15 +93,9 @@ std::string printable(std::string_view s) {
     return r;
 }
 
-class Harness;
-// The harness playing on this thread: the process-wide test connector (set once, before any
-// worker thread starts) hands each connect to the harness of the loop that asked.
-thread_local Harness* t_harness = nullptr;
-
 class Harness {
   public:
     Harness(Input& in, int worker) : in_(in), worker_(worker) {
-        t_harness = this;
         uv_loop_init(&loop_);
         // Real sockets keep the loop alive, so its check phase (the BackendPool's one flush
         // per loop turn) runs; in memory, an idle handle stands in for them.
@@ -116,21 +110,19 @@ class Harness {
         if (setup & 4) config_.stream_bulk_len = 2;
         config_.hold_window_ms = 2000;
         config_.connect_timeout_ms = 500;
+        // The in-memory connector is per thread: each worker's loop gets its own.
+        proxy::StreamFactory::set_connector_for_tests(
+            [this](const sockaddr* addr, proxy::TlsSide, const std::string&,
+                   proxy::Stream::Handler* h) { return connect(addr, h); });
         topology_.on_master_trouble(
             [this](const proxy::NodeAddress&, const std::string&) { reverify_due_ = true; });
         publish(0);
     }
 
     ~Harness() {
+        proxy::StreamFactory::set_connector_for_tests({});
         for (MemStream* s : streams_) s->destroy();
         if (uv_loop_close(&loop_) != 0) fail("libuv handles left open at the end");
-        t_harness = nullptr;
-    }
-
-    // The in-memory connector of this thread's harness (see t_harness).
-    static proxy::Stream* connect_on_this_thread(const sockaddr* addr, proxy::Stream::Handler* h) {
-        if (t_harness == nullptr) fail("a connect from a thread without a harness");
-        return t_harness->connect(addr, h);
     }
 
     void run() {
@@ -639,9 +631,6 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         // SP_FUZZ_LOG=debug shows the proxy's own log while replaying one input.
         const char* level = std::getenv("SP_FUZZ_LOG");
         spdlog::set_level(level ? spdlog::level::from_str(level) : spdlog::level::off);
-        proxy::StreamFactory::set_connector_for_tests(
-            [](const sockaddr* addr, proxy::TlsSide, const std::string&,
-               proxy::Stream::Handler* h) { return Harness::connect_on_this_thread(addr, h); });
         return true;
     }();
     (void)once;
