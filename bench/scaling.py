@@ -17,8 +17,8 @@ Two load generators (shapes):
          spends about as much CPU per request as the proxy, so on few cores it limits itself.
 
 Per run: requests/s, the proxy's CPU seconds per thread (utime+stime from
-/proc/PID/task/TID/stat; the control loop is the main thread, the workers the busy others,
-libuv's threadpool threads idle), requests per CPU-second of the workers, the generators' CPU
+/proc/PID/task/TID/stat; the control loop is the main thread, the workers are the threads
+named sp-worker-<id>), requests per CPU-second of the workers, the generators' CPU
 seconds (os.wait4), and the clients each worker held (/status). Proxies with 1..N workers run
 side by side and are measured alternately, round by round; each run pins the proxy and the
 generators with `taskset` (layout `pinned`: proxy on --proxy-cpus, generators on --gen-cpus)
@@ -282,14 +282,15 @@ def run_once(cfg: dict, proxy: dict, shape: dict, layout: str, master_port: int,
         c0 = cpu0.get(tid, (comm, 0.0))[1]
         threads.append({"tid": tid, "comm": comm, "main": tid == pid, "cpu_s": c1 - c0})
     proxy_cpu = sum(t["cpu_s"] for t in threads)
-    # Workers: the threads that did data-plane work. The main thread runs the control loop
-    # (and, in a build without workers, the data plane too: then it is the one worker).
-    others = [t for t in threads if not t["main"]]
-    busy = [t for t in others if t["cpu_s"] > 0.05 * proxy_cpu]
-    workers = busy or [t for t in threads if t["main"]]
+    # Workers: the threads named sp-worker-<id> (proxy/worker/worker.cpp). The main thread
+    # runs the control loop; in a build before the workers it runs the data plane too, and
+    # is then the one worker. Other threads are libuv's threadpool (DNS), idle here.
+    workers = sorted((t for t in threads if t["comm"].startswith("sp-worker-")),
+                     key=lambda t: int(t["comm"].rsplit("-", 1)[1]))
+    workers = workers or [t for t in threads if t["main"]]
     for t in threads:
-        t["role"] = ("worker" if t in workers else
-                     "control" if t["main"] else "other (idle)")
+        t["role"] = (t["comm"] if t in workers and not t["main"] else "worker (main thread)"
+                     if t in workers else "control" if t["main"] else "other")
     worker_cpu = sum(t["cpu_s"] for t in workers)
     rec.update({
         "requests": requests, "seconds": seconds, "wall_s": wall, "rps": requests / seconds,
@@ -404,7 +405,7 @@ def write_report(out: Path, stem: str, info: dict, params: dict, runs: list[dict
     L.append("|---:|---|---|---:|---:|---:|---:|---:|---|---:|---:|---:|")
     for r in runs:
         th = ", ".join(f"{t['role']} {t['cpu_s']:.2f}" for t in r["threads_seen"]
-                       if t["cpu_s"] > 0 or t["role"] != "other (idle)")
+                       if t["cpu_s"] > 0 or t["role"] != "other")
         L.append(f"| {r['round']} | {r['shape']} | {r['layout']} | {r['threads']} | "
                  f"{r['requests']:,} | {r['seconds']:.2f} | {r['rps']:,.0f} | "
                  f"{r['proxy_cpu_s']:.2f} | {th} | {r['gen_cpu_s']:.2f} | "
