@@ -260,7 +260,8 @@ def run_once(cfg: dict, proxy: dict, shape: dict, layout: str, master_port: int,
     metrics1 = http_get(proxy["admin"], "/metrics")
     sel1 = redis_select_calls(master_port)
 
-    rec = {"threads": proxy["threads"], "shape": shape["name"], "layout": layout,
+    rec = {"threads": proxy["threads"], "label": proxy["label"], "shape": shape["name"],
+           "layout": layout,
            "proxy_cpus": proxy_cpus, "gen_cpus": gen_cpus or all_cpus, "generators": n_gen}
     requests, seconds, errors = 0, 0.0, 0
     for code, _cpu, out in results:
@@ -361,22 +362,25 @@ def write_report(out: Path, stem: str, info: dict, params: dict, runs: list[dict
          f"Layouts: `pinned` = proxy on CPU(s) {params['proxy_cpus']}, generator(s) on "
          f"{params['gen_cpus']} (taskset); `shared` = everything on every CPU. "
          f"{params['generators']} generator process(es); median of {params['rounds']} rounds, "
-         "proxies with different worker counts alternated round by round.", "",
+         "proxies with different worker counts alternated round by round"
+         + (f"; `1 @REV`: the binary `{params['baseline_bin']}` (one loop, before the "
+            "workers), alternated with them" if params.get("baseline_bin") else "") + ".", "",
          "Columns: req/s = requests / the generator's elapsed time; proxy CPU = utime+stime of "
          "all the proxy's threads during the run, per million requests; req per worker "
          "CPU-s = requests / CPU seconds of the worker threads (each worker's own "
          "requests/CPU-s when the clients are spread evenly: see the clients column); "
          "util = CPU seconds / elapsed seconds (1.00 = one core busy all the time).", "",
-         "| shape | layout | workers | req/s | x 1 worker | proxy CPU s per M req | "
+         f"| shape | layout | workers | req/s | x {params['x_base']} worker(s) | "
+         "proxy CPU s per M req | "
          "req per worker CPU-s | worker util | control thread CPU s | generator util | "
          "generator CPU s per M req | clients per worker | rounds |",
          "|---|---|---:|---:|---:|---:|---:|---|---:|---:|---:|---|---:|"]
     groups: dict = {}
     for r in runs:
-        groups.setdefault((r["shape"], r["layout"], r["threads"]), []).append(r)
+        groups.setdefault((r["shape"], r["layout"], r["label"]), []).append(r)
     summary = []
     for (shape, layout, threads), recs in groups.items():
-        base = groups.get((shape, layout, min(t for s, l, t in groups if s == shape and l == layout)))
+        base = groups.get((shape, layout, params["x_base"]))
         rps = median_of(recs, "rps")
         base_rps = median_of(base, "rps") if base else None
         n_workers = max(len(r["worker_util"]) for r in recs)
@@ -406,7 +410,7 @@ def write_report(out: Path, stem: str, info: dict, params: dict, runs: list[dict
     for r in runs:
         th = ", ".join(f"{t['role']} {t['cpu_s']:.2f}" for t in r["threads_seen"]
                        if t["cpu_s"] > 0 or t["role"] != "other")
-        L.append(f"| {r['round']} | {r['shape']} | {r['layout']} | {r['threads']} | "
+        L.append(f"| {r['round']} | {r['shape']} | {r['layout']} | {r['label']} | "
                  f"{r['requests']:,} | {r['seconds']:.2f} | {r['rps']:,.0f} | "
                  f"{r['proxy_cpu_s']:.2f} | {th} | {r['gen_cpu_s']:.2f} | "
                  f"{r['backend_commands']:.0f} | {r['redis_select_calls']} |")
@@ -444,6 +448,10 @@ def main() -> int:
     ap.add_argument("--blast-seconds", type=float, default=2.0, help="seconds per blast run")
     ap.add_argument("--rb-requests", type=int, default=2_000_000,
                     help="requests per redis-benchmark run (all generators together)")
+    ap.add_argument("--baseline-bin", default=None,
+                    help="a second binary (e.g. the build before the workers) measured with "
+                         "one loop, alternated with the others")
+    ap.add_argument("--baseline-rev", default=None, help="git revision of --baseline-bin")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--quick", action="store_true", help="a tenth of the requests, 1 round")
     ap.add_argument("--out", default=str(ROOT / "bench" / "results"))
@@ -463,6 +471,7 @@ def main() -> int:
     gen_cpus = args.gen_cpus or ",".join(
         str(c) for c in allowed if c not in parse_cpus(proxy_cpus)) or all_cpus
     binary = str(Path(args.proxy_bin).resolve())
+    baseline = str(Path(args.baseline_bin).resolve()) if args.baseline_bin else None
     q = 0.1 if args.quick else 1.0
     rounds = 1 if args.quick else args.rounds
     thread_counts = [int(t) for t in args.threads.split(",")]
@@ -498,17 +507,21 @@ def main() -> int:
         topo = Topology(work / "topo", replicas=0, sentinels=1, quorum=1).start()
         master_port = topo.nodes[0].port
         proxies = []
-        for t in thread_counts:
+        targets = [(str(t), t, binary) for t in thread_counts]
+        if baseline:
+            targets.append((f"1 @{args.baseline_rev or 'baseline'}", 1, baseline))
+        for label, t, b in targets:
             admin = free_port()
             extra = ["--admin-listen", f"127.0.0.1:{admin}"]
-            if t and supports_threads(binary):
+            if supports_threads(b):
                 extra += ["--threads", str(t)]
-            p = Proxy(work / f"proxy-{t}", topo.sentinel_ports, binary=binary, extra_args=extra)
+            p = Proxy(work / f"proxy-{len(proxies)}", topo.sentinel_ports, binary=b,
+                      extra_args=extra)
             p.argv[p.argv.index("--log-level") + 1] = "warn"
             p.start(timeout=20)
             p.wait_writable(30)
-            proxies.append({"threads": t, "port": p.port, "admin": admin, "pid": p.process.pid,
-                            "proxy": p})
+            proxies.append({"threads": t, "label": label, "port": p.port, "admin": admin,
+                            "pid": p.process.pid, "proxy": p})
         for rnd in range(1, rounds + 1):
             for shape in shapes:
                 for layout in layouts:
@@ -517,12 +530,12 @@ def main() -> int:
                             rec = run_once(cfg, proxy, shape, layout, master_port, all_cpus)
                         except Exception as exc:  # noqa: BLE001 - report it, go on
                             notes.append(f"round {rnd} {shape['name']} {layout} "
-                                         f"{proxy['threads']} worker(s) failed: {exc}")
+                                         f"{proxy['label']} worker(s) failed: {exc}")
                             print(f"  FAILED: {exc}", flush=True)
                             continue
                         rec["round"] = rnd
                         runs.append(rec)
-                        print(f"  r{rnd} {shape['name']:5} {layout:6} workers {proxy['threads']}: "
+                        print(f"  r{rnd} {shape['name']:5} {layout:6} workers {proxy['label']}: "
                               f"{rec['rps']:>10,.0f} req/s  proxy {rec['proxy_cpu_per_M']:.2f} "
                               f"CPU-s/M  {rec['req_per_worker_cpu_s'] or 0:,.0f} req per worker "
                               f"CPU-s  util {['%.2f' % u for u in rec['worker_util']]}  "
@@ -535,6 +548,7 @@ def main() -> int:
     out.mkdir(parents=True, exist_ok=True)
     stem = f"{datetime.date.today().isoformat()}-{socket.gethostname()}-scaling"
     params = {"shapes": shapes, "layouts": layouts, "threads": thread_counts,
+              "x_base": str(thread_counts[0]), "baseline_bin": baseline,
               "rounds": rounds, **cfg}
     path = write_report(out, stem, info, params, runs, notes, (load0, load1))
     print(path.read_text())
