@@ -76,6 +76,9 @@ const KeyFlag kKeyFlags[] = {
      "On SIGTERM/SIGINT, how long in-flight commands may finish before connections close"},
     {"--accept-grace-ms", "proxy", "accept_grace_ms", "N",
      "On SIGTERM/SIGINT, how long to keep accepting (with /readyz 503) before draining"},
+    {"--threads", "proxy", "threads", "N|auto",
+     "Data-plane worker threads, 0..256; auto (or 0): one per CPU the process may use "
+     "(affinity and cgroup quota). Applied on restart only"},
 };
 
 std::string read_file(const std::string& path) {

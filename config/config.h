@@ -47,6 +47,16 @@ struct PoolConfig {
     bool operator==(const PoolConfig&) const = default;
 };
 
+// The most worker loops proxy.threads may ask for, and the most "auto" gives.
+inline constexpr std::uint32_t kMaxThreads = 256;
+
+// The worker loops to start: proxy.threads as set, or for "auto" (0) the CPUs the process
+// may use (proxy::cpu_budget().cpus), between 1 and kMaxThreads.
+inline std::uint32_t worker_threads(std::uint32_t configured, unsigned budget_cpus) {
+    if (configured != 0) return configured;
+    return budget_cpus == 0 ? 1 : budget_cpus > kMaxThreads ? kMaxThreads : budget_cpus;
+}
+
 struct Config {
     // [proxy]
     std::vector<HostPort> listen{{"127.0.0.1", 6379}};
@@ -60,6 +70,10 @@ struct Config {
     // SIGTERM/SIGINT: how long to keep accepting (with /readyz 503) before the drain, so
     // load balancers stop sending new clients first. 0: stop accepting at once.
     std::uint32_t accept_grace_ms = 0;
+    // Data-plane worker loops, each on its own thread (issue 24). 0 ("auto"): one per CPU
+    // the process may use (proxy/net/cpu_budget.h: affinity and cgroup quota), at most
+    // kMaxThreads. Process-wide, applied on restart only.
+    std::uint32_t threads = 0;
 
     // [sentinel]
     std::vector<HostPort> sentinels;  // required, at least one
@@ -240,7 +254,8 @@ std::string render_masked(const Config& config);
 // startup log line.
 std::string settings_summary(const Config& config);
 
-// Keys a reload cannot apply (bound sockets, the log sink, the default pool's identity).
+// Keys a reload cannot apply (bound sockets, the log sink, the default pool's identity,
+// the number of worker threads).
 bool applies_on_restart_only(std::string_view dotted_key);
 
 // What a reload changes, one "key old -> new" entry per key (secrets: "(secret) changed",

@@ -27,6 +27,7 @@ const std::array kFields = {
     Field{"proxy", "drain_timeout_ms", Kind::uint32, &Config::drain_timeout_ms, 0, 600'000},
     Field{"proxy", "shared_links", Kind::uint32, &Config::shared_links, 0, 64},
     Field{"proxy", "accept_grace_ms", Kind::uint32, &Config::accept_grace_ms, 0, 600'000},
+    Field{"proxy", "threads", Kind::uint32_or_auto, &Config::threads, 0, kMaxThreads},
     Field{"sentinel", "addresses", Kind::address_list, &Config::sentinels},
     Field{"sentinel", "master", Kind::name, &Config::master_name},
     Field{"sentinel", "user", Kind::string, &Config::sentinel_user},
@@ -187,15 +188,29 @@ void mark_explicit(Config& config, const Field& field) {
 }
 }  // namespace
 
+namespace {
+// "(1..1000000)", or "(0..256, or \"auto\")" where the word stands for 0.
+std::string accepted_range(const Field& field) {
+    return "(" + std::to_string(field.min) + ".." + std::to_string(field.max) +
+           (field.kind == Kind::uint32_or_auto ? ", or \"auto\")" : ")");
+}
+
+std::invalid_argument not_an_integer(const Field& field, const std::string& text) {
+    return std::invalid_argument((field.kind == Kind::uint32_or_auto
+                                      ? "expected an integer " + accepted_range(field)
+                                      : std::string("expected a non-negative integer")) +
+                                 ", got " + quoted(text));
+}
+}  // namespace
+
 void assign_integer(Config& config, const Field& field, std::int64_t value) {
     if (value < 0 || static_cast<std::uint64_t>(value) < field.min ||
         static_cast<std::uint64_t>(value) > field.max) {
-        throw std::invalid_argument(std::to_string(value) + " is out of range (" +
-                                    std::to_string(field.min) + ".." + std::to_string(field.max) +
-                                    ")");
+        throw std::invalid_argument(std::to_string(value) + " is out of range " +
+                                    accepted_range(field));
     }
     mark_explicit(config, field);
-    if (field.kind == Kind::uint32) {
+    if (field.kind == Kind::uint32 || field.kind == Kind::uint32_or_auto) {
         member<std::uint32_t>(config, field) = static_cast<std::uint32_t>(value);
     } else if (field.kind == Kind::uint64) {
         member<std::uint64_t>(config, field) = static_cast<std::uint64_t>(value);
@@ -277,6 +292,10 @@ void assign_string(Config& config, const Field& field, const std::string& value)
                 throw std::invalid_argument(quoted(value) + " is not one of \"text\", \"json\"");
             }
             return;
+        case Kind::uint32_or_auto:
+            if (value != "auto") throw not_an_integer(field, value);
+            member<std::uint32_t>(config, field) = 0;
+            return;
         case Kind::boolean:
         case Kind::uint32:
         case Kind::uint64:
@@ -306,6 +325,12 @@ void assign_addresses(Config& config, const Field& field, std::vector<HostPort> 
 
 void assign_text(Config& config, const Field& field, const std::string& text) {
     switch (field.kind) {
+        case Kind::uint32_or_auto:
+            if (text == "auto") {
+                assign_string(config, field, text);
+                return;
+            }
+            [[fallthrough]];
         case Kind::uint32:
         case Kind::uint64: {
             std::uint64_t value = 0;
@@ -313,13 +338,11 @@ void assign_text(Config& config, const Field& field, const std::string& text) {
             auto [ptr, error] = std::from_chars(text.data(), end, value);
             if (text.empty() || ptr != end ||
                 !std::isdigit(static_cast<unsigned char>(text.front()))) {
-                throw std::invalid_argument("expected a non-negative integer, got " + quoted(text));
+                throw not_an_integer(field, text);
             }
             if (error == std::errc::result_out_of_range ||
                 value > static_cast<std::uint64_t>(INT64_MAX)) {
-                throw std::invalid_argument(text + " is out of range (" +
-                                            std::to_string(field.min) + ".." +
-                                            std::to_string(field.max) + ")");
+                throw std::invalid_argument(text + " is out of range " + accepted_range(field));
             }
             assign_integer(config, field, static_cast<std::int64_t>(value));
             return;
@@ -365,6 +388,8 @@ std::string_view expected_type(const Field& field) {
         case Kind::uint32:
         case Kind::uint64:
             return "a non-negative integer";
+        case Kind::uint32_or_auto:
+            return "a non-negative integer or \"auto\"";
         case Kind::address_list:
             return "an array of \"host:port\" strings";
         case Kind::optional_address:
@@ -389,6 +414,10 @@ std::string render_value(const Config& config, const Field& field, bool mask_sec
             return member<bool>(config, field) ? "true" : "false";
         case Kind::uint32:
             return std::to_string(member<std::uint32_t>(config, field));
+        case Kind::uint32_or_auto: {
+            const std::uint32_t value = member<std::uint32_t>(config, field);
+            return value == 0 ? "\"auto\"" : std::to_string(value);
+        }
         case Kind::uint64:
             return std::to_string(member<std::uint64_t>(config, field));
         case Kind::address_list: {

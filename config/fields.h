@@ -21,6 +21,7 @@ enum class Kind {
     boolean,           //
     uint32,            // std::uint32_t within [min, max]
     uint64,            // std::uint64_t within [min, max]
+    uint32_or_auto,    // std::uint32_t within [min, max], or "auto" (stored as 0)
     address_list,      // std::vector<HostPort>; a single string is a list of one
     optional_address,  // std::optional<HostPort>; "" disables
     read_routing,      // "master" | "replica" | "prefer-replica" ("replica-preferred")

@@ -37,9 +37,10 @@ std::string settings_summary(const Config& config) {
 }
 
 bool applies_on_restart_only(std::string_view key) {
-    // Sockets bound and the log sink built at start; the default pool's identity.
+    // Sockets bound and the log sink built at start; the default pool's identity; the
+    // worker threads started at start.
     return key == "admin.listen" || key == "log.format" || key == "proxy.listen" ||
-           key == "sentinel.master";
+           key == "sentinel.master" || key == "proxy.threads";
 }
 
 SettingsDiff diff_settings(const Config& running, const Config& next) {

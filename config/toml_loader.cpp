@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <iterator>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -81,7 +82,8 @@ class Loader {
                 const Field* field = pool_field(name);
                 if (field == nullptr) {
                     fail(pool_key.source(), prefix + name,
-                         "unknown key" + suggestion(name, kPoolKeys) +
+                         process_wide_hint(name).value_or("unknown key" +
+                                                          suggestion(name, kPoolKeys)) +
                              " (known keys in [[pool]]: " + join(kPoolKeys) + ")");
                 }
                 load_value(*field, value, scratch, prefix + name);
@@ -127,6 +129,21 @@ class Loader {
         return nullptr;
     }
 
+    // A top-level key written in a [[pool]] (threads, level, ...) is the process's, not a
+    // pool's: say where it belongs rather than only "unknown key".
+    static std::optional<std::string> process_wide_hint(const std::string& key) {
+        std::vector<std::string> owners;
+        for (const Field& field : detail::fields())
+            if (field.key == key) owners.push_back(detail::dotted_name(field));
+        if (owners.empty()) return std::nullopt;
+        std::string sections;
+        for (const std::string& owner : owners)
+            sections += (sections.empty() ? "[" : " or [") + owner.substr(0, owner.find('.')) + "]";
+        return "not a per-pool key: " + join(owners) +
+               (owners.size() == 1 ? " applies" : " apply") + " to the whole process; set it in " +
+               sections;
+    }
+
     inline static const std::vector<std::string> kPoolKeys = {
         "name", "master", "listen", "read_from", "sentinels", "tls_listen"};
 
@@ -159,6 +176,14 @@ class Loader {
                 case Kind::uint64:
                     if (!node.is_integer()) wrong_type(field, node);
                     detail::assign_integer(target, field, node.as_integer()->get());
+                    return;
+                case Kind::uint32_or_auto:
+                    if (node.is_integer()) {
+                        detail::assign_integer(target, field, node.as_integer()->get());
+                        return;
+                    }
+                    if (!node.is_string()) wrong_type(field, node);
+                    detail::assign_string(target, field, node.as_string()->get());
                     return;
                 case Kind::address_list:
                     if (const toml::array* array = node.as_array()) {

@@ -5,7 +5,7 @@
 # configure time (include()d from CMakeLists.txt) and as the first build step
 # (cmake -DSP_SOURCE_DIR=... -P), so an upward include fails both.
 #
-#   protocol, config  <  net  <  backend, sentinel  <  session  <  top (pool, admin, logging, main)
+#   protocol, config  <  net  <  backend, sentinel  <  session  <  worker  <  top (pool, admin, logging, main)
 #
 if(CMAKE_SCRIPT_MODE_FILE)
   cmake_minimum_required(VERSION 3.20)  # IN_LIST below
@@ -19,13 +19,14 @@ set(SP_LAYER_ALLOWED_net net protocol config)
 set(SP_LAYER_ALLOWED_backend backend net protocol config)
 set(SP_LAYER_ALLOWED_sentinel sentinel net protocol config)
 set(SP_LAYER_ALLOWED_session session backend sentinel net protocol config)
-set(SP_LAYER_ALLOWED_top top session backend sentinel net protocol config generated)
+set(SP_LAYER_ALLOWED_worker worker session backend sentinel net protocol config)
+set(SP_LAYER_ALLOWED_top top worker session backend sentinel net protocol config generated)
 
 # The layer a folder (relative to the source root) belongs to, or "" if none.
 function(sp_layer_of_dir dir out)
   if(dir STREQUAL "protocol" OR dir STREQUAL "config")
     set(layer ${dir})
-  elseif(dir MATCHES "^proxy/(net|backend|sentinel|session)$")
+  elseif(dir MATCHES "^proxy/(net|backend|sentinel|session|worker)$")
     set(layer ${CMAKE_MATCH_1})
   elseif(dir STREQUAL "proxy" OR dir STREQUAL "proxy/admin")
     set(layer top)
@@ -39,7 +40,7 @@ endfunction()
 
 function(sp_check_layers source_dir)
   set(violations "")
-  foreach(folder protocol config proxy/net proxy/backend proxy/sentinel proxy/session proxy
+  foreach(folder protocol config proxy/net proxy/backend proxy/sentinel proxy/session proxy/worker proxy
                  proxy/admin)
     sp_layer_of_dir(${folder} layer)
     file(GLOB files ${source_dir}/${folder}/*.h ${source_dir}/${folder}/*.cpp)

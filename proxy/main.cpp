@@ -1,7 +1,9 @@
-// Entry point: parse the invocation (file, environment, flags), then run the event loop:
-// one Pool per configured pool (Sentinel watcher -> topology -> client
-// sessions, and a listener), the admin HTTP endpoint (/livez /readyz /metrics /status),
-// and signals: SIGTERM/SIGINT drain and stop, SIGHUP reloads the configuration.
+// Entry point: parse the invocation (file, environment, flags), then run the loops. The
+// control loop (this thread) runs one Pool per configured pool (Sentinel watcher ->
+// topology, replica monitor), the admin HTTP endpoint (/livez /readyz /metrics /status)
+// and signals: SIGTERM/SIGINT drain and stop, SIGHUP reloads the configuration. The
+// worker loops (proxy.threads, each on its own thread) own the listeners and the client
+// sessions: one shard of every pool each.
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 #include <uv.h>
@@ -19,10 +21,12 @@
 #include "proxy/admin/probe.h"
 #include "proxy/admin/status_report.h"
 #include "proxy/logging.h"
+#include "proxy/net/cpu_budget.h"
 #include "proxy/net/fd_limit.h"
 #include "proxy/net/stream_factory.h"
 #include "proxy/net/tcp_stream.h"
 #include "proxy/pool.h"
+#include "proxy/worker/worker_group.h"
 #include "version.h"
 
 #if defined(__SANITIZE_ADDRESS__)  // g++ -fsanitize=address
@@ -47,11 +51,20 @@ namespace {
 constexpr std::uint64_t kDrainPollMs = 20;
 // After the last session is closed, how long writes already queued may take to go out.
 constexpr std::uint64_t kFinalFlushMs = 100;
+// How long the control loop waits for a worker's answer (admin pages, the drain): a worker
+// answers within one loop turn; past this it is reported as not answering.
+constexpr std::uint64_t kAskTimeoutMs = 1000;
+// How long the process waits for the workers' loops to end at exit.
+constexpr std::uint64_t kJoinTimeoutMs = 2000;
 
 struct App {
     uv_loop_t* loop = nullptr;
     config::Config config;
+    std::unique_ptr<proxy::LoopInbox> inbox;  // the workers' way back to this loop
     std::vector<std::unique_ptr<proxy::Pool>> pools;
+    std::unique_ptr<proxy::WorkerGroup> workers;
+    // Each worker's last answer (a worker that does not answer in time keeps its last).
+    std::vector<std::vector<proxy::ShardReport>> reports;
     std::unique_ptr<proxy::AdminServer> admin;
     proxy::Metrics metrics;
     std::unique_ptr<proxy::Timer> drain_timer;
@@ -116,16 +129,33 @@ void log_fd_budget(App& app, const proxy::FdLimit& limit) {
             wanted, limit.soft, capacity, needed);
 }
 
+// Sessions still open on every worker after `step` ran on each of their shards; a worker
+// that does not answer counts as one, so the drain waits for it until its deadline.
+std::size_t sessions_left(App& app, std::size_t (*step)(proxy::PoolShard&)) {
+    auto answers = app.workers->ask<std::size_t>(
+        [step](proxy::Worker& w) {
+            std::size_t left = 0;
+            for (std::size_t i = 0; i < w.shards(); ++i) left += step(w.shard(i));
+            return left;
+        },
+        kAskTimeoutMs);
+    std::size_t left = 0;
+    for (const auto& a : answers) left += a ? *a : 1;
+    return left;
+}
+
 void finish(App& app) {
     if (app.admin) app.admin->stop();
-    // Queued replies get a moment to go out (graceful closes flush first).
+    // Queued replies get a moment to go out (graceful closes flush first); the workers
+    // stop their loops after the same moment.
+    app.workers->stop_all(kFinalFlushMs);
     app.drain_timer = std::make_unique<proxy::Timer>(app.loop, [&app] { uv_stop(app.loop); });
     app.drain_timer->start(kFinalFlushMs);
 }
 
 void drain_step(App& app) {
-    std::size_t left = 0;
-    for (auto& pool : app.pools) left += pool->sessions().registry.drain();
+    const std::size_t left =
+        sessions_left(app, [](proxy::PoolShard& shard) { return shard.drain_step(); });
     if (left == 0) {
         spdlog::info("drain complete: every client connection closed");
         finish(app);
@@ -134,7 +164,9 @@ void drain_step(App& app) {
     if (uv_now(app.loop) >= app.drain_deadline_ms) {
         spdlog::warn("drain timeout ({} ms): closing {} connection(s) with commands in flight",
                      app.config.drain_timeout_ms, left);
-        for (auto& pool : app.pools) pool->sessions().registry.close_all();
+        app.workers->post_all([](proxy::Worker& w) {
+            for (std::size_t i = 0; i < w.shards(); ++i) w.shard(i).close_all();
+        });
         finish(app);
     }
 }
@@ -142,8 +174,8 @@ void drain_step(App& app) {
 // Stops accepting and closes sessions as they fall idle, within proxy.drain_timeout_ms.
 void start_drain(App& app, const char* why) {
     app.drain_deadline_ms = uv_now(app.loop) + app.config.drain_timeout_ms;
-    std::size_t left = 0;
-    for (auto& pool : app.pools) left += pool->drain();
+    const std::size_t left =
+        sessions_left(app, [](proxy::PoolShard& shard) { return shard.drain(); });
     spdlog::info(
         "{}: no longer accepting; draining {} client connection(s) for up to {} ms (idle ones "
         "closed now)",
@@ -155,7 +187,10 @@ void start_drain(App& app, const char* why) {
 void begin_shutdown(App& app, const char* why) {
     if (app.stopping) {
         spdlog::warn("second {}: exiting now", why);
-        for (auto& pool : app.pools) pool->sessions().registry.close_all();
+        app.workers->post_all([](proxy::Worker& w) {
+            for (std::size_t i = 0; i < w.shards(); ++i) w.shard(i).close_all();
+        });
+        app.workers->stop_all(0);
         uv_stop(app.loop);
         return;
     }
@@ -211,6 +246,7 @@ void reload(App& app) {
         kept.admin_listen = app.config.admin_listen;
         kept.log_format = app.config.log_format;
         kept.listen = app.config.listen;
+        kept.threads = app.config.threads;
         kept.master_name = app.config.master_name;
         app.config = kept;
         spdlog::set_level(spdlog::level::from_str(next.log_level));
@@ -224,27 +260,52 @@ void reload(App& app) {
     }
 }
 
+// Asks every worker for its shards' figures (a worker that does not answer in time is
+// represented by its last answer) and adds them up per pool.
+proxy::AdminFigures collect(App& app) {
+    auto answers = app.workers->ask<std::vector<proxy::ShardReport>>(
+        [](proxy::Worker& w) { return w.report(); }, kAskTimeoutMs);
+    proxy::AdminFigures f;
+    f.pools.resize(app.pools.size());
+    for (std::size_t w = 0; w < answers.size(); ++w) {
+        if (answers[w])
+            app.reports[w] = std::move(*answers[w]);
+        else
+            spdlog::warn("worker {} did not answer within {} ms: its last figures are shown", w,
+                         kAskTimeoutMs);
+        std::size_t clients = 0;
+        for (std::size_t p = 0; p < app.reports[w].size() && p < f.pools.size(); ++p) {
+            f.pools[p].add(app.reports[w][p]);
+            clients += app.reports[w][p].clients;
+        }
+        f.worker_clients.push_back(clients);
+        f.worker_answered.push_back(answers[w].has_value());
+    }
+    return f;
+}
+
 proxy::HttpResponse admin_page(App& app, std::string_view path) {
     proxy::HttpResponse r;
     if (path == "/livez") {
-        // The loop answered: that is all liveness means. Never depends on Redis.
+        // The control loop answered: that is all liveness means. Never depends on Redis.
         r.body = "ok\n";
     } else if (path == "/readyz") {
+        const proxy::AdminFigures f = collect(app);
         std::string reason;
         bool ready = !app.stopping;
         if (!ready) reason = "draining: shutting down";
-        for (const auto& pool : app.pools)
-            if (ready && !pool->ready(reason)) ready = false;
+        for (std::size_t i = 0; i < app.pools.size(); ++i)
+            if (ready && !app.pools[i]->ready(f.pools[i], reason)) ready = false;
         for (char& c : reason)
             if (c == '\n' || c == '\r') c = ' ';
         r.status = ready ? 200 : 503;
         r.body = ready ? "ready\n" : reason + "\n";
     } else if (path == "/metrics") {
         r.content_type = "text/plain; version=0.0.4; charset=utf-8";
-        r.body = app.metrics.scrape(app.pool_views(), uv_now(app.loop));
+        r.body = app.metrics.scrape(app.pool_views(), collect(app), uv_now(app.loop));
     } else if (path == "/status") {
         r.content_type = "application/json";
-        r.body = proxy::status_json(app.pool_views(), uv_now(app.loop), app.stopping);
+        r.body = proxy::status_json(app.pool_views(), collect(app), uv_now(app.loop), app.stopping);
     } else if (path == "/") {
         r.body = "sentinel-proxy admin: /livez /readyz /metrics /status\n";
     } else {
@@ -318,9 +379,34 @@ int main(int argc, char** argv) {
             app.config.stream_bulk_len ? "on" : "off");
     const proxy::FdLimit fd_limit = proxy::raise_fd_limit();
 
+    // Workers: proxy.threads, or as many as the CPUs the process may use.
+    std::string threads_why = "proxy.threads = " + std::to_string(app.config.threads);
+    unsigned cpus = 1;
+    if (app.config.threads == 0) {
+        const proxy::CpuBudget budget = proxy::cpu_budget();
+        cpus = budget.cpus;
+        threads_why = "proxy.threads = auto: " + budget.why;
+    }
+    const unsigned threads = config::worker_threads(app.config.threads, cpus);
+    spdlog::info("workers: {} data-plane loop(s) ({}), plus the control loop", threads,
+                 threads_why);
+
+    app.inbox = std::make_unique<proxy::LoopInbox>(app.loop);
+    app.workers = std::make_unique<proxy::WorkerGroup>(threads);
+    app.reports.resize(threads);
     try {
         for (auto& r : config::resolve_pools(app.config))
-            app.pools.push_back(std::make_unique<proxy::Pool>(app.loop, r.name, r.config));
+            app.pools.push_back(
+                std::make_unique<proxy::Pool>(app.loop, *app.inbox, r.name, r.config));
+        app.client_budget.clients_open = [&app] {
+            std::size_t open = 0;
+            for (const auto& pool : app.pools) open += pool->clients();
+            return open;
+        };
+        std::vector<proxy::ShardPlan> plans;
+        for (auto& pool : app.pools) plans.push_back(pool->shard_plan(&app.client_budget));
+        app.workers->start(plans);
+        for (std::size_t i = 0; i < app.pools.size(); ++i) app.pools[i]->attach(*app.workers, i);
         for (auto& pool : app.pools) pool->start();
         if (app.config.admin_listen) {
             app.admin = std::make_unique<proxy::AdminServer>(
@@ -328,15 +414,11 @@ int main(int argc, char** argv) {
             app.admin->start(*app.config.admin_listen);
         }
         log_fd_budget(app, fd_limit);
-        app.client_budget.clients_open = [&app] {
-            std::size_t open = 0;
-            for (const auto& pool : app.pools) open += pool->sessions().registry.size();
-            return open;
-        };
-        for (auto& pool : app.pools) pool->set_client_budget(&app.client_budget);
     } catch (const std::exception& e) {
         spdlog::critical("{}", e.what());
-        return 1;
+        spdlog::default_logger()->flush();
+        // Workers already listening end with the process.
+        std::_Exit(1);
     }
 
     uv_signal_t sigterm, sigint, sighup;
@@ -351,6 +433,9 @@ int main(int argc, char** argv) {
         &sighup, [](uv_signal_t*, int) { reload(*g_app); }, SIGHUP);
 
     uv_run(app.loop, UV_RUN_DEFAULT);
+    app.workers->stop_all(0);
+    if (!app.workers->join_all(kJoinTimeoutMs))
+        spdlog::warn("a worker loop did not stop within {} ms; exiting anyway", kJoinTimeoutMs);
 
     spdlog::info("stopped");
     spdlog::default_logger()->flush();

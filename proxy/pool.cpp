@@ -3,26 +3,28 @@
 #include <spdlog/spdlog.h>
 
 #include "proxy/net/log_event.h"
-#include "proxy/session/client_session.h"
 
 namespace sp::proxy {
 
-Pool::Pool(uv_loop_t* loop, std::string name, const config::Config& config)
-    : name_(std::move(name)),
+Pool::Pool(uv_loop_t* loop, LoopInbox& control, std::string name, const config::Config& config)
+    : loop_(loop),
+      control_(control),
+      name_(std::move(name)),
       config_(config),
-      topology_(std::make_unique<Topology>()),
-      sessions_(std::make_unique<SessionServices>(loop, config_, *topology_)),
-      watcher_(std::make_unique<SentinelWatcher>(loop, config_, *topology_)),
+      watcher_(std::make_unique<SentinelWatcher>(loop, config_, topology_)),
       replica_monitor_(std::make_unique<ReplicaMonitor>(
-          loop, config_, *topology_, sessions_->context.read_targets(),
-          [this](const NodeAddress& a) { sessions_->registry.replica_unusable(a); },
-          [this] { sessions_->registry.replicas_assessed(); })),
-      listener_(std::make_unique<Listener>(
-          loop, sessions_->context.config(), sessions_->context.stats(),
-          Listener::Clients{[this] { return sessions_->registry.size(); },
-                            [this](Stream* stream) { accept_client(stream); }})) {
-    watcher_->on_command_table(
-        [this](const std::string& raw) { sessions_->context.refresh_commands(raw); });
+          loop, config_, topology_, read_targets_,
+          [this](const NodeAddress& a) {
+              publish_measurements();
+              to_shards([a](PoolShard& shard) { shard.replica_unusable(a); });
+          },
+          [this] {
+              publish_measurements();
+              to_shards([](PoolShard& shard) { shard.replicas_assessed(); });
+          })) {
+    watcher_->on_command_table([this](const std::string& raw) {
+        to_shards([raw](PoolShard& shard) { shard.refresh_commands(raw); });
+    });
     watcher_->on_timings([this](const SentinelTimings& t) {
         timings_ = t;
         apply_hold_window();
@@ -30,12 +32,42 @@ Pool::Pool(uv_loop_t* loop, std::string name, const config::Config& config)
     hold_window_ = derive_hold_window(config_, timings_);
 }
 
-// The listener's accept callback: the client's stream becomes a session of this pool.
-void Pool::accept_client(Stream* stream) {
-    auto* session = new ClientSession(*sessions_, stream);
-    stream->set_handler(session->as_handler());
-    sessions_->registry.add(session);
-    session->start();
+ShardPlan Pool::shard_plan(const ClientBudget* budget) {
+    ShardPlan plan;
+    plan.config = config_;
+    // On a worker's thread: the report crosses to the control loop, where the watcher is.
+    plan.master_trouble = [this](const NodeAddress& addr, const std::string& why) {
+        control_.post([this, addr, why] { topology_.report_master_trouble(addr, why); });
+    };
+    plan.pool_clients = &clients_;
+    plan.pool_buffered = &buffered_;
+    plan.pool_held = &held_;
+    plan.budget = budget;
+    return plan;
+}
+
+void Pool::attach(WorkerGroup& workers, std::size_t index) {
+    workers_ = &workers;
+    index_ = index;
+    // Every snapshot goes to every shard as published, in order: a shard never sees an
+    // older snapshot after a newer one, and measurements arrive after the snapshot they
+    // were taken under.
+    topology_.subscribe([this](const SnapshotPtr& snap) {
+        if (snap->master) verified_once_ = true;
+        to_shards([snap](PoolShard& shard) { shard.adopt(snap); });
+    });
+}
+
+void Pool::to_shards(std::function<void(PoolShard&)> fn) {
+    if (!workers_) return;
+    const std::size_t index = index_;
+    workers_->post_all([index, fn](Worker& w) { fn(w.shard(index)); });
+}
+
+// One copy per round, shared read-only by every shard.
+void Pool::publish_measurements() {
+    auto measured = std::make_shared<const ReadTargets>(read_targets_);
+    to_shards([measured](PoolShard& shard) { shard.adopt_measurements(*measured); });
 }
 
 // The hold window follows Sentinel's timings unless timeouts.hold_window_ms says otherwise
@@ -61,14 +93,16 @@ void Pool::apply_hold_window() {
                          : std::string(w.source_name()),
                      sentinel);
     hold_window_ = w;
-    sessions_->context.set_hold_window_ms(w.ms);
+    to_shards([ms = w.ms](PoolShard& shard) { shard.set_hold_window_ms(ms); });
 }
 
-// Members go in reverse order: the listener first, the topology last.
-Pool::~Pool() = default;
+// The monitor and the watcher go before the topology they publish to.
+Pool::~Pool() {
+    replica_monitor_.reset();
+    watcher_.reset();
+}
 
 void Pool::start() {
-    listener_->start(config_.listen, config_.tls_listen);
     log_event(spdlog::level::info, log_context(name_, config_.master_name, "pool_started"),
               "pool {}: following master '{}' via {} sentinel(s), read_from {}", name_,
               config_.master_name, config_.sentinels.size(),
@@ -97,27 +131,22 @@ void Pool::reconfigure(const config::Config& config) {
     }
     config_ = next;
     watcher_->reconfigure(config_);
-    sessions_->set_config(config_);
+    to_shards([next](PoolShard& shard) { shard.reconfigure(next); });
     replica_monitor_->reconfigure(config_);
     const HoldWindow before = hold_window_;
     const HoldWindow after = derive_hold_window(config_, timings_);
     if (after.ms != before.ms || after.source != before.source)
         apply_hold_window();
     else
-        sessions_->context.set_hold_window_ms(hold_window_.ms);
+        to_shards([ms = hold_window_.ms](PoolShard& shard) { shard.set_hold_window_ms(ms); });
 }
 
-std::size_t Pool::drain() {
-    listener_->stop();
-    return sessions_->registry.drain();
-}
-
-bool Pool::ready(std::string& reason) const {
-    if (!listener_->listening()) {
+bool Pool::ready(const PoolFigures& figures, std::string& reason) const {
+    if (!figures.total.listening) {
         reason = "pool " + name_ + ": not accepting connections";
         return false;
     }
-    if (listener_->fd_shortage()) {
+    if (figures.total.fd_shortage) {
         reason = "pool " + name_ +
                  ": out of file descriptors (accepting clients failed in the last seconds)";
         return false;
@@ -135,8 +164,8 @@ bool Pool::ready(std::string& reason) const {
     // pod ready: every proxy pod sees the same failover, so going unready would take all
     // endpoints out together and refuse new connections, which is exactly what holding
     // commands (for at most timeouts.hold_window_ms per client) exists to avoid.
-    const SnapshotPtr& snap = topology_->current();
-    if (!snap->master && sessions_->master_switch.last_switch_ms() == 0) {
+    const SnapshotPtr& snap = topology_.current();
+    if (!snap->master && !verified_once_) {
         reason = "pool " + name_ + ": no verified master for '" + config_.master_name +
                  "' since start" +
                  (snap->hold_reason.empty() ? std::string() : " (" + snap->hold_reason + ")");

@@ -228,6 +228,10 @@ Metrics::Metrics()
                          .Help("Loop turns that wrote to shared links; commands_total{link="
                                "\"shared\"} over this is the mean batch size")
                          .Register(*registry_)),
+      worker_clients_(prometheus::BuildGauge()
+                          .Name("sentinel_proxy_worker_clients")
+                          .Help("Client connections served by each worker loop (every pool)")
+                          .Register(*registry_)),
       process_open_fds_(prometheus::BuildGauge()
                             .Name("process_open_fds")
                             .Help("Open file descriptors")
@@ -336,11 +340,11 @@ Metrics::PoolSeries& Metrics::series_for(const Pool& pool) {
     return s;
 }
 
-void Metrics::update(const Pool& pool, PoolSeries& s, std::uint64_t now_ms) {
-    const SessionServices& sessions = pool.sessions();
-    const ProxyStats& st = sessions.context.stats();
-    s.connections->Set(static_cast<double>(sessions.registry.size()));
-    s.held_commands->Set(static_cast<double>(sessions.context.held_total()));
+void Metrics::update(const Pool& pool, const ShardReport& shards, PoolSeries& s,
+                     std::uint64_t now_ms) {
+    const ProxyStats& st = shards.stats;
+    s.connections->Set(static_cast<double>(shards.clients));
+    s.held_commands->Set(static_cast<double>(shards.held_total));
     s.connections_total.feed(st.connections_total);
     s.connections_rejected.feed(st.connections_rejected);
     s.accept_fd_limit.feed(st.accept_failures_fd_limit);
@@ -362,20 +366,21 @@ void Metrics::update(const Pool& pool, PoolSeries& s, std::uint64_t now_ms) {
     s.hold_wait.feed(st.hold_wait);
     s.backend_latency.feed(st.backend_latency);
     // The loop clock is monotonic: the switch's wall time is now minus its age.
-    const std::uint64_t switched = sessions.master_switch.last_switch_ms();
+    const std::uint64_t switched = shards.last_switch_ms;
     if (switched) {
         if (!s.last_switch) s.last_switch = &last_switch_.Add({{"pool", pool.name()}});
-        s.last_switch->Set(wall_seconds() - static_cast<double>(now_ms - switched) / 1000.0);
+        s.last_switch->Set(wall_seconds() -
+                           static_cast<double>(now_ms > switched ? now_ms - switched : 0) / 1000.0);
     }
 
     const SnapshotPtr& snap = pool.topology().current();
     s.master_verified->Set(snap->master ? 1 : 0);
     s.replicas_eligible->Set(snap->master ? static_cast<double>(snap->replicas.size()) : 0);
-    s.links_shared->Set(static_cast<double>(sessions.context.backend_pool().links()));
-    s.links_dedicated->Set(static_cast<double>(sessions.registry.dedicated_links()));
+    s.links_shared->Set(static_cast<double>(shards.shared_links));
+    s.links_dedicated->Set(static_cast<double>(shards.dedicated_links));
     s.commands_shared.feed(st.commands_forwarded_shared);
     s.commands_dedicated.feed(st.commands_forwarded - st.commands_forwarded_shared);
-    s.shared_writes.feed(sessions.context.backend_pool().batches());
+    s.shared_writes.feed(shards.shared_batches);
     const std::string key = snap->master ? snap->master->str() : std::string();
     if (key != s.master_info_key) {
         if (s.master_info) master_info_.Remove(s.master_info);
@@ -392,8 +397,8 @@ void Metrics::update(const Pool& pool, PoolSeries& s, std::uint64_t now_ms) {
 
     const ReadTargets& rt = pool.read_targets();
     for (std::size_t r = 1; r < kSkipReasons; ++r) s.skips[r - 1].feed(rt.skips()[r]);
-    s.ryw_fallbacks.feed(rt.ryw_fallbacks);
-    s.no_replica_fallbacks.feed(rt.no_replica_fallbacks);
+    s.ryw_fallbacks.feed(shards.ryw_fallbacks);
+    s.no_replica_fallbacks.feed(shards.no_replica_fallbacks);
     std::map<std::string, PoolSeries::Replica> replicas;
     for (const ReplicaTarget& t : rt.replicas()) {
         const std::string addr = t.address.str();
@@ -408,7 +413,8 @@ void Metrics::update(const Pool& pool, PoolSeries& s, std::uint64_t now_ms) {
             r.lag = &replica_lag_.Add(l);
             r.eligible = &replica_eligible_.Add(l);
         }
-        r.reads.feed(t.reads);
+        const auto reads = shards.replica_reads.find(addr);
+        r.reads.feed(reads == shards.replica_reads.end() ? 0 : reads->second);
         r.lag->Set(static_cast<double>(t.lag_ms) / 1000.0);
         r.eligible->Set(t.reason == SkipReason::none ? 1 : 0);
         replicas[addr] = r;
@@ -456,8 +462,13 @@ void Metrics::record_reload(bool succeeded) {
     last_reload_.Add(labels).Set(wall_seconds());
 }
 
-std::string Metrics::scrape(const std::vector<const Pool*>& pools, std::uint64_t now_ms) {
-    for (const Pool* pool : pools) update(*pool, series_for(*pool), now_ms);
+std::string Metrics::scrape(const std::vector<const Pool*>& pools, const AdminFigures& figures,
+                            std::uint64_t now_ms) {
+    for (std::size_t i = 0; i < pools.size(); ++i)
+        update(*pools[i], figures.pools[i].total, series_for(*pools[i]), now_ms);
+    for (std::size_t w = 0; w < figures.worker_clients.size(); ++w)
+        worker_clients_.Add({{"worker", std::to_string(w)}})
+            .Set(static_cast<double>(figures.worker_clients[w]));
     const ProcessSample p = sample_process();
     process_open_fds_.Set(p.open_fds);
     process_max_fds_.Set(p.max_fds);

@@ -17,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "proxy/admin/admin_figures.h"
 #include "proxy/net/proxy_stats.h"
 
 namespace sp::proxy {
@@ -30,8 +31,10 @@ class Metrics {
     Metrics(const Metrics&) = delete;
     Metrics& operator=(const Metrics&) = delete;
 
-    // Updates the registry from `pools` (loop time `now_ms`) and renders it.
-    std::string scrape(const std::vector<const Pool*>& pools, std::uint64_t now_ms);
+    // Updates the registry from `pools` and what their shards on the workers answered
+    // (`figures`, in the same order), at control-loop time `now_ms`, and renders it.
+    std::string scrape(const std::vector<const Pool*>& pools, const AdminFigures& figures,
+                       std::uint64_t now_ms);
 
     // A SIGHUP reload and its outcome (on the loop thread, seldom: no batching needed).
     void record_reload(bool succeeded);
@@ -39,7 +42,8 @@ class Metrics {
   private:
     struct PoolSeries;
     PoolSeries& series_for(const Pool& pool);
-    void update(const Pool& pool, PoolSeries& series, std::uint64_t now_ms);
+    void update(const Pool& pool, const ShardReport& shards, PoolSeries& series,
+                std::uint64_t now_ms);
 
     std::shared_ptr<prometheus::Registry> registry_;
     prometheus::Family<prometheus::Gauge>& connections_;
@@ -70,6 +74,7 @@ class Metrics {
     prometheus::Family<prometheus::Gauge>& backend_connections_;
     prometheus::Family<prometheus::Counter>& backend_commands_;
     prometheus::Family<prometheus::Counter>& shared_writes_;
+    prometheus::Family<prometheus::Gauge>& worker_clients_;
     prometheus::Gauge& process_open_fds_;
     prometheus::Gauge& process_max_fds_;
     prometheus::Gauge& process_resident_;

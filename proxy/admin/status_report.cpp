@@ -41,21 +41,27 @@ std::string json_quote(const std::string& text) {
     return config::string_literal(text);
 }
 
-std::string status_json(const std::vector<const Pool*>& pools, std::uint64_t now_ms,
-                        bool draining) {
+std::string status_json(const std::vector<const Pool*>& pools, const AdminFigures& figures,
+                        std::uint64_t now_ms, bool draining) {
     std::string out = "{\"version\":" + json_quote(SENTINEL_PROXY_VERSION) +
-                      ",\"draining\":" + (draining ? "true" : "false") + ",\"pools\":[";
+                      ",\"draining\":" + (draining ? "true" : "false") + ",\"workers\":[";
+    for (std::size_t w = 0; w < figures.worker_clients.size(); ++w)
+        out += (w ? "," : "") + std::string("{\"id\":") + std::to_string(w) +
+               ",\"clients\":" + std::to_string(figures.worker_clients[w]) +
+               ",\"answered\":" + (figures.worker_answered[w] ? "true" : "false") + "}";
+    out += "],\"pools\":[";
     bool first_pool = true;
-    for (const Pool* pool : pools) {
+    for (std::size_t p = 0; p < pools.size(); ++p) {
+        const Pool* pool = pools[p];
         const SnapshotPtr& snap = pool->topology().current();
-        const SessionServices& sessions = pool->sessions();
+        const ShardReport& shards = figures.pools[p].total;
         out += first_pool ? "" : ",";
         first_pool = false;
         out += "{\"name\":" + json_quote(pool->name()) +
                ",\"master_name\":" + json_quote(pool->config().master_name) + ",\"listen\":[";
         for (std::size_t i = 0; i < pool->config().listen.size(); ++i)
             out += (i ? "," : "") + json_quote(pool->config().listen[i].str());
-        out += "],\"accepting\":" + std::string(pool->listener().listening() ? "true" : "false");
+        out += "],\"accepting\":" + std::string(shards.listening ? "true" : "false");
         out +=
             ",\"read_from\":" + json_quote(config::read_routing_name(pool->config().read_routing));
         out += ",\"master\":" + (snap->master ? node(*snap->master) : std::string("null"));
@@ -77,27 +83,26 @@ std::string status_json(const std::vector<const Pool*>& pools, std::uint64_t now
         out += "],\"read_replicas\":[";
         for (std::size_t i = 0; i < rt.replicas().size(); ++i) {
             const ReplicaTarget& r = rt.replicas()[i];
+            const auto reads = shards.replica_reads.find(r.address.str());
             out += (i ? "," : "") + std::string("{\"address\":") + json_quote(r.address.str()) +
                    ",\"eligible\":" + (r.reason == SkipReason::none ? "true" : "false") +
                    ",\"skip_reason\":" +
                    (r.reason == SkipReason::none ? std::string("null")
                                                  : json_quote(skip_reason_name(r.reason))) +
                    ",\"lag_ms\":" + std::to_string(r.lag_ms) +
-                   ",\"offset\":" + std::to_string(r.offset) +
-                   ",\"reads\":" + std::to_string(r.reads) + "}";
+                   ",\"offset\":" + std::to_string(r.offset) + ",\"reads\":" +
+                   std::to_string(reads == shards.replica_reads.end() ? 0 : reads->second) + "}";
         }
-        out += "],\"read_your_writes_fallbacks\":" + std::to_string(rt.ryw_fallbacks);
-        out += ",\"no_replica_fallbacks\":" + std::to_string(rt.no_replica_fallbacks);
+        out += "],\"read_your_writes_fallbacks\":" + std::to_string(shards.ryw_fallbacks);
+        out += ",\"no_replica_fallbacks\":" + std::to_string(shards.no_replica_fallbacks);
         out += ",\"last_switch\":";
-        if (sessions.master_switch.last_switch_ms()) {
-            out += "{\"at\":" +
-                   json_quote(wall_time(sessions.master_switch.last_switch_ms(), now_ms)) +
-                   ",\"seconds_ago\":" + seconds(sessions.master_switch.last_switch_ms(), now_ms) +
-                   "}";
+        if (shards.last_switch_ms) {
+            out += "{\"at\":" + json_quote(wall_time(shards.last_switch_ms, now_ms)) +
+                   ",\"seconds_ago\":" + seconds(shards.last_switch_ms, now_ms) + "}";
         } else {
             out += "null";
         }
-        out += ",\"failovers_seen\":" + std::to_string(sessions.context.stats().failovers_seen);
+        out += ",\"failovers_seen\":" + std::to_string(shards.stats.failovers_seen);
         const VoteOutcome& vote = pool->watcher().last_vote();
         out +=
             ",\"sentinel_majority\":{\"known\":" + std::to_string(vote.known) +
@@ -118,7 +123,7 @@ std::string status_json(const std::vector<const Pool*>& pools, std::uint64_t now
                    ",\"replicas\":" + std::to_string(t->replicas) + "}";
         else
             out += "null";
-        out += ",\"clients\":" + std::to_string(sessions.registry.size());
+        out += ",\"clients\":" + std::to_string(shards.clients);
         out += ",\"sentinels\":[";
         bool first = true;
         for (const auto& s : pool->watcher().sentinel_status()) {

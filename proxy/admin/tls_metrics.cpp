@@ -1,5 +1,6 @@
 #include "proxy/admin/tls_metrics.h"
 
+#include <atomic>
 #include <cstdio>
 #include <vector>
 
@@ -19,6 +20,12 @@ std::string number(double v) {
     std::snprintf(buf, sizeof buf, "%.17g", v);
     return buf;
 }
+
+// Every worker's handshakes write the counters; the scrape only needs recent values.
+template <typename T>
+T read(const std::atomic<T>& value) {
+    return value.load(std::memory_order_relaxed);
+}
 }  // namespace
 
 void append_tls_metrics(std::string& out) {
@@ -26,7 +33,7 @@ void append_tls_metrics(std::string& out) {
     for (TlsSide side : {TlsSide::client, TlsSide::redis, TlsSide::sentinel})
         if (StreamFactory::tls(side)) sides.push_back(side);
     if (sides.empty()) return;
-    TlsStats& stats = tls_stats();
+    const TlsStats& stats = tls_stats();
     family(out, "sentinel_proxy_tls_handshakes_total", "counter",
            "TLS handshakes by side (client: clients of the proxy; redis, sentinel: the "
            "proxy's own connections) and outcome");
@@ -35,7 +42,7 @@ void append_tls_metrics(std::string& out) {
         for (std::size_t i = 0; i < kTlsOutcomeNames.size(); ++i)
             out += std::string("sentinel_proxy_tls_handshakes_total{side=\"") +
                    tls_side_name(side) + "\",outcome=\"" + kTlsOutcomeNames[i] + "\"} " +
-                   std::to_string(s.handshakes[i]) + "\n";
+                   std::to_string(read(s.handshakes[i])) + "\n";
     }
     family(out, "sentinel_proxy_tls_handshake_duration_seconds", "histogram",
            "Time from the first handshake byte (or the TCP connect) to a completed TLS "
@@ -45,15 +52,15 @@ void append_tls_metrics(std::string& out) {
         const std::string label = std::string("side=\"") + tls_side_name(side) + "\"";
         std::uint64_t cumulative = 0;
         for (std::size_t i = 0; i < kTlsLatencyBuckets.size(); ++i) {
-            cumulative += s.latency[i];
+            cumulative += read(s.latency[i]);
             out += "sentinel_proxy_tls_handshake_duration_seconds_bucket{" + label + ",le=\"" +
                    number(kTlsLatencyBuckets[i]) + "\"} " + std::to_string(cumulative) + "\n";
         }
-        cumulative += s.latency.back();
+        cumulative += read(s.latency.back());
         out += "sentinel_proxy_tls_handshake_duration_seconds_bucket{" + label + ",le=\"+Inf\"} " +
                std::to_string(cumulative) + "\n";
         out += "sentinel_proxy_tls_handshake_duration_seconds_sum{" + label + "} " +
-               number(s.latency_sum_s) + "\n";
+               number(read(s.latency_sum_s)) + "\n";
         out += "sentinel_proxy_tls_handshake_duration_seconds_count{" + label + "} " +
                std::to_string(cumulative) + "\n";
     }
@@ -62,21 +69,22 @@ void append_tls_metrics(std::string& out) {
                "Client connections still in their TLS handshake (bounded by "
                "tls.max_handshakes)");
         out += "sentinel_proxy_tls_handshakes_in_progress " +
-               std::to_string(stats.client_handshakes_in_progress) + "\n";
+               std::to_string(read(stats.client_handshakes_in_progress)) + "\n";
         family(out, "sentinel_proxy_tls_handshakes_rejected_total", "counter",
                "Client connections closed at once because tls.max_handshakes handshakes were "
                "in progress");
         out += "sentinel_proxy_tls_handshakes_rejected_total " +
-               std::to_string(stats.client_handshakes_rejected) + "\n";
+               std::to_string(read(stats.client_handshakes_rejected)) + "\n";
     }
     family(out, "sentinel_proxy_tls_certificate_expiry_timestamp_seconds", "gauge",
            "notAfter of the certificate the proxy presents on this side, seconds since the "
            "epoch");
     for (TlsSide side : sides) {
         const TlsSideStats& s = stats.of(side);
-        if (s.cert_not_after == 0) continue;
+        const std::int64_t not_after = read(s.cert_not_after);
+        if (not_after == 0) continue;
         out += std::string("sentinel_proxy_tls_certificate_expiry_timestamp_seconds{side=\"") +
-               tls_side_name(side) + "\"} " + std::to_string(s.cert_not_after) + "\n";
+               tls_side_name(side) + "\"} " + std::to_string(not_after) + "\n";
     }
 }
 

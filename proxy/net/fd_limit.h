@@ -4,6 +4,7 @@
 // clients fail at accept time instead of getting "max number of clients reached".
 #pragma once
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -38,10 +39,14 @@ std::size_t client_capacity(std::uint64_t limit, std::size_t in_use, std::size_t
 // holds. Counting sessions matters because a client's backend link is opened only after
 // its first command, so a burst of accepts could otherwise fill the table with client
 // sockets that then cannot reach Redis.
+// Read by every worker loop's listener; the capacity is set once on the control loop after
+// the listeners opened (hence atomic), clients_open must read only atomics.
 struct ClientBudget {
-    std::size_t capacity = SIZE_MAX;
-    std::function<std::size_t()> clients_open;  // every pool's sessions
-    bool full() const { return clients_open && clients_open() >= capacity; }
+    std::atomic<std::size_t> capacity{SIZE_MAX};
+    std::function<std::size_t()> clients_open;  // every pool's sessions, every worker
+    bool full() const {
+        return clients_open && clients_open() >= capacity.load(std::memory_order_relaxed);
+    }
 };
 
 }  // namespace sp::proxy

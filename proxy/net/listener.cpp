@@ -34,7 +34,8 @@ constexpr std::uint64_t kTlsRefusalHeadroom = kFdsPerClient + 2;
 // /readyz stays 503 this long after the last failure, so a probe sees it.
 constexpr std::uint64_t kShortOfFdsMs = 5000;
 
-// Writes the refusal, then closes: the stream frees itself.
+// Writes the refusal, then closes: the stream frees itself. One per thread: the read
+// buffer is scratch, but worker loops on several threads must not write into the same one.
 class Refusal : public Stream::Handler {
   public:
     uv_buf_t on_alloc(std::size_t) override { return uv_buf_init(buf_, sizeof(buf_)); }
@@ -42,7 +43,7 @@ class Refusal : public Stream::Handler {
     void on_closed(int) override {}
     char buf_[64];
 };
-Refusal g_refusal;
+thread_local Refusal t_refusal;
 
 // Answers and closes an accepted socket without a stream. What the client already sent is
 // read first: closing with unread input would send a reset that can destroy the answer.
@@ -82,14 +83,15 @@ Listener::~Listener() {
 }
 
 void Listener::start(const std::vector<config::HostPort>& addresses,
-                     const std::vector<config::HostPort>& tls_addresses) {
+                     const std::vector<config::HostPort>& tls_addresses, PortSharing sharing) {
     if (spare_fd_ < 0) spare_fd_ = open_spare();
     for (std::size_t i = 0; i < addresses.size() + tls_addresses.size(); ++i) {
         const bool tls = i >= addresses.size();
         const config::HostPort& hp = tls ? tls_addresses[i - addresses.size()] : addresses[i];
+        const int fd = listen_socket(hp, 511, sharing);  // throws before anything is owned
         auto* s = new Socket;
         s->tls = tls;
-        s->fd = listen_socket(hp, 511);
+        s->fd = fd;
         s->owner = this;
         s->address = hp.str();
         uv_poll_init_socket(loop_, &s->poll, s->fd);
@@ -168,9 +170,8 @@ void Listener::accept_pending(Socket& socket) {
 }
 
 bool Listener::handshakes_full(int fd) {
-    if (tls_stats().client_handshakes_in_progress < config_.tls_max_handshakes) return false;
+    if (tls_stats().begin_client_handshake(config_.tls_max_handshakes)) return false;
     ::close(fd);
-    tls_stats().client_handshakes_rejected++;
     const std::uint64_t now = uv_now(loop_);
     ++handshakes_unlogged_;
     if (last_handshake_log_ms_ == 0 || now - last_handshake_log_ms_ >= kFailureLogMs) {
@@ -178,8 +179,8 @@ bool Listener::handshakes_full(int fd) {
             "listener: {} TLS handshakes in progress (tls.max_handshakes): closing new TLS "
             "connections until some finish or time out (tls.handshake_timeout_ms {} ms); {} "
             "closed since the last warning",
-            tls_stats().client_handshakes_in_progress, config_.tls_handshake_timeout_ms,
-            handshakes_unlogged_);
+            tls_stats().client_handshakes_in_progress.load(std::memory_order_relaxed),
+            config_.tls_handshake_timeout_ms, handshakes_unlogged_);
         handshakes_unlogged_ = 0;
         last_handshake_log_ms_ = now == 0 ? 1 : now;
     }
@@ -194,7 +195,7 @@ void Listener::refuse_tls(int fd, bool may_hold_fd) {
         return;
     }
     if (handshakes_full(fd)) return;
-    Stream* s = StreamFactory::adopt_client(loop_, fd, true, &g_refusal);
+    Stream* s = StreamFactory::adopt_client(loop_, fd, true, &t_refusal);
     if (!s) return;
     s->append(kMaxClients);
     s->close_after_flush();

@@ -26,6 +26,7 @@
 #include "config/config.h"
 #include "proxy/net/fd_limit.h"
 #include "proxy/net/proxy_stats.h"
+#include "proxy/net/tcp_listen.h"
 #include "proxy/net/tcp_stream.h"
 
 namespace sp::proxy {
@@ -43,9 +44,12 @@ class Listener {
     Listener(uv_loop_t* loop, const config::Config& config, ProxyStats& stats, Clients clients);
     ~Listener();
     // Binds and listens on every address (plaintext, then TLS); throws std::runtime_error
-    // naming the address.
+    // naming the address. With PortSharing::reuse_port each worker loop's listener binds
+    // its own sockets on the same addresses and the kernel spreads connections over them
+    // (call check_address_free() on each address once before the first worker starts).
     void start(const std::vector<config::HostPort>& addresses,
-               const std::vector<config::HostPort>& tls_addresses = {});
+               const std::vector<config::HostPort>& tls_addresses = {},
+               PortSharing sharing = PortSharing::exclusive);
     // Stops accepting (graceful shutdown).
     void stop();
     bool listening() const { return !sockets_.empty(); }
@@ -61,7 +65,8 @@ class Listener {
     void take(int fd, bool tls);
     void refuse_with_spare(int listen_fd, bool tls);
     void refuse_tls(int fd, bool may_hold_fd);
-    // Closes `fd` (counted, warned about) when tls.max_handshakes are in progress.
+    // Takes a handshake slot for `fd` (false), or closes it (counted, warned about) when
+    // tls.max_handshakes are in progress in the whole process (true).
     bool handshakes_full(int fd);
     void short_of_fds(Socket& socket, const char* why);
     void back_off();

@@ -1,12 +1,16 @@
-// What one pool's loop counts: plain integers and fixed-bucket histograms bumped on the
-// data path without locks or allocation. The metrics exporter reads them at scrape time
-// and hands the increase since the previous scrape to the Prometheus registry, so no
-// Prometheus call (its histograms take a mutex) ever runs per command or per byte.
+// What one pool's loop counts: counters and fixed-bucket histograms bumped on the data path
+// without locks or allocation. The metrics exporter reads them at scrape time and hands the
+// increase since the previous scrape to the Prometheus registry, so no Prometheus call (its
+// histograms take a mutex) ever runs per command or per byte. The scrape may run on another
+// thread than the loop (the control loop reading a worker's stats): every field is a
+// LoopCounter (loop_counter.h), written by the loop's thread only, readable from any.
 #pragma once
 
 #include <array>
 #include <cstddef>
 #include <cstdint>
+
+#include "proxy/net/loop_counter.h"
 
 namespace sp::proxy {
 
@@ -25,8 +29,8 @@ inline constexpr std::array<double, 17> kLatencyBoundsMs = {
 template <const auto& Bounds>
 struct LoopHistogram {
     static constexpr const auto& kBoundsMs = Bounds;
-    std::array<std::uint64_t, Bounds.size() + 1> counts{};  // last: +Inf
-    double sum_ms = 0;
+    std::array<LoopCounter, Bounds.size() + 1> counts{};  // last: +Inf
+    LoopSum sum_ms = 0;
 
     void observe_ms(double ms) {
         std::size_t i = 0;
@@ -40,28 +44,27 @@ using HoldHistogram = LoopHistogram<kHoldBoundsMs>;
 using LatencyHistogram = LoopHistogram<kLatencyBoundsMs>;
 
 struct ProxyStats {
-    std::uint64_t connections_total = 0;
-    std::uint64_t connections_rejected = 0;      // max_clients, or out of file descriptors
-    std::uint64_t accept_failures = 0;           // accept() failed, any reason
-    std::uint64_t accept_failures_fd_limit = 0;  // of which EMFILE/ENFILE/ENOBUFS/ENOMEM
-    std::uint64_t commands_forwarded = 0;
-    std::uint64_t commands_forwarded_replica = 0;  // part of commands_forwarded
-    std::uint64_t commands_forwarded_shared = 0;   // part of commands_forwarded
-    std::uint64_t commands_held = 0;
-    std::uint64_t commands_resent = 0;
-    std::uint64_t commands_failed =
-        0;  // lost with their connection (hold timeout, unknown outcome)
-    std::uint64_t clients_closed_unknown_outcome = 0;
-    std::uint64_t clients_closed_hold_timeout = 0;
-    std::uint64_t failovers_seen = 0;  // the verified master changed to another node
-    std::uint64_t bytes_in = 0;        // from clients
-    std::uint64_t bytes_out = 0;       // to clients
+    LoopCounter connections_total = 0;
+    LoopCounter connections_rejected = 0;      // max_clients, or out of file descriptors
+    LoopCounter accept_failures = 0;           // accept() failed, any reason
+    LoopCounter accept_failures_fd_limit = 0;  // of which EMFILE/ENFILE/ENOBUFS/ENOMEM
+    LoopCounter commands_forwarded = 0;
+    LoopCounter commands_forwarded_replica = 0;  // part of commands_forwarded
+    LoopCounter commands_forwarded_shared = 0;   // part of commands_forwarded
+    LoopCounter commands_held = 0;
+    LoopCounter commands_resent = 0;
+    LoopCounter commands_failed = 0;  // lost with their connection (hold timeout, unknown outcome)
+    LoopCounter clients_closed_unknown_outcome = 0;
+    LoopCounter clients_closed_hold_timeout = 0;
+    LoopCounter failovers_seen = 0;    // the verified master changed to another node
+    LoopCounter bytes_in = 0;          // from clients
+    LoopCounter bytes_out = 0;         // to clients
     HoldHistogram hold_wait;           // how long sessions held commands for a master
     LatencyHistogram backend_latency;  // command sent -> reply (non-blocking commands)
     // Clients closed at limits.query_buffer_limit, and at limits.output_*.
-    std::uint64_t clients_closed_query_buffer = 0;
-    std::uint64_t clients_closed_output_buffer = 0;
-    std::uint64_t commands_streamed = 0;  // part of commands_forwarded (limits.stream_bulk_len)
+    LoopCounter clients_closed_query_buffer = 0;
+    LoopCounter clients_closed_output_buffer = 0;
+    LoopCounter commands_streamed = 0;  // part of commands_forwarded (limits.stream_bulk_len)
 };
 
 }  // namespace sp::proxy

@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <array>
+#include <mutex>
 
 #include "proxy/net/tcp_stream.h"
 #include "proxy/net/tls_stats.h"
@@ -12,24 +13,34 @@ namespace sp::proxy {
 
 namespace {
 
-// One loop thread makes every stream; nothing here is touched from elsewhere.
-std::array<std::shared_ptr<const TlsContext>, 3>& contexts() {
-    static std::array<std::shared_ptr<const TlsContext>, 3> all;
+// The TLS contexts of the three sides. Worker loops read them at accept and connect (never
+// per request) while a SIGHUP reload on the control thread may swap the client side's: a
+// mutex guards the pointers, and each stream keeps its own reference to the context it
+// started with.
+struct Contexts {
+    std::mutex mutex;
+    std::array<std::shared_ptr<const TlsContext>, 3> by_side;
+};
+
+Contexts& contexts() {
+    static Contexts all;
     return all;
 }
 
-std::shared_ptr<const TlsContext>& slot(TlsSide side) {
-    return contexts()[static_cast<std::size_t>(side)];
+std::shared_ptr<const TlsContext> current(TlsSide side) {
+    Contexts& c = contexts();
+    std::lock_guard lock(c.mutex);
+    return c.by_side[static_cast<std::size_t>(side)];
 }
 
-StreamFactory::Connector& test_connector() {
-    static StreamFactory::Connector fn;
-    return fn;
-}
+// Per thread: a test sets it on the thread that runs its loop, and several loops on
+// several threads (workers) each keep their own.
+thread_local StreamFactory::Connector t_test_connector;
 
 void publish_expiry(TlsSide side) {
-    const auto& c = slot(side);
-    tls_stats().of(side).cert_not_after = c ? c->cert_not_after() : 0;
+    const auto c = current(side);
+    tls_stats().of(side).cert_not_after.store(c ? c->cert_not_after() : 0,
+                                              std::memory_order_relaxed);
 }
 
 }  // namespace
@@ -86,10 +97,13 @@ void StreamFactory::configure(const config::Config& c) {
     if (serves_tls(c)) next[0] = TlsContext::create(tls_options(c, TlsSide::client));
     if (c.redis_tls_enabled) next[1] = TlsContext::create(tls_options(c, TlsSide::redis));
     if (c.sentinel_tls_enabled) next[2] = TlsContext::create(tls_options(c, TlsSide::sentinel));
-    contexts() = next;
+    {
+        std::lock_guard lock(contexts().mutex);
+        contexts().by_side = next;
+    }
     for (TlsSide side : {TlsSide::client, TlsSide::redis, TlsSide::sentinel}) {
         publish_expiry(side);
-        const auto& ctx = slot(side);
+        const auto ctx = current(side);
         if (!ctx) continue;
         if (!ctx->server() && !ctx->options().verify_peer)
             spdlog::warn(
@@ -103,20 +117,26 @@ void StreamFactory::configure(const config::Config& c) {
 }
 
 bool StreamFactory::reload_client(const config::Config& c, std::string& error) {
-    if (!slot(TlsSide::client)) return true;  // TLS listeners only start with the process
+    if (!current(TlsSide::client)) return true;  // TLS listeners only start with the process
+    std::shared_ptr<const TlsContext> next;
     try {
-        slot(TlsSide::client) = TlsContext::create(tls_options(c, TlsSide::client));
+        next = TlsContext::create(tls_options(c, TlsSide::client));  // outside the lock
     } catch (const std::exception& e) {
         error = e.what();
         return false;
+    }
+    {
+        std::lock_guard lock(contexts().mutex);
+        contexts().by_side[static_cast<std::size_t>(TlsSide::client)] = std::move(next);
     }
     publish_expiry(TlsSide::client);
     return true;
 }
 
 Stream* StreamFactory::adopt_client(uv_loop_t* loop, int fd, bool tls, Stream::Handler* handler) {
-    if (tls && slot(TlsSide::client))
-        return TlsStream::adopt(loop, fd, slot(TlsSide::client), handler);
+    if (!tls) return TcpStream::adopt(loop, fd, handler);  // no lock on the plaintext path
+    if (auto ctx = current(TlsSide::client)) return TlsStream::adopt(loop, fd, ctx, handler);
+    tls_stats().end_client_handshake();  // no TLS context (not configured): the slot unused
     return TcpStream::adopt(loop, fd, handler);
 }
 
@@ -127,21 +147,21 @@ Stream* StreamFactory::accept_admin(uv_loop_t* loop, uv_stream_t* server,
 
 Stream* StreamFactory::connect(uv_loop_t* loop, const sockaddr* addr, TlsSide side,
                                const std::string& host, Stream::Handler* handler) {
-    if (test_connector()) return test_connector()(addr, side, host, handler);
-    if (const auto& ctx = slot(side)) return TlsStream::connect(loop, addr, ctx, host, handler);
+    if (t_test_connector) return t_test_connector(addr, side, host, handler);
+    if (auto ctx = current(side)) return TlsStream::connect(loop, addr, ctx, host, handler);
     return TcpStream::connect(loop, addr, handler);
 }
 
 void StreamFactory::set_connector_for_tests(Connector fn) {
-    test_connector() = std::move(fn);
+    t_test_connector = std::move(fn);
 }
 
 bool StreamFactory::tls(TlsSide side) {
-    return slot(side) != nullptr;
+    return current(side) != nullptr;
 }
 
 std::shared_ptr<const TlsContext> StreamFactory::context(TlsSide side) {
-    return slot(side);
+    return current(side);
 }
 
 }  // namespace sp::proxy

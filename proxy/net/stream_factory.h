@@ -3,7 +3,8 @@
 // they get a TcpStream or a TlsStream: the client side per listen address (proxy.listen
 // plaintext, tls.listen TLS), the Redis side by [redis_tls] and the Sentinel side by
 // [sentinel_tls]. The TLS contexts are process-wide, as the [tls] sections are: every pool
-// shares them.
+// and every worker loop shares them, and any thread may call these functions (a reload on
+// the control thread swaps a context while workers accept and connect).
 #pragma once
 
 #include <uv.h>
@@ -29,7 +30,8 @@ class StreamFactory {
     static bool reload_client(const config::Config& config, std::string& error);
 
     // A client socket accepted on a plaintext (`tls` false) or TLS listen address.
-    // nullptr on failure (the descriptor is closed).
+    // nullptr on failure (the descriptor is closed). With `tls`, the caller took a slot with
+    // tls_stats().begin_client_handshake(): the stream owns it from here.
     static Stream* adopt_client(uv_loop_t* loop, int fd, bool tls, Stream::Handler* handler);
     // The admin endpoint: plaintext (it is meant for the pod network and probes).
     static Stream* accept_admin(uv_loop_t* loop, uv_stream_t* server, Stream::Handler* handler);
@@ -38,9 +40,10 @@ class StreamFactory {
     static Stream* connect(uv_loop_t* loop, const sockaddr* addr, TlsSide side,
                            const std::string& host, Stream::Handler* handler);
 
-    // Tests only: every outgoing connection (Redis and Sentinel sides) is made by `fn`
-    // instead, e.g. an in-memory stream to a scripted backend (tests/fuzz/session_fuzz.cpp).
-    // Pass an empty function to restore sockets.
+    // Tests only: every outgoing connection (Redis and Sentinel sides) made on the calling
+    // thread is made by `fn` instead, e.g. an in-memory stream to a scripted backend
+    // (tests/fuzz/session_fuzz.cpp). Pass an empty function to restore sockets. Per thread,
+    // so loops on several threads each keep their own.
     using Connector = std::function<Stream*(const sockaddr* addr, TlsSide side,
                                             const std::string& host, Stream::Handler* handler)>;
     static void set_connector_for_tests(Connector fn);

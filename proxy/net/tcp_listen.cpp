@@ -38,7 +38,17 @@ void close_listener(uv_tcp_t* tcp) {
              [](uv_handle_t* h) { delete reinterpret_cast<uv_tcp_t*>(h); });
 }
 
-int listen_socket(const config::HostPort& address, int backlog) {
+namespace {
+[[noreturn]] void close_and_throw(int fd, const config::HostPort& address,
+                                  const std::string& what = "") {
+    const int error = errno;
+    ::close(fd);
+    throw std::runtime_error("cannot listen on " + address.str() + ": " + what +
+                             std::strerror(error));
+}
+
+// A bound, non-blocking TCP socket on `address`.
+int bound_socket(const config::HostPort& address, PortSharing sharing) {
     sockaddr_storage ss;
     if (!ip_literal(address.host, address.port, ss))
         throw std::runtime_error("listen address " + address.str() + ": not an IP address");
@@ -47,13 +57,23 @@ int listen_socket(const config::HostPort& address, int backlog) {
         throw std::runtime_error("cannot listen on " + address.str() + ": " + std::strerror(errno));
     int on = 1;
     ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);
+    if (sharing == PortSharing::reuse_port &&
+        ::setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof on) != 0)
+        close_and_throw(fd, address, "SO_REUSEPORT: ");
     const socklen_t len = ss.ss_family == AF_INET6 ? sizeof(sockaddr_in6) : sizeof(sockaddr_in);
-    if (::bind(fd, reinterpret_cast<sockaddr*>(&ss), len) != 0 || ::listen(fd, backlog) != 0) {
-        int error = errno;
-        ::close(fd);
-        throw std::runtime_error("cannot listen on " + address.str() + ": " + std::strerror(error));
-    }
+    if (::bind(fd, reinterpret_cast<sockaddr*>(&ss), len) != 0) close_and_throw(fd, address);
     return fd;
+}
+}  // namespace
+
+int listen_socket(const config::HostPort& address, int backlog, PortSharing sharing) {
+    const int fd = bound_socket(address, sharing);
+    if (::listen(fd, backlog) != 0) close_and_throw(fd, address);
+    return fd;
+}
+
+void check_address_free(const config::HostPort& address) {
+    ::close(bound_socket(address, PortSharing::exclusive));
 }
 
 }  // namespace sp::proxy

@@ -143,6 +143,7 @@ bool TlsStream::init_ssl(const std::string& host) {
 TlsStream* TlsStream::adopt(uv_loop_t* loop, int fd, std::shared_ptr<const TlsContext> context,
                             Stream::Handler* handler) {
     auto* s = new TlsStream(loop, std::move(context), handler);
+    s->counted_ = true;  // the caller's handshake slot: the destructor gives it back
     s->raw_ = TcpStream::adopt(loop, fd, s);
     if (!s->raw_ || !s->init_ssl({})) {
         s->release_raw(false);
@@ -150,8 +151,6 @@ TlsStream* TlsStream::adopt(uv_loop_t* loop, int fd, std::shared_ptr<const TlsCo
         return nullptr;
     }
     s->peer_ = s->raw_->peer();
-    s->counted_ = true;
-    tls_stats().client_handshakes_in_progress++;
     s->start_handshake_timer();
     // The client speaks first; read it whatever the handler wants.
     s->raw_->start_reading();
@@ -510,7 +509,7 @@ void TlsStream::release_raw(bool notify) {
 void TlsStream::uncount() {
     if (!counted_) return;
     counted_ = false;
-    tls_stats().client_handshakes_in_progress--;
+    tls_stats().end_client_handshake();
 }
 
 void TlsStream::destroy_later() {

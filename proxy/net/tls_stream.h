@@ -37,6 +37,8 @@ namespace sp::proxy {
 class TlsStream final : public Stream, private Stream::Handler, private TlsHandshakeQueue::Entry {
   public:
     // The server side of an accepted socket (closes `fd` and returns nullptr on failure).
+    // The caller took a slot with tls_stats().begin_client_handshake(); the stream owns it
+    // from here and gives it back when the handshake ends (or at once on failure).
     static TlsStream* adopt(uv_loop_t* loop, int fd, std::shared_ptr<const TlsContext> context,
                             Stream::Handler* handler);
     // Connects and handshakes; `host` is the name to verify and send as SNI unless the

@@ -25,6 +25,21 @@ ReplicaTarget* ReadTargets::find(const NodeAddress& address) {
     return nullptr;
 }
 
+void ReadTargets::adopt_measurements(const ReadTargets& measured) {
+    if (measured.master_ != master_) return;
+    std::vector<ReplicaTarget> next = measured.replicas_;
+    for (ReplicaTarget& r : next) {
+        r.trouble_until_ns = 0;
+        r.reads = 0;
+        if (const ReplicaTarget* mine = find(r.address)) {
+            r.trouble_until_ns = mine->trouble_until_ns;
+            r.reads = mine->reads;
+        }
+    }
+    replicas_ = std::move(next);
+    history_ = measured.history_;
+}
+
 void ReadTargets::report_trouble(const NodeAddress& address, std::uint64_t now_ns) {
     if (ReplicaTarget* r = find(address)) {
         if (now_ns >= r->trouble_until_ns) count_skip(SkipReason::failing);

@@ -43,6 +43,11 @@ class ReadTargets {
         return r.reason == SkipReason::none && now_ns >= r.trouble_until_ns &&
                (required_offset < 0 || r.offset >= required_offset);
     }
+    // A worker loop takes the control loop's measurements (`measured`, written by the
+    // ReplicaMonitor there): eligibility, offsets, lag and the master's history. What this
+    // loop's sessions recorded (reads, failed replicas) stays. Ignored when `measured` is
+    // of another master: this loop has not seen that snapshot yet, or has moved past it.
+    void adopt_measurements(const ReadTargets& measured);
     // A session saw `address` fail a read: nobody reads from it for a while.
     void report_trouble(const NodeAddress& address, std::uint64_t now_ns);
     // The monitor took a replica out of rotation for `reason` (metrics).

@@ -10,11 +10,15 @@ void Topology::publish(TopologySnapshot next) {
         next.master_epoch = current_->master_epoch + 1;
     else
         next.master_epoch = current_->master_epoch;
-    current_ = std::make_shared<const TopologySnapshot>(std::move(next));
+    adopt(std::make_shared<const TopologySnapshot>(std::move(next)));
+}
+
+void Topology::adopt(SnapshotPtr snap) {
+    current_ = std::move(snap);
     // Copy: a listener may subscribe or unsubscribe while we iterate.
     auto listeners = listeners_;
-    SnapshotPtr snap = current_;
-    for (auto& [id, fn] : listeners) fn(snap);
+    SnapshotPtr current = current_;
+    for (auto& [id, fn] : listeners) fn(current);
 }
 
 std::size_t Topology::subscribe(Listener fn) {

@@ -30,8 +30,9 @@ struct TopologySnapshot {
 
 using SnapshotPtr = std::shared_ptr<const TopologySnapshot>;
 
-// Single-loop publish/subscribe for snapshots. With several loops, each loop gets its own
-// Topology fed through a uv_async_t by the Sentinel side; subscribers never change.
+// Single-loop publish/subscribe for snapshots. The control loop's Topology is the one the
+// watcher publishes to; each worker loop has its own, fed the same snapshots through its
+// inbox (adopt), so subscribers never know which loop verified the master.
 class Topology {
   public:
     using Listener = std::function<void(const SnapshotPtr&)>;
@@ -40,6 +41,9 @@ class Topology {
     const SnapshotPtr& current() const { return current_; }
     // Publishes a new snapshot built from the current one.
     void publish(TopologySnapshot next);
+    // Takes a snapshot another loop's Topology published, as is (same generation and
+    // epoch), and tells this loop's subscribers.
+    void adopt(SnapshotPtr snap);
     std::size_t subscribe(Listener fn);
     void unsubscribe(std::size_t id);
 

@@ -6,6 +6,7 @@
 
 #include <uv.h>
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -15,6 +16,7 @@
 #include "proxy/net/proxy_stats.h"
 #include "proxy/sentinel/read_targets.h"
 #include "proxy/sentinel/topology.h"
+#include "proxy/session/shared_tally.h"
 
 namespace sp::proxy {
 
@@ -47,12 +49,21 @@ class LoopContext {
     ReadTargets& read_targets() { return read_targets_; }
     const ReadTargets& read_targets() const { return read_targets_; }
 
-    // limits.memory_budget: every session reports what it holds; the total across clients.
-    void charge(std::int64_t delta) { buffered_bytes_ += delta; }
-    std::uint64_t buffered_bytes() const { return buffered_bytes_; }
-    // limits.max_held_total: commands held for a master now, across the pool's sessions.
-    void charge_held(std::int64_t delta) { held_total_ += delta; }
-    std::uint64_t held_total() const { return held_total_; }
+    // limits.memory_budget: every session reports what it holds; the total across the
+    // pool's clients on every worker loop.
+    void charge(std::int64_t delta) { buffered_.add(delta); }
+    std::uint64_t buffered_bytes() const { return buffered_.total(); }
+    // limits.max_held_total: commands held for a master now, across the pool's sessions on
+    // every worker loop (exact: published at every change, which happens only in a hold).
+    void charge_held(std::int64_t delta) { held_.add(delta); }
+    std::uint64_t held_total() const { return held_.total(); }
+    // This loop's part of the held commands (metrics add the loops' parts).
+    std::uint64_t held_here() const { return held_.mine(); }
+    // Several worker loops serve the pool: the totals above add their parts (SharedTally).
+    void share_totals(std::atomic<std::int64_t>* buffered, std::atomic<std::int64_t>* held) {
+        buffered_.share(buffered);
+        held_.share(held);
+    }
 
   private:
     uv_loop_t* loop_;
@@ -62,8 +73,10 @@ class LoopContext {
     std::unique_ptr<BackendPool> pool_;
     ProxyStats stats_;
     ReadTargets read_targets_;
-    std::uint64_t buffered_bytes_ = 0;
-    std::uint64_t held_total_ = 0;
+    // A few buffered bytes more or less make no difference to a budget in MiB; a held
+    // command does to max_held_total.
+    SharedTally buffered_{64 * 1024};
+    SharedTally held_{1};
 };
 
 }  // namespace sp::proxy

@@ -7,6 +7,7 @@
 
 #include <uv.h>
 
+#include <atomic>
 #include <cstddef>
 #include <unordered_set>
 #include <vector>
@@ -26,6 +27,9 @@ class SessionRegistry {
     SessionRegistry& operator=(const SessionRegistry&) = delete;
 
     void add(ClientSession* s);
+    // Also counts the sessions into `open` (shared with the pool's other loops: a pool's
+    // max_clients and the process's descriptor budget hold across every worker).
+    void count_into(std::atomic<std::size_t>* open) { open_total_ = open; }
     // Called by a session that closed itself (through SessionServices::retire).
     void retire(ClientSession* s);
     bool contains(ClientSession* s) const { return sessions_.count(s) != 0; }
@@ -61,6 +65,7 @@ class SessionRegistry {
     std::unordered_set<ClientSession*> sessions_;
     std::unordered_set<ClientSession*> replica_waiters_;
     std::vector<ClientSession*> retired_;
+    std::atomic<std::size_t>* open_total_ = nullptr;
     Timer reap_timer_;
 };
 

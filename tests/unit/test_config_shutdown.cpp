@@ -5,20 +5,10 @@
 #include <vector>
 
 #include "config/config.h"
+#include "tests/unit/config_invocation.h"
 
 using namespace sp::config;
 using Catch::Contains;
-
-namespace {
-
-Invocation invoke_with(std::vector<std::string> args, const Environment& env = {}) {
-    args.insert(args.begin(), {"sentinel-proxy", "--sentinel", "127.0.0.1:26379", "--master", "m"});
-    std::vector<const char*> argv;
-    for (const std::string& arg : args) argv.push_back(arg.c_str());
-    return parse_invocation(static_cast<int>(argv.size()), argv.data(), env);
-}
-
-}  // namespace
 
 TEST_CASE("config: proxy.accept_grace_ms from file, environment and flag", "[config]") {
     CHECK(Config{}.accept_grace_ms == 0);

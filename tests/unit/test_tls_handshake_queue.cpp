@@ -5,6 +5,7 @@
 #include <catch2/catch.hpp>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "proxy/net/tls_handshake_queue.h"
@@ -13,7 +14,7 @@ using sp::proxy::TlsHandshakeQueue;
 
 namespace {
 
-struct Step : TlsHandshakeQueue::Entry {
+struct Step final : TlsHandshakeQueue::Entry {
     Step(std::string name, std::vector<std::string>& log, std::uint64_t cost_ns = 0)
         : name(std::move(name)), log(log), cost_ns(cost_ns) {}
     ~Step() = default;
@@ -111,4 +112,34 @@ TEST_CASE("one loop turn spends about the budget on handshakes, then polls",
     CHECK(timer_ran);
     CHECK(steps_before_timer < 10);
     CHECK(log.size() == 10);
+}
+
+TEST_CASE("loops on several threads each run their own queue", "[tls_handshake_queue]") {
+    // Worker loops (issue 24): a queue is found by its loop among the calling thread's
+    // queues, so two threads pushing and running at once never see each other's entries.
+    constexpr int kThreads = 2;
+    constexpr int kSteps = 200;
+    std::vector<std::vector<std::string>> logs(kThreads);
+    std::vector<std::size_t> sizes(kThreads);
+    std::vector<char> closed(kThreads);
+    std::vector<std::thread> threads;
+    for (int t = 0; t < kThreads; ++t) {
+        threads.emplace_back([&, t] {
+            uv_loop_t loop;
+            uv_loop_init(&loop);
+            std::vector<std::unique_ptr<Step>> steps;
+            for (int i = 0; i < kSteps; ++i)
+                steps.push_back(std::make_unique<Step>(std::to_string(t), logs[t]));
+            for (auto& s : steps) TlsHandshakeQueue::push(&loop, s.get(), false);
+            sizes[t] = TlsHandshakeQueue::size(&loop);
+            uv_run(&loop, UV_RUN_DEFAULT);
+            closed[t] = uv_loop_close(&loop) == 0;  // the queue left no handle behind
+        });
+    }
+    for (auto& t : threads) t.join();
+    for (int t = 0; t < kThreads; ++t) {
+        CHECK(sizes[t] == kSteps);
+        CHECK(closed[t]);
+        CHECK(logs[t] == std::vector<std::string>(kSteps, std::to_string(t)));
+    }
 }
