@@ -241,21 +241,26 @@ def run_once(cfg: dict, proxy: dict, shape: dict, layout: str, master_port: int,
     cpu0 = thread_cpu(pid)
     t0 = time.monotonic()
     gens = [Generator(argv, gen_cpus) for _ in range(n_gen)]
-    # The clients each worker holds, read while the generators are connected.
+    # The clients each worker held: /status read every 0.2 s while the generators run; the
+    # reading with the most clients is kept (the generators connect first, then send).
     clients_seen: list = []
+    finished = threading.Event()
 
     def sample():
-        time.sleep(min(1.0, shape["expect_s"] / 2))
-        try:
-            st = json.loads(http_get(proxy["admin"], "/status"))
-            clients_seen.append([w.get("clients") for w in st.get("workers", [])])
-        except Exception:  # noqa: BLE001 - the figure is optional
-            pass
+        while not finished.wait(0.2):
+            try:
+                st = json.loads(http_get(proxy["admin"], "/status"))
+                seen = [w.get("clients") or 0 for w in st.get("workers", [])]
+                if not clients_seen or sum(seen) > sum(clients_seen):
+                    clients_seen[:] = seen
+            except Exception:  # noqa: BLE001 - the figure is optional
+                pass
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
     results = [g.wait(timeout=300) for g in gens]
     wall = time.monotonic() - t0
     cpu1 = thread_cpu(pid)
+    finished.set()
     sampler.join(timeout=10)
     metrics1 = http_get(proxy["admin"], "/metrics")
     sel1 = redis_select_calls(master_port)
@@ -308,7 +313,7 @@ def run_once(cfg: dict, proxy: dict, shape: dict, layout: str, master_port: int,
         "gen_cpu_s": sum(c for _, c, _ in results),
         "gen_util": sum(c for _, c, _ in results) / seconds,
         "gen_cpu_per_M": sum(c for _, c, _ in results) / requests * 1e6,
-        "worker_clients": clients_seen[0] if clients_seen else None,
+        "worker_clients": clients_seen or None,
         "backend_commands": metric_sum(metrics1, "sentinel_proxy_backend_commands_total")
         - metric_sum(metrics0, "sentinel_proxy_backend_commands_total"),
         "forwarded": metric_sum(metrics1, "sentinel_proxy_commands_total", 'forwarded')
@@ -492,7 +497,6 @@ def main() -> int:
                      if s["name"] == "blast" else
                      f"redis-benchmark -c {s['clients']} -P {s['pipeline']} -n "
                      f"{s['requests']:,} SELECT 0")
-        s["expect_s"] = 2.0
     shapes = [shapes_all[s] for s in args.shapes.split(",")]
     layouts = args.layouts.split(",")
     cfg = {"proxy_cpus": proxy_cpus, "gen_cpus": gen_cpus, "generators": args.generators}
