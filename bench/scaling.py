@@ -154,6 +154,13 @@ def thread_cpu(pid: int) -> dict[int, tuple[str, float]]:
     return out
 
 
+def machine_busy() -> float:
+    """CPU seconds every CPU of the machine spent busy (all but idle and iowait), including
+    steal (a VM's host lending the core elsewhere), from /proc/stat."""
+    f = [int(x) for x in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    return (sum(f[:8]) - f[3] - f[4]) / _CLK_TCK  # user nice system idle iowait irq softirq steal
+
+
 def parse_cpus(spec: str) -> list[int]:
     cpus = []
     for part in filter(None, spec.split(",")):
@@ -239,6 +246,7 @@ def run_once(cfg: dict, proxy: dict, shape: dict, layout: str, master_port: int,
     metrics0 = http_get(proxy["admin"], "/metrics")
     sel0 = redis_select_calls(master_port)
     cpu0 = thread_cpu(pid)
+    busy0 = machine_busy()
     t0 = time.monotonic()
     gens = [Generator(argv, gen_cpus) for _ in range(n_gen)]
     # The clients each worker held: /status read every 0.2 s while the generators run; the
@@ -260,6 +268,7 @@ def run_once(cfg: dict, proxy: dict, shape: dict, layout: str, master_port: int,
     results = [g.wait(timeout=300) for g in gens]
     wall = time.monotonic() - t0
     cpu1 = thread_cpu(pid)
+    busy1 = machine_busy()
     finished.set()
     sampler.join(timeout=10)
     metrics1 = http_get(proxy["admin"], "/metrics")
@@ -313,6 +322,10 @@ def run_once(cfg: dict, proxy: dict, shape: dict, layout: str, master_port: int,
         "gen_cpu_s": sum(c for _, c, _ in results),
         "gen_util": sum(c for _, c, _ in results) / seconds,
         "gen_cpu_per_M": sum(c for _, c, _ in results) / requests * 1e6,
+        # what else ran meanwhile (other jobs, Redis, the kernel's softirq work not charged to
+        # a thread), in cores: the machine's busy CPU-s less the proxy's and the generators'
+        "others_util": max(0.0, (busy1 - busy0) - proxy_cpu
+                           - sum(c for _, c, _ in results)) / wall,
         "worker_clients": clients_seen or None,
         "backend_commands": metric_sum(metrics1, "sentinel_proxy_backend_commands_total")
         - metric_sum(metrics0, "sentinel_proxy_backend_commands_total"),
@@ -374,12 +387,14 @@ def write_report(out: Path, stem: str, info: dict, params: dict, runs: list[dict
          "all the proxy's threads during the run, per million requests; req per worker "
          "CPU-s = requests / CPU seconds of the worker threads (each worker's own "
          "requests/CPU-s when the clients are spread evenly: see the clients column); "
-         "util = CPU seconds / elapsed seconds (1.00 = one core busy all the time).", "",
+         "util = CPU seconds / elapsed seconds (1.00 = one core busy all the time); others "
+         "util = what the rest of the machine used meanwhile (/proc/stat busy time, steal "
+         "included, less the proxy and the generators), in cores.", "",
          f"| shape | layout | workers | req/s | x {params['x_base']} worker(s) | "
          "proxy CPU s per M req | "
          "req per worker CPU-s | worker util | control thread CPU s | generator util | "
-         "generator CPU s per M req | clients per worker | rounds |",
-         "|---|---|---:|---:|---:|---:|---:|---|---:|---:|---:|---|---:|"]
+         "generator CPU s per M req | others util | clients per worker | rounds |",
+         "|---|---|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---|---:|"]
     groups: dict = {}
     for r in runs:
         groups.setdefault((r["shape"], r["layout"], r["label"]), []).append(r)
@@ -398,6 +413,7 @@ def write_report(out: Path, stem: str, info: dict, params: dict, runs: list[dict
                "worker_util": util, "control_cpu_s": median_of(recs, "control_cpu_s"),
                "gen_util": median_of(recs, "gen_util"),
                "gen_cpu_per_M": median_of(recs, "gen_cpu_per_M"),
+               "others_util": median_of(recs, "others_util"),
                "worker_clients": recs[-1]["worker_clients"], "rounds": len(recs)}
         summary.append(row)
         L.append(f"| {shape} | {layout} | {threads} | {rps:,.0f} | "
@@ -405,6 +421,7 @@ def write_report(out: Path, stem: str, info: dict, params: dict, runs: list[dict
                  f"{row['req_per_worker_cpu_s']:,.0f} | "
                  f"{' + '.join(f'{u:.2f}' for u in util)} | {row['control_cpu_s']:.2f} | "
                  f"{row['gen_util']:.2f} | {row['gen_cpu_per_M']:.2f} | "
+                 f"{row['others_util']:.2f} | "
                  f"{row['worker_clients'] or 'n/a'} | {len(recs)} |")
     L.append("")
     L.append("Every run (threads of the proxy: role, CPU seconds):")
@@ -543,7 +560,8 @@ def main() -> int:
                               f"{rec['rps']:>10,.0f} req/s  proxy {rec['proxy_cpu_per_M']:.2f} "
                               f"CPU-s/M  {rec['req_per_worker_cpu_s'] or 0:,.0f} req per worker "
                               f"CPU-s  util {['%.2f' % u for u in rec['worker_util']]}  "
-                              f"generator util {rec['gen_util']:.2f}  clients "
+                              f"generator util {rec['gen_util']:.2f}  others "
+                              f"{rec['others_util']:.2f}  clients "
                               f"{rec['worker_clients']}", flush=True)
     finally:
         stop_all_processes()
