@@ -667,6 +667,8 @@ def write_report(outdir: Path, stem: str, info, params, summary, cpu, conn, frow
                      ("nofile", "open-files hard limit")):
         L.append(f"| {label} | {info[k]} |")
     L.append(f"| load average (1 min) at start / end | {load[0]} / {load[1]} |")
+    L.append(f"| sentinel-proxy worker threads | "
+             f"{params.get('proxy_threads') or 'default (one per CPU)'} |")
     L.append(f"| run time | {params['elapsed_s']:.0f} s |")
     L.append("")
     L.append("Everything ran on 127.0.0.1 on the same machine: 1 master + 2 replicas, 3 sentinels "
@@ -815,6 +817,9 @@ def main() -> int:
     ap.add_argument("--proxy-bin", default=str(ROOT / "build-bench" / "sentinel-proxy"))
     ap.add_argument("--proxy-rev", default=None,
                     help="git revision the binary was built from (default: the working tree)")
+    ap.add_argument("--proxy-threads", type=int, default=0,
+                    help="run the measured sentinel-proxy with --threads N (0: its default, "
+                         "one worker per CPU)")
     ap.add_argument("--baseline-bin", default=None,
                     help="a second sentinel-proxy binary (the revision before a change) measured "
                          "in the same run for throughput, CPU and connection cost")
@@ -894,12 +899,16 @@ def main() -> int:
         log(f"topology up: master {master.name} port {master.port}")
         ha = HAProxy(workdir, topo.nodes, maxconn=conn_count + 100).start()
         tw = Twemproxy(workdir, master.port).start()
-        sp = Proxy(workdir, topo.sentinel_ports, binary=args.proxy_bin)
+        # --proxy-threads: the measured build's worker count (the baseline, which may predate
+        # the flag, runs as it is).
+        threads = ["--threads", str(args.proxy_threads)] if args.proxy_threads else []
+        sp = Proxy(workdir, topo.sentinel_ports, extra_args=threads, binary=args.proxy_bin)
         sp.argv[sp.argv.index("--log-level") + 1] = "warn"
         sp.start(timeout=15)
         follow = None
         if "failover" not in skip:
-            follow = Proxy(workdir / "follow", topo.sentinel_ports, extra_args=["--follow-promotion"],
+            follow = Proxy(workdir / "follow", topo.sentinel_ports,
+                           extra_args=["--follow-promotion", *threads],
                            binary=args.proxy_bin)
             follow.argv[follow.argv.index("--log-level") + 1] = "warn"
             follow.start(timeout=15)
@@ -981,7 +990,7 @@ def main() -> int:
 
     load_end = os.getloadavg()[0]
     elapsed = now() - t_start
-    params = {"rounds": rounds, "trials": trials, "scenarios": scenarios,
+    params = {"proxy_threads": args.proxy_threads, "rounds": rounds, "trials": trials, "scenarios": scenarios,
               "conn_count": conn_count, "conn_note": conn_note, "elapsed_s": elapsed,
               "noise_note": ("Other jobs were running on this machine during the run (load "
                              f"average {load_start:.1f} at start, {load_end:.1f} at end on "

@@ -21,7 +21,8 @@ Pool::Pool(uv_loop_t* loop, LoopInbox& control, std::string name, const config::
           [this] {
               publish_measurements();
               to_shards([](PoolShard& shard) { shard.replicas_assessed(); });
-          })) {
+          })),
+      timeline_(loop, name_, config_.master_name) {
     watcher_->on_command_table([this](const std::string& raw) {
         to_shards([raw](PoolShard& shard) { shard.refresh_commands(raw); });
     });
@@ -39,6 +40,9 @@ ShardPlan Pool::shard_plan(const ClientBudget* budget) {
     plan.master_trouble = [this](const NodeAddress& addr, const std::string& why) {
         control_.post([this, addr, why] { topology_.report_master_trouble(addr, why); });
     };
+    plan.timeline = [this](const FailoverMarks& marks) {
+        control_.post([this, marks] { timeline_.add(marks); });
+    };
     plan.pool_clients = &clients_;
     plan.pool_buffered = &buffered_;
     plan.pool_held = &held_;
@@ -49,6 +53,7 @@ ShardPlan Pool::shard_plan(const ClientBudget* budget) {
 void Pool::attach(WorkerGroup& workers, std::size_t index) {
     workers_ = &workers;
     index_ = index;
+    timeline_.expect(workers.size());
     // Every snapshot goes to every shard as published, in order: a shard never sees an
     // older snapshot after a newer one, and measurements arrive after the snapshot they
     // were taken under.

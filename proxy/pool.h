@@ -23,6 +23,7 @@
 #include "proxy/worker/loop_inbox.h"
 #include "proxy/worker/pool_shard.h"
 #include "proxy/worker/shard_report.h"
+#include "proxy/worker/timeline_merge.h"
 #include "proxy/worker/worker_group.h"
 
 namespace sp::proxy {
@@ -75,6 +76,7 @@ class Pool {
     ReadTargets read_targets_;
     std::unique_ptr<SentinelWatcher> watcher_;
     std::unique_ptr<ReplicaMonitor> replica_monitor_;
+    TimelineMerge timeline_;
     WorkerGroup* workers_ = nullptr;
     std::size_t index_ = 0;
     std::atomic<std::size_t> clients_{0};

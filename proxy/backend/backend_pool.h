@@ -15,6 +15,7 @@
 
 #include "proxy/backend/credentials.h"
 #include "proxy/backend/shared_link.h"
+#include "proxy/net/loop_counter.h"
 #include "proxy/net/node_address.h"
 #include "proxy/net/tcp_stream.h"
 
@@ -58,8 +59,9 @@ class BackendPool {
     std::vector<SharedLink*> flushing_;  // dirty_ of the flush in progress
     uv_check_t* check_;                  // freed by its close callback
     Timer reap_timer_;                   // destroys dead and drained links outside their callbacks
-    std::uint64_t batches_ = 0;
-    std::uint64_t batched_links_ = 0;
+    // Read by the metrics scrape, which may run on another thread (issue 24).
+    LoopCounter batches_ = 0;
+    LoopCounter batched_links_ = 0;
 };
 
 }  // namespace sp::proxy

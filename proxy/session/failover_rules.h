@@ -67,7 +67,9 @@ struct HoldView {
     bool unsent_for_redis = false;           // requests Redis must answer, not sent yet
     bool in_flight_link_connecting = false;  // requests in flight on a link still connecting
     bool subscriber_without_link = false;    // subscribed, its dedicated link not connected
-    bool may_send = false;                   // may_send_to_master (and a master is known)
+    // may_send_to_master (and a master is known); the session fills it in only when one of
+    // the fields above is set: otherwise holding() is false whatever it says.
+    bool may_send = false;
 };
 // Whether the session's requests wait for a master, bounded by the hold window.
 bool holding(const HoldView& v);

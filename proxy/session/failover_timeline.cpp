@@ -23,7 +23,7 @@ void FailoverTimeline::hold_began(const std::optional<NodeAddress>& from,
         log();
     }
     if (t_.hold_ms != 0) return;
-    t_ = Marks{};
+    t_ = FailoverMarks{};
     t_.hold_ms = uv_now(loop_);
     t_.hold_reason = reason;
     t_.from = from;
@@ -31,9 +31,9 @@ void FailoverTimeline::hold_began(const std::optional<NodeAddress>& from,
 
 void FailoverTimeline::master_verified(const std::optional<NodeAddress>& from) {
     if (!from) {
-        t_ = Marks{};  // first verification, or the same master again
+        t_ = FailoverMarks{};  // first verification, or the same master again
     } else if (t_.hold_ms == 0) {
-        t_ = Marks{};
+        t_ = FailoverMarks{};
         t_.from = from;
     }
     t_.verified_ms = uv_now(loop_);
@@ -53,12 +53,22 @@ void FailoverTimeline::held_for(std::uint64_t ms) {
 }
 
 void FailoverTimeline::log() {
-    const Marks& t = t_;
+    if (t_.from && t_.to) {
+        if (report_)
+            report_(t_);
+        else
+            log_failover_timeline(pool_name_, master_name_, t_);
+    }
+    t_ = FailoverMarks{};
+}
+
+void log_failover_timeline(const std::string& pool_name, const std::string& master_name,
+                           const FailoverMarks& t) {
     if (!t.from || !t.to) return;
     const std::uint64_t t0 = t.hold_ms ? t.hold_ms : t.verified_ms;
     // fmt, not std::string operator+: g++ 12 -O3 reports a false -Wrestrict on the latter.
     auto at = [t0](std::uint64_t ms) { return fmt::format("+{} ms", ms >= t0 ? ms - t0 : 0); };
-    LogFields fields = log_context(pool_name_, master_name_, "failover_timeline");
+    LogFields fields = log_context(pool_name, master_name, "failover_timeline");
     fields.emplace_back("from", t.from->str());
     fields.emplace_back("to", t.to->str());
     fields.emplace_back("verified_ms", t.verified_ms >= t0 ? t.verified_ms - t0 : 0);
@@ -67,12 +77,11 @@ void FailoverTimeline::log() {
     log_event(spdlog::level::info, fields,
               "failover timeline [{}]: {} -> {}; event seen{}{}; master verified {}; subscribers "
               "moved {} ({}); held commands released {} ({} sessions); longest hold {} ms",
-              master_name_, t.from->str(), t.to->str(),
+              master_name, t.from->str(), t.to->str(),
               t.hold_ms ? " +0 ms" : " (none: switch seen without a hold)",
               t.hold_reason.empty() ? "" : " (" + t.hold_reason + ")", at(t.verified_ms),
               t.subscribers_moved_ms ? at(t.subscribers_moved_ms) : std::string("-"), t.subscribers,
               at(t.released_ms), t.released_sessions, t.longest_hold_ms);
-    t_ = Marks{};
 }
 
 }  // namespace sp::proxy

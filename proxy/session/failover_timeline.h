@@ -7,6 +7,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 
@@ -15,8 +16,30 @@
 
 namespace sp::proxy {
 
+// One failover as one loop's sessions saw it (loop times, CLOCK_MONOTONIC ms).
+struct FailoverMarks {
+    std::uint64_t hold_ms = 0;  // first snapshot without a master (0: no hold seen)
+    std::string hold_reason;
+    std::optional<NodeAddress> from;
+    std::optional<NodeAddress> to;
+    std::uint64_t verified_ms = 0;
+    std::uint64_t subscribers_moved_ms = 0;
+    std::size_t subscribers = 0;
+    std::uint64_t released_ms = 0;
+    std::size_t released_sessions = 0;
+    std::uint64_t longest_hold_ms = 0;
+};
+
+// Logs the failover_timeline line for `marks` (every loop's marks merged, or one loop's).
+void log_failover_timeline(const std::string& pool_name, const std::string& master_name,
+                           const FailoverMarks& marks);
+
 class FailoverTimeline {
   public:
+    // Where a settled timeline goes instead of the log: with several worker loops, to the
+    // control loop, which merges the workers' marks into one line.
+    using Report = std::function<void(const FailoverMarks&)>;
+
     FailoverTimeline(uv_loop_t* loop, std::string pool_name, std::string master_name);
 
     // A failover (or a lost master) begins at the first snapshot without a master, unless
@@ -32,26 +55,16 @@ class FailoverTimeline {
     void released(const NodeAddress& to, std::size_t sessions);
     // A session stopped holding after `ms`.
     void held_for(std::uint64_t ms);
+    void report_to(Report report) { report_ = std::move(report); }
 
   private:
     void log();
 
-    struct Marks {
-        std::uint64_t hold_ms = 0;  // first snapshot without a master (0: no hold seen)
-        std::string hold_reason;
-        std::optional<NodeAddress> from;
-        std::optional<NodeAddress> to;
-        std::uint64_t verified_ms = 0;
-        std::uint64_t subscribers_moved_ms = 0;
-        std::size_t subscribers = 0;
-        std::uint64_t released_ms = 0;
-        std::size_t released_sessions = 0;
-        std::uint64_t longest_hold_ms = 0;
-    };
     uv_loop_t* loop_;
     std::string pool_name_;
     std::string master_name_;
-    Marks t_;
+    FailoverMarks t_;
+    Report report_;
     Timer log_timer_;
 };
 

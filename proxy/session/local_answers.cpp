@@ -1,5 +1,7 @@
 #include "proxy/session/local_answers.h"
 
+#include <atomic>
+
 #include "protocol/ascii.h"
 
 namespace sp::proxy::local_answers {
@@ -39,7 +41,8 @@ bool hello(std::string& out, const protocol::HelloOptions& options, RespVersion 
         reply::error(out, options.error);
         return false;
     }
-    static std::uint64_t next_id = 1;
+    // Every worker loop answers HELLO: the ids stay unique across them.
+    static std::atomic<std::uint64_t> next_id{1};
     reply::map_header(out, 7, proto);
     reply::bulk(out, "server");
     reply::bulk(out, "redis");

@@ -505,7 +505,12 @@ failover_rules::HoldView ClientSession::hold_view() const {
     v.unsent_for_redis = queue_.has_unsent_for_redis();
     v.in_flight_link_connecting = queue_.in_flight() > 0 && !upstream_ready();
     v.subscriber_without_link = subscribed() && !(dedicated_.link && dedicated_.ready);
-    v.may_send = can_send();
+    // can_send() (a clock read and the avoided-master check) runs on every hold-timer update,
+    // that is after every reply: ask it only when one of the above makes it matter. With
+    // none set, holding() is false and nothing reads may_send.
+    if (v.replica_waiting || v.paused_at_hold_limit || v.unsent_for_redis ||
+        v.in_flight_link_connecting || v.subscriber_without_link)
+        v.may_send = can_send();
     return v;
 }
 

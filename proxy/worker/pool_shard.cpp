@@ -8,6 +8,7 @@ namespace sp::proxy {
 PoolShard::PoolShard(uv_loop_t* loop, const ShardPlan& plan)
     : config_(plan.config), sessions_(loop, config_, topology_) {
     topology_.on_master_trouble(plan.master_trouble);
+    if (plan.timeline) sessions_.timeline.report_to(plan.timeline);
     sessions_.registry.count_into(plan.pool_clients);
     sessions_.context.share_totals(plan.pool_buffered, plan.pool_held);
     std::atomic<std::size_t>* clients = plan.pool_clients;

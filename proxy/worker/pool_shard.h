@@ -29,6 +29,9 @@ struct ShardPlan {
     // Sessions reporting that the master failed them: the control loop re-verifies. Called
     // on the worker's thread; it must hand the report over to the control loop itself.
     std::function<void(const NodeAddress&, const std::string&)> master_trouble;
+    // A failover as this worker's sessions saw it (on the worker's thread): the control
+    // loop merges the workers' marks into one failover_timeline line.
+    std::function<void(const FailoverMarks&)> timeline;
     // The pool's clients across every worker (max_clients holds per pool, not per worker).
     std::atomic<std::size_t>* pool_clients = nullptr;
     // The pool's buffered bytes and held commands across every worker (limits.*).
