@@ -114,6 +114,10 @@ void Pool::start() {
               config::read_routing_name(config_.read_routing));
     watcher_->start();
     replica_monitor_->start();
+    // After the monitor's own listener (listeners run in subscription order): a snapshot
+    // that drops replicas Sentinel flags down changes the measurements without a round of
+    // them, and no shard may keep reading from a replica the monitor no longer lists.
+    topology_.subscribe([this](const SnapshotPtr&) { publish_measurements(); });
 }
 
 void Pool::reconfigure(const config::Config& config) {

@@ -287,8 +287,9 @@ void SentinelWatcher::start_round(const std::string& why) {
     rounds_.open = true;
     rounds_.started_ms = uv_now(loop_);
     std::uint64_t round = rounds_.current;
-    bool learn = rounds_.learn_sentinels || (rounds_.done % 10) == 0;
+    bool learn = rounds_.learn_sentinels || rounds_.learn_replicas || (rounds_.done % 10) == 0;
     rounds_.learn_sentinels = false;
+    rounds_.learn_replicas = false;
     auto alive = alive_;
     for (auto& [key, link] : sentinels_) {
         if (!link->cmd_up) continue;
@@ -879,6 +880,7 @@ void SentinelWatcher::on_event(const std::string& sentinel, const std::string& c
             start_round(channel);
             break;
         case FailoverEvent::Kind::recheck:
+            if (payload.rfind("slave ", 0) == 0) rounds_.learn_replicas = true;
             start_round(channel);
             break;
         case FailoverEvent::Kind::sentinel_added:

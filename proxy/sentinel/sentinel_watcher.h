@@ -159,6 +159,10 @@ class SentinelWatcher {
         // Set when a sentinel was learned or announced: the next round asks SENTINEL SENTINELS
         // again (resetting `done` did not: the round then in progress counted it up).
         bool learn_sentinels = false;
+        // Set by an event about a replica (+sdown/-sdown slave, +slave, ...): the next round
+        // asks SENTINEL REPLICAS again, so a replica Sentinel sees back is read from again
+        // without waiting for the every-10th-round refresh.
+        bool learn_replicas = false;
         bool fast = false;  // polling every 100 ms (while holding) instead of the interval
         std::string last_trigger;
     };
