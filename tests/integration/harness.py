@@ -175,6 +175,20 @@ def metric_value(text: str, name: str) -> float:
     return total
 
 
+def metric_sample(text: str, name: str, **labels) -> float | None:
+    """The value of the first sample `name{...}` whose labels include `labels` (None: none)."""
+    for line in text.splitlines():
+        if line.startswith("#"):
+            continue
+        m = re.match(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^}]*\})? (\S+)", line)
+        if not m or m.group(1) != name:
+            continue
+        found = dict(re.findall(r'(\w+)="([^"]*)"', m.group(2) or ""))
+        if all(found.get(k) == v for k, v in labels.items()):
+            return float(m.group(3))
+    return None
+
+
 def readyz(port: int, timeout: float = 3.0) -> tuple[int, str]:
     """(status, reason) of /readyz: 200 "ready", or 503 and why not."""
     return admin_get(port, "/readyz", timeout)

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import signal
 import socket
 import time
@@ -31,18 +30,7 @@ def http_get(port: int, path: str, timeout: float = 5.0) -> tuple[int, str, str]
         return exc.code, exc.headers.get("Content-Type", ""), exc.read().decode()
 
 
-def metric(text: str, name: str, **labels) -> float | None:
-    """The value of the first sample `name{...}` whose labels include `labels`."""
-    for line in text.splitlines():
-        if line.startswith("#"):
-            continue
-        m = re.match(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^}]*\})? (\S+)", line)
-        if not m or m.group(1) != name:
-            continue
-        found = dict(re.findall(r'(\w+)="([^"]*)"', m.group(2) or ""))
-        if all(found.get(k) == v for k, v in labels.items()):
-            return float(m.group(3))
-    return None
+metric = harness.metric_sample  # the label-aware reader of /metrics samples
 
 
 def metric_lines(text: str, *prefixes: str) -> str:

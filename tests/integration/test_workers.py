@@ -44,16 +44,7 @@ def metrics(admin: int) -> str:
     return body
 
 
-def metric(text: str, name: str, **labels) -> float | None:
-    """The value of the first sample `name{...}` whose labels include `labels` (None: none)."""
-    for line in text.splitlines():
-        m = re.match(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^}]*\})? (\S+)", line)
-        if not m or m.group(1) != name:
-            continue
-        found = dict(re.findall(r'(\w+)="([^"]*)"', m.group(2) or ""))
-        if all(found.get(k) == v for k, v in labels.items()):
-            return float(m.group(3))
-    return None
+metric = harness.metric_sample  # the label-aware reader of /metrics samples
 
 
 def workers_line(proxy: harness.Proxy, timeout: float = 10.0) -> str:
