@@ -144,6 +144,13 @@ std::size_t sessions_left(App& app, std::size_t (*step)(proxy::PoolShard&)) {
     return left;
 }
 
+// The drain's deadline, or a second signal: every worker closes every session now.
+void close_every_session(App& app) {
+    app.workers->post_all([](proxy::Worker& w) {
+        for (std::size_t i = 0; i < w.shards(); ++i) w.shard(i).close_all();
+    });
+}
+
 void finish(App& app) {
     if (app.admin) app.admin->stop();
     // Queued replies get a moment to go out (graceful closes flush first); the workers
@@ -164,9 +171,7 @@ void drain_step(App& app) {
     if (uv_now(app.loop) >= app.drain_deadline_ms) {
         spdlog::warn("drain timeout ({} ms): closing {} connection(s) with commands in flight",
                      app.config.drain_timeout_ms, left);
-        app.workers->post_all([](proxy::Worker& w) {
-            for (std::size_t i = 0; i < w.shards(); ++i) w.shard(i).close_all();
-        });
+        close_every_session(app);
         finish(app);
     }
 }
@@ -187,11 +192,8 @@ void start_drain(App& app, const char* why) {
 void begin_shutdown(App& app, const char* why) {
     if (app.stopping) {
         spdlog::warn("second {}: exiting now", why);
-        app.workers->post_all([](proxy::Worker& w) {
-            for (std::size_t i = 0; i < w.shards(); ++i) w.shard(i).close_all();
-        });
-        app.workers->stop_all(0);
-        uv_stop(app.loop);
+        close_every_session(app);
+        uv_stop(app.loop);  // main stops the workers once the control loop returns
         return;
     }
     app.stopping = true;  // /readyz answers 503 from now on
