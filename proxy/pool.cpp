@@ -43,7 +43,7 @@ ShardPlan Pool::shard_plan(const ClientBudget* budget) {
     plan.timeline = [this](const FailoverMarks& marks) {
         control_.post([this, marks] { timeline_.add(marks); });
     };
-    plan.pool_clients = &clients_;
+    plan.pool_seats = &seats_;
     plan.pool_buffered = &buffered_;
     plan.pool_held = &held_;
     plan.budget = budget;

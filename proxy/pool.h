@@ -58,7 +58,7 @@ class Pool {
     // The replica monitor's measurements (the shards read copies).
     const ReadTargets& read_targets() const { return read_targets_; }
     // The pool's clients on every worker.
-    std::size_t clients() const { return clients_.load(std::memory_order_relaxed); }
+    std::size_t clients() const { return seats_.taken(); }
     // The hold window in use, where it comes from, and Sentinel's timings (once known).
     const HoldWindow& hold_window() const { return hold_window_; }
     const std::optional<SentinelTimings>& sentinel_timings() const { return timings_; }
@@ -79,7 +79,7 @@ class Pool {
     TimelineMerge timeline_;
     WorkerGroup* workers_ = nullptr;
     std::size_t index_ = 0;
-    std::atomic<std::size_t> clients_{0};
+    ClientSeats seats_;
     std::atomic<std::int64_t> buffered_{0};
     std::atomic<std::int64_t> held_{0};
     bool verified_once_ = false;

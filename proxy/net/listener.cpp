@@ -202,7 +202,7 @@ void Listener::refuse_tls(int fd, bool may_hold_fd) {
 }
 
 void Listener::take(int fd, bool tls) {
-    if (clients_.open() >= config_.max_clients) {
+    if (!clients_.seats->take(config_.max_clients)) {
         stats_.connections_rejected++;
         if (tls)
             refuse_tls(fd, true);
@@ -210,9 +210,15 @@ void Listener::take(int fd, bool tls) {
             refuse(fd);
         return;
     }
-    if (tls && handshakes_full(fd)) return;
+    if (tls && handshakes_full(fd)) {
+        clients_.seats->give_back();
+        return;
+    }
     Stream* stream = StreamFactory::adopt_client(loop_, fd, tls, nullptr);
-    if (!stream) return;
+    if (!stream) {
+        clients_.seats->give_back();
+        return;
+    }
     stats_.connections_total++;
     clients_.accept(stream);
 }
@@ -249,7 +255,7 @@ void Listener::short_of_fds(Socket& socket, const char* why) {
         "listener {}: cannot accept client connections: {} (fd limit {}, {} clients open, {} "
         "refusal(s) since the last warning); refusing with \"max number of clients reached\". "
         "Raise the file-descriptor limit or lower proxy.max_clients",
-        socket.address, why, fd_soft_limit(), clients_.open(), failures_unlogged_);
+        socket.address, why, fd_soft_limit(), clients_.seats->taken(), failures_unlogged_);
     failures_unlogged_ = 0;
     last_log_ms_ = now;
 }

@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "config/config.h"
+#include "proxy/net/client_seats.h"
 #include "proxy/net/fd_limit.h"
 #include "proxy/net/proxy_stats.h"
 #include "proxy/net/tcp_listen.h"
@@ -33,10 +34,11 @@ namespace sp::proxy {
 
 class Listener {
   public:
-    // What the layer above provides: how many clients it serves now (refused past
-    // max_clients), and taking a client's stream (its handler is not set yet).
+    // What the layer above provides: the pool's seats (a client is refused when none is
+    // free under max_clients), and taking a client's stream (its handler is not set yet)
+    // together with the seat taken for it, which the taker gives back when it closes.
     struct Clients {
-        std::function<std::size_t()> open;
+        ClientSeats* seats;
         std::function<void(Stream*)> accept;
     };
     // `config` and `stats` must outlive the listener; config is read at each accept, so a

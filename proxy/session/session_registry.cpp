@@ -18,13 +18,12 @@ void SessionRegistry::shutdown() {
 }
 
 void SessionRegistry::add(ClientSession* s) {
-    if (sessions_.insert(s).second && open_total_)
-        open_total_->fetch_add(1, std::memory_order_relaxed);
+    sessions_.insert(s);
 }
 
 void SessionRegistry::retire(ClientSession* s) {
     if (sessions_.erase(s) == 0) return;
-    if (open_total_) open_total_->fetch_sub(1, std::memory_order_relaxed);
+    if (seats_) seats_->give_back();
     replica_waiters_.erase(s);
     retired_.push_back(s);
     reap_timer_.start(0);

@@ -7,11 +7,11 @@
 
 #include <uv.h>
 
-#include <atomic>
 #include <cstddef>
 #include <unordered_set>
 #include <vector>
 
+#include "proxy/net/client_seats.h"
 #include "proxy/net/node_address.h"
 #include "proxy/net/tcp_stream.h"
 
@@ -27,9 +27,10 @@ class SessionRegistry {
     SessionRegistry& operator=(const SessionRegistry&) = delete;
 
     void add(ClientSession* s);
-    // Also counts the sessions into `open` (shared with the pool's other loops: a pool's
-    // max_clients and the process's descriptor budget hold across every worker).
-    void count_into(std::atomic<std::size_t>* open) { open_total_ = open; }
+    // The pool's seats (shared with its other loops, so max_clients and the process's
+    // descriptor budget hold across every worker): the listener took one for each session
+    // added here, and the registry gives it back when the session retires.
+    void give_seats_back_to(ClientSeats* seats) { seats_ = seats; }
     // Called by a session that closed itself (through SessionServices::retire).
     void retire(ClientSession* s);
     bool contains(ClientSession* s) const { return sessions_.count(s) != 0; }
@@ -65,7 +66,7 @@ class SessionRegistry {
     std::unordered_set<ClientSession*> sessions_;
     std::unordered_set<ClientSession*> replica_waiters_;
     std::vector<ClientSession*> retired_;
-    std::atomic<std::size_t>* open_total_ = nullptr;
+    ClientSeats* seats_ = nullptr;
     Timer reap_timer_;
 };
 

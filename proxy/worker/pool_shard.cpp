@@ -9,13 +9,11 @@ PoolShard::PoolShard(uv_loop_t* loop, const ShardPlan& plan)
     : config_(plan.config), sessions_(loop, config_, topology_) {
     topology_.on_master_trouble(plan.master_trouble);
     if (plan.timeline) sessions_.timeline.report_to(plan.timeline);
-    sessions_.registry.count_into(plan.pool_clients);
+    sessions_.registry.give_seats_back_to(plan.pool_seats);
     sessions_.context.share_totals(plan.pool_buffered, plan.pool_held);
-    std::atomic<std::size_t>* clients = plan.pool_clients;
     listener_ = std::make_unique<Listener>(
         loop, sessions_.context.config(), sessions_.context.stats(),
-        Listener::Clients{[clients] { return clients->load(std::memory_order_relaxed); },
-                          [this](Stream* stream) { accept_client(stream); }});
+        Listener::Clients{plan.pool_seats, [this](Stream* stream) { accept_client(stream); }});
     listener_->set_client_budget(plan.budget);
 }
 

@@ -33,7 +33,7 @@ struct ShardPlan {
     // loop merges the workers' marks into one failover_timeline line.
     std::function<void(const FailoverMarks&)> timeline;
     // The pool's clients across every worker (max_clients holds per pool, not per worker).
-    std::atomic<std::size_t>* pool_clients = nullptr;
+    ClientSeats* pool_seats = nullptr;
     // The pool's buffered bytes and held commands across every worker (limits.*).
     std::atomic<std::int64_t>* pool_buffered = nullptr;
     std::atomic<std::int64_t>* pool_held = nullptr;

@@ -14,6 +14,7 @@ import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import time
 import uuid
@@ -97,6 +98,59 @@ def wait_no_clients(admin: int, timeout: float = 10.0):
     wait_until(lambda: sum(worker_clients(admin).values()) == 0, timeout, 0.05,
                "no clients in /status")
 
+
+# ---------------------------------------------------------------------------------------------
+# max_clients holds across the workers, even when both accept at the same moment
+
+def _answer(sock) -> bytes:
+    """The first line the proxy sends on `sock` after a PING (b"" if it closed first)."""
+    data = b""
+    deadline = now() + 10
+    while b"\r\n" not in data and now() < deadline:
+        try:
+            chunk = sock.recv(256)
+        except (ConnectionResetError, BrokenPipeError):
+            break
+        if not chunk:
+            break
+        data += chunk
+    return data.split(b"\r\n", 1)[0]
+
+
+def test_max_clients_holds_when_both_workers_accept_at_once(make_topology, make_proxy):
+    """The proxy is stopped (SIGSTOP) while 3 x max_clients connections queue on both
+    workers' sockets, then continued: both workers accept their queues at the same moment.
+    Exactly max_clients clients are served (PONG) and the rest get Redis's "max number of
+    clients reached", in every round. Before seats were taken with one atomic step, each
+    worker compared the shared count with max_clients and added to it afterwards, so both
+    could pass the check for the last seat and the proxy served more than max_clients."""
+    limit = 20
+    topo = make_topology(replicas=0)
+    proxy, admin = admin_proxy(make_proxy, topo, "--threads", "2", "--max-clients", str(limit))
+    wait_no_clients(admin)
+    pid = proxy.process.proc.pid
+    for round_no in range(6):
+        socks = []
+        try:
+            os.kill(pid, signal.SIGSTOP)
+            try:
+                for _ in range(3 * limit):
+                    socks.append(socket.create_connection(proxy.addr, timeout=10))
+            finally:
+                os.kill(pid, signal.SIGCONT)
+            for s in socks:
+                s.sendall(b"PING\r\n")
+            answers = [_answer(s) for s in socks]
+        finally:
+            for s in socks:
+                s.close()
+        served = answers.count(b"+PONG")
+        refused = answers.count(b"-ERR max number of clients reached")
+        assert (served, refused) == (limit, 2 * limit), (round_no, served, refused, answers)
+        wait_no_clients(admin)
+    # Every refusal was counted.
+    text = metrics(admin)
+    assert (metric(text, "sentinel_proxy_client_connections_rejected_total") or 0) >= 12 * limit
 
 # ---------------------------------------------------------------------------------------------
 # Two workers share the clients; /metrics sums over them

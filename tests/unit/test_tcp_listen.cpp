@@ -128,8 +128,8 @@ TEST_CASE("two workers' listeners start on one address with reuse_port, not with
     {
         sp::config::Config config;
         sp::proxy::ProxyStats stats_a, stats_b, stats_c;
-        sp::proxy::Listener::Clients clients{[] { return std::size_t{0}; },
-                                             [](sp::proxy::Stream*) {}};
+        sp::proxy::ClientSeats seats;
+        sp::proxy::Listener::Clients clients{&seats, [](sp::proxy::Stream*) {}};
         const sp::config::HostPort address{"127.0.0.1", free_port()};
         sp::proxy::Listener a(&loop, config, stats_a, clients);
         sp::proxy::Listener b(&loop, config, stats_b, clients);
