@@ -89,6 +89,13 @@ std::size_t BackendLink::pending_write_bytes() const {
     return out_.size() + (stream_ ? stream_->pending_bytes() : 0);
 }
 
+bool BackendLink::end_output() {
+    if (state_ != State::connected) return false;
+    flush();
+    stream_->end_output();
+    return true;
+}
+
 void BackendLink::pause_reading() {
     paused_ = true;
     if (stream_ && state_ == State::connected) stream_->stop_reading();

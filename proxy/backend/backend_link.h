@@ -48,6 +48,10 @@ class BackendLink : private Stream::Handler {
     void flush();
     std::size_t pending_write_bytes() const;
 
+    // Ends the connection's writing side behind the bytes already queued (see
+    // Stream::end_output) and goes on reading. False, doing nothing, unless connected.
+    bool end_output();
+
     void pause_reading();
     void resume_reading();
 

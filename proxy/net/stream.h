@@ -59,6 +59,12 @@ class Stream {
     // Bytes queued or in flight.
     virtual std::size_t pending_bytes() const = 0;
 
+    // Ends the writing side once everything queued is written (a TCP FIN; for TLS after a
+    // close_notify), and goes on reading: the peer learns the end of input exactly behind
+    // the last bytes sent, as if the client behind the proxy had closed. Nothing may be
+    // queued afterwards.
+    virtual void end_output() = 0;
+
     // Detaches the handler and closes; memory is freed by the stream itself.
     virtual void close() = 0;
     // Close after everything queued has been written (QUIT, protocol errors).

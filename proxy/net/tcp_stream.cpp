@@ -4,6 +4,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <cstring>
@@ -150,6 +151,7 @@ void TcpStream::flush() {
             next_.clear();
             if (next_.capacity() > (16u << 10)) std::string().swap(next_);
             if (close_when_drained_) close();
+            shut_write_if_drained();
             return;
         }
         next_.erase(0, static_cast<std::size_t>(n));
@@ -189,6 +191,7 @@ void TcpStream::write_cb(uv_write_t* req, int status) {
         s->close();
         return;
     }
+    s->shut_write_if_drained();
     if (s->handler_) s->handler_->on_drained();
 }
 
@@ -210,6 +213,22 @@ void TcpStream::close_after_flush() {
     }
     close_when_drained_ = true;
     flush();
+}
+
+void TcpStream::end_output() {
+    if (closing_ || output_ending_) return;
+    output_ending_ = true;
+    flush();
+    shut_write_if_drained();
+}
+
+// A plain shutdown(2) on libuv's socket: nothing is queued or in flight (a uv_shutdown
+// request would wait for that too, at the cost of a request and a callback).
+void TcpStream::shut_write_if_drained() {
+    if (!output_ending_ || output_ended_ || closing_ || writing_ || !next_.empty()) return;
+    output_ended_ = true;
+    uv_os_fd_t fd;
+    if (uv_fileno(reinterpret_cast<const uv_handle_t*>(&tcp_), &fd) == 0) ::shutdown(fd, SHUT_WR);
 }
 
 std::string TcpStream::peer() const {

@@ -38,6 +38,8 @@ class TcpStream final : public Stream {
     void flush() override;
     std::size_t pending_bytes() const override { return in_flight_.size() + next_.size(); }
 
+    void end_output() override;
+
     // Memory is freed by libuv's close callback.
     void close() override;
     void close_after_flush() override;
@@ -52,6 +54,7 @@ class TcpStream final : public Stream {
     static void write_cb(uv_write_t* req, int status);
     static void connect_cb(uv_connect_t* req, int status);
     void fail(int status);
+    void shut_write_if_drained();
 
     uv_tcp_t tcp_;
     // Made on the first write uv_try_write could not finish, then kept (no allocation per
@@ -65,7 +68,9 @@ class TcpStream final : public Stream {
     bool writing_ = false;
     bool closing_ = false;
     bool close_when_drained_ = false;
-    bool input_ended_ = false;  // EOF read and kept open for writing (on_end_of_input)
+    bool input_ended_ = false;    // EOF read and kept open for writing (on_end_of_input)
+    bool output_ending_ = false;  // end_output(): shut the writing side once drained
+    bool output_ended_ = false;
 };
 
 // A libuv timer owned by one object; freed in its close callback.

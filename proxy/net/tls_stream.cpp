@@ -476,6 +476,18 @@ void TlsStream::close_after_flush() {
     if (depth_ == 0) delete this;
 }
 
+// Encrypts what is queued and adds close_notify, then the TcpStream's FIN; reading goes on
+// (OpenSSL still decrypts what the peer sends after our close_notify).
+void TlsStream::end_output() {
+    if (closing_ || state_ != State::open || !raw_) return;
+    ERR_clear_error();
+    encrypt();
+    if (!raw_) return;
+    SSL_shutdown(ssl_);
+    send_records();
+    if (raw_) raw_->end_output();
+}
+
 // Encrypts what is queued, adds close_notify, and leaves the TcpStream to write it all
 // and close; this object is done.
 void TlsStream::finish() {

@@ -56,6 +56,7 @@ class TlsStream final : public Stream, private Stream::Handler, private TlsHands
     void flush() override;
     std::size_t pending_bytes() const override;
     void close() override;
+    void end_output() override;
     void close_after_flush() override;
     std::string peer() const override;
     std::string handshake_failure() const override { return failure_; }

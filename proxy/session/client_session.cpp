@@ -626,6 +626,14 @@ void ClientSession::check_input_end() {
     if (queue_.empty() || queue_.in_flight() == 0) return;
     const Request& p = queue_.front();
     if (!p.owed() || p.issued_ms == 0 || !(p.flags & protocol::kBlocking)) return;
+    // Redis frees a blocked client at its EOF. The proxy cannot see whether Redis blocked,
+    // but ending the link's writing side right behind the command makes Redis see the EOF
+    // exactly where it would have seen the client's: a command served at once is answered,
+    // a blocked one freed at once (on_backend_closed follows). Waiting instead left it
+    // blocked for kBlockedAnswerMs, and a job pushed meanwhile went to a client long gone.
+    if (!inflight_shared_ && dedicated_.link && !dedicated_.output_ended)
+        dedicated_.output_ended = dedicated_.link->end_output();
+    // Still bounded if Redis does not close it (stopped, or the link is not read).
     const std::uint64_t now = uv_now(ctx().loop());
     if (now - p.issued_ms >= InputEndWatch::kBlockedAnswerMs) {
         close(CloseReason::failed, "client left while blocked in a command", true);

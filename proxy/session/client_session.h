@@ -175,6 +175,8 @@ class ClientSession : private Stream::Handler, private BackendLink::Owner, priva
     bool can_send() const;
     void open_link();
     void relink(const std::string& why, bool avoid_until_new_snapshot);
+    // Redis closed a dedicated link whose writing side the session ended (end of input).
+    void redis_let_link_go();
     // The client's link is being replaced: false (and the client closed) when its state
     // is bound to that connection (CLIENT TRACKING, MONITOR, a known CLIENT ID).
     bool survives_link_change(const std::string& why);

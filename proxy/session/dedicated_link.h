@@ -13,6 +13,10 @@ struct DedicatedLink {
     bool ready = false;   // connected
     bool stale = false;   // a state change answered locally since it was set up
     bool paused = false;  // not read: the client's output is over the pause point
+    // Its writing side was ended behind a blocking command of a client that left (Redis
+    // frees such a client at its EOF): nothing more is sent on it, and its close is Redis
+    // letting the connection go, not a failure.
+    bool output_ended = false;
 };
 
 }  // namespace sp::proxy

@@ -6,9 +6,10 @@
 // the EOF never ran on Redis either and is dropped.
 //
 // One exception, also Redis's: a client blocked in a command (BLPOP 0) is freed at its EOF,
-// the pop popping nothing. The proxy cannot see whether Redis blocked or is answering, so
-// the blocking command at the front gets kBlockedAnswerMs from its sending to be answered
-// (one served at once is), then the client is closed and its Redis connection with it.
+// the pop popping nothing. The session shuts down the writing side of the dedicated link
+// right behind the blocking command, so Redis sees the EOF there and frees it (or answers
+// one served at once); kBlockedAnswerMs from its sending bounds the wait if Redis does not
+// close the link, then the client is closed and its Redis connection with it.
 //
 // A client the session stopped reading (a pipeline behind a BLPOP, paused for backpressure)
 // never delivers its EOF: its socket is asked every kPeerCheckMs whether the peer hung up

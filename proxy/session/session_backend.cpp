@@ -130,6 +130,8 @@ void ClientSession::pump() {
             shared_link_->send(this, queue_.next_bytes());
             inflight_shared_ = true;
         } else {
+            // Its writing side ended behind a blocked command: wait for Redis to let it go.
+            if (dedicated_.link && dedicated_.output_ended) break;
             if (!dedicated_.link || dedicated_.stale) {
                 if (dedicated_.link &&
                     !survives_link_change("a state change answered by the proxy"))
@@ -162,6 +164,7 @@ void ClientSession::open_link() {
     dedicated_.ready = false;
     dedicated_.stale = false;
     dedicated_.paused = false;
+    dedicated_.output_ended = false;
     // Everything pending goes out on this link (or, for default-state commands later in
     // the queue, a shared one), preceded by the connection state; the previous link's
     // set-up entries are dropped and blocking commands get the time they have left.
@@ -553,6 +556,10 @@ void ClientSession::close_unknown_outcome(const std::string& why) {
 
 void ClientSession::on_backend_closed(BackendLink& link, const std::string& why) {
     if (closed_) return;
+    if (dedicated_.output_ended) {
+        redis_let_link_go();
+        return;
+    }
     NodeAddress addr = link.address();
     if (subscribed()) failover_mut().sub_link_lost = addr;
     if (queue_.in_flight() > 0) ctx().topology().report_master_trouble(addr, why);
@@ -563,6 +570,23 @@ void ClientSession::on_backend_closed(BackendLink& link, const std::string& why)
     }
     relink(why, false);
     stream_wait_over();
+}
+
+// The client left while blocked and the link's writing side was ended behind its commands:
+// Redis ran what it could and, at that EOF, closed. A command still owed there was blocked
+// when Redis freed the connection, so nothing after it ran either: the client is closed as
+// Redis would have closed it. Otherwise (a BLPOP served at once) the client's remaining
+// commands go on as after any EOF, on a new link if they need one.
+void ClientSession::redis_let_link_go() {
+    const bool blocked = queue_.in_flight() > 0 && !inflight_shared_;
+    dedicated_.link.reset();
+    dedicated_.ready = false;
+    if (blocked) {
+        close(CloseReason::failed, "client left while blocked in a command; Redis freed it", true);
+        return;
+    }
+    pump();
+    check_input_end();
 }
 
 void ClientSession::on_shared_link_lost(SharedLink& link, const std::string& why) {

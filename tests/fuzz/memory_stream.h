@@ -43,11 +43,17 @@ class MemStream final : public proxy::Stream {
         handler_ = nullptr;
         closed_ = true;
     }
+    void end_output() override {
+        flush();
+        output_ended_ = true;
+    }
     std::string peer() const override { return peer_; }
 
     // The test's side.
     Handler* handler() const { return handler_; }
     bool closed() const { return closed_; }
+    // The owner ended its writing side (after what it flushed before).
+    bool output_ended() const { return output_ended_; }
     // What the owner wrote and flushed, taken by the peer.
     std::string take_wire() {
         std::string w;
@@ -85,6 +91,7 @@ class MemStream final : public proxy::Stream {
     bool reading_ = false;
     bool closed_ = false;
     bool drain_due_ = false;
+    bool output_ended_ = false;
 };
 
 }  // namespace sp::fuzz

@@ -363,6 +363,11 @@ class Harness {
                 if (!open) b.eof_after_reply = true;
                 moved = true;
             }
+            // Redis reads the EOF behind the commands: it answers what it ran, then closes.
+            if (b.stream->output_ended() && !b.eof_after_reply) {
+                b.eof_after_reply = true;
+                moved = true;
+            }
             b.stream->report_drained();
             if (!b.to_proxy.empty() && b.stream->reading()) {
                 std::size_t max = reply_chunk_;

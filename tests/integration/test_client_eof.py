@@ -135,6 +135,35 @@ def test_half_closed_client_of_a_blocked_command_is_closed_as_redis_does(proxy, 
     assert got == b"*2\r\n$%d\r\n%s\r\n$3\r\njob\r\n+PONG\r\n" % (len(q), q.encode())
 
 
+def test_job_pushed_after_a_blocked_client_left_stays_in_the_list(proxy, module_topology):
+    """A worker blocked in BLPOP that goes away (its process killed: the socket closes) must
+    not take a job pushed after it left: Redis frees it at the EOF, and the job stays in the
+    list for the next worker. The same steps straight to Redis, then through the proxy.
+    The proxy used to leave the BLPOP blocked in Redis for a second after the client's EOF
+    (it could not tell a blocked command from one being answered), and a job pushed in that
+    second was popped for nobody: lost. Now the client's EOF is passed on to Redis right
+    behind the BLPOP (the link's writing side is shut down), where Redis sees it as it would
+    the client's own."""
+    master = module_topology.current_master()
+    direct = master.client()
+    for via, port in (("redis", master.port), ("proxy", proxy.port)):
+        q = f"eof:jobs:{uuid.uuid4().hex[:8]}"
+        before = blocked_clients(master)
+        s = socket.create_connection((HOST, port), timeout=10)
+        try:
+            s.sendall(cmd("BLPOP", q, "0"))
+            wait_until(lambda: blocked_clients(master) == before + 1, 10, 0.01,
+                       f"the BLPOP sent {via} to block in Redis")
+        finally:
+            s.close()
+        # Well inside the second the proxy used to wait.
+        time.sleep(0.3)
+        direct.rpush(q, "job")
+        time.sleep(0.2)
+        assert direct.lrange(q, 0, -1) == ["job"], f"the job pushed after the worker left ({via})"
+        assert blocked_clients(master) == before, via
+
+
 def unsent(s: socket.socket) -> int:
     """Bytes in the socket's send queue not yet acknowledged by the peer (TIOCOUTQ)."""
     return struct.unpack("i", fcntl.ioctl(s.fileno(), termios.TIOCOUTQ, b"\0" * 4))[0]

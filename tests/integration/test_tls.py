@@ -133,6 +133,30 @@ def test_replica_reads_over_tls(tmp_path, tls_topology, tls_files):
         conftest._stop_proxy(proxy)
 
 
+def test_blocked_client_that_leaves_is_freed_in_redis_at_once_over_tls(tls_proxy, tls_topology):
+    # As test_client_eof's job test, with the link to Redis over TLS: the client's EOF reaches
+    # Redis as a close_notify and a FIN right behind its BLPOP, so Redis frees the BLPOP and a
+    # job pushed after the client left stays in the list (before, the proxy left it blocked
+    # for a second and the job went to nobody).
+    master = tls_topology.current_master().client()
+
+    def blocked() -> int:
+        return sum(1 for c in master.client_list() if c.get("cmd") == "blpop")
+    before = blocked()
+    q = f"tls:jobs:{time.monotonic_ns()}"
+    s = socket.create_connection((HOST, tls_proxy.port), timeout=10)
+    try:
+        s.sendall(b"*3\r\n$5\r\nBLPOP\r\n$%d\r\n%s\r\n$1\r\n0\r\n" % (len(q), q.encode()))
+        wait_until(lambda: blocked() == before + 1, 10, 0.01, "the BLPOP to block in Redis")
+    finally:
+        s.close()
+    time.sleep(0.3)
+    master.rpush(q, "job")
+    time.sleep(0.2)
+    assert master.lrange(q, 0, -1) == ["job"]
+    assert blocked() == before
+
+
 def _tls_socket(port: int, ca, cert=None, key=None):
     ctx = ssl.create_default_context(cafile=str(ca))
     ctx.check_hostname = False
