@@ -25,12 +25,16 @@ class JsonMessageFlag : public spdlog::custom_flag_formatter {
     }
 };
 
-// %F: the fields of a log_event call (pool, master, event, ...) as `,"key":value` pairs;
-// nothing for a plain spdlog call.
+// %F: the worker that logs, if several run (`,"worker":N`), then the fields of a log_event
+// call (pool, master, event, ...) as `,"key":value` pairs; nothing else for a plain call.
 class JsonFieldsFlag : public spdlog::custom_flag_formatter {
   public:
     void format(const spdlog::details::log_msg&, const std::tm&,
                 spdlog::memory_buf_t& dest) override {
+        if (log_worker >= 0) {
+            const std::string pair = ",\"worker\":" + std::to_string(log_worker);
+            dest.append(pair.data(), pair.data() + pair.size());
+        }
         if (!current_log_fields) return;
         for (const LogField& field : *current_log_fields) {
             std::string pair = "," + json_quote(std::string(field.key)) + ":" +
@@ -40,6 +44,20 @@ class JsonFieldsFlag : public spdlog::custom_flag_formatter {
     }
     std::unique_ptr<custom_flag_formatter> clone() const override {
         return std::make_unique<JsonFieldsFlag>();
+    }
+};
+
+// %W: " (worker N)" on a worker thread's text lines; nothing on the control loop's.
+class WorkerFlag : public spdlog::custom_flag_formatter {
+  public:
+    void format(const spdlog::details::log_msg&, const std::tm&,
+                spdlog::memory_buf_t& dest) override {
+        if (log_worker < 0) return;
+        const std::string tag = " (worker " + std::to_string(log_worker) + ")";
+        dest.append(tag.data(), tag.data() + tag.size());
+    }
+    std::unique_ptr<custom_flag_formatter> clone() const override {
+        return std::make_unique<WorkerFlag>();
     }
 };
 }  // namespace
@@ -55,7 +73,9 @@ void setup_logging(const config::Config& config) {
             R"({"time":"%Y-%m-%dT%H:%M:%S.%e%z","level":"%l","msg":%j%F})");
         spdlog::set_formatter(std::move(formatter));
     } else {
-        spdlog::set_pattern("%Y-%m-%d %H:%M:%S.%e %^%l%$ %v");
+        auto formatter = std::make_unique<spdlog::pattern_formatter>();
+        formatter->add_flag<WorkerFlag>('W').set_pattern("%Y-%m-%d %H:%M:%S.%e %^%l%$ %v%W");
+        spdlog::set_formatter(std::move(formatter));
     }
     spdlog::flush_on(spdlog::level::info);
 }

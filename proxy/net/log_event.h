@@ -34,6 +34,12 @@ inline LogFields log_context(const std::string& pool, const std::string& master,
 
 inline thread_local const LogFields* current_log_fields = nullptr;
 
+// The data-plane worker whose thread logs (-1: the control loop, or the only loop before
+// the workers start). With several workers, the same line (`listening on`, `sessions
+// released`) comes once from each: the formatter names the worker (text: a trailing
+// "(worker N)"; JSON: a "worker" field), so the lines can be told apart.
+inline thread_local int log_worker = -1;
+
 template <typename... Args>
 void log_event(spdlog::level::level_enum level, const LogFields& fields,
                spdlog::format_string_t<Args...> fmt, Args&&... args) {

@@ -6,6 +6,8 @@
 #include <chrono>
 #include <string>
 
+#include "proxy/net/log_event.h"
+
 namespace sp::proxy {
 
 Worker::Worker(unsigned id) : id_(id) {}
@@ -20,25 +22,27 @@ Worker::~Worker() {
 }
 
 void Worker::start(const std::vector<ShardPlan>& plans, bool reuse_port) {
-    std::exception_ptr error;
-    std::atomic<int> started{0};  // 1: listening, 2: failed
-    thread_ = std::thread([this, &plans, reuse_port, &error, &started] {
-        run(&plans, reuse_port, &error, &started);
-    });
+    std::promise<void> started;  // set once every shard listens, or to what failed
+    std::future<void> listening = started.get_future();
+    thread_ =
+        std::thread([this, &plans, reuse_port, &started] { run(&plans, reuse_port, &started); });
     // The start-up is short (bind and listen): wait for it, so a wrong address is the
     // same exit as with one loop.
-    while (started.load() == 0) std::this_thread::sleep_for(std::chrono::milliseconds(1));
-    if (started.load() == 2) {
+    try {
+        listening.get();
+    } catch (...) {
         thread_.join();
-        std::rethrow_exception(error);
+        throw;
     }
 }
 
-void Worker::run(const std::vector<ShardPlan>* plans, bool reuse_port, std::exception_ptr* error,
-                 std::atomic<int>* started) {
+void Worker::run(const std::vector<ShardPlan>* plans, bool reuse_port,
+                 std::promise<void>* started) {
     // Named for top -H, perf and /proc/<pid>/task/*/comm (15 characters at most).
     const std::string name = "sp-worker-" + std::to_string(id_);
     pthread_setname_np(pthread_self(), name.c_str());
+    // Several workers share their ports (reuse_port): their log lines say which one logs.
+    if (reuse_port) log_worker = static_cast<int>(id_);
     uv_loop_init(&loop_);
     inbox_ = std::make_unique<LoopInbox>(&loop_);
     try {
@@ -47,16 +51,15 @@ void Worker::run(const std::vector<ShardPlan>* plans, bool reuse_port, std::exce
             shards_.back()->start(reuse_port);
         }
     } catch (...) {
-        *error = std::current_exception();
         // What was built is released here, on its own loop's thread.
         shards_.clear();
         inbox_->close();
         uv_run(&loop_, UV_RUN_NOWAIT);
         finished_ = true;
-        started->store(2);
+        started->set_exception(std::current_exception());
         return;
     }
-    started->store(1);
+    started->set_value();
     uv_run(&loop_, UV_RUN_DEFAULT);
     // Posts from now on are refused. The process exits after the loops stop (as it did
     // with one loop): sessions and links are not torn down one by one.

@@ -7,6 +7,7 @@
 
 #include <atomic>
 #include <functional>
+#include <future>
 #include <memory>
 #include <thread>
 #include <vector>
@@ -44,8 +45,7 @@ class Worker {
     bool join(std::uint64_t timeout_ms);
 
   private:
-    void run(const std::vector<ShardPlan>* plans, bool reuse_port, std::exception_ptr* error,
-             std::atomic<int>* started);
+    void run(const std::vector<ShardPlan>* plans, bool reuse_port, std::promise<void>* started);
 
     unsigned id_;
     uv_loop_t loop_;

@@ -198,11 +198,39 @@ def test_two_workers_share_the_clients_and_metrics_sum(make_topology, make_proxy
                "both workers to count their clients gone")
 
 
+def test_log_lines_name_the_worker_that_logs(make_topology, make_proxy, tmp_path):
+    """Each worker logs its own `listening on` (and `sessions released`, `command table
+    refreshed`) line: with several workers the lines say which worker logs, as text
+    "(worker N)" at the end, and in JSON a "worker" field; the control loop's lines do not."""
+    topo = make_topology(replicas=0)
+    proxy, _ = admin_proxy(make_proxy, topo, "--threads", "2")
+    listening = wait_until(lambda: (lambda ls: ls if len(ls) == 2 else None)(
+        harness.proxy_log_lines(proxy, "listening on")), 10, 0.05, "two 'listening on' lines")
+    assert sorted(l.rsplit(" (worker ", 1)[1] for l in listening) == ["0)", "1)"], listening
+    assert " (worker " not in workers_line(proxy)  # the control loop's
+
+    conf = tmp_path / "json.toml"
+    conf.write_text('[log]\nformat = "json"\n')
+    proxy = make_proxy(topo, ["--threads", "2", "--config", str(conf)])
+
+    def records():
+        return [json.loads(l) for l in proxy.log_text().splitlines() if l.strip()]
+    listening = wait_until(lambda: (lambda rs: rs if len(rs) == 2 else None)(
+        [r for r in records() if r["msg"].startswith("listening on")]), 10, 0.05,
+        "two JSON 'listening on' records")
+    assert sorted(r["worker"] for r in listening) == [0, 1], listening
+    assert all(" (worker " not in r["msg"] for r in listening)
+    control = next(r for r in records() if "data-plane loop" in r["msg"])
+    assert "worker" not in control, control
+
+
 def test_threads_1_is_one_worker(make_topology, make_proxy):
     topo = make_topology(replicas=1)
     proxy, admin = admin_proxy(make_proxy, topo, "--threads", "1")
     line = workers_line(proxy)
     assert logged_workers(line) == 1 and "proxy.threads = 1" in line, line
+    # One worker logs as the single loop did: no worker named.
+    assert not any(" (worker " in l for l in proxy.log_text().splitlines())
     c = proxy.connection()
     try:
         assert raw_command(c, "PING") == "PONG"
