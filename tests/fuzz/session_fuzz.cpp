@@ -13,7 +13,7 @@
 // - nothing lost: unless the proxy closed the connection, every reply arrives once the
 //   faults stop, within a bounded time;
 // - without faults the proxy closes the connection only where Redis would (QUIT, a protocol
-//   error);
+//   error, the client's EOF once every reply was written);
 // - every libuv handle is closed at the end (uv_loop_close), and ASan/LSan see no leak.
 //
 // Two workers (issue 24): each input is played twice at once, by two harnesses, each with
@@ -140,6 +140,8 @@ class Harness {
         if (!master_) publish(live_master_);
         client_pos_ = client_bytes_.size();
         finish();
+        if (!input_ended_ && in_.byte() % 3 == 0) end_client_input();
+        if (input_ended_) wait_for_close();
         check();
         // Shut down the way the process does, then let libuv close every handle.
         sessions_.reset();
@@ -238,6 +240,9 @@ class Harness {
                         settle(8);
                         return;
                     }
+                    break;
+                case 7:
+                    if (in_.byte() % 2 == 0) end_client_input();
                     break;
                 default:
                     break;
@@ -401,6 +406,27 @@ class Harness {
         }
     }
 
+    // The client sends the rest of its bytes and ends its input (shutdown(SHUT_WR), as nc -N
+    // does), mid-conversation (an event) or after the last reply: the proxy owes it every
+    // reply, then closes, as Redis does (the scripted Redis answers a blocking pop at once,
+    // and closes a link whose writing side the proxy ended, after answering what it read).
+    void end_client_input() {
+        if (client_->closed() || client_gone_ || input_ended_) return;
+        client_pos_ = client_bytes_.size();
+        for (int i = 0; i < 64 && client_delivered_ != client_bytes_.size(); ++i) step();
+        if (client_delivered_ != client_bytes_.size()) return;  // not all read (paused)
+        auto* h = client_->handler();
+        if (!h) return;
+        input_ended_ = true;
+        client_->stop_reading();  // as a TcpStream at its EOF
+        if (!h->on_end_of_input()) fail("a live session refused to stay open for writing");
+    }
+    void wait_for_close() {
+        const std::uint64_t deadline = uv_hrtime() + 3'000'000'000ull;
+        for (int i = 0; i < 20000 && uv_hrtime() < deadline && !client_->closed(); ++i)
+            if (!step()) uv_sleep(1);
+    }
+
     std::vector<std::string> frame(const std::string& bytes, bool& complete) const {
         std::vector<std::string> out;
         protocol::ReplyFramer framer;
@@ -442,6 +468,7 @@ class Harness {
         g_trace += "\nreceived: " + printable(received_) +
                    "\nfaults: " + (faulted_ ? "yes" : "no") +
                    ", client closed by the proxy: " + (client_->closed() ? "yes" : "no") +
+                   ", client ended its input: " + (input_ended_ ? "yes" : "no") +
                    ", client output not flushed: " + std::to_string(client_->out().size()) +
                    " bytes, client bytes read by the proxy: " + std::to_string(client_delivered_) +
                    " of " + std::to_string(client_bytes_.size());
@@ -473,7 +500,12 @@ class Harness {
             fail("replies lost or hanging: " + std::to_string(got.size()) + " of " +
                  std::to_string(expected_.size()) + " after the faults stopped");
         if (!complete && !closed) fail("a partial reply was left hanging");
-        if (closed && !faulted_ && !ref_over_)
+        if (input_ended_ && !faulted_ && !ref_over_) {
+            if (!closed) fail("the client ended its input and was not closed when answered");
+            if (got.size() != expected_.size())
+                fail("the client ended its input and was closed before every reply");
+        }
+        if (closed && !faulted_ && !ref_over_ && !input_ended_)
             fail("the proxy closed the client without a fault, QUIT or protocol error");
         if (closed && !faulted_ && got.size() != expected_.size())
             fail("closed (QUIT / protocol error) before every reply was written");
@@ -498,6 +530,7 @@ class Harness {
     bool faulted_ = false;
     bool fail_next_connect_ = false;
     bool client_gone_ = false;
+    bool input_ended_ = false;  // end_client_input(): the client's EOF was delivered
     std::size_t reply_chunk_ = 16 * 1024;
 
     std::string client_bytes_;
