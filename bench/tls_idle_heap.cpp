@@ -220,24 +220,20 @@ SSL* idle_server_connection(const Options& o, SSL_CTX* sctx, SSL_CTX* cctx, BIO*
     SSL_set_tlsext_host_name(c, "localhost");
     SSL_set1_host(c, "localhost");
     bool server_done = false, client_done = false;
+    // One handshake step of `ssl` (tagged as `side`), unless it is done.
+    auto step = [](SSL* ssl, Side side, bool& done) {
+        g_side = side;
+        if (done) return;
+        const int rc = SSL_do_handshake(ssl);
+        if (rc == 1)
+            done = true;
+        else if (SSL_get_error(ssl, rc) != SSL_ERROR_WANT_READ)
+            die(side == server ? "server handshake" : "client handshake");
+    };
     for (int round = 0; round < 20 && !(server_done && client_done); ++round) {
-        g_side = client;
-        if (!client_done) {
-            const int rc = SSL_do_handshake(c);
-            if (rc == 1)
-                client_done = true;
-            else if (SSL_get_error(c, rc) != SSL_ERROR_WANT_READ)
-                die("client handshake");
-        }
+        step(c, client, client_done);
         move(c_out, SSL_get_rbio(s));
-        g_side = server;
-        if (!server_done) {
-            const int rc = SSL_do_handshake(s);
-            if (rc == 1)
-                server_done = true;
-            else if (SSL_get_error(s, rc) != SSL_ERROR_WANT_READ)
-                die("server handshake");
-        }
+        step(s, server, server_done);
         move(SSL_get_wbio(s), c_in);
     }
     if (!server_done || !client_done) die("the handshake did not finish");
