@@ -210,6 +210,7 @@ struct Measure {
     std::size_t accepted = 0;
     std::size_t heap_warm = 0, heap_loaded = 0;
     bool done = false;
+    std::string failure;
     int to_child = -1;
 };
 
@@ -271,12 +272,22 @@ Outcome idle_clients(const Certificates& certs, Peer peer, int count) {
     uv_poll_start(&accept_poll, UV_READABLE, [](uv_poll_t* h, int, int) {
         auto* m = static_cast<Measure*>(h->data);
         int fd;
+        // No REQUIRE in a libuv callback (its exception would cross C frames).
         while ((fd = ::accept4(m->listen_fd, nullptr, nullptr, SOCK_CLOEXEC)) >= 0) {
-            REQUIRE(m->accepted < m->clients.size());
+            if (m->accepted == m->clients.size() ||
+                !sp::proxy::tls_stats().begin_client_handshake(UINT64_MAX)) {
+                ::close(fd);
+                m->failure = "an unexpected connection, or no handshake slot";
+                uv_stop(h->loop);
+                return;
+            }
             Client& c = m->clients[m->accepted++];
-            REQUIRE(sp::proxy::tls_stats().begin_client_handshake(UINT64_MAX));
             c.stream = TlsStream::adopt(h->loop, fd, m->context, &c);
-            REQUIRE(c.stream);
+            if (!c.stream) {
+                m->failure = "TlsStream::adopt failed";
+                uv_stop(h->loop);
+                return;
+            }
             c.stream->start_reading();
         }
     });
@@ -317,6 +328,7 @@ Outcome idle_clients(const Certificates& certs, Peer peer, int count) {
     ::close(m.listen_fd);
 
     INFO("child exit status " << status);
+    REQUIRE(m.failure.empty());
     REQUIRE(m.done);
     REQUIRE(WIFEXITED(status));
     REQUIRE(WEXITSTATUS(status) == 0);
