@@ -7,7 +7,8 @@
 // server context (proxy/net/tls_context.cpp) and streams (no BIO per connection); the
 // options are the knobs docs/tls.md reports on. Not built by CMake:
 //
-//   g++ -O2 -std=c++20 -Wall -Wextra -rdynamic -o /tmp/tls_idle_heap bench/tls_idle_heap.cpp -lssl -lcrypto
+//   g++ -O2 -std=c++20 -Wall -Wextra -rdynamic bench/tls_idle_heap.cpp -lssl -lcrypto
+//       -o /tmp/tls_idle_heap
 //   /tmp/tls_idle_heap --certs DIR [-n 1000] [--mutual] [--tls12] [--client-no-ticket]
 //       [--cache] [--mem-bios] [--no-ticket] [--tickets N] [--free-buffers]
 //       [--no-release-buffers] [--groups G] [--suites S] [--ciphers C] [--closed]
@@ -124,9 +125,8 @@ void move(BIO* from, BIO* to) {
 struct Options {
     std::string certs;
     int n = 1000;
-    bool mutual = false, tls12 = false, client_no_ticket = false, cache = false,
-         mem_bios = false, no_ticket = false, free_buffers = false, release_buffers = true,
-         closed = false;
+    bool mutual = false, tls12 = false, client_no_ticket = false, cache = false, mem_bios = false,
+         no_ticket = false, free_buffers = false, release_buffers = true, closed = false;
     int tickets = -1;
     std::string groups, suites, ciphers;
 };
@@ -139,23 +139,40 @@ Options parse(int argc, char** argv) {
             if (i + 1 >= argc) die(a + " needs a value");
             return std::string(argv[++i]);
         };
-        if (a == "--certs") o.certs = value();
-        else if (a == "-n") o.n = std::stoi(value());
-        else if (a == "--mutual") o.mutual = true;
-        else if (a == "--tls12") o.tls12 = true;
-        else if (a == "--client-no-ticket") o.client_no_ticket = true;
-        else if (a == "--cache") o.cache = true;
-        else if (a == "--mem-bios") o.mem_bios = true;
-        else if (a == "--no-ticket") o.no_ticket = true;
-        else if (a == "--tickets") o.tickets = std::stoi(value());
-        else if (a == "--free-buffers") o.free_buffers = true;
-        else if (a == "--no-release-buffers") o.release_buffers = false;
-        else if (a == "--groups") o.groups = value();
-        else if (a == "--suites") o.suites = value();
-        else if (a == "--ciphers") o.ciphers = value();
-        else if (a == "--closed") o.closed = true;
-        else if (a == "--backtraces") g_backtraces = true;
-        else die("unknown option " + a);
+        if (a == "--certs")
+            o.certs = value();
+        else if (a == "-n")
+            o.n = std::stoi(value());
+        else if (a == "--mutual")
+            o.mutual = true;
+        else if (a == "--tls12")
+            o.tls12 = true;
+        else if (a == "--client-no-ticket")
+            o.client_no_ticket = true;
+        else if (a == "--cache")
+            o.cache = true;
+        else if (a == "--mem-bios")
+            o.mem_bios = true;
+        else if (a == "--no-ticket")
+            o.no_ticket = true;
+        else if (a == "--tickets")
+            o.tickets = std::stoi(value());
+        else if (a == "--free-buffers")
+            o.free_buffers = true;
+        else if (a == "--no-release-buffers")
+            o.release_buffers = false;
+        else if (a == "--groups")
+            o.groups = value();
+        else if (a == "--suites")
+            o.suites = value();
+        else if (a == "--ciphers")
+            o.ciphers = value();
+        else if (a == "--closed")
+            o.closed = true;
+        else if (a == "--backtraces")
+            g_backtraces = true;
+        else
+            die("unknown option " + a);
     }
     if (o.certs.empty() || o.n < 1) die("usage: see the top of bench/tls_idle_heap.cpp");
     return o;
@@ -306,10 +323,11 @@ int main(int argc, char** argv) {
         sample.emplace(site, h);
     }
     const double n = o.n;
-    std::printf("%s per connection: %.0f bytes asked for, %.0f in glibc chunks; "
-                "session cache: %ld sessions\n",
-                o.closed ? "left after closing" : "kept idle", bytes / n, chunks / n,
-                SSL_CTX_sess_number(sctx));
+    std::printf(
+        "%s per connection: %.0f bytes asked for, %.0f in glibc chunks; "
+        "session cache: %ld sessions\n",
+        o.closed ? "left after closing" : "kept idle", bytes / n, chunks / n,
+        SSL_CTX_sess_number(sctx));
     std::vector<std::pair<std::size_t, std::pair<std::string, int>>> rows;
     for (const auto& [site, total] : sites) rows.push_back({total.first, site});
     std::sort(rows.rbegin(), rows.rend());
