@@ -169,12 +169,23 @@ void TcpStream::flush() {
     writing_ = true;
 }
 
+void TcpStream::release_buffers() {
+    if (next_.empty()) std::string().swap(next_);
+    if (writing_)
+        release_in_flight_ = true;
+    else
+        std::string().swap(in_flight_);
+}
+
 void TcpStream::write_cb(uv_write_t* req, int status) {
     auto* s = static_cast<TcpStream*>(req->data);
     s->writing_ = false;
     s->in_flight_.clear();
     // Keep big buffers from lingering on idle connections.
-    if (s->in_flight_.capacity() > (16u << 10)) std::string().swap(s->in_flight_);
+    if (s->release_in_flight_ || s->in_flight_.capacity() > (16u << 10)) {
+        std::string().swap(s->in_flight_);
+        s->release_in_flight_ = false;
+    }
     if (s->closing_) return;
     if (status != 0) {
         s->fail(status);

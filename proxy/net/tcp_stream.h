@@ -37,6 +37,10 @@ class TcpStream final : public Stream {
     std::string& out() override { return next_; }
     void flush() override;
     std::size_t pending_bytes() const override { return in_flight_.size() + next_.size(); }
+    // Gives back the capacity of the empty write buffers, now or (the one being written)
+    // when its write completes. Otherwise a buffer keeps up to 16 KiB: TlsStream calls this
+    // once its handshake flights are out, which an idle connection need not keep.
+    void release_buffers();
 
     void end_output() override;
 
@@ -68,8 +72,9 @@ class TcpStream final : public Stream {
     bool writing_ = false;
     bool closing_ = false;
     bool close_when_drained_ = false;
-    bool input_ended_ = false;    // EOF read and kept open for writing (on_end_of_input)
-    bool output_ending_ = false;  // end_output(): shut the writing side once drained
+    bool release_in_flight_ = false;  // release_buffers() came while writing
+    bool input_ended_ = false;        // EOF read and kept open for writing (on_end_of_input)
+    bool output_ending_ = false;      // end_output(): shut the writing side once drained
     bool output_ended_ = false;
 };
 

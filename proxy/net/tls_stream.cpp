@@ -1,11 +1,13 @@
 #include "proxy/net/tls_stream.h"
 
-#include <openssl/buffer.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+#include <cstring>
+#include <functional>
 #include <map>
 
 #include "proxy/net/tcp_listen.h"
@@ -16,17 +18,79 @@ namespace {
 
 constexpr std::size_t kCipherReadSize = 64 * 1024;
 constexpr std::size_t kPlainReadSize = 16 * 1024;
-// A drained memory BIO keeps its buffer unless it is larger than this (or held a handshake).
-constexpr std::size_t kKeptBioBytes = 16 * 1024;
 // The same failure from the same host is logged at warn level once per this long.
 constexpr std::uint64_t kFailureLogMs = 60'000;
 constexpr std::size_t kFailureLogKeys = 4096;
 
-// Ciphertext is copied into the read BIO as soon as it is read, so one buffer per loop
-// thread serves every connection: idle TLS connections own no read buffer.
+// OpenSSL reads ciphertext in place and what it leaves is copied out before the loop reads
+// again, so one buffer per loop thread serves every connection: idle TLS connections own no
+// read buffer.
 char* cipher_read_buffer() {
     thread_local std::unique_ptr<char[]> buf(new char[kCipherReadSize]);
     return buf.get();
+}
+
+// Where the loop's BIO reads and writes during one OpenSSL call (TlsStream::Io).
+struct CipherIo {
+    std::string_view* in;  // ciphertext not yet taken; OpenSSL's reads consume its front
+    std::string* out;      // records are appended here (nullptr: the socket is gone)
+};
+thread_local const CipherIo* t_cipher_io = nullptr;
+
+// A source/sink BIO over t_cipher_io. Two memory BIOs per connection cost about 0.6 KiB
+// each idle connection keeps (two BIOs, their BUF_MEMs and locks) and a copy of every byte
+// each way; this BIO costs nothing per connection. Nothing to read is "retry", never EOF:
+// the socket's EOF reaches OpenSSL through our own calls, not through the BIO.
+int cipher_bio_read(BIO* bio, char* buf, int len) {
+    BIO_clear_retry_flags(bio);
+    const CipherIo* io = t_cipher_io;
+    if (!io || io->in->empty() || len <= 0) {
+        BIO_set_retry_read(bio);
+        return -1;
+    }
+    const std::size_t n = std::min(io->in->size(), static_cast<std::size_t>(len));
+    std::memcpy(buf, io->in->data(), n);
+    io->in->remove_prefix(n);
+    return static_cast<int>(n);
+}
+
+int cipher_bio_write(BIO* bio, const char* buf, int len) {
+    BIO_clear_retry_flags(bio);
+    const CipherIo* io = t_cipher_io;
+    // With no socket left (a close_notify after the peer went) the record is dropped, as
+    // a memory BIO nobody reads would have kept it.
+    if (io && io->out && len > 0) io->out->append(buf, static_cast<std::size_t>(len));
+    return len;
+}
+
+long cipher_bio_ctrl(BIO*, int cmd, long, void*) {
+    return cmd == BIO_CTRL_FLUSH ? 1 : 0;  // records are handed on as they are written
+}
+
+int cipher_bio_create(BIO* bio) {
+    BIO_set_init(bio, 1);
+    return 1;
+}
+
+// The loop thread's BIO, shared by every SSL made on this thread (each holds a reference).
+BIO* loop_cipher_bio() {
+    static BIO_METHOD* const method = [] {
+        BIO_METHOD* m =
+            BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "sentinel-proxy loop");
+        if (m) {
+            BIO_meth_set_write(m, cipher_bio_write);
+            BIO_meth_set_read(m, cipher_bio_read);
+            BIO_meth_set_ctrl(m, cipher_bio_ctrl);
+            BIO_meth_set_create(m, cipher_bio_create);
+        }
+        return m;
+    }();
+    struct Owned {
+        BIO* bio;
+        ~Owned() { BIO_free(bio); }
+    };
+    thread_local Owned owned{method ? BIO_new(method) : nullptr};
+    return owned.bio;
 }
 
 // Logged once per peer and reason: a client (or backend) that keeps failing the same way
@@ -83,6 +147,21 @@ struct TlsStream::Guard {
     TlsStream* s;
 };
 
+// Around every OpenSSL call that may read or write ciphertext (and the SSL_get_error that
+// follows it, which looks at the BIO's retry flags): the loop's BIO serves this stream.
+// OpenSSL never calls back into us, but the previous target is restored all the same.
+struct TlsStream::Io {
+    explicit Io(TlsStream* s)
+        : io{&s->input_, s->raw_ ? &s->raw_->out() : nullptr}, previous(t_cipher_io) {
+        t_cipher_io = &io;
+    }
+    ~Io() { t_cipher_io = previous; }
+    Io(const Io&) = delete;
+    Io& operator=(const Io&) = delete;
+    CipherIo io;
+    const CipherIo* previous;
+};
+
 TlsStream::TlsStream(uv_loop_t* loop, std::shared_ptr<const TlsContext> context, Stream::Handler* h)
     : loop_(loop), context_(std::move(context)), handler_(h), started_ms_(uv_now(loop)) {}
 
@@ -109,20 +188,12 @@ TlsStream::~TlsStream() {
 }
 
 bool TlsStream::init_ssl(const std::string& host) {
+    BIO* bio = loop_cipher_bio();
+    if (!bio) return false;
     ssl_ = SSL_new(context_->ctx());
     if (!ssl_) return false;
-    rbio_ = BIO_new(BIO_s_mem());
-    wbio_ = BIO_new(BIO_s_mem());
-    if (!rbio_ || !wbio_) {
-        if (rbio_) BIO_free(rbio_);
-        if (wbio_) BIO_free(wbio_);
-        rbio_ = wbio_ = nullptr;
-        return false;
-    }
-    // An empty read BIO means "want more", not EOF.
-    BIO_set_mem_eof_return(rbio_, -1);
-    BIO_set_mem_eof_return(wbio_, -1);
-    SSL_set_bio(ssl_, rbio_, wbio_);
+    BIO_up_ref(bio);
+    SSL_set_bio(ssl_, bio, bio);  // one reference for both directions
     if (context_->server()) {
         SSL_set_accept_state(ssl_);
         return true;
@@ -198,21 +269,48 @@ uv_buf_t TlsStream::on_alloc(std::size_t) {
 void TlsStream::on_read(std::size_t n) {
     Guard g(this);
     if (closing_) return;
-    // A memory BIO takes everything (it grows), so nothing is left in the shared buffer.
-    BIO_write(rbio_, cipher_read_buffer(), static_cast<int>(n));
+    // Read in place unless older bytes wait (then they come first).
+    const char* data = cipher_read_buffer();
+    if (cipher_in_.empty()) {
+        input_ = std::string_view(data, n);
+    } else {
+        cipher_in_.append(data, n);
+        input_ = cipher_in_;
+    }
     // A client's handshake step waits for its turn in the loop's bounded queue (its
     // timeout still counts from the accept); our own links' handshakes run now.
     if (context_->server() && state_ == State::handshaking) {
+        keep_input();
         TlsHandshakeQueue::push(loop_, this, SSL_in_before(ssl_) == 0);
-        // Bytes wait in the read BIO meanwhile: at most one read buffer's worth more than
-        // a flight needs, so a client sending junk cannot pile up memory while it waits.
-        if (BIO_ctrl_pending(rbio_) >= kCipherReadSize && raw_) {
+        // Bytes wait in cipher_in_ meanwhile: at most one read buffer's worth more than a
+        // flight needs, so a client sending junk cannot pile up memory while it waits.
+        if (cipher_in_.size() >= kCipherReadSize && raw_) {
             raw_->stop_reading();
             held_input_ = true;
         }
         return;
     }
     pump();
+}
+
+// What OpenSSL has not taken moves out of the loop's read buffer (the next read, of any
+// connection, overwrites it) or to the front of cipher_in_. Once all is taken the copy is
+// freed: bytes are left over only during a handshake or while the handler is not reading,
+// never per request, and an idle connection keeps none.
+void TlsStream::keep_input() {
+    if (input_.empty()) {
+        input_ = {};
+        std::string().swap(cipher_in_);
+        return;
+    }
+    const char* begin = cipher_in_.data();
+    if (!cipher_in_.empty() && std::less_equal<const char*>()(begin, input_.data()) &&
+        std::less<const char*>()(input_.data(), begin + cipher_in_.size())) {
+        cipher_in_.erase(0, static_cast<std::size_t>(input_.data() - begin));
+    } else {
+        cipher_in_.assign(input_);
+    }
+    input_ = cipher_in_;
 }
 
 void TlsStream::run_handshake_step() {
@@ -231,53 +329,31 @@ void TlsStream::pump() {
         return;
     }
     ERR_clear_error();
-    if (state_ == State::handshaking && !handshake()) return;
-    if (state_ == State::open) deliver();
-    if (!closing_ && raw_) send_records();
-    if (!closing_ && state_ == State::open) release_bio_buffers();
-}
-
-// A memory BIO never shrinks: after the handshake (a few KiB of flights, more with client
-// certificates) or one large transfer it would hold that much for the connection's life.
-// Once drained, such a BIO is swapped for an empty one; small ones stay, so a busy
-// connection does not allocate per request.
-void TlsStream::release_bio_buffers() {
-    auto oversized = [this](BIO* bio) {
-        if (BIO_ctrl_pending(bio) != 0) return false;
-        BUF_MEM* mem = nullptr;
-        BIO_get_mem_ptr(bio, &mem);
-        return mem && mem->max > (shrink_bios_ ? 0 : kKeptBioBytes);
-    };
-    auto fresh = [] {
-        BIO* bio = BIO_new(BIO_s_mem());
-        if (bio) BIO_set_mem_eof_return(bio, -1);
-        return bio;
-    };
-    if (oversized(rbio_)) {
-        if (BIO* bio = fresh()) {
-            SSL_set0_rbio(ssl_, bio);  // frees the old one
-            rbio_ = bio;
-        }
+    if (state_ != State::handshaking || handshake()) {
+        if (state_ == State::open) deliver();
+        if (!closing_ && raw_) send_records();
     }
-    if (oversized(wbio_)) {
-        if (BIO* bio = fresh()) {
-            SSL_set0_wbio(ssl_, bio);
-            wbio_ = bio;
-        }
-    }
-    shrink_bios_ = BIO_ctrl_pending(rbio_) != 0 || BIO_ctrl_pending(wbio_) != 0;
+    if (!closing_) keep_input();
 }
 
 bool TlsStream::handshake() {
-    const int rc = SSL_do_handshake(ssl_);
+    int rc = 0, error = 0;
+    {
+        Io io(this);
+        rc = SSL_do_handshake(ssl_);
+        if (rc != 1) error = SSL_get_error(ssl_, rc);
+    }
     if (rc == 1) {
         state_ = State::open;
-        shrink_bios_ = true;
         uncount();
         handshake_timer_.reset();
         tls_stats().handshake(context_->options().side, TlsOutcome::ok,
                               static_cast<double>(uv_now(loop_) - started_ms_) / 1000.0);
         send_records();
+        if (closing_ || !raw_) return false;
+        // The flights (a few KiB, more with client certificates) are out: the socket's
+        // write buffer need not keep their size for the connection's life.
+        raw_->release_buffers();
         if (finishing_) {
             finish();
             return false;
@@ -291,7 +367,6 @@ bool TlsStream::handshake() {
         if (!plain_out_.empty()) encrypt();
         return true;
     }
-    const int error = SSL_get_error(ssl_, rc);
     if (error == SSL_ERROR_WANT_READ || error == SSL_ERROR_WANT_WRITE) {
         send_records();
         return false;
@@ -330,15 +405,19 @@ void TlsStream::handshake_failed(TlsOutcome outcome, const std::string& reason) 
 
 void TlsStream::deliver() {
     while (reading_ && handler_ && !closing_ && raw_) {
-        if (SSL_pending(ssl_) == 0 && BIO_ctrl_pending(rbio_) == 0) return;
+        if (SSL_pending(ssl_) == 0 && input_.empty()) return;
         uv_buf_t buf = handler_->on_alloc(kPlainReadSize);
         if (!buf.base || buf.len == 0) return;
-        const int n = SSL_read(ssl_, buf.base, static_cast<int>(buf.len));
+        int n = 0, error = 0;
+        {
+            Io io(this);
+            n = SSL_read(ssl_, buf.base, static_cast<int>(buf.len));
+            if (n <= 0) error = SSL_get_error(ssl_, n);
+        }
         if (n > 0) {
             handler_->on_read(static_cast<std::size_t>(n));
             continue;
         }
-        const int error = SSL_get_error(ssl_, n);
         if (error == SSL_ERROR_WANT_READ || error == SSL_ERROR_WANT_WRITE) return;
         if (error == SSL_ERROR_ZERO_RETURN) {
             // close_notify: an orderly end of the peer's input; it may still read ours.
@@ -358,9 +437,10 @@ void TlsStream::flush() {
 }
 
 void TlsStream::encrypt() {
-    // The write BIO grows, so SSL_write only stops at record boundaries: loop over the
-    // records and drop the written plaintext once.
+    // The BIO takes every record, so SSL_write only stops at record boundaries: loop over
+    // the records and drop the written plaintext once.
     std::size_t done = 0;
+    Io io(this);
     while (done < plain_out_.size()) {
         const int n =
             SSL_write(ssl_, plain_out_.data() + done, static_cast<int>(plain_out_.size() - done));
@@ -379,15 +459,9 @@ void TlsStream::encrypt() {
     send_records();
 }
 
+// OpenSSL's records are already in the TcpStream's queue (the BIO appends them there).
 void TlsStream::send_records() {
-    const std::size_t pending = BIO_ctrl_pending(wbio_);
-    if (pending == 0 || !raw_) return;
-    std::string& out = raw_->out();
-    const std::size_t old = out.size();
-    out.resize(old + pending);
-    const int n = BIO_read(wbio_, out.data() + old, static_cast<int>(pending));
-    out.resize(old + (n > 0 ? static_cast<std::size_t>(n) : 0));
-    raw_->flush();
+    if (raw_ && !raw_->out().empty()) raw_->flush();
 }
 
 std::size_t TlsStream::pending_bytes() const {
@@ -447,7 +521,7 @@ void TlsStream::start_reading() {
     if (state_ != State::open || !raw_) return;
     raw_->start_reading();
     // Records already decrypted or received wait for the loop, never for the caller.
-    if (SSL_pending(ssl_) > 0 || BIO_ctrl_pending(rbio_) > 0) resume_soon();
+    if (SSL_pending(ssl_) > 0 || !input_.empty()) resume_soon();
 }
 
 void TlsStream::stop_reading() {
@@ -483,7 +557,10 @@ void TlsStream::end_output() {
     ERR_clear_error();
     encrypt();
     if (!raw_) return;
-    SSL_shutdown(ssl_);
+    {
+        Io io(this);
+        SSL_shutdown(ssl_);
+    }
     send_records();
     if (raw_) raw_->end_output();
 }
@@ -495,7 +572,10 @@ void TlsStream::finish() {
         ERR_clear_error();
         encrypt();
         if (raw_) {
-            SSL_shutdown(ssl_);
+            {
+                Io io(this);
+                SSL_shutdown(ssl_);
+            }
             send_records();
             raw_->close_after_flush();
             raw_ = nullptr;
@@ -511,7 +591,10 @@ void TlsStream::release_raw(bool notify) {
     if (notify) {
         // Best effort close_notify: it goes out if the socket takes it right away.
         ERR_clear_error();
-        SSL_shutdown(ssl_);
+        {
+            Io io(this);
+            SSL_shutdown(ssl_);
+        }
         send_records();
     }
     if (raw_) raw_->close();

@@ -1,8 +1,9 @@
-// A TLS connection on the libuv loop: OpenSSL 3 over memory BIOs on top of a TcpStream,
-// with no blocking I/O and no thread. Ciphertext the TcpStream reads goes into the read
-// BIO; records are decrypted straight into the buffers the handler's on_alloc returns;
-// plaintext the owner queues is encrypted on flush() and the write BIO's records handed
-// to the TcpStream (and so to its uv_try_write fast path).
+// A TLS connection on the libuv loop: OpenSSL 3 on top of a TcpStream, with no blocking I/O
+// and no thread. OpenSSL reads ciphertext where the TcpStream read it (the loop thread's
+// read buffer) and appends its records to the TcpStream's write queue, through one BIO per
+// loop thread that serves whichever stream is inside an OpenSSL call; records are decrypted
+// straight into the buffers the handler's on_alloc returns; plaintext the owner queues is
+// encrypted on flush() and goes out by the TcpStream's uv_try_write fast path.
 //
 // Until the handshake is done the owner's bytes wait and, on the connecting side,
 // on_connected is only reported once the peer is verified. A failed handshake is logged
@@ -12,8 +13,9 @@
 //
 // On the server side, handshake steps do not run from the read callback: the stream queues
 // itself on its loop's TlsHandshakeQueue, which bounds the handshake work per loop turn.
-// Idle connections keep no record buffers (SSL_MODE_RELEASE_BUFFERS) and no large BIO
-// buffers (a drained memory BIO holding a handshake flight or a big reply is replaced).
+// Idle connections keep no record buffers (SSL_MODE_RELEASE_BUFFERS), no BIO of their own,
+// no ciphertext (what OpenSSL has not taken yet is copied out of the shared read buffer, and
+// that copy is freed once taken), and not the handshake flights' write buffer.
 #pragma once
 
 #include <uv.h>
@@ -22,6 +24,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 
 #include "proxy/net/stream.h"
 #include "proxy/net/tcp_stream.h"
@@ -30,7 +33,6 @@
 #include "proxy/net/tls_stats.h"
 
 using SSL = struct ssl_st;
-using BIO = struct bio_st;
 
 namespace sp::proxy {
 
@@ -67,6 +69,7 @@ class TlsStream final : public Stream, private Stream::Handler, private TlsHands
   private:
     enum class State { handshaking, open, done };
     struct Guard;
+    struct Io;
 
     TlsStream(uv_loop_t* loop, std::shared_ptr<const TlsContext> context, Stream::Handler* h);
     ~TlsStream() override;
@@ -83,7 +86,7 @@ class TlsStream final : public Stream, private Stream::Handler, private TlsHands
     void run_handshake_step() override;
     void pump();
     bool handshake();
-    void release_bio_buffers();
+    void keep_input();
     void handshake_failed(TlsOutcome outcome, const std::string& reason);
     void deliver();
     bool end_input();
@@ -102,8 +105,10 @@ class TlsStream final : public Stream, private Stream::Handler, private TlsHands
     Stream::Handler* handler_;
     TcpStream* raw_ = nullptr;
     SSL* ssl_ = nullptr;
-    BIO* rbio_ = nullptr;  // ciphertext in (owned by ssl_)
-    BIO* wbio_ = nullptr;  // ciphertext out (owned by ssl_)
+    // Ciphertext read and not yet taken by OpenSSL: a view of the loop's read buffer while
+    // on_read runs, of cipher_in_ otherwise (keep_input()).
+    std::string_view input_;
+    std::string cipher_in_;
     std::string plain_out_;
     mutable std::string peer_;
     std::string failure_;   // why the handshake failed, for the owner's message
@@ -113,7 +118,6 @@ class TlsStream final : public Stream, private Stream::Handler, private TlsHands
     bool reading_ = false;      // the handler wants bytes
     bool input_ended_ = false;  // close_notify or EOF, kept open for writing (on_end_of_input)
     bool finishing_ = false;    // close_after_flush() came during the handshake
-    bool shrink_bios_ = false;  // the handshake's flights are still in the BIOs' buffers
     bool held_input_ = false;   // reading paused while a queued step has enough bytes
     bool broken_ = false;       // a write failed; reported from the loop
     bool closing_ = false;      // deleted as soon as no callback of ours is running

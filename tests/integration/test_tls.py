@@ -166,6 +166,33 @@ def _tls_socket(port: int, ca, cert=None, key=None):
     return ctx.wrap_socket(raw)
 
 
+@pytest.mark.parametrize("version,tickets", [("1.3", True), ("1.2", True), ("1.2", False)])
+def test_session_resumption(tls_proxy, tls_files, version, tickets):
+    # Sessions resume by ticket, TLS 1.3 and 1.2 alike, client certificate included (the
+    # ticket carries it). A 1.2 client that offers no ticket gets a full handshake: the
+    # proxy keeps no server-side session cache (docs/tls.md, idle memory).
+    ctx = ssl.create_default_context(cafile=str(tls_files.ca))
+    ctx.load_cert_chain(str(tls_files.client_cert), str(tls_files.client_key))
+    ctx.minimum_version = ctx.maximum_version = (
+        ssl.TLSVersion.TLSv1_3 if version == "1.3" else ssl.TLSVersion.TLSv1_2)
+    if not tickets:
+        ctx.options |= ssl.OP_NO_TICKET
+
+    def connect(session=None):
+        raw = socket.create_connection((HOST, tls_proxy.tls_port), timeout=5)
+        with ctx.wrap_socket(raw, server_hostname=HOST, session=session) as s:
+            assert s.version() == f"TLSv{version}"
+            s.sendall(b"*1\r\n$4\r\nPING\r\n")
+            assert s.recv(100) == b"+PONG\r\n"  # TLS 1.3 tickets are read on the way
+            return s.session_reused, s.session
+
+    reused, session = connect()
+    assert not reused
+    for _ in range(2):
+        reused, _ = connect(session)
+        assert reused is tickets
+
+
 def test_mtls_refuses_client_without_certificate(tls_proxy, tls_files):
     c = redis.Redis(host=HOST, port=tls_proxy.tls_port, socket_timeout=5, **tls_files.client_kw())
     with pytest.raises(redis.ConnectionError):
