@@ -631,11 +631,16 @@ void ClientSession::check_input_end() {
     // exactly where it would have seen the client's: a command served at once is answered,
     // a blocked one freed at once (on_backend_closed follows). Waiting instead left it
     // blocked for kBlockedAnswerMs, and a job pushed meanwhile went to a client long gone.
-    if (!inflight_shared_ && dedicated_.link && !dedicated_.output_ended)
-        dedicated_.output_ended = dedicated_.link->end_output();
-    // Still bounded if Redis does not close it (stopped, or the link is not read).
     const std::uint64_t now = uv_now(ctx().loop());
-    if (now - p.issued_ms >= InputEndWatch::kBlockedAnswerMs) {
+    if (!inflight_shared_ && dedicated_.link && !dedicated_.output_ended) {
+        dedicated_.output_ended = dedicated_.link->end_output();
+        dedicated_.output_ended_ms = now;
+    }
+    // Still bounded if Redis does not close it (stopped, or the link is not read), counted
+    // from the EOF passed on: a command blocked for long must still be freed by Redis
+    // before the client sees its connection close.
+    const std::uint64_t since = dedicated_.output_ended ? dedicated_.output_ended_ms : p.issued_ms;
+    if (now - since >= InputEndWatch::kBlockedAnswerMs) {
         close(CloseReason::failed, "client left while blocked in a command", true);
         return;
     }

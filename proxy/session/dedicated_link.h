@@ -2,6 +2,7 @@
 // own AUTH, subscriptions, blocking commands, MONITOR...), and what the session knows of it.
 #pragma once
 
+#include <cstdint>
 #include <memory>
 
 #include "proxy/backend/backend_link.h"
@@ -17,6 +18,7 @@ struct DedicatedLink {
     // frees such a client at its EOF): nothing more is sent on it, and its close is Redis
     // letting the connection go, not a failure.
     bool output_ended = false;
+    std::uint64_t output_ended_ms = 0;  // when (the bound on Redis closing it counts from)
 };
 
 }  // namespace sp::proxy

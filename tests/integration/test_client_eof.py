@@ -17,6 +17,8 @@ import termios
 import time
 import uuid
 
+import pytest
+
 import harness
 from harness import HOST, admin_get, free_port, metric_value, now, rss_mib, wait_until
 
@@ -135,7 +137,9 @@ def test_half_closed_client_of_a_blocked_command_is_closed_as_redis_does(proxy, 
     assert got == b"*2\r\n$%d\r\n%s\r\n$3\r\njob\r\n+PONG\r\n" % (len(q), q.encode())
 
 
-def test_job_pushed_after_a_blocked_client_left_stays_in_the_list(proxy, module_topology):
+@pytest.mark.parametrize("blocked_for", [0.0, 1.5])
+def test_job_pushed_after_a_blocked_client_left_stays_in_the_list(proxy, module_topology,
+                                                                  blocked_for):
     """A worker blocked in BLPOP that goes away (its process killed: the socket closes) must
     not take a job pushed after it left: Redis frees it at the EOF, and the job stays in the
     list for the next worker. The same steps straight to Redis, then through the proxy.
@@ -143,7 +147,8 @@ def test_job_pushed_after_a_blocked_client_left_stays_in_the_list(proxy, module_
     (it could not tell a blocked command from one being answered), and a job pushed in that
     second was popped for nobody: lost. Now the client's EOF is passed on to Redis right
     behind the BLPOP (the link's writing side is shut down), where Redis sees it as it would
-    the client's own."""
+    the client's own. blocked_for 1.5: blocked longer than the proxy's 1 s bound on Redis
+    closing the link, which counts from the EOF passed on, not from the BLPOP's sending."""
     master = module_topology.current_master()
     direct = master.client()
     for via, port in (("redis", master.port), ("proxy", proxy.port)):
@@ -154,6 +159,7 @@ def test_job_pushed_after_a_blocked_client_left_stays_in_the_list(proxy, module_
             s.sendall(cmd("BLPOP", q, "0"))
             wait_until(lambda: blocked_clients(master) == before + 1, 10, 0.01,
                        f"the BLPOP sent {via} to block in Redis")
+            time.sleep(blocked_for)
         finally:
             s.close()
         # Well inside the second the proxy used to wait.
