@@ -8,8 +8,9 @@
 // One exception, also Redis's: a client blocked in a command (BLPOP 0) is freed at its EOF,
 // the pop popping nothing. The session shuts down the writing side of the dedicated link
 // right behind the blocking command, so Redis sees the EOF there and frees it (or answers
-// one served at once); kBlockedAnswerMs from its sending bounds the wait if Redis does not
-// close the link, then the client is closed and its Redis connection with it.
+// one served at once); kBlockedAnswerMs from then bounds the wait if Redis does not close
+// the link (from the command's sending if the link could not be ended), then the client is
+// closed and its Redis connection with it.
 //
 // A client the session stopped reading (a pipeline behind a BLPOP, paused for backpressure)
 // never delivers its EOF: its socket is asked every kPeerCheckMs whether the peer hung up
