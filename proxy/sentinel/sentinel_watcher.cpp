@@ -4,6 +4,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <set>
 #include <sstream>
 #include <vector>
 
@@ -53,8 +54,9 @@ SentinelWatcher::~SentinelWatcher() {
 }
 
 std::size_t SentinelWatcher::sentinels_up() const {
-    return static_cast<std::size_t>(std::count_if(sentinels_.begin(), sentinels_.end(),
-                                                  [](auto& kv) { return kv.second->cmd_up; }));
+    const SentinelRoster::Links& links = roster_.links();
+    return static_cast<std::size_t>(
+        std::count_if(links.begin(), links.end(), [](auto& kv) { return kv.second->cmd_up; }));
 }
 
 std::uint64_t SentinelWatcher::without_majority_ms() const {
@@ -63,25 +65,20 @@ std::uint64_t SentinelWatcher::without_majority_ms() const {
 
 std::vector<SentinelWatcher::SentinelStatus> SentinelWatcher::sentinel_status() const {
     std::vector<SentinelStatus> out;
-    for (const auto& [key, link] : sentinels_)
+    for (const auto& [key, link] : roster_.links())
         out.push_back({link->addr, link->configured, link->cmd_up, link->sub_up,
                        link->down_since_ms, link->answer, link->run_id, link->problem});
     return out;
 }
 
 void SentinelWatcher::start() {
-    for (const auto& hp : config_.sentinels) {
-        auto link = std::make_unique<SentinelLink>();
-        link->addr = {hp.host, hp.port};
-        link->configured = true;
-        sentinels_.emplace(link->addr.str(), std::move(link));
-    }
+    for (const auto& hp : config_.sentinels) roster_.add({hp.host, hp.port}, true);
     TopologySnapshot snap;
     snap.hold_reason = "no master verified yet";
     topology_.publish(snap);
     failover_.hold_started(uv_now(loop_));
     rounds_.first_ms = uv_now(loop_);
-    for (auto& [key, link] : sentinels_) connect_link(*link);
+    for (auto& [key, link] : roster_.links()) connect_link(*link);
     schedule_fast(true);
 }
 
@@ -95,26 +92,16 @@ void SentinelWatcher::reconfigure(const config::Config& config) {
     for (const auto& hp : config.sentinels) {
         NodeAddress a{hp.host, hp.port};
         wanted.insert(a.str());
-        auto it = sentinels_.find(a.str());
-        if (it == sentinels_.end()) {
-            auto link = std::make_unique<SentinelLink>();
-            link->addr = a;
-            link->configured = true;
-            auto& ref = *link;
-            sentinels_.emplace(a.str(), std::move(link));
-            connect_link(ref);
-        } else {
-            it->second->configured = true;
-        }
+        if (SentinelLink* known = roster_.find(a.str()))
+            known->configured = true;
+        else
+            connect_link(roster_.add(a, true));
     }
-    for (auto it = sentinels_.begin(); it != sentinels_.end();) {
+    SentinelRoster::Links& links = roster_.links();
+    for (auto it = links.begin(); it != links.end();) {
         if (it->second->configured && !wanted.count(it->first)) {
             spdlog::info("sentinel {} removed by reload", it->first);
-            const std::string run_id = it->second->run_id;
-            std::erase_if(directory_, [&](const auto& e) {
-                return e.first == it->first || (!run_id.empty() && e.second == run_id);
-            });
-            it = sentinels_.erase(it);
+            it = roster_.remove(it);
         } else {
             ++it;
         }
@@ -146,8 +133,7 @@ void SentinelWatcher::connect_link(SentinelLink& link) {
     auto alive = alive_;
     auto find = [this, key, alive]() -> SentinelLink* {
         if (!*alive) return nullptr;
-        auto it = sentinels_.find(key);
-        return it == sentinels_.end() ? nullptr : it->second.get();
+        return roster_.find(key);
     };
     auto auth = auth_command(true);
 
@@ -155,8 +141,9 @@ void SentinelWatcher::connect_link(SentinelLink& link) {
         link.cmd->command(auth, [this, find](const redisReply* r) {
             SentinelLink* l = find();
             if (l && r && r->type == REDIS_REPLY_ERROR)
-                report_problem(
-                    *l, "AUTH refused: " + str(r) + " (check sentinel.user/sentinel.password)");
+                roster_.report_problem(
+                    *l, "AUTH refused: " + str(r) + " (check sentinel.user/sentinel.password)",
+                    uv_now(loop_));
         });
     // The link counts as up once the sentinel said who it is: its run id is how one
     // sentinel reached under two names (or behind one Service address) is counted once.
@@ -170,7 +157,7 @@ void SentinelWatcher::connect_link(SentinelLink& link) {
             if (l->problem.rfind("TLS", 0) == 0) l->problem.clear();  // it answers over TLS now
             l->run_id = str(r);
         } else if (r->type == REDIS_REPLY_ERROR) {
-            report_problem(*l, str(r));
+            roster_.report_problem(*l, str(r), uv_now(loop_));
             l->run_id.clear();
         }
         bool was_down = l->down_since_ms != 0;
@@ -220,8 +207,9 @@ void SentinelWatcher::connect_link(SentinelLink& link) {
 
 void SentinelWatcher::report_tls_failure(SentinelLink& link, const RespClient& client) {
     if (!client.tls_failure().empty())
-        report_problem(link,
-                       "TLS handshake failed: " + client.tls_failure() + " (check [sentinel_tls])");
+        roster_.report_problem(
+            link, "TLS handshake failed: " + client.tls_failure() + " (check [sentinel_tls])",
+            uv_now(loop_));
 }
 
 void SentinelWatcher::link_down(SentinelLink& link, const std::string& why) {
@@ -249,12 +237,13 @@ void SentinelWatcher::link_down(SentinelLink& link, const std::string& why) {
 
 void SentinelWatcher::tick() {
     std::uint64_t now = uv_now(loop_);
-    for (auto it = sentinels_.begin(); it != sentinels_.end();) {
+    SentinelRoster::Links& links = roster_.links();
+    for (auto it = links.begin(); it != links.end();) {
         SentinelLink& l = *it->second;
         if (l.forget) {
             spdlog::info("forgetting sentinel {}: a majority of the sentinels no longer list it",
                          it->first);
-            it = sentinels_.erase(it);
+            it = links.erase(it);
             continue;
         }
         if (l.down_since_ms && now >= l.next_attempt_ms) {
@@ -279,7 +268,7 @@ void SentinelWatcher::start_round(const std::string& why) {
     // At start-up, wait (up to the connect timeout) until every configured sentinel has
     // connected or failed, so the first verification is not one sentinel's word.
     if (!verified_ && uv_now(loop_) - rounds_.first_ms < config_.connect_timeout_ms) {
-        for (auto& [key, link] : sentinels_)
+        for (auto& [key, link] : roster_.links())
             if (!link->cmd_up && link->down_since_ms == 0) return;  // the tick retries
     }
     rounds_.last_trigger = why;
@@ -291,7 +280,7 @@ void SentinelWatcher::start_round(const std::string& why) {
     rounds_.learn_sentinels = false;
     rounds_.learn_replicas = false;
     auto alive = alive_;
-    for (auto& [key, link] : sentinels_) {
+    for (auto& [key, link] : roster_.links()) {
         if (!link->cmd_up) continue;
         link->asked_round = round;
         std::string k = key;
@@ -314,9 +303,9 @@ void SentinelWatcher::start_round(const std::string& why) {
         link->cmd->command({"SENTINEL", "GET-MASTER-ADDR-BY-NAME", config_.master_name},
                            [this, alive, k, round](const redisReply* r) {
                                if (!*alive) return;
-                               auto it = sentinels_.find(k);
-                               if (it == sentinels_.end()) return;
-                               SentinelLink& l = *it->second;
+                               SentinelLink* found = roster_.find(k);
+                               if (!found) return;
+                               SentinelLink& l = *found;
                                if (r) {
                                    l.answered_round = round;
                                    l.answer.reset();
@@ -325,7 +314,7 @@ void SentinelWatcher::start_round(const std::string& why) {
                                            node_address(str(r->element[0]), str(r->element[1]));
                                        l.problem.clear();
                                    } else if (r->type == REDIS_REPLY_ERROR) {
-                                       report_problem(l, str(r));
+                                       roster_.report_problem(l, str(r), uv_now(loop_));
                                    } else {
                                        explain_unknown_master(k);
                                    }
@@ -338,7 +327,7 @@ void SentinelWatcher::start_round(const std::string& why) {
 
 void SentinelWatcher::finish_round_if_done() {
     if (!rounds_.open) return;
-    for (auto& [key, link] : sentinels_)
+    for (auto& [key, link] : roster_.links())
         if (link->cmd_up && link->asked_round == rounds_.current &&
             link->answered_round != rounds_.current)
             return;
@@ -351,8 +340,61 @@ void SentinelWatcher::finish_round_if_done() {
     }
 }
 
+void SentinelWatcher::learn_sentinels(const std::string& from_key, const redisReply* r) {
+    const std::vector<SentinelLink*> added = roster_.learn_sentinels(from_key, r);
+    for (SentinelLink* link : added) connect_link(*link);
+    // Learn again next round: the new sentinel's own list too (it lists the sentinel
+    // that told us about it, which a Service address may have hidden).
+    if (!added.empty()) rounds_.learn_sentinels = true;
+}
+
+void SentinelWatcher::explain_unknown_master(const std::string& key) {
+    SentinelLink* found = roster_.find(key);
+    if (!found || !found->cmd) return;
+    const SentinelLink& link = *found;
+    if (!link.problem.empty() &&
+        uv_now(loop_) - link.problem_logged_ms < SentinelRoster::kProblemLogEveryMs)
+        return;  // already explained recently
+    auto alive = alive_;
+    found->cmd->command({"SENTINEL", "MASTERS"}, [this, alive, key](const redisReply* r) {
+        if (!*alive) return;
+        SentinelLink* l = roster_.find(key);
+        if (!l || !r || r->type != REDIS_REPLY_ARRAY) return;
+        std::string names = master_names(r);
+        roster_.report_problem(*l,
+                               "does not know master '" + config_.master_name +
+                                   "' (it knows: " + (names.empty() ? "none" : names) + ")",
+                               uv_now(loop_));
+    });
+}
+
+void SentinelWatcher::learn_replicas(const redisReply* r) {
+    if (!r || r->type != REDIS_REPLY_ARRAY) return;
+    std::vector<NodeAddress> reps;
+    kept_.known_nodes.clear();
+    for (std::size_t i = 0; i < r->elements; ++i) {
+        const redisReply* e = r->element[i];
+        if (!e || e->type != REDIS_REPLY_ARRAY) continue;
+        InstanceEntry entry = instance_entry(e);
+        if (!entry.addr) continue;
+        kept_.known_nodes.push_back(*entry.addr);  // down ones too: the fence watches them all
+        if (entry.flags.find("down") != std::string::npos ||
+            entry.flags.find("disconnected") != std::string::npos)
+            continue;
+        reps.push_back(std::move(*entry.addr));
+    }
+    replicas_ = std::move(reps);
+}
+
+void SentinelWatcher::learn_timings(const std::string& from_key, const redisReply* r) {
+    std::optional<SentinelTimings> all = roster_.learn_timings(from_key, r);
+    if (!all || (timings_.last && *timings_.last == *all)) return;
+    timings_.last = all;
+    if (timings_.notify) timings_.notify(*all);
+}
+
 void SentinelWatcher::evaluate() {
-    VoteOutcome vote = count_votes(ballots());
+    VoteOutcome vote = count_votes(roster_.ballots(rounds_.current));
     last_vote_ = vote;
     std::uint64_t now = uv_now(loop_);
     using Kind = VoteOutcome::Kind;
@@ -368,7 +410,7 @@ void SentinelWatcher::evaluate() {
         } else if (kept_.second_master || fence_.active()) {
             // hold_for_fence said why
         } else {
-            const std::string problems = sentinel_problems();
+            const std::string problems = roster_.sentinel_problems();
             unverify((vote.kind == Kind::none_answering
                           ? "no sentinel reachable (" + std::to_string(vote.known) + " known)"
                           : "no sentinel majority to verify a master (" + vote.describe() + ")") +
@@ -388,7 +430,7 @@ void SentinelWatcher::evaluate() {
         if (failover_.early()) fence_follow("sentinels disagree (" + vote.describe() + ")");
         // Sentinels that answered with an error (a refused AUTH, an unknown master name)
         // named nothing: that is the reason to show, not a disagreement.
-        const std::string problems = sentinel_problems();
+        const std::string problems = roster_.sentinel_problems();
         unverify(problems.empty() ? "sentinels disagree on the master (" + vote.describe() + ")"
                                   : "no sentinel majority names a master (" + vote.describe() +
                                         "): " + problems);
@@ -624,7 +666,7 @@ void SentinelWatcher::check_unheard_sentinels(const NodeAddress& candidate,
         kept_.unheard_reason.clear();
         if (r && r->type == REDIS_REPLY_STRING) {
             std::set<std::string> heard;
-            for (const auto& [key, link] : sentinels_)
+            for (const auto& [key, link] : roster_.links())
                 if (link->cmd_up && link->answered_round == rounds_.current &&
                     link->run_id.size() >= 8)
                     heard.insert(link->run_id.substr(0, 8));
@@ -827,7 +869,7 @@ void SentinelWatcher::fence_follow(const std::string& why) {
 }
 
 bool SentinelWatcher::names_only_failover_pair() const {
-    for (const SentinelBallot& b : ballots())
+    for (const SentinelBallot& b : roster_.ballots(rounds_.current))
         if (b.answered && b.names && !failover_.failing_over(*b.names) &&
             !(failover_.selected() && *failover_.selected() == *b.names))
             return false;

@@ -16,10 +16,8 @@
 #include <uv.h>
 
 #include <functional>
-#include <map>
 #include <memory>
 #include <optional>
-#include <set>
 #include <string>
 #include <vector>
 
@@ -30,6 +28,7 @@
 #include "proxy/sentinel/problem_log.h"
 #include "proxy/sentinel/promotion_probe.h"
 #include "proxy/sentinel/resp_client.h"
+#include "proxy/sentinel/sentinel_roster.h"
 #include "proxy/sentinel/sentinel_timings.h"
 #include "proxy/sentinel/sentinel_vote.h"
 #include "proxy/sentinel/topology.h"
@@ -59,7 +58,7 @@ class SentinelWatcher {
     }
 
     std::size_t sentinels_up() const;
-    std::size_t sentinels_known() const { return sentinels_.size(); }
+    std::size_t sentinels_known() const { return roster_.links().size(); }
     // The last round's count (known = distinct sentinels, by run id).
     const VoteOutcome& last_vote() const { return last_vote_; }
     // How long no majority of the known sentinels has answered (0: one answers now).
@@ -82,33 +81,6 @@ class SentinelWatcher {
     const FailoverState::Releases& hold_releases() const { return failover_.releases(); }
 
   private:
-    struct SentinelLink {
-        NodeAddress addr;
-        bool configured = false;          // from the config (never forgotten) or learned
-        std::unique_ptr<RespClient> cmd;  // queries
-        std::unique_ptr<RespClient> sub;  // PSUBSCRIBE * for events
-        bool cmd_up = false;
-        bool sub_up = false;
-        std::uint64_t next_attempt_ms = 0;
-        std::uint32_t backoff_ms = 100;
-        std::uint64_t down_since_ms = 0;    // 0 while reachable
-        std::optional<NodeAddress> answer;  // last GET-MASTER-ADDR-BY-NAME answer
-        std::uint64_t answered_round = 0;
-        std::uint64_t asked_round = 0;
-        std::string run_id;       // Sentinel's own id: one sentinel behind two addresses is one
-        std::string resolved_ip;  // what addr last resolved to (kept while the link is down)
-        // What its last SENTINEL SENTINELS listed (run ids and addresses), for forgetting.
-        bool listed_valid = false;
-        std::set<std::string> listed;
-        bool forget = false;  // a majority stopped listing it: erased by the next tick
-        std::optional<SentinelTimings> timings;  // its SENTINEL MASTER answer
-        std::string problem;  // last misconfiguration seen (NOAUTH, unknown master name)
-        std::uint64_t problem_logged_ms = 0;
-    };
-    SentinelLinkView view(const SentinelLink& link) const;
-    std::vector<SentinelLinkView> views() const;
-    std::string identity(const SentinelLink& link) const;
-
     void tick();
     void connect_link(SentinelLink& link);
     void link_down(SentinelLink& link, const std::string& why);
@@ -126,8 +98,6 @@ class SentinelWatcher {
     void warn_kept(const VoteOutcome& vote);
     void verified(const NodeAddress& addr, const VoteOutcome& vote, bool kept);
     void redis_trouble(const NodeAddress& node, const std::string& cause, const std::string& what);
-    void report_problem(SentinelLink& link, const std::string& problem);
-    std::string sentinel_problems() const;  // every sentinel's current problem, for the hold reason
     void explain_unknown_master(const std::string& key);
     void unverify(const std::string& reason);
     void on_event(const std::string& sentinel, const std::string& channel,
@@ -140,8 +110,6 @@ class SentinelWatcher {
     void fence_follow(const std::string& why);
     bool names_only_failover_pair() const;
     void learn_sentinels(const std::string& from_key, const redisReply* reply);
-    void forget_unlisted();
-    std::vector<SentinelBallot> ballots() const;
     void learn_replicas(const redisReply* reply);
     void learn_timings(const std::string& from_key, const redisReply* reply);
     void fetch_command_table(const NodeAddress& addr);
@@ -203,17 +171,12 @@ class SentinelWatcher {
     uv_loop_t* loop_;
     config::Config config_;
     Topology& topology_;
-    std::map<std::string, std::unique_ptr<SentinelLink>> sentinels_;
+    SentinelRoster roster_;
     Timer tick_timer_;
     Rounds rounds_;
     std::optional<NodeAddress> verified_;
     FailoverState failover_;
     VoteOutcome last_vote_;
-    // What SENTINEL SENTINELS listed (address -> run id), so a sentinel still counts as
-    // known while no link of ours currently reaches it (a Service address that now lands
-    // on another one, a configured one down since start). Left only by the majority rule
-    // in forget_unlisted().
-    SentinelDirectory directory_;
     KeptMaster kept_;
     MasterFence fence_;
     MasterProbe probe_;
