@@ -113,7 +113,7 @@ std::vector<SentinelLink*> SentinelRoster::learn_sentinels(const std::string& fr
 }
 
 void SentinelRoster::forget_unlisted() {
-    const std::vector<SentinelLinkView> links = views(0);
+    const std::vector<SentinelLinkView> links = views(0);  // identities only: no round needed
     std::set<std::string> ids;
     for (const auto& [address, run_id] : directory_)
         ids.insert(listed_identity(address, run_id, links));
