@@ -157,6 +157,50 @@ def test_blocked_client_that_leaves_is_freed_in_redis_at_once_over_tls(tls_proxy
     assert blocked() == before
 
 
+def test_blocking_command_then_eof_answers_as_redis_does_over_tls(tls_proxy, tls_topology,
+                                                                   tls_files):
+    # The same pipelines, each followed by the end of the client's input, straight to Redis
+    # (over TLS) and through the proxy (whose link to Redis is TLS and gets a close_notify
+    # and a FIN right behind the blocking command): a BLPOP served at once is answered and
+    # what followed it runs; a blocked one is freed and nothing after it runs.
+    master = tls_topology.current_master()
+    direct = master.client()
+
+    def cmd(*args: str) -> bytes:
+        return b"*%d\r\n" % len(args) + b"".join(
+            b"$%d\r\n%s\r\n" % (len(a), a.encode()) for a in args)
+
+    def plain_half_close(payload: bytes) -> bytes:
+        s = socket.create_connection((HOST, tls_proxy.port), timeout=15)
+        try:
+            s.sendall(payload)
+            s.shutdown(socket.SHUT_WR)
+            got, deadline = b"", now() + 15
+            while True:
+                assert now() < deadline, f"no close within 15 s; read {got[-60:]!r}"
+                data = s.recv(1 << 16)
+                if not data:
+                    return got
+                got += data
+        finally:
+            s.close()
+
+    for via in ("redis", "proxy"):
+        q = f"tls:eof:{via}:{time.monotonic_ns()}"
+        served = cmd("BLPOP", q, "0") + cmd("PING") + cmd("SET", q + ":after", "1")
+        blocked = cmd("SELECT", "1") + cmd("BLPOP", q + ":empty", "0") + cmd("PING")
+        direct.rpush(q, "job")
+        if via == "redis":
+            got_served = tls_half_close(master.port, tls_files, served, False)
+            got_blocked = tls_half_close(master.port, tls_files, blocked, False)
+        else:
+            got_served, got_blocked = plain_half_close(served), plain_half_close(blocked)
+        assert got_served == b"*2\r\n$%d\r\n%s\r\n$3\r\njob\r\n+PONG\r\n+OK\r\n" % (
+            len(q), q.encode()), (via, got_served)
+        assert direct.get(q + ":after") == "1", via
+        assert got_blocked == b"+OK\r\n", (via, got_blocked)
+
+
 def _tls_socket(port: int, ca, cert=None, key=None):
     ctx = ssl.create_default_context(cafile=str(ca))
     ctx.check_hostname = False
