@@ -550,6 +550,15 @@ void TlsStream::close_after_flush() {
     if (depth_ == 0) delete this;
 }
 
+// Our close_notify, handed to the TcpStream (every way of ending the output sends one).
+void TlsStream::send_close_notify() {
+    {
+        Io io(this);
+        SSL_shutdown(ssl_);
+    }
+    send_records();
+}
+
 // Encrypts what is queued and adds close_notify, then the TcpStream's FIN; reading goes on
 // (OpenSSL still decrypts what the peer sends after our close_notify).
 void TlsStream::end_output() {
@@ -557,11 +566,7 @@ void TlsStream::end_output() {
     ERR_clear_error();
     encrypt();
     if (!raw_) return;
-    {
-        Io io(this);
-        SSL_shutdown(ssl_);
-    }
-    send_records();
+    send_close_notify();
     if (raw_) raw_->end_output();
 }
 
@@ -572,11 +577,7 @@ void TlsStream::finish() {
         ERR_clear_error();
         encrypt();
         if (raw_) {
-            {
-                Io io(this);
-                SSL_shutdown(ssl_);
-            }
-            send_records();
+            send_close_notify();
             raw_->close_after_flush();
             raw_ = nullptr;
         }
@@ -591,11 +592,7 @@ void TlsStream::release_raw(bool notify) {
     if (notify) {
         // Best effort close_notify: it goes out if the socket takes it right away.
         ERR_clear_error();
-        {
-            Io io(this);
-            SSL_shutdown(ssl_);
-        }
-        send_records();
+        send_close_notify();
     }
     if (raw_) raw_->close();
     raw_ = nullptr;

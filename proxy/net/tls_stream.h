@@ -94,6 +94,7 @@ class TlsStream final : public Stream, private Stream::Handler, private TlsHands
     void send_records();
     void fail(int status, const std::string& reason);
     void finish();
+    void send_close_notify();
     void release_raw(bool notify);
     void destroy_later();
     void uncount();  // no longer a client handshake in progress
